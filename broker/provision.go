@@ -1,0 +1,166 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// BucketPDFs is the object store holding <job_id>.pdf.
+const BucketPDFs = "pdfs"
+
+// Resources configures the JetStream resources.
+type Resources struct {
+	// Replicas of every stream, bucket and consumer. Default 1.
+	Replicas int
+	// EventsMaxAge bounds how long JOB_EVENTS keeps status events. Default 7 days.
+	EventsMaxAge time.Duration
+	// AckWait is how long a stage consumer waits for an ack or a heartbeat before
+	// redelivering. Default 30s.
+	AckWait time.Duration
+	// MaxDeliver caps deliveries of one ticket. Default 50.
+	MaxDeliver int
+	// Duplicates is the JOBS stream's de-duplication window. Default 2m.
+	Duplicates time.Duration
+}
+
+func (r Resources) withDefaults() Resources {
+	if r.Replicas == 0 {
+		r.Replicas = 1
+	}
+	if r.EventsMaxAge == 0 {
+		r.EventsMaxAge = 7 * 24 * time.Hour
+	}
+	if r.AckWait == 0 {
+		r.AckWait = 30 * time.Second
+	}
+	if r.MaxDeliver == 0 {
+		r.MaxDeliver = 50
+	}
+	if r.Duplicates == 0 {
+		r.Duplicates = 2 * time.Minute
+	}
+	return r
+}
+
+// Provision creates or updates every resource. It is safe to run concurrently from
+// several processes.
+func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
+	r = r.withDefaults()
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"stream " + events.StreamJobs, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, jobsStream(r))
+			return err
+		}},
+		{"stream " + events.StreamEvents, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, eventsStream(r))
+			return err
+		}},
+		{"bucket " + kvstore.BucketJobs, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketJobs,
+				Description: "sheetpipe jobs", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
+			return err
+		}},
+		{"bucket " + kvstore.BucketConversations, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketConversations,
+				Description: "sheetpipe LLM conversations", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
+			return err
+		}},
+		{"object store " + BucketPDFs, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketPDFs,
+				Description: "sheetpipe PDFs", Storage: jetstream.FileStorage, Replicas: r.Replicas})
+			return err
+		}},
+	}
+	for _, st := range events.Stages {
+		cfg := ConsumerConfig(st, r)
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"consumer " + string(st), func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateConsumer(ctx, events.StreamJobs, cfg)
+			return err
+		}})
+	}
+	for _, s := range steps {
+		if err := retry(ctx, s.fn); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrProvision, s.name, err)
+		}
+	}
+	return nil
+}
+
+func jobsStream(r Resources) jetstream.StreamConfig {
+	subjects := make([]string, 0, len(events.Stages))
+	for _, st := range events.Stages {
+		subjects = append(subjects, st.Subject())
+	}
+	return jetstream.StreamConfig{
+		Name:        events.StreamJobs,
+		Description: "sheetpipe job requests and stage tickets",
+		Subjects:    subjects,
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    r.Replicas,
+		Duplicates:  r.Duplicates,
+		MaxMsgSize:  1 << 20,
+	}
+}
+
+func eventsStream(r Resources) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        events.StreamEvents,
+		Description: "sheetpipe status events and rejections",
+		Subjects:    []string{events.SubjectStatus, events.SubjectRejected},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    r.Replicas,
+		MaxAge:      r.EventsMaxAge,
+		Duplicates:  r.Duplicates,
+	}
+}
+
+// ConsumerConfig is the durable pull consumer of one stage.
+func ConsumerConfig(st events.Stage, r Resources) jetstream.ConsumerConfig {
+	r = r.withDefaults()
+	return jetstream.ConsumerConfig{
+		Durable:       string(st),
+		Description:   "sheetpipe " + string(st) + " stage",
+		FilterSubject: st.Subject(),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       r.AckWait,
+		MaxDeliver:    r.MaxDeliver,
+		MaxAckPending: 10000,
+		Replicas:      r.Replicas,
+	}
+}
+
+// retry runs fn up to five times: concurrent creates of one resource by several
+// instances can fail transiently.
+func retry(ctx context.Context, fn func(context.Context) error) error {
+	var err error
+	for attempt := range 5 {
+		if err = fn(ctx); err == nil {
+			return nil
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(50*(attempt+1)) * time.Millisecond):
+		}
+	}
+	return err
+}

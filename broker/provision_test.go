@@ -1,0 +1,98 @@
+package broker_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/testnats"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+func TestProvisionConcurrentInstances(t *testing.T) {
+	s := testnats.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const instances = 6
+	errs := make(chan error, instances)
+	var wg sync.WaitGroup
+	for range instances {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			js, err := jetstream.New(s.NC)
+			if err != nil {
+				errs <- err
+				return
+			}
+			errs <- broker.Provision(ctx, js, broker.Resources{})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent provision: %v", err)
+		}
+	}
+	// A later start with the same settings is a no-op.
+	if err := broker.Provision(ctx, s.JS, broker.Resources{}); err != nil {
+		t.Fatalf("re-provision: %v", err)
+	}
+
+	jobs, err := s.JS.Stream(ctx, events.StreamJobs)
+	if err != nil {
+		t.Fatalf("stream JOBS: %v", err)
+	}
+	info := jobs.CachedInfo()
+	if info.Config.Retention != jetstream.WorkQueuePolicy || info.Config.Storage != jetstream.FileStorage {
+		t.Fatalf("JOBS retention %v storage %v, want work queue on file", info.Config.Retention, info.Config.Storage)
+	}
+	if info.Config.Duplicates <= 0 {
+		t.Fatalf("JOBS has no duplicates window")
+	}
+	if len(info.Config.Subjects) != 5 {
+		t.Fatalf("JOBS subjects %v", info.Config.Subjects)
+	}
+	for _, st := range events.Stages {
+		c, err := jobs.Consumer(ctx, string(st))
+		if err != nil {
+			t.Fatalf("consumer %s: %v", st, err)
+		}
+		cfg := c.CachedInfo().Config
+		if cfg.FilterSubject != st.Subject() || cfg.AckPolicy != jetstream.AckExplicitPolicy {
+			t.Fatalf("consumer %s: filter %q ack %v", st, cfg.FilterSubject, cfg.AckPolicy)
+		}
+	}
+	ev, err := s.JS.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		t.Fatalf("stream JOB_EVENTS: %v", err)
+	}
+	if ev.CachedInfo().Config.Retention != jetstream.LimitsPolicy || ev.CachedInfo().Config.MaxAge != 7*24*time.Hour {
+		t.Fatalf("JOB_EVENTS config %+v", ev.CachedInfo().Config)
+	}
+	for _, b := range []string{kvstore.BucketJobs, kvstore.BucketConversations} {
+		if _, err := s.JS.KeyValue(ctx, b); err != nil {
+			t.Fatalf("bucket %s: %v", b, err)
+		}
+	}
+	if _, err := s.JS.ObjectStore(ctx, broker.BucketPDFs); err != nil {
+		t.Fatalf("object store: %v", err)
+	}
+}
+
+func TestStartEmbeddedBadListen(t *testing.T) {
+	for name, listen := range map[string]string{"no port": "127.0.0.1", "bad port": "127.0.0.1:http"} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := broker.StartEmbedded(t.TempDir(), listen); err == nil {
+				t.Fatalf("StartEmbedded(%q) succeeded", listen)
+			}
+		})
+	}
+}

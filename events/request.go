@@ -1,0 +1,90 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Request limits and defaults of the contract.
+const (
+	MaxPromptBytes    = 16 << 10
+	MaxUserIDLen      = 128
+	MaxRetriesCap     = 10
+	DefaultMaxRetries = 3
+)
+
+// Modes a request may ask for. ModeAuto lets the fix stage repair LaTeX that does
+// not compile; ModeManual sends a compile failure straight to waiting_manual.
+const (
+	ModeAuto   = "auto"
+	ModeManual = "manual"
+)
+
+// JobRequest is what clients publish on jobs.prompt (and submit through the API).
+type JobRequest struct {
+	JobID      string `json:"job_id,omitempty"`
+	UserID     string `json:"user_id"`
+	Prompt     string `json:"prompt"`
+	MaxRetries *int   `json:"max_retries,omitempty"`
+	Mode       string `json:"mode,omitempty"`
+}
+
+// DecodeRequest parses a job request. It fails with ErrMalformed when data is not a
+// JSON object whose fields have the contract's types; the rules on values are
+// checked by Validate.
+func DecodeRequest(data []byte) (JobRequest, error) {
+	var r JobRequest
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return r, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	if err := json.Unmarshal(trimmed, &r); err != nil {
+		return r, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return r, nil
+}
+
+// Validate checks the request against the contract and fills defaults
+// (max_retries, mode). The job id must be empty or a UUID; it is normalised to
+// lower case.
+func (r *JobRequest) Validate(defaultMaxRetries int) error {
+	if r.JobID != "" {
+		id, err := uuid.Parse(r.JobID)
+		if err != nil {
+			return fmt.Errorf("%w: job_id %q is not a UUID", ErrInvalid, r.JobID)
+		}
+		r.JobID = id.String()
+	}
+	switch {
+	case r.UserID == "":
+		return fmt.Errorf("%w: user_id is required", ErrInvalid)
+	case utf8.RuneCountInString(r.UserID) > MaxUserIDLen:
+		return fmt.Errorf("%w: user_id is longer than %d characters", ErrInvalid, MaxUserIDLen)
+	case !utf8.ValidString(r.Prompt):
+		return fmt.Errorf("%w: prompt is not valid UTF-8", ErrInvalid)
+	case strings.TrimSpace(r.Prompt) == "":
+		return fmt.Errorf("%w: prompt is required and must not be blank", ErrInvalid)
+	case len(r.Prompt) > MaxPromptBytes:
+		return fmt.Errorf("%w: prompt is %d bytes, more than the %d allowed", ErrInvalid, len(r.Prompt), MaxPromptBytes)
+	}
+	if r.MaxRetries == nil {
+		d := defaultMaxRetries
+		r.MaxRetries = &d
+	}
+	if *r.MaxRetries < 0 || *r.MaxRetries > MaxRetriesCap {
+		return fmt.Errorf("%w: max_retries %d is outside 0..%d", ErrInvalid, *r.MaxRetries, MaxRetriesCap)
+	}
+	switch r.Mode {
+	case "":
+		r.Mode = ModeAuto
+	case ModeAuto, ModeManual:
+	default:
+		return fmt.Errorf("%w: mode %q is not %q or %q", ErrInvalid, r.Mode, ModeAuto, ModeManual)
+	}
+	return nil
+}

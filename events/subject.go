@@ -1,0 +1,77 @@
+package events
+
+// Subjects and stream names of the public contract.
+const (
+	StreamJobs   = "JOBS"
+	StreamEvents = "JOB_EVENTS"
+
+	SubjectPrompt   = "jobs.prompt"
+	SubjectDesign   = "jobs.design"
+	SubjectLatex    = "jobs.latex"
+	SubjectCompile  = "jobs.compile"
+	SubjectFix      = "jobs.fix"
+	SubjectStatus   = "jobs.status"
+	SubjectRejected = "jobs.rejected"
+)
+
+// Stage names one pipeline consumer. Each stage has one subject and one durable
+// consumer of the same name.
+type Stage string
+
+const (
+	StagePrompt  Stage = "prompt"
+	StageDesign  Stage = "design"
+	StageLatex   Stage = "latex"
+	StageCompile Stage = "compile"
+	StageFix     Stage = "fix"
+)
+
+// Stages lists every stage in pipeline order.
+var Stages = []Stage{StagePrompt, StageDesign, StageLatex, StageCompile, StageFix}
+
+// Subject is the JetStream subject the stage consumes.
+func (s Stage) Subject() string { return "jobs." + string(s) }
+
+// Valid reports whether s is one of Stages.
+func (s Stage) Valid() bool {
+	for _, v := range Stages {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Status is a job's state (exact strings of the contract).
+type Status string
+
+const (
+	StatusPending       Status = "pending"
+	StatusRunning       Status = "running"
+	StatusError         Status = "error"
+	StatusWaitingManual Status = "waiting_manual"
+	StatusWaitingAIFix  Status = "waiting_ai_fix"
+	StatusCompleted     Status = "completed"
+	StatusAborted       Status = "aborted"
+)
+
+// Final reports whether no stage will act on a job in this status without a user
+// action (retry, edit, refine).
+func (s Status) Final() bool {
+	switch s {
+	case StatusCompleted, StatusAborted, StatusWaitingManual:
+		return true
+	}
+	return false
+}
+
+// Step is the pipeline position reported to users (exact strings of the contract).
+type Step string
+
+const (
+	StepPrompt  Step = "prompt"
+	StepDesign  Step = "design"
+	StepLatex   Step = "latex"
+	StepCompile Step = "compile"
+	StepDone    Step = "done"
+)

@@ -1,0 +1,14 @@
+package kvstore
+
+import "errors"
+
+var (
+	// ErrNotFound means no job or conversation has that id.
+	ErrNotFound = errors.New("not found")
+	// ErrExists means Create found the id taken.
+	ErrExists = errors.New("already exists")
+	// ErrNoChange, returned by an update function, ends Update without a write.
+	ErrNoChange = errors.New("no change")
+	// ErrContention means the CAS loop gave up after too many revision mismatches.
+	ErrContention = errors.New("too many concurrent updates")
+)

@@ -1,0 +1,120 @@
+package kvstore
+
+import (
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+// Job is the value of a key in the "jobs" bucket. The first block of fields is the
+// public contract; the rest is internal bookkeeping of the pipeline.
+type Job struct {
+	ID             string        `json:"id"`
+	UserID         string        `json:"user_id"`
+	Status         events.Status `json:"status"`
+	CurrentStep    events.Step   `json:"current_step"`
+	Prompt         string        `json:"prompt"`
+	Mode           string        `json:"mode"`
+	Design         string        `json:"design"`
+	Latex          string        `json:"latex"`
+	PDFURL         string        `json:"pdf_url"`
+	ErrorMessage   string        `json:"error_message"`
+	ErrorLog       *ErrorLog     `json:"error_log,omitempty"`
+	ConversationID string        `json:"conversation_id"`
+	RetryCount     int           `json:"retry_count"`
+	MaxRetries     int           `json:"max_retries"`
+	Description    string        `json:"description"`
+	Tags           []string      `json:"tags"`
+	CreatedAt      time.Time     `json:"created_at"`
+	UpdatedAt      time.Time     `json:"updated_at"`
+
+	// Message is the human-readable text of the last state change, sent in its event.
+	Message string `json:"message"`
+	// Provider is the LLM provider that wrote design and LaTeX ("offline" when no
+	// model was configured).
+	Provider string `json:"provider,omitempty"`
+	// Stage and Seq name the one ticket that may act on the job now: a ticket whose
+	// stage or sequence differs is stale. Seq grows with every hand-off.
+	Stage events.Stage `json:"stage,omitempty"`
+	Seq   uint64       `json:"seq"`
+	// Lease is set while a worker runs the job; a lease past its expiry belongs to a
+	// worker that died.
+	Lease *Lease `json:"lease,omitempty"`
+	// ManualEdit marks LaTeX supplied by a user: a failed compile of it goes to
+	// waiting_manual rather than to the fix stage.
+	ManualEdit bool `json:"manual_edit,omitempty"`
+}
+
+// ErrorLog is the compile failure kept on the job.
+type ErrorLog struct {
+	Log     string `json:"log"`
+	Snippet string `json:"snippet"`
+	Line    int    `json:"line"`
+}
+
+// Lease records which worker runs a job and until when it is presumed alive.
+type Lease struct {
+	Owner     string    `json:"owner"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Expired reports whether the lease ran out at now.
+func (l *Lease) Expired(now time.Time) bool { return l == nil || now.After(l.ExpiresAt) }
+
+// Ticket is the hand-off the job currently expects.
+func (j *Job) Ticket() events.Ticket {
+	return events.Ticket{JobID: j.ID, Stage: j.Stage, Seq: j.Seq}
+}
+
+// Event is the status event for the job's state at revision rev.
+func (j *Job) Event(rev uint64) events.StatusEvent {
+	ev := events.StatusEvent{
+		JobID:      j.ID,
+		UserID:     j.UserID,
+		Status:     j.Status,
+		Step:       j.CurrentStep,
+		Message:    j.Message,
+		RetryCount: j.RetryCount,
+		MaxRetries: j.MaxRetries,
+		PDFURL:     j.PDFURL,
+		Revision:   rev,
+		Time:       j.UpdatedAt,
+	}
+	if j.ErrorLog != nil && (j.Status == events.StatusWaitingAIFix || j.Status == events.StatusWaitingManual) {
+		ev.Error = &events.ErrorInfo{Message: j.ErrorMessage, Line: j.ErrorLog.Line, Snippet: j.ErrorLog.Snippet}
+	} else if j.ErrorMessage != "" && (j.Status == events.StatusError || j.Status == events.StatusWaitingManual) {
+		ev.Error = &events.ErrorInfo{Message: j.ErrorMessage}
+	}
+	return ev
+}
+
+// Conversation is the value of a key in the "conversations" bucket: the whole LLM
+// dialogue of a job (design, LaTeX, every fix and refinement).
+type Conversation struct {
+	ID        string    `json:"id"`
+	JobID     string    `json:"job_id"`
+	Messages  []Message `json:"messages"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Message is one turn. Stage and Seq tag the turns of one stage run so that a
+// redelivered ticket finds the answer it already paid for instead of asking again.
+type Message struct {
+	Role    string       `json:"role"`
+	Content string       `json:"content"`
+	Time    time.Time    `json:"time"`
+	Stage   events.Stage `json:"stage,omitempty"`
+	Seq     uint64       `json:"seq,omitempty"`
+}
+
+// Answer returns the assistant turn recorded for stage run (stage, seq), if any.
+func (c *Conversation) Answer(stage events.Stage, seq uint64) (Message, bool) {
+	for i := len(c.Messages) - 1; i >= 0; i-- {
+		m := c.Messages[i]
+		if m.Stage == stage && m.Seq == seq && m.Role == "assistant" {
+			return m, true
+		}
+	}
+	return Message{}, false
+}

@@ -1,0 +1,175 @@
+package kvstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/metrics"
+)
+
+// Bucket names of the contract.
+const (
+	BucketJobs          = "jobs"
+	BucketConversations = "conversations"
+)
+
+// maxAttempts bounds the CAS loop; with jittered back-off it outlasts 100 writers
+// on one key.
+const maxAttempts = 500
+
+// Store reads and writes jobs and conversations.
+type Store struct {
+	jobs    jetstream.KeyValue
+	convs   jetstream.KeyValue
+	metrics *metrics.Metrics
+	now     func() time.Time
+}
+
+// New binds the existing buckets (the broker package creates them).
+func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Store, error) {
+	jobs, err := js.KeyValue(ctx, BucketJobs)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketJobs, err)
+	}
+	convs, err := js.KeyValue(ctx, BucketConversations)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketConversations, err)
+	}
+	return &Store{jobs: jobs, convs: convs, metrics: m, now: time.Now}, nil
+}
+
+// Create stores a new job; it fails with ErrExists when the id is taken.
+func (s *Store) Create(ctx context.Context, j *Job) (uint64, error) {
+	now := s.now().UTC()
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = now
+	}
+	j.UpdatedAt = now
+	return create(ctx, s.jobs, j.ID, j)
+}
+
+// Get returns a job and its revision.
+func (s *Store) Get(ctx context.Context, id string) (*Job, uint64, error) {
+	return get[Job](ctx, s.jobs, id)
+}
+
+// Update applies fn to the current job and writes it with compare-and-swap,
+// re-reading and re-applying fn after a concurrent write. fn may be called several
+// times and must only change the job it is given. An error from fn ends the loop
+// with no write and is returned as is (ErrNoChange: the current job is returned
+// with a nil error). UpdatedAt is set on every write.
+func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Job, uint64, error) {
+	return update(ctx, s, s.jobs, BucketJobs, id, func(j *Job) error {
+		if err := fn(j); err != nil {
+			return err
+		}
+		j.UpdatedAt = s.now().UTC()
+		return nil
+	})
+}
+
+// Conversation returns a conversation and its revision.
+func (s *Store) Conversation(ctx context.Context, id string) (*Conversation, uint64, error) {
+	return get[Conversation](ctx, s.convs, id)
+}
+
+// Converse applies fn to the conversation id, creating it for jobID when it does
+// not exist yet, with the same compare-and-swap loop as Update.
+func (s *Store) Converse(ctx context.Context, id, jobID string, fn func(*Conversation) error) (*Conversation, uint64, error) {
+	_, _, err := s.Conversation(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		now := s.now().UTC()
+		c := &Conversation{ID: id, JobID: jobID, Messages: []Message{}, CreatedAt: now, UpdatedAt: now}
+		if _, err := create(ctx, s.convs, id, c); err != nil && !errors.Is(err, ErrExists) {
+			return nil, 0, err
+		}
+	} else if err != nil {
+		return nil, 0, err
+	}
+	return update(ctx, s, s.convs, BucketConversations, id, func(c *Conversation) error {
+		if err := fn(c); err != nil {
+			return err
+		}
+		c.UpdatedAt = s.now().UTC()
+		return nil
+	})
+}
+
+func create[T any](ctx context.Context, kv jetstream.KeyValue, key string, v *T) (uint64, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s: %w", key, err)
+	}
+	rev, err := kv.Create(ctx, key, data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("create %s: %w", key, ErrExists)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("create %s: %w", key, err)
+	}
+	return rev, nil
+}
+
+func get[T any](ctx context.Context, kv jetstream.KeyValue, key string) (*T, uint64, error) {
+	entry, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, 0, fmt.Errorf("get %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get %s: %w", key, err)
+	}
+	v := new(T)
+	if err := json.Unmarshal(entry.Value(), v); err != nil {
+		return nil, 0, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return v, entry.Revision(), nil
+}
+
+func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, bucket, key string, fn func(*T) error) (*T, uint64, error) {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		v, rev, err := get[T](ctx, kv, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := fn(v); errors.Is(err, ErrNoChange) {
+			return v, rev, nil
+		} else if err != nil {
+			return v, rev, err
+		}
+		data, err := json.Marshal(v)
+		if err != nil {
+			return nil, 0, fmt.Errorf("encode %s: %w", key, err)
+		}
+		newRev, err := kv.Update(ctx, key, data, rev)
+		if err == nil {
+			return v, newRev, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return nil, 0, fmt.Errorf("update %s: %w", key, err)
+		}
+		s.metrics.CASConflict(bucket)
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, 0, fmt.Errorf("update %s: %w", key, err)
+		}
+	}
+	return nil, 0, fmt.Errorf("update %s after %d attempts: %w", key, maxAttempts, ErrContention)
+}
+
+// backoff waits a jittered, growing pause (at most 10ms) before the next attempt.
+func backoff(ctx context.Context, attempt int) error {
+	limit := time.Duration(min(attempt+1, 10)) * time.Millisecond
+	t := time.NewTimer(rand.N(limit) + time.Microsecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

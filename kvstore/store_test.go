@@ -1,0 +1,149 @@
+package kvstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/testnats"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/metrics"
+)
+
+func setup(t *testing.T) (*kvstore.Store, *metrics.Metrics, context.Context) {
+	t.Helper()
+	s := testnats.Provisioned(t, broker.Resources{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	m := metrics.New(prometheus.NewRegistry())
+	st, err := kvstore.New(ctx, s.JS, m)
+	if err != nil {
+		t.Fatalf("kvstore.New: %v", err)
+	}
+	return st, m, ctx
+}
+
+func TestCreateGet(t *testing.T) {
+	st, _, ctx := setup(t)
+	job := &kvstore.Job{ID: "0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10", UserID: "u1", Status: events.StatusPending, Prompt: "p"}
+	rev, err := st.Create(ctx, job)
+	if err != nil || rev == 0 {
+		t.Fatalf("Create: rev %d err %v", rev, err)
+	}
+	if _, err := st.Create(ctx, &kvstore.Job{ID: job.ID}); !errors.Is(err, kvstore.ErrExists) {
+		t.Fatalf("second Create: %v, want ErrExists", err)
+	}
+	got, gotRev, err := st.Get(ctx, job.ID)
+	if err != nil || gotRev != rev || got.UserID != "u1" || got.CreatedAt.IsZero() {
+		t.Fatalf("Get: %+v rev %d err %v", got, gotRev, err)
+	}
+	for name, id := range map[string]string{"unknown": "6a1d1f9e-0000-4000-8000-000000000000", "invalid key": "a b*"} {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := st.Get(ctx, id); !errors.Is(err, kvstore.ErrNotFound) {
+				t.Fatalf("Get(%q): %v, want ErrNotFound", id, err)
+			}
+		})
+	}
+}
+
+func TestUpdateConcurrentLosesNothing(t *testing.T) {
+	st, m, ctx := setup(t)
+	const writers = 100
+	id := "9d7c7b36-2f6d-4a57-8d3b-7a4bb0d1c001"
+	if _, err := st.Create(ctx, &kvstore.Job{ID: id, UserID: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := st.Update(ctx, id, func(j *kvstore.Job) error {
+				j.RetryCount++
+				j.Tags = append(j.Tags, string(rune('A'+i%26)))
+				return nil
+			})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+	}
+	got, _, err := st.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RetryCount != writers || len(got.Tags) != writers {
+		t.Fatalf("after %d concurrent updates: retry_count %d, %d tags", writers, got.RetryCount, len(got.Tags))
+	}
+	if testutil.ToFloat64(m.KVCASConflicts.WithLabelValues(kvstore.BucketJobs)) == 0 {
+		t.Fatalf("100 concurrent writers caused no counted CAS conflict")
+	}
+}
+
+func TestUpdateFunctionErrors(t *testing.T) {
+	st, _, ctx := setup(t)
+	id := "1c7c7b36-2f6d-4a57-8d3b-7a4bb0d1c002"
+	rev0, err := st.Create(ctx, &kvstore.Job{ID: id, UserID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	tests := []struct {
+		name    string
+		err     error
+		wantErr error
+	}{
+		{"no change", kvstore.ErrNoChange, nil},
+		{"refused", boom, boom},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, rev, err := st.Update(ctx, id, func(j *kvstore.Job) error { j.Prompt = "x"; return tc.err })
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("err %v, want %v", err, tc.wantErr)
+			}
+			if rev != rev0 {
+				t.Fatalf("revision moved to %d; nothing should be written", rev)
+			}
+		})
+	}
+	if _, _, err := st.Update(ctx, "5c7c7b36-2f6d-4a57-8d3b-7a4bb0d1c003", func(*kvstore.Job) error { return nil }); !errors.Is(err, kvstore.ErrNotFound) {
+		t.Fatalf("Update unknown: %v", err)
+	}
+}
+
+func TestConverseCreatesAndAppends(t *testing.T) {
+	st, _, ctx := setup(t)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := st.Converse(ctx, "c1", "j1", func(c *kvstore.Conversation) error {
+				c.Messages = append(c.Messages, kvstore.Message{Role: "user", Content: "m", Stage: events.StageDesign, Seq: uint64(i + 1)})
+				return nil
+			})
+			if err != nil {
+				t.Errorf("Converse: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	c, _, err := st.Conversation(ctx, "c1")
+	if err != nil || len(c.Messages) != 20 || c.JobID != "j1" {
+		t.Fatalf("conversation %+v err %v", c, err)
+	}
+}

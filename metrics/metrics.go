@@ -1,0 +1,76 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "sheetpipe"
+
+// Metrics holds the collectors. A nil *Metrics is valid and records nothing, so
+// packages can be used without a registry (tools, some tests).
+type Metrics struct {
+	JobsSubmitted    prometheus.Counter
+	JobsFinished     *prometheus.CounterVec   // status
+	StageDuration    *prometheus.HistogramVec // step, outcome
+	StageMessages    *prometheus.CounterVec   // step, outcome
+	LLMDuration      *prometheus.HistogramVec // step
+	LLMTokens        *prometheus.CounterVec   // step, kind (prompt|completion)
+	CompileDuration  *prometheus.HistogramVec // outcome
+	KVCASConflicts   *prometheus.CounterVec   // bucket
+	Retries          *prometheus.CounterVec   // step
+	JobsInFlight     *prometheus.GaugeVec     // step
+	ConsumerPending  *prometheus.GaugeVec     // consumer
+	EventPublishErrs prometheus.Counter
+}
+
+// New creates the collectors and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	durations := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+	m := &Metrics{
+		JobsSubmitted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
+			Name: "jobs_submitted_total", Help: "Jobs created from requests on jobs.prompt."}),
+		JobsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "jobs_finished_total", Help: "Jobs that reached a final or user-facing end state, by status."},
+			[]string{"status"}),
+		StageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace,
+			Name: "stage_duration_seconds", Help: "Time a stage spent on one message, by outcome.", Buckets: durations},
+			[]string{"step", "outcome"}),
+		StageMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "stage_messages_total", Help: "Messages handled by a stage, by outcome."},
+			[]string{"step", "outcome"}),
+		LLMDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace,
+			Name: "llm_request_duration_seconds", Help: "LLM call latency by step.", Buckets: durations},
+			[]string{"step"}),
+		LLMTokens: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "llm_tokens_total", Help: "LLM tokens used, by step and kind (prompt, completion)."},
+			[]string{"step", "kind"}),
+		CompileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace,
+			Name: "compile_duration_seconds", Help: "pdflatex run time by outcome.", Buckets: durations},
+			[]string{"outcome"}),
+		KVCASConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "kv_cas_conflicts_total", Help: "Compare-and-swap writes retried after a revision mismatch, by bucket."},
+			[]string{"bucket"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "retries_total", Help: "Automatic retries scheduled (transient errors and AI fixes), by step."},
+			[]string{"step"}),
+		JobsInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace,
+			Name: "jobs_in_flight", Help: "Messages being worked on by this process, by step."},
+			[]string{"step"}),
+		ConsumerPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace,
+			Name: "consumer_pending", Help: "Messages waiting in a stage consumer (num_pending + ack_pending)."},
+			[]string{"consumer"}),
+		EventPublishErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
+			Name: "event_publish_errors_total", Help: "Status events that could not be published."}),
+	}
+	reg.MustRegister(m.JobsSubmitted, m.JobsFinished, m.StageDuration, m.StageMessages,
+		m.LLMDuration, m.LLMTokens, m.CompileDuration, m.KVCASConflicts, m.Retries,
+		m.JobsInFlight, m.ConsumerPending, m.EventPublishErrs)
+	return m
+}
+
+// CASConflict counts one revision mismatch on bucket.
+func (m *Metrics) CASConflict(bucket string) {
+	if m != nil {
+		m.KVCASConflicts.WithLabelValues(bucket).Inc()
+	}
+}
