@@ -1,0 +1,25 @@
+// Package ai owns sheetpipe's conversation with the language model: the fixed
+// system prompt, the user message of each step, the call itself and the cleaning
+// of answers.
+//
+// Steps are "design" (a plain-text outline from the user's prompt), "latex" (a
+// complete document from the outline), "fix" (a corrected document from a
+// compile error), "refine" (a revised request from a user instruction) and "meta"
+// (a description and tags). Each call sends the whole conversation so far (system
+// prompt first) plus one new user turn, and returns in Reply.Turns exactly the
+// turns the caller appends to its stored conversation.
+//
+// The "openai" provider talks to any OpenAI-compatible server through
+// github.com/sashabaranov/go-openai, one request per call, with no retries of its
+// own: every error wraps ErrTransient (retry later) or ErrPermanent (do not),
+// except when the caller's context ends, where it wraps the context's error. Each
+// request carries the OpenAI "user" field "sheetpipe/<step>" so servers, logs and
+// the test fixture internal/fakellm can tell the steps apart.
+//
+// The "offline" provider needs no model and no network: it deterministically
+// renders a valid worksheet from the prompt (labelled as generated offline), so
+// the pipeline runs end to end without an API key. User text is always passed
+// through EscapeLatex before it enters LaTeX.
+//
+// The package touches no NATS subject, bucket or store.
+package ai
