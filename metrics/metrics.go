@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -65,12 +67,77 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.JobsSubmitted, m.JobsFinished, m.StageDuration, m.StageMessages,
 		m.LLMDuration, m.LLMTokens, m.CompileDuration, m.KVCASConflicts, m.Retries,
 		m.JobsInFlight, m.ConsumerPending, m.EventPublishErrs)
+	m.initLabels()
 	return m
+}
+
+// Label values known in advance, initialised so every series exists from the
+// first scrape (a dashboard shows 0, not "no data").
+var (
+	stages   = []string{"prompt", "design", "latex", "compile", "fix"}
+	llmSteps = []string{"design", "latex", "fix", "refine", "meta"}
+	finals   = []string{"completed", "waiting_manual", "error", "aborted"}
+)
+
+func (m *Metrics) initLabels() {
+	for _, st := range stages {
+		m.JobsInFlight.WithLabelValues(st)
+		m.ConsumerPending.WithLabelValues(st)
+		m.Retries.WithLabelValues(st)
+		m.StageMessages.WithLabelValues(st, "ok")
+		m.StageDuration.WithLabelValues(st, "ok")
+	}
+	for _, st := range llmSteps {
+		m.LLMDuration.WithLabelValues(st)
+		m.LLMTokens.WithLabelValues(st, "prompt")
+		m.LLMTokens.WithLabelValues(st, "completion")
+	}
+	for _, s := range finals {
+		m.JobsFinished.WithLabelValues(s)
+	}
+	for _, b := range []string{"jobs", "conversations"} {
+		m.KVCASConflicts.WithLabelValues(b)
+	}
+	m.CompileDuration.WithLabelValues("ok")
 }
 
 // CASConflict counts one revision mismatch on bucket.
 func (m *Metrics) CASConflict(bucket string) {
 	if m != nil {
 		m.KVCASConflicts.WithLabelValues(bucket).Inc()
+	}
+}
+
+// JobsInFlightFor is the in-flight gauge of step (a no-op gauge on nil Metrics).
+func (m *Metrics) JobsInFlightFor(step string) prometheus.Gauge {
+	if m == nil {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: "unregistered"})
+	}
+	return m.JobsInFlight.WithLabelValues(step)
+}
+
+// StageDone records one handled message.
+func (m *Metrics) StageDone(step, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.StageMessages.WithLabelValues(step, outcome).Inc()
+	m.StageDuration.WithLabelValues(step, outcome).Observe(d.Seconds())
+}
+
+// LLMCall records one LLM request of step.
+func (m *Metrics) LLMCall(step string, d time.Duration, promptTokens, completionTokens int) {
+	if m == nil {
+		return
+	}
+	m.LLMDuration.WithLabelValues(step).Observe(d.Seconds())
+	m.LLMTokens.WithLabelValues(step, "prompt").Add(float64(promptTokens))
+	m.LLMTokens.WithLabelValues(step, "completion").Add(float64(completionTokens))
+}
+
+// Compiled records one compile run.
+func (m *Metrics) Compiled(outcome string, d time.Duration) {
+	if m != nil {
+		m.CompileDuration.WithLabelValues(outcome).Observe(d.Seconds())
 	}
 }

@@ -1,0 +1,132 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// watchBuffer is how many events Watch holds for a slow reader.
+const watchBuffer = 16
+
+// Watch follows the status events of job id, from its first event, in revision
+// order. The channel is closed after the event that ends the job's run (Final) or
+// when ctx ends, so cancel ctx to stop watching early. A job whose events have aged
+// out of JOB_EVENTS yields nothing until ctx ends.
+//
+// Watch may be called before the job exists (even before Submit), while it runs or
+// after it finished: it replays JOB_EVENTS, and a job not yet in KV can only have
+// events after the stream's current end, which is where the replay then starts.
+func (c *Client) Watch(ctx context.Context, id string) (<-chan events.StatusEvent, error) {
+	id, err := existingID(id)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := c.js.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", events.StreamEvents, notProvisioned(err))
+	}
+	cfg, err := c.replayFrom(ctx, stream, id)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("watch job %s: %w", id, err)
+	}
+	msgs, err := cons.Messages()
+	if err != nil {
+		return nil, fmt.Errorf("watch job %s: %w", id, err)
+	}
+	out := make(chan events.StatusEvent, watchBuffer)
+	go follow(ctx, msgs, id, out)
+	return out, nil
+}
+
+// Final reports whether ev ends the job's run: a final status, or status error at
+// step prompt (an invalid request, which is never retried).
+func Final(ev events.StatusEvent) bool {
+	return ev.Status.Final() || (ev.Status == events.StatusError && ev.Step == events.StepPrompt)
+}
+
+// replayFrom picks where the replay starts. The stream's last sequence (read when
+// stream was looked up) precedes the job lookup, so if the job does not exist yet,
+// all its events come after that sequence; otherwise the whole stream is replayed.
+func (c *Client) replayFrom(ctx context.Context, stream jetstream.Stream, id string) (jetstream.OrderedConsumerConfig, error) {
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.SubjectStatus},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+	lastSeq := stream.CachedInfo().State.LastSeq
+	exists, err := c.jobExists(ctx, id)
+	if err != nil {
+		return cfg, err
+	}
+	if !exists {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = lastSeq + 1
+	}
+	return cfg, nil
+}
+
+// jobExists asks the leader of the jobs bucket's stream whether it holds the job's
+// key. A KV Get would not do: it may be answered by a lagging replica (direct
+// get) and deny a job created a moment ago, whose first events would be skipped.
+func (c *Client) jobExists(ctx context.Context, id string) (bool, error) {
+	const kvStream = "KV_" + kvstore.BucketJobs
+	s, err := c.js.Stream(ctx, kvStream)
+	if err != nil {
+		return false, fmt.Errorf("bucket %s: %w", kvstore.BucketJobs, notProvisioned(err))
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter("$KV."+kvstore.BucketJobs+"."+id))
+	if err != nil {
+		return false, fmt.Errorf("look up job %s: %w", id, err)
+	}
+	return len(info.State.Subjects) > 0, nil
+}
+
+// follow sends job id's events to out until Final, ctx ends or the iterator fails,
+// then closes out. An event at or below the last revision sent is a re-publish or
+// arrived late, and is dropped.
+func follow(ctx context.Context, msgs jetstream.MessagesContext, id string, out chan<- events.StatusEvent) {
+	defer close(out)
+	defer msgs.Stop()
+	var last uint64
+	for {
+		msg, err := msgs.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return
+		}
+		ev, ok := decodeEvent(msg.Data(), id)
+		if !ok || ev.Revision <= last {
+			continue
+		}
+		last = ev.Revision
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+			return
+		}
+		if Final(ev) {
+			return
+		}
+	}
+}
+
+// decodeEvent returns the event in data if it is job id's.
+func decodeEvent(data []byte, id string) (events.StatusEvent, bool) {
+	var ev events.StatusEvent
+	if !bytes.Contains(data, []byte(id)) {
+		return ev, false
+	}
+	if err := json.Unmarshal(data, &ev); err != nil || ev.JobID != id {
+		return ev, false
+	}
+	return ev, true
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+const (
+	defaultServer = "nats://127.0.0.1:4222"
+	// defaultTimeout bounds how long a command waits for a job.
+	defaultTimeout = 10 * time.Minute
+	// progressEvery is how long a wait stays silent before a progress line.
+	progressEvery = 15 * time.Second
+)
+
+// stdio is the process's environment, injected so tests can run commands in process.
+type stdio struct {
+	in     io.Reader
+	out    io.Writer
+	err    io.Writer
+	dir    string // where PDFs are written
+	getenv func(string) string
+}
+
+// options are the global flags.
+type options struct {
+	server  string
+	creds   string
+	timeout time.Duration
+	json    bool
+}
+
+// app is one invocation of sheetctl.
+type app struct {
+	stdio
+	opts          options
+	progressEvery time.Duration
+}
+
+// globalFlags returns the top-level flag set, with defaults from the environment.
+func (a *app) globalFlags() *flag.FlagSet {
+	a.opts.server = a.getenv("NATS_URL")
+	if a.opts.server == "" {
+		a.opts.server = defaultServer
+	}
+	a.opts.creds = a.getenv("NATS_CREDS")
+	a.opts.timeout = defaultTimeout
+	fs := flag.NewFlagSet("sheetctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	a.addGlobalFlags(fs)
+	return fs
+}
+
+// addGlobalFlags registers the global flags on fs with their current values as
+// defaults, so they are accepted after the command name too.
+func (a *app) addGlobalFlags(fs *flag.FlagSet) {
+	fs.StringVar(&a.opts.server, "server", a.opts.server, "NATS server `URL`s, comma-separated ($NATS_URL)")
+	fs.StringVar(&a.opts.creds, "creds", a.opts.creds, "NATS credentials `file` ($NATS_CREDS)")
+	fs.DurationVar(&a.opts.timeout, "timeout", a.opts.timeout, "how long to wait for a job before giving up (the job goes on)")
+	fs.BoolVar(&a.opts.json, "json", a.opts.json, "machine output: one JSON object per line")
+}
+
+// usageError is a command line that cannot be run; it exits 2 with the usage.
+type usageError struct {
+	cmd string // the command whose usage to show; "" for sheetctl's
+	msg string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErr(cmd, format string, args ...any) error {
+	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
+}
+
+// errHelp means the user asked for help, which has been printed.
+var errHelp = errors.New("help requested")
+
+// fail prints err (if any) and returns the exit code for it.
+func (a *app) fail(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		if c, ok := lookup(ue.cmd); ok {
+			fmt.Fprintf(a.err, "sheetctl: %s: %s\nUsage: sheetctl %s [flags] %s\nRun 'sheetctl help %s' for the flags.\n",
+				c.name, ue.msg, c.name, c.args, c.name)
+		} else {
+			fmt.Fprintf(a.err, "sheetctl: %s\nUsage: %s\nCommands: %s. Run 'sheetctl help' for details.\n",
+				ue.msg, synopsis, strings.Join(commandNames(), ", "))
+		}
+		return exitUsage
+	}
+	lines := strings.Split(strings.TrimRight(err.Error(), "\n"), "\n")
+	fmt.Fprintf(a.err, "sheetctl: %s\n", lines[0])
+	for _, l := range lines[1:] {
+		fmt.Fprintf(a.err, "  %s\n", l)
+	}
+	return exitFailure
+}

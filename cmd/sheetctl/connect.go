@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sheetpipe/sheetpipe/client"
+)
+
+const (
+	// connectTimeout makes a missing server fail fast.
+	connectTimeout = 3 * time.Second
+	// requestTimeout bounds one request to the server (submit, PDF download).
+	requestTimeout = 30 * time.Second
+)
+
+// connect opens a NATS connection named "sheetctl" and a client on it; the caller
+// closes the connection.
+func (a *app) connect() (*nats.Conn, *client.Client, error) {
+	opts := []nats.Option{nats.Name("sheetctl"), nats.Timeout(connectTimeout)}
+	if a.opts.creds != "" {
+		opts = append(opts, nats.UserCredentials(a.opts.creds))
+	}
+	where := redact(a.opts.server)
+	nc, err := nats.Connect(a.opts.server, opts...)
+	if errors.Is(err, nats.ErrNoServers) {
+		return nil, nil, fmt.Errorf("connect to %s: no servers available (is sheetd running?)", where)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", where, err)
+	}
+	c, err := client.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("connect to %s: %w", where, err)
+	}
+	return nc, c, nil
+}
+
+// redact hides the secrets (password, or a token in the user part) of a
+// comma-separated list of server URLs.
+func redact(servers string) string {
+	list := strings.Split(servers, ",")
+	for i, s := range list {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, ok := u.User.Password(); !ok {
+			u.User = url.User("xxxxx")
+		}
+		list[i] = u.Redacted()
+	}
+	return strings.Join(list, ",")
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+const jobID = "6ba7b810-9dad-41d1-80b4-00c04fd430c8"
+
+func event(status events.Status, step events.Step, message string) events.StatusEvent {
+	return events.StatusEvent{JobID: jobID, UserID: "ada", Status: status, Step: step, Message: message,
+		MaxRetries: 3, Time: time.Date(2025, 3, 1, 14, 5, 9, 0, time.Local)}
+}
+
+func testApp(json bool) (*app, *syncBuffer) {
+	out := &syncBuffer{}
+	a := &app{stdio: stdio{out: out, err: out}, progressEvery: 20 * time.Millisecond}
+	a.opts.json = json
+	a.opts.timeout = time.Minute
+	return a, out
+}
+
+func TestFollowPrintsEventsAndProgress(t *testing.T) {
+	a, out := testApp(false)
+	fix := event(events.StatusWaitingAIFix, events.StepCompile, "Compile failed at line 12")
+	fix.RetryCount = 1
+	fix.Error = &events.ErrorInfo{Message: "Undefined control sequence.", Line: 12, Snippet: "l.12 \\foo"}
+	ch := make(chan events.StatusEvent)
+	go func() {
+		defer close(ch)
+		ch <- event(events.StatusRunning, events.StepCompile, "Compiling with pdflatex")
+		time.Sleep(150 * time.Millisecond) // several progress intervals
+		ch <- fix
+		ch <- event(events.StatusCompleted, events.StepDone, "PDF ready")
+	}()
+	last, err := a.follow(testContext(t), jobID, ch)
+	if err != nil {
+		t.Fatalf("follow: %v", err)
+	}
+	if last.Status != events.StatusCompleted {
+		t.Fatalf("follow returned %s, want completed", last.Status)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	wantFirst := "14:05:09 running        compile Compiling with pdflatex"
+	wantFix := "14:05:09 waiting_ai_fix compile [retry 1/3] Compile failed at line 12 | error: Undefined control sequence. (line 12)"
+	wantLast := "14:05:09 completed      done    PDF ready"
+	if len(lines) < 4 || lines[0] != wantFirst || lines[len(lines)-2] != wantFix || lines[len(lines)-1] != wantLast {
+		t.Fatalf("output:\n%s\nwant first %q, then progress, then %q and %q", out, wantFirst, wantFix, wantLast)
+	}
+	for _, l := range lines[1 : len(lines)-2] {
+		if !strings.HasPrefix(l, "still running at compile (") {
+			t.Fatalf("progress line %q, want \"still running at compile (...)\"", l)
+		}
+	}
+}
+
+func TestFollowJSONPrintsEventsOnly(t *testing.T) {
+	a, out := testApp(true)
+	ch := make(chan events.StatusEvent, 2)
+	ch <- event(events.StatusPending, events.StepDesign, "Job accepted")
+	ch <- event(events.StatusAborted, events.StepLatex, "Aborted by user")
+	if _, err := a.follow(testContext(t), jobID, ch); err != nil {
+		t.Fatalf("follow: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], `"status":"aborted"`) || !strings.Contains(lines[0], `"time":"2025-03-01T`) {
+		t.Fatalf("JSON output:\n%s", out)
+	}
+}
+
+func TestFollowEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		ch   func() chan events.StatusEvent
+		want string
+	}{
+		{"timeout",
+			func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 50*time.Millisecond)
+			},
+			func() chan events.StatusEvent { return make(chan events.StatusEvent) },
+			"wait for job " + jobID + ": timed out after 1m0s; the job goes on; follow it with: sheetctl watch " + jobID},
+		{"interrupt",
+			func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				return ctx, cancel
+			},
+			func() chan events.StatusEvent { return make(chan events.StatusEvent) },
+			"wait for job " + jobID + ": interrupted"},
+		{"stream closed",
+			func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), testTimeout)
+			},
+			func() chan events.StatusEvent { ch := make(chan events.StatusEvent); close(ch); return ch },
+			"the status stream ended"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _ := testApp(false)
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			_, err := a.follow(ctx, jobID, tc.ch())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("follow: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestJobEndedError(t *testing.T) {
+	manual := event(events.StatusWaitingManual, events.StepCompile, "Max retries exceeded")
+	manual.Error = &events.ErrorInfo{Message: "Max retries exceeded: Undefined control sequence.", Line: 7,
+		Snippet: "main.tex:7: Undefined control sequence.\nl.7 \\foo\n"}
+	invalid := event(events.StatusError, events.StepPrompt, "Invalid request")
+	invalid.Error = &events.ErrorInfo{Message: "invalid request: prompt is required"}
+	for name, tc := range map[string]struct {
+		ev   events.StatusEvent
+		want string
+	}{
+		"with snippet": {manual, "job " + jobID + " waiting_manual at compile: Max retries exceeded: Undefined control sequence. (line 7)\n" +
+			"main.tex:7: Undefined control sequence.\nl.7 \\foo"},
+		"invalid request": {invalid, "job " + jobID + " error at prompt: invalid request: prompt is required"},
+		"no error info":   {event(events.StatusAborted, events.StepLatex, "Aborted by user"), "job " + jobID + " aborted at latex: Aborted by user"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := (&jobEndedError{ev: tc.ev}).Error(); got != tc.want {
+				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // substring of stdout
+		stderr string // substring of stderr
+	}{
+		{"no command", nil, exitUsage, "", "sheetctl: missing command"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, "", `sheetctl: unknown command "frobnicate"`},
+		{"unknown global flag", []string{"--bogus", "submit"}, exitUsage, "", "flag provided but not defined: -bogus"},
+		{"-h lists the commands", []string{"-h"}, exitOK, "  submit   submit a prompt", ""},
+		{"help lists the commands", []string{"help"}, exitOK, "  watch    follow a job", ""},
+		{"help of a command", []string{"help", "submit"}, exitOK, "-max-retries n", ""},
+		{"command -h", []string{"submit", "-h"}, exitOK, "Usage: sheetctl submit", ""},
+		{"help of an unknown command", []string{"help", "nope"}, exitUsage, "", `unknown command "nope"`},
+		{"submit without prompt", []string{"submit", "--wait"}, exitUsage, "", "sheetctl: submit: missing prompt"},
+		{"submit with prompt and file", []string{"submit", "--file", "p.txt", "a worksheet"}, exitUsage, "", "not both"},
+		{"submit blank prompt", []string{"submit", "  "}, exitUsage, "", "prompt is required"},
+		{"submit bad mode", []string{"submit", "--mode", "yolo", "a worksheet"}, exitUsage, "", `mode "yolo"`},
+		{"submit bad max retries", []string{"submit", "--max-retries", "11", "a worksheet"}, exitUsage, "", "max_retries 11"},
+		{"submit non-numeric max retries", []string{"submit", "--max-retries", "many", "a worksheet"}, exitUsage, "", "-max-retries"},
+		{"submit bad job id", []string{"submit", "--job-id", "job-1", "a worksheet"}, exitUsage, "", "not a UUID"},
+		{"watch without job id", []string{"watch"}, exitUsage, "", "sheetctl: watch: watch needs one job id"},
+		{"watch bad job id", []string{"watch", "job-1"}, exitUsage, "", `job id "job-1" is not a UUID`},
+		{"pdf without job id", []string{"pdf"}, exitUsage, "", "sheetctl: pdf: pdf needs one job id"},
+		{"zero timeout", []string{"--timeout", "0s", "watch", jobID}, exitUsage, "", "--timeout 0s is not a positive duration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runSheetctl(testContext(t), nil, "", t.TempDir(), tc.args...)
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", r.code, tc.code, r.stderr)
+			}
+			if !strings.Contains(r.stdout, tc.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tc.stdout, r.stdout)
+			}
+			if !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, r.stderr)
+			}
+			if tc.code == exitUsage && !strings.Contains(r.stderr, "Usage: sheetctl") {
+				t.Errorf("usage error without a usage line:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+func TestConnectFailureNamesTheServer(t *testing.T) {
+	url := closedURL(t)
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		args []string
+	}{
+		"from NATS_URL":          {map[string]string{"NATS_URL": url}, []string{"submit", "a worksheet"}},
+		"from --server":          {nil, []string{"--server", url, "submit", "a worksheet"}},
+		"flag after the command": {nil, []string{"pdf", "--server", url, "6ba7b810-9dad-41d1-80b4-00c04fd430c8"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := runSheetctl(testContext(t), tc.env, "", t.TempDir(), tc.args...)
+			want := "sheetctl: connect to " + url + ": no servers available (is sheetd running?)\n"
+			if r.code != exitFailure || r.stderr != want {
+				t.Fatalf("exit %d stderr %q, want exit 1 and %q", r.code, r.stderr, want)
+			}
+		})
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://127.0.0.1:4222":                      "nats://127.0.0.1:4222",
+		"nats://bob:secret@host:4222":                "nats://bob:xxxxx@host:4222",
+		"nats://s3cr3t-token@host:4222,nats://other": "nats://xxxxx@host:4222,nats://other",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseAcceptsFlagsAfterArguments(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wait       bool
+		positional []string
+	}{
+		{"flags first", []string{"--wait", "a", "worksheet"}, true, []string{"a", "worksheet"}},
+		{"flags last", []string{"a", "worksheet", "--wait"}, true, []string{"a", "worksheet"}},
+		{"flags between", []string{"a", "--wait", "worksheet"}, true, []string{"a", "worksheet"}},
+		{"double dash ends flags", []string{"a", "--", "--wait"}, false, []string{"a", "--wait"}},
+		{"dash is an argument", []string{"-", "--wait"}, true, []string{"-"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &app{stdio: stdio{getenv: func(string) string { return "" }}}
+			a.globalFlags()
+			fs := a.flagSet(submitCommand)
+			wait := fs.Bool("wait", false, "")
+			got, err := a.parse(submitCommand, fs, tc.args)
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if *wait != tc.wait || strings.Join(got, "|") != strings.Join(tc.positional, "|") {
+				t.Fatalf("wait %v positional %q, want %v %q", *wait, got, tc.wait, tc.positional)
+			}
+		})
+	}
+}

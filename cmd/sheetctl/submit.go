@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/sheetpipe/sheetpipe/client"
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+var submitCommand = &command{
+	name:    "submit",
+	args:    `"prompt" | --file path | -`,
+	summary: "submit a prompt; with --wait, follow the job and save its PDF",
+	about: `Publishes a job request on jobs.prompt and prints the job id once the service
+has durably accepted it. The prompt is the arguments (joined with spaces), or the
+contents of --file; "-" (as --file or as the only argument) reads standard input.
+
+With --wait it then prints each status change, a progress line after every 15s of
+silence, and when the job completes writes <job_id>.pdf in the current directory.
+It exits 1 if the job ends waiting_manual, aborted or invalid, or if --timeout
+passes first (the job goes on; follow it with sheetctl watch <job_id>).`,
+	setup: setupSubmit,
+}
+
+// submitFlags are submit's own flags.
+type submitFlags struct {
+	wait       bool
+	user       string
+	maxRetries *int
+	mode       string
+	jobID      string
+	file       string
+}
+
+func setupSubmit(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	var f submitFlags
+	fs.BoolVar(&f.wait, "wait", false, "follow the job until it ends and save its PDF")
+	fs.StringVar(&f.user, "user", defaultUser(a.getenv), "user_id of the request ($USER)")
+	fs.Func("max-retries", fmt.Sprintf("retry budget `n`, 0..%d (default: the service's, normally %d)",
+		events.MaxRetriesCap, events.DefaultMaxRetries), func(s string) error {
+		n, err := strconv.Atoi(s)
+		f.maxRetries = &n
+		return err
+	})
+	fs.StringVar(&f.mode, "mode", "", "auto: the LLM repairs LaTeX that fails to compile; manual: stop for a human (default auto)")
+	fs.StringVar(&f.jobID, "job-id", "", "the job's id, a UUID (default: a new UUIDv4); resubmitting an id creates nothing new")
+	fs.StringVar(&f.file, "file", "", "read the prompt from this file (- for standard input)")
+	return func(ctx context.Context, args []string) error { return a.submit(ctx, f, args) }
+}
+
+func defaultUser(getenv func(string) string) string {
+	if u := getenv("USER"); u != "" {
+		return u
+	}
+	return "cli"
+}
+
+func (a *app) submit(ctx context.Context, f submitFlags, args []string) error {
+	prompt, err := a.readPrompt(f.file, args)
+	if err != nil {
+		return err
+	}
+	req := events.JobRequest{JobID: f.jobID, UserID: f.user, Prompt: prompt, MaxRetries: f.maxRetries, Mode: f.mode}
+	if err := checkRequest(&req); err != nil {
+		return usageErr("submit", "%v", err)
+	}
+	nc, c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if !f.wait {
+		id, err := a.send(ctx, c, req)
+		if err != nil {
+			return err
+		}
+		a.printSubmitted(id, false)
+		return nil
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, a.opts.timeout)
+	defer cancel()
+	// Watching before submitting lets the replay start at the end of JOB_EVENTS.
+	ch, err := c.Watch(waitCtx, req.JobID)
+	if err != nil {
+		return fmt.Errorf("watch job %s: %w", req.JobID, err)
+	}
+	id, err := a.send(ctx, c, req)
+	if err != nil {
+		return err
+	}
+	a.printSubmitted(id, true)
+	return a.await(ctx, waitCtx, c, id, ch)
+}
+
+// checkRequest rejects, before anything is sent, a request the service would turn
+// into a failed job, and gives it a job id.
+func checkRequest(req *events.JobRequest) error {
+	probe := *req
+	if err := probe.Validate(events.DefaultMaxRetries); err != nil {
+		return err
+	}
+	req.JobID = probe.JobID
+	if req.JobID == "" {
+		req.JobID = uuid.NewString()
+	}
+	return nil
+}
+
+func (a *app) send(ctx context.Context, c *client.Client, req events.JobRequest) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	id, err := c.Submit(ctx, req)
+	if err != nil {
+		return "", fmt.Errorf("submit job %s: %w", req.JobID, err)
+	}
+	return id, nil
+}
+
+// readPrompt returns the prompt from the arguments, from file, or from standard
+// input for "-".
+func (a *app) readPrompt(file string, args []string) (string, error) {
+	switch {
+	case file != "" && len(args) > 0:
+		return "", usageErr("submit", "give the prompt as arguments or with --file, not both")
+	case file == "-" || (file == "" && len(args) == 1 && args[0] == "-"):
+		return readLimited(a.in, "standard input")
+	case file != "":
+		f, err := os.Open(file)
+		if err != nil {
+			return "", fmt.Errorf("read prompt: %w", err)
+		}
+		defer f.Close()
+		return readLimited(f, file)
+	case len(args) == 0:
+		return "", usageErr("submit", "missing prompt")
+	}
+	return strings.Join(args, " "), nil
+}
+
+// readLimited reads a prompt from r, without its surrounding white space. It stops
+// reading at twice the size a prompt may have; checkRequest reports a size between.
+func readLimited(r io.Reader, name string) (string, error) {
+	const limit = 2 * events.MaxPromptBytes
+	data, err := io.ReadAll(io.LimitReader(r, limit))
+	if err != nil {
+		return "", fmt.Errorf("read prompt from %s: %w", name, err)
+	}
+	if len(data) == limit {
+		return "", usageErr("submit", "prompt from %s is longer than %d bytes", name, events.MaxPromptBytes)
+	}
+	return strings.TrimSpace(string(data)), nil
+}

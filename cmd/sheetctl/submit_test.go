@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/client"
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/testnats"
+)
+
+const prompt = "a fractions worksheet for grade 5"
+
+func TestSubmitSendsTheRequest(t *testing.T) {
+	s := testnats.Provisioned(t, broker.Resources{})
+	dir := t.TempDir()
+	promptFile := filepath.Join(dir, "prompt.txt")
+	if err := os.WriteFile(promptFile, []byte("\n"+prompt+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fixedID := uuid.NewString()
+	zero, five := 0, 5
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		stdin string
+		args  []string
+		want  events.JobRequest // JobID empty: any new UUIDv4
+	}{
+		{"words", map[string]string{"USER": "ada"}, "", []string{"a", "fractions", "worksheet", "for", "grade", "5"},
+			events.JobRequest{UserID: "ada", Prompt: prompt}},
+		{"no USER", nil, "", []string{prompt}, events.JobRequest{UserID: "cli", Prompt: prompt}},
+		{"file", nil, "", []string{"--file", promptFile}, events.JobRequest{UserID: "cli", Prompt: prompt}},
+		{"stdin", nil, prompt + "\n", []string{"-"}, events.JobRequest{UserID: "cli", Prompt: prompt}},
+		{"file stdin", nil, prompt, []string{"--file", "-"}, events.JobRequest{UserID: "cli", Prompt: prompt}},
+		{"every flag", map[string]string{"USER": "ada"}, "",
+			[]string{"--user", "bob", "--max-retries", "5", "--mode", "manual", "--job-id", strings.ToUpper(fixedID), prompt},
+			events.JobRequest{JobID: fixedID, UserID: "bob", Prompt: prompt, MaxRetries: &five, Mode: "manual"}},
+		{"zero retries", nil, "", []string{prompt, "--max-retries", "0"},
+			events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &zero}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testContext(t)
+			args := append([]string{"--server", s.ClientURL(), "submit"}, tc.args...)
+			r := runSheetctl(ctx, tc.env, tc.stdin, t.TempDir(), args...)
+			if r.code != exitOK {
+				t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+			}
+			id := strings.TrimSpace(r.stdout)
+			if u, err := uuid.Parse(id); err != nil || r.stdout != id+"\n" || (tc.want.JobID == "" && u.Version() != 4) {
+				t.Fatalf("stdout %q, want a UUIDv4 line", r.stdout)
+			}
+			if tc.want.JobID != "" && id != tc.want.JobID {
+				t.Fatalf("job id %s, want %s", id, tc.want.JobID)
+			}
+			got, msgID := lastRequest(t, s)
+			tc.want.JobID = id
+			if msgID != id || !sameRequest(got, tc.want) {
+				t.Fatalf("published %+v (Nats-Msg-Id %q), want %+v", got, msgID, tc.want)
+			}
+		})
+	}
+}
+
+// lastRequest is the last message on jobs.prompt (no pipeline consumes it here).
+func lastRequest(t *testing.T, s *testnats.Server) (events.JobRequest, string) {
+	t.Helper()
+	ctx := testContext(t)
+	stream, err := s.JS.Stream(ctx, events.StreamJobs)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	msg, err := stream.GetLastMsgForSubject(ctx, events.SubjectPrompt)
+	if err != nil {
+		t.Fatalf("last request: %v", err)
+	}
+	req, err := events.DecodeRequest(msg.Data)
+	if err != nil {
+		t.Fatalf("decode request: %v", err)
+	}
+	return req, msg.Header.Get(nats.MsgIdHdr)
+}
+
+func sameRequest(a, b events.JobRequest) bool {
+	retries := func(p *int) int {
+		if p == nil {
+			return -1
+		}
+		return *p
+	}
+	return a.JobID == b.JobID && a.UserID == b.UserID && a.Prompt == b.Prompt &&
+		a.Mode == b.Mode && retries(a.MaxRetries) == retries(b.MaxRetries)
+}
+
+func TestSubmitWaitJSON(t *testing.T) {
+	s := startPipeline(t)
+	dir := t.TempDir()
+	r := runSheetctl(testContext(t), nil, "", dir, "--json", "--server", s.ClientURL(), "submit", "--wait", prompt)
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s\nstdout:\n%s", r.code, r.stderr, r.stdout)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var submitted struct {
+		JobID string `json:"job_id"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &submitted); err != nil || submitted.JobID == "" {
+		t.Fatalf("first line %q, want {\"job_id\"}", lines[0])
+	}
+	var statuses []events.Status
+	for _, l := range lines[1 : len(lines)-1] {
+		var ev events.StatusEvent
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.JobID != submitted.JobID {
+			t.Fatalf("line %q is not an event of job %s (%v)", l, submitted.JobID, err)
+		}
+		statuses = append(statuses, ev.Status)
+	}
+	if len(statuses) == 0 || statuses[0] != events.StatusPending || statuses[len(statuses)-1] != events.StatusCompleted {
+		t.Fatalf("statuses %v, want pending ... completed", statuses)
+	}
+	var saved struct {
+		JobID string `json:"job_id"`
+		PDF   string `json:"pdf"`
+		Size  int    `json:"size"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &saved); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	want := filepath.Join(dir, submitted.JobID+".pdf")
+	pdf, err := os.ReadFile(want)
+	if err != nil || saved.PDF != want || saved.Size != len(pdf) || !bytes.HasPrefix(pdf, []byte("%PDF")) {
+		t.Fatalf("saved %+v, want %s holding %d bytes of PDF (%v)", saved, want, len(pdf), err)
+	}
+}
+
+// A job that ends without a PDF makes submit --wait and watch exit 1 with its error.
+func TestWaitForFailedJob(t *testing.T) {
+	s := startPipeline(t)
+	ctx := testContext(t)
+	c, err := client.New(s.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.Submit(ctx, events.JobRequest{UserID: "ada", Prompt: " "})
+	if err != nil {
+		t.Fatalf("submit invalid request: %v", err)
+	}
+	for name, args := range map[string][]string{
+		"watch":                     {"watch", id},
+		"submit --wait the same id": {"submit", "--wait", "--job-id", id, prompt},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			r := runSheetctl(ctx, nil, "", dir, append([]string{"--server", s.ClientURL()}, args...)...)
+			want := "sheetctl: job " + id + " error at prompt: invalid request: prompt is required and must not be blank\n"
+			if r.code != exitFailure || r.stderr != want {
+				t.Fatalf("exit %d stderr %q, want 1 and %q", r.code, r.stderr, want)
+			}
+			if !strings.Contains(r.stdout, " error          prompt ") {
+				t.Fatalf("stdout lacks the error event:\n%s", r.stdout)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Fatalf("files written for a failed job: %v", entries)
+			}
+		})
+	}
+}
+
+func TestWatchAndPDFOfCompletedJob(t *testing.T) {
+	s := startPipeline(t)
+	ctx := testContext(t)
+	c, err := client.New(s.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.Submit(ctx, events.JobRequest{UserID: "ada", Prompt: prompt})
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	dir := t.TempDir()
+	r := runSheetctl(ctx, nil, "", dir, "--server", s.ClientURL(), "watch", id)
+	if r.code != exitOK || !strings.Contains(r.stdout, " completed      done ") {
+		t.Fatalf("watch: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	watched, err := os.ReadFile(filepath.Join(dir, id+".pdf"))
+	if err != nil || !bytes.HasPrefix(watched, []byte("%PDF")) {
+		t.Fatalf("watch wrote no PDF: %v", err)
+	}
+
+	out := filepath.Join(dir, "sheet.pdf")
+	r = runSheetctl(ctx, nil, "", dir, "--server", s.ClientURL(), "pdf", "--output", out, id)
+	if r.code != exitOK || !strings.Contains(r.stdout, "saved "+out) {
+		t.Fatalf("pdf: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, watched) {
+		t.Fatalf("pdf --output wrote %d bytes (%v), want the job's %d", len(got), err, len(watched))
+	}
+
+	unknown := uuid.NewString()
+	r = runSheetctl(ctx, nil, "", dir, "--server", s.ClientURL(), "pdf", unknown)
+	if r.code != exitFailure || r.stderr != "sheetctl: download PDF: job "+unknown+": no PDF (the job has not completed, or does not exist)\n" {
+		t.Fatalf("pdf of unknown job: exit %d stderr %q", r.code, r.stderr)
+	}
+}

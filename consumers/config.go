@@ -1,0 +1,95 @@
+package consumers
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+// Config tunes the pipeline.
+type Config struct {
+	// Concurrency is how many messages of each stage this process works on at once.
+	// Default: prompt 32, design 16, latex 16, fix 8, compile = number of CPUs.
+	Concurrency map[events.Stage]int
+	// MaxRetries is the retry budget of a request that sets none. Default 3.
+	MaxRetries int
+	// RetryBase is the first back-off after a transient failure; it doubles with
+	// each retry. Default 1s.
+	RetryBase time.Duration
+	// RetryMax caps the back-off. Default 1m.
+	RetryMax time.Duration
+	// AckWait must equal the consumers' AckWait; heartbeats go every third of it.
+	// Default 30s.
+	AckWait time.Duration
+	// LeaseTTL is how long a running job's lease lasts without renewal; it is renewed
+	// every third of it. Default 30s.
+	LeaseTTL time.Duration
+	// PublicURL prefixes pdf_url ("/jobs/<id>/pdf"). Default empty.
+	PublicURL string
+}
+
+func (c Config) withDefaults() Config {
+	def := map[events.Stage]int{
+		events.StagePrompt: 32, events.StageDesign: 16, events.StageLatex: 16,
+		events.StageFix: 8, events.StageCompile: runtime.NumCPU(),
+	}
+	merged := make(map[events.Stage]int, len(def))
+	for st, n := range def {
+		merged[st] = n
+		if v, ok := c.Concurrency[st]; ok && v != 0 {
+			merged[st] = v
+		}
+	}
+	c.Concurrency = merged
+	if c.MaxRetries == 0 {
+		c.MaxRetries = events.DefaultMaxRetries
+	}
+	if c.RetryBase == 0 {
+		c.RetryBase = time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = time.Minute
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 30 * time.Second
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	for st, n := range c.Concurrency {
+		if !st.Valid() {
+			errs = append(errs, fmt.Errorf("concurrency: unknown stage %q", st))
+		} else if n < 1 {
+			errs = append(errs, fmt.Errorf("concurrency of %s is %d, must be at least 1", st, n))
+		}
+	}
+	if c.MaxRetries < 0 || c.MaxRetries > events.MaxRetriesCap {
+		errs = append(errs, fmt.Errorf("max retries %d is outside 0..%d", c.MaxRetries, events.MaxRetriesCap))
+	}
+	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
+		errs = append(errs, fmt.Errorf("retry back-off %s..%s is not a positive range", c.RetryBase, c.RetryMax))
+	}
+	if c.AckWait < time.Second || c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("ack wait %s and lease %s must be at least 1s", c.AckWait, c.LeaseTTL))
+	}
+	return errors.Join(errs...)
+}
+
+// backoff is the delay before retry number n (1-based).
+func (c Config) backoff(n int) time.Duration {
+	d := c.RetryBase
+	for i := 1; i < n && d < c.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, c.RetryMax)
+}

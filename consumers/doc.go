@@ -1,0 +1,21 @@
+// Package consumers runs the pipeline stages. Each stage (prompt, design, latex,
+// compile, fix) is a durable pull consumer on its subject jobs.<stage> of stream
+// JOBS, driven by one shared runner that owns fetching, InProgress heartbeats,
+// ack/nak-with-delay/term, metrics and logging.
+//
+// Delivery guarantees. A stage reads the job and its revision from KV, drops a
+// ticket that is stale, CAS-sets the job running under a lease, does the work,
+// CAS-writes the result with the next hand-off, publishes the next ticket with a
+// dedupe id and only then acks. Every job state change is one CAS write followed by
+// one event on jobs.status. So a crash at any point loses no job (the unacked
+// ticket is redelivered), and no later stage runs twice on the same input: a ticket
+// redelivered after its job moved on re-publishes the next ticket (dropped by the
+// JOBS duplicates window, or recognised as stale by the next stage), and an LLM
+// answer already recorded in the conversation for this hand-off is reused rather
+// than asked for again. A lease that stops being renewed expires, and the next
+// delivery of the ticket takes the job over.
+//
+// Subjects: consumes jobs.prompt|design|latex|compile|fix; publishes the same
+// (tickets), jobs.status and jobs.rejected. Buckets: jobs, conversations (through
+// kvstore) and object store pdfs.
+package consumers

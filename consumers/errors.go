@@ -1,0 +1,26 @@
+package consumers
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+var (
+	// ErrStale marks a ticket that no longer matches its job; it is acked and dropped.
+	ErrStale = errors.New("stale ticket")
+	// ErrPermanent marks a message that can never be processed; it is terminated.
+	ErrPermanent = errors.New("permanent failure")
+	// errLeaseLost means the job was taken over, aborted or advanced while this
+	// worker ran it: its result is discarded.
+	errLeaseLost = errors.New("lease lost")
+)
+
+// RetryError asks the runner to redeliver the message after Delay.
+type RetryError struct {
+	Delay time.Duration
+	Err   error
+}
+
+func (e *RetryError) Error() string { return fmt.Sprintf("retry in %s: %v", e.Delay, e.Err) }
+func (e *RetryError) Unwrap() error { return e.Err }

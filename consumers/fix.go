@@ -1,0 +1,61 @@
+package consumers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/ai"
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// handleFix sends the parsed compile error and the LaTeX to the LLM in the job's
+// conversation, stores the answer as the new LaTeX, counts the retry and compiles
+// again. A failed fix call sends the job to waiting_manual ("AI fix failed").
+func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
+	t, err := decodeTicket(msg)
+	if err != nil {
+		return err
+	}
+	j, owner, err := p.claim(ctx, t, "Asking the LLM to fix the LaTeX")
+	if err != nil {
+		return err
+	}
+	info := ai.LatexErrorInfo{Message: j.ErrorMessage}
+	if j.ErrorLog != nil {
+		info.Snippet, info.Line = j.ErrorLog.Snippet, j.ErrorLog.Line
+	}
+	var answer string
+	fixErr := p.work(ctx, j.ID, owner, func(ctx context.Context) error {
+		var err error
+		answer, err = p.ask(ctx, j, events.StageFix, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
+			return p.llm.FixLatex(ctx, h, j.Latex, info)
+		})
+		return err
+	})
+	if fixErr != nil && (ctx.Err() != nil || isLeaseLost(fixErr)) {
+		return p.failed(ctx, j, owner, events.StageFix, fixErr)
+	}
+	j, err = p.finish(ctx, j.ID, owner, func(j *kvstore.Job) {
+		if fixErr != nil {
+			j.Status = events.StatusWaitingManual
+			j.Stage = ""
+			j.ErrorMessage = fmt.Sprintf("AI fix failed: %v", fixErr)
+			j.Message = "AI fix failed"
+			return
+		}
+		j.Latex = ai.Clean(answer)
+		j.RetryCount++
+		advance(j, events.StageCompile, events.StepCompile,
+			fmt.Sprintf("AI fix %d/%d applied; compiling", j.RetryCount, j.MaxRetries))
+	})
+	if err != nil {
+		return leaseLostIsStale(err)
+	}
+	if j.Status == events.StatusPending && p.metrics != nil {
+		p.metrics.Retries.WithLabelValues(string(events.StageFix)).Inc()
+	}
+	return p.publishTicket(ctx, j)
+}

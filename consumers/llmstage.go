@@ -1,0 +1,177 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/ai"
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// llmStep describes one LLM stage: what it asks and what it does with the answer.
+type llmStep struct {
+	stage   events.Stage
+	running string
+	call    func(ctx context.Context, j *kvstore.Job, history []ai.Turn) (ai.Reply, error)
+	done    func(j *kvstore.Job, answer string)
+}
+
+func (p *Pipeline) handleDesign(ctx context.Context, msg jetstream.Msg) error {
+	return p.runLLM(ctx, msg, llmStep{
+		stage:   events.StageDesign,
+		running: "Generating design",
+		call: func(ctx context.Context, j *kvstore.Job, h []ai.Turn) (ai.Reply, error) {
+			return p.llm.GenerateDesign(ctx, h, j.Prompt)
+		},
+		done: func(j *kvstore.Job, answer string) {
+			j.Design = answer
+			j.RetryCount = 0
+			j.ErrorMessage = ""
+			advance(j, events.StageLatex, events.StepLatex, "Design ready; generating LaTeX")
+		},
+	})
+}
+
+func (p *Pipeline) handleLatex(ctx context.Context, msg jetstream.Msg) error {
+	return p.runLLM(ctx, msg, llmStep{
+		stage:   events.StageLatex,
+		running: "Generating LaTeX",
+		call: func(ctx context.Context, j *kvstore.Job, h []ai.Turn) (ai.Reply, error) {
+			return p.llm.GenerateLatex(ctx, h, j.Design)
+		},
+		done: func(j *kvstore.Job, answer string) {
+			j.Latex = answer
+			j.ManualEdit = false
+			j.RetryCount = 0
+			j.ErrorMessage = ""
+			advance(j, events.StageCompile, events.StepCompile, "LaTeX ready; compiling")
+		},
+	})
+}
+
+func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) error {
+	t, err := decodeTicket(msg)
+	if err != nil {
+		return err
+	}
+	j, owner, err := p.claim(ctx, t, s.running)
+	if err != nil {
+		return err
+	}
+	var answer string
+	err = p.work(ctx, j.ID, owner, func(ctx context.Context) error {
+		var err error
+		answer, err = p.ask(ctx, j, s.stage, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
+			return s.call(ctx, j, h)
+		})
+		return err
+	})
+	if err != nil {
+		return p.failed(ctx, j, owner, s.stage, err)
+	}
+	j, err = p.finish(ctx, j.ID, owner, func(j *kvstore.Job) { s.done(j, ai.Clean(answer)) })
+	if err != nil {
+		return leaseLostIsStale(err)
+	}
+	return p.publishTicket(ctx, j)
+}
+
+// ask returns the LLM's answer for the job's current hand-off: the one already
+// recorded in the conversation (a ticket redelivered after a crash), or a new one,
+// which is recorded before it is used.
+func (p *Pipeline) ask(ctx context.Context, j *kvstore.Job, stage events.Stage,
+	call func(context.Context, []ai.Turn) (ai.Reply, error)) (string, error) {
+	conv, _, err := p.store.Conversation(ctx, j.ConversationID)
+	if errors.Is(err, kvstore.ErrNotFound) {
+		conv = &kvstore.Conversation{}
+	} else if err != nil {
+		return "", err
+	}
+	if m, ok := conv.Answer(stage, j.Seq); ok {
+		p.log.InfoContext(ctx, "reusing recorded answer", "job_id", j.ID, "step", stage)
+		return m.Content, nil
+	}
+	history := make([]ai.Turn, 0, len(conv.Messages))
+	for _, m := range conv.Messages {
+		history = append(history, ai.Turn{Role: m.Role, Content: m.Content})
+	}
+	start := time.Now()
+	reply, err := call(ctx, history)
+	p.metrics.LLMCall(string(stage), time.Since(start), reply.Usage.PromptTokens, reply.Usage.CompletionTokens)
+	if err != nil {
+		return "", err
+	}
+	var answer string
+	_, _, err = p.store.Converse(ctx, j.ConversationID, j.ID, func(c *kvstore.Conversation) error {
+		if m, ok := c.Answer(stage, j.Seq); ok {
+			answer = m.Content
+			return kvstore.ErrNoChange
+		}
+		now := time.Now().UTC()
+		for _, t := range reply.Turns {
+			c.Messages = append(c.Messages, kvstore.Message{Role: t.Role, Content: t.Content, Time: now, Stage: stage, Seq: j.Seq})
+			if t.Role == "assistant" {
+				answer = t.Content
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("record %s answer: %w", stage, err)
+	}
+	return answer, nil
+}
+
+// failed settles a stage whose work failed: a lost lease discards the work, a
+// shutdown hands the ticket back, a transient failure is retried with back-off
+// until the budget is spent, and a permanent one waits for the user.
+func (p *Pipeline) failed(ctx context.Context, j *kvstore.Job, owner string, stage events.Stage, cause error) error {
+	switch {
+	case errors.Is(cause, errLeaseLost):
+		return fmt.Errorf("%w: %w", ErrStale, cause)
+	case ctx.Err() != nil:
+		return cause
+	}
+	var delay time.Duration
+	j, err := p.finish(ctx, j.ID, owner, func(j *kvstore.Job) {
+		j.ErrorMessage = fmt.Sprintf("%s failed: %v", stage, cause)
+		switch {
+		case errors.Is(cause, ai.ErrPermanent):
+			j.Status = events.StatusWaitingManual
+			j.Message = "LLM request refused; fix the configuration and retry"
+		case j.RetryCount >= j.MaxRetries:
+			j.Status = events.StatusWaitingManual
+			j.Message = "Max retries exceeded"
+		default:
+			j.RetryCount++
+			delay = p.cfg.backoff(j.RetryCount)
+			j.Status = events.StatusError
+			j.Message = fmt.Sprintf("Transient failure in %s; retry %d/%d in %s", stage, j.RetryCount, j.MaxRetries, delay)
+		}
+	})
+	if err != nil {
+		return leaseLostIsStale(err)
+	}
+	p.log.WarnContext(ctx, "stage failed", "job_id", j.ID, "step", stage, "status", j.Status, "error", cause)
+	if j.Status != events.StatusError {
+		return nil
+	}
+	if p.metrics != nil {
+		p.metrics.Retries.WithLabelValues(string(stage)).Inc()
+	}
+	return &RetryError{Delay: delay, Err: cause}
+}
+
+func isLeaseLost(err error) bool { return errors.Is(err, errLeaseLost) }
+
+func leaseLostIsStale(err error) error {
+	if isLeaseLost(err) {
+		return fmt.Errorf("%w: %w", ErrStale, err)
+	}
+	return err
+}

@@ -1,0 +1,120 @@
+package consumers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/ai"
+	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/metrics"
+)
+
+// llm is what the stages need of the LLM client (package ai).
+type llm interface {
+	Provider() string
+	ModelFor(step string) string
+	GenerateDesign(ctx context.Context, history []ai.Turn, prompt string) (ai.Reply, error)
+	GenerateLatex(ctx context.Context, history []ai.Turn, design string) (ai.Reply, error)
+	FixLatex(ctx context.Context, history []ai.Turn, latex string, e ai.LatexErrorInfo) (ai.Reply, error)
+}
+
+// compiler turns LaTeX into a PDF; a document error is a *latex.LatexError.
+type compiler interface {
+	Compile(ctx context.Context, source string) ([]byte, error)
+}
+
+// Deps are the parts the pipeline is built from.
+type Deps struct {
+	JS       jetstream.JetStream
+	Store    *kvstore.Store
+	LLM      llm
+	Compiler compiler
+	Log      *slog.Logger
+	Metrics  *metrics.Metrics
+}
+
+// Pipeline runs the stages of this process.
+type Pipeline struct {
+	cfg     Config
+	js      jetstream.JetStream
+	store   *kvstore.Store
+	llm     llm
+	compile compiler
+	pdfs    jetstream.ObjectStore
+	log     *slog.Logger
+	metrics *metrics.Metrics
+
+	mu      sync.Mutex
+	runners []*runner
+}
+
+// New checks cfg and binds the object store.
+func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("consumers config: %w", err)
+	}
+	pdfs, err := d.JS.ObjectStore(ctx, broker.BucketPDFs)
+	if err != nil {
+		return nil, fmt.Errorf("bind object store %s: %w", broker.BucketPDFs, err)
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler,
+		pdfs: pdfs, log: log, metrics: d.Metrics}, nil
+}
+
+// Start runs the given stages (all when none are named) until Stop.
+func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
+	if len(stages) == 0 {
+		stages = events.Stages
+	}
+	handlers := map[events.Stage]handlerFunc{
+		events.StagePrompt:  p.handlePrompt,
+		events.StageDesign:  p.handleDesign,
+		events.StageLatex:   p.handleLatex,
+		events.StageCompile: p.handleCompile,
+		events.StageFix:     p.handleFix,
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range stages {
+		r := &runner{
+			stage:       st,
+			handle:      handlers[st],
+			concurrency: p.cfg.Concurrency[st],
+			heartbeat:   p.cfg.AckWait / 3,
+			backoff:     p.cfg.backoff,
+			log:         p.log,
+			metrics:     p.metrics,
+		}
+		if err := r.start(ctx, p.js); err != nil {
+			return fmt.Errorf("start stage %s: %w", st, err)
+		}
+		p.runners = append(p.runners, r)
+		p.log.InfoContext(ctx, "stage started", "step", st, "concurrency", r.concurrency)
+	}
+	return nil
+}
+
+// Stop stops every stage: no new messages, in-flight work finishes until ctx ends
+// and is then cancelled and handed back.
+func (p *Pipeline) Stop(ctx context.Context) {
+	p.mu.Lock()
+	runners := p.runners
+	p.runners = nil
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, r := range runners {
+		wg.Go(func() { r.stop(ctx) })
+	}
+	wg.Wait()
+}

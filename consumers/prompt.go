@@ -1,0 +1,142 @@
+package consumers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// handlePrompt turns a job request on jobs.prompt into a job. A message that is not
+// a JSON request is terminated and reported on jobs.rejected; a request that breaks
+// the contract's rules becomes a job in status error; a request for an existing
+// job id creates nothing new.
+func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
+	msgID := msg.Headers().Get(nats.MsgIdHdr)
+	req, err := events.DecodeRequest(msg.Data())
+	if err == nil && req.JobID != "" {
+		req.JobID, err = canonicalID(req.JobID)
+	}
+	if err != nil {
+		p.reject(ctx, msg.Subject(), msgID, err.Error())
+		return fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	if req.JobID == "" {
+		req.JobID = derivedJobID(msg, msgID)
+	}
+	j := p.newJob(req)
+	rev, err := p.store.Create(ctx, j)
+	if errors.Is(err, kvstore.ErrExists) {
+		return p.duplicateRequest(ctx, req.JobID)
+	}
+	if err != nil {
+		return fmt.Errorf("create job %s: %w", j.ID, err)
+	}
+	if p.metrics != nil {
+		p.metrics.JobsSubmitted.Inc()
+	}
+	p.emit(ctx, j, rev, "")
+	p.log.InfoContext(ctx, "job created", "job_id", j.ID, "status", j.Status, "provider", j.Provider)
+	return p.publishTicket(ctx, j)
+}
+
+func (p *Pipeline) newJob(req events.JobRequest) *kvstore.Job {
+	j := &kvstore.Job{
+		ID:             req.JobID,
+		UserID:         req.UserID,
+		Prompt:         req.Prompt,
+		Mode:           req.Mode,
+		ConversationID: req.JobID,
+		Provider:       p.llm.Provider(),
+	}
+	if err := req.Validate(p.cfg.MaxRetries); err != nil {
+		j.Status = events.StatusError
+		j.CurrentStep = events.StepPrompt
+		j.ErrorMessage = err.Error()
+		j.Message = "Rejected: " + strings.TrimPrefix(err.Error(), events.ErrInvalid.Error()+": ")
+		if req.MaxRetries != nil {
+			j.MaxRetries = min(max(*req.MaxRetries, 0), events.MaxRetriesCap)
+		}
+		return j
+	}
+	j.Mode = req.Mode
+	j.MaxRetries = *req.MaxRetries
+	j.Status = events.StatusPending
+	j.CurrentStep = events.StepDesign
+	j.Stage = events.StageDesign
+	j.Seq = 1
+	j.Message = "Job accepted; waiting for design"
+	if j.Provider == "offline" {
+		j.Message += " (offline provider: no LLM configured)"
+	}
+	return j
+}
+
+// duplicateRequest handles a request whose job exists: a redelivery after a crash
+// between creating the job and handing it on re-publishes the first hand-off and
+// its event (both deduplicated); anything later is left alone.
+func (p *Pipeline) duplicateRequest(ctx context.Context, id string) error {
+	j, rev, err := p.store.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load duplicate job %s: %w", id, err)
+	}
+	p.log.InfoContext(ctx, "duplicate request ignored", "job_id", id, "status", j.Status)
+	if j.Status == events.StatusPending && j.Stage == events.StageDesign && j.Seq == 1 {
+		p.emit(ctx, j, rev, j.Status)
+		return p.publishTicket(ctx, j)
+	}
+	return nil
+}
+
+// derivedJobID gives a request without job_id a random-looking UUIDv4 that is the
+// same on every redelivery of the message, so a redelivery never makes a second
+// job: it hashes the Nats-Msg-Id when there is one, else the message's stream
+// position and publish time.
+func derivedJobID(msg jetstream.Msg, msgID string) string {
+	seed := "msgid:" + msgID
+	if msgID == "" {
+		if md, err := msg.Metadata(); err == nil {
+			seed = fmt.Sprintf("seq:%s:%d:%d", md.Stream, md.Sequence.Stream, md.Timestamp.UnixNano())
+		} else {
+			return uuid.NewString()
+		}
+	}
+	sum := sha256.Sum256([]byte(seed))
+	id, err := uuid.NewRandomFromReader(bytes.NewReader(sum[:]))
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// canonicalID accepts a job id only as a UUID in its 36-character form (any case)
+// and returns it in lower case, the one form used as KV key and in events.
+func canonicalID(id string) (string, error) {
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
+		return "", fmt.Errorf("%w: job_id %q is not a UUID like 0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10", events.ErrMalformed, id)
+	}
+	return u.String(), nil
+}
+
+// reject reports a message that cannot become a job on jobs.rejected.
+func (p *Pipeline) reject(ctx context.Context, subject, msgID, reason string) {
+	data, err := json.Marshal(events.Rejection{Reason: reason, Subject: subject, MsgID: msgID})
+	if err == nil {
+		_, err = p.js.Publish(ctx, events.SubjectRejected, data)
+	}
+	p.log.WarnContext(ctx, "message rejected", "subject", subject, "msg_id", msgID, "reason", reason)
+	if err != nil {
+		p.log.ErrorContext(ctx, "publish rejection", "error", err)
+	}
+}

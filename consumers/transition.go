@@ -1,0 +1,205 @@
+package consumers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// apply is the one way a stage changes a job's state: a CAS write through kvstore,
+// then exactly one status event for the new revision. An error from fn writes
+// nothing and is returned with the job as read.
+func (p *Pipeline) apply(ctx context.Context, id string, fn func(*kvstore.Job) error) (*kvstore.Job, error) {
+	var before events.Status
+	j, rev, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
+		before = j.Status
+		return fn(j)
+	})
+	if err != nil {
+		return j, err
+	}
+	p.emit(ctx, j, rev, before)
+	return j, nil
+}
+
+// emit publishes the status event of j at rev and counts a job that just finished.
+func (p *Pipeline) emit(ctx context.Context, j *kvstore.Job, rev uint64, before events.Status) {
+	if before != j.Status && p.metrics != nil {
+		if j.Status.Final() || (j.Status == events.StatusError && j.CurrentStep == events.StepPrompt) {
+			p.metrics.JobsFinished.WithLabelValues(string(j.Status)).Inc()
+		}
+	}
+	ev := j.Event(rev)
+	data, err := json.Marshal(ev)
+	if err == nil {
+		_, err = p.js.Publish(ctx, events.SubjectStatus, data, jetstream.WithMsgID(ev.MsgID()))
+	}
+	if err != nil {
+		if p.metrics != nil {
+			p.metrics.EventPublishErrs.Inc()
+		}
+		p.log.ErrorContext(ctx, "publish status event", "job_id", j.ID, "status", j.Status, "error", err)
+	}
+}
+
+// publishTicket hands the job to its next stage when it expects one. The dedupe id
+// makes a re-publish of the same hand-off a no-op inside the duplicates window.
+func (p *Pipeline) publishTicket(ctx context.Context, j *kvstore.Job) error {
+	if j.Stage == "" || (j.Status != events.StatusPending && j.Status != events.StatusWaitingAIFix) {
+		return nil
+	}
+	t := j.Ticket()
+	data, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encode ticket %s: %w", t.MsgID(), err)
+	}
+	if _, err := p.js.Publish(ctx, t.Stage.Subject(), data, jetstream.WithMsgID(t.MsgID())); err != nil {
+		return fmt.Errorf("publish ticket %s: %w", t.MsgID(), err)
+	}
+	return nil
+}
+
+// claim checks a ticket against its job and takes the job's lease. A ticket for a
+// job that has moved past it re-publishes the job's current hand-off and is stale;
+// a ticket for a job another live worker runs is retried once that lease would
+// have expired.
+func (p *Pipeline) claim(ctx context.Context, t events.Ticket, message string) (*kvstore.Job, string, error) {
+	owner := uuid.NewString()
+	var movedOn bool
+	j, err := p.apply(ctx, t.JobID, func(j *kvstore.Job) error {
+		now := time.Now()
+		movedOn = j.Seq > t.Seq && j.Status != events.StatusAborted
+		switch {
+		case j.Seq != t.Seq || j.Stage != t.Stage:
+			return ErrStale
+		case j.Status == events.StatusRunning && !j.Lease.Expired(now):
+			return &RetryError{Delay: j.Lease.ExpiresAt.Sub(now) + 100*time.Millisecond,
+				Err: fmt.Errorf("job %s is leased by another worker", j.ID)}
+		case j.Status != events.StatusPending && j.Status != events.StatusError &&
+			j.Status != events.StatusWaitingAIFix && j.Status != events.StatusRunning:
+			return ErrStale
+		}
+		j.Status = events.StatusRunning
+		j.Lease = &kvstore.Lease{Owner: owner, ExpiresAt: now.Add(p.cfg.LeaseTTL)}
+		j.Message = message
+		return nil
+	})
+	switch {
+	case errors.Is(err, kvstore.ErrNotFound):
+		p.log.WarnContext(ctx, "ticket for unknown job", "job_id", t.JobID, "step", t.Stage)
+		return nil, "", fmt.Errorf("%w: %w", ErrStale, err)
+	case errors.Is(err, ErrStale) && movedOn:
+		if perr := p.publishTicket(ctx, j); perr != nil {
+			return nil, "", perr
+		}
+	}
+	return j, owner, err
+}
+
+// finish writes a stage's result if this worker still holds the lease; otherwise
+// the result is discarded (errLeaseLost).
+func (p *Pipeline) finish(ctx context.Context, id, owner string, fn func(*kvstore.Job)) (*kvstore.Job, error) {
+	return p.apply(ctx, id, func(j *kvstore.Job) error {
+		if !holds(j, owner) {
+			return errLeaseLost
+		}
+		j.Lease = nil
+		fn(j)
+		return nil
+	})
+}
+
+func holds(j *kvstore.Job, owner string) bool {
+	return j.Status == events.StatusRunning && j.Lease != nil && j.Lease.Owner == owner
+}
+
+// advance hands the job to stage as a new hand-off.
+func advance(j *kvstore.Job, stage events.Stage, step events.Step, message string) {
+	j.Stage = stage
+	j.Seq++
+	j.Status = events.StatusPending
+	j.CurrentStep = step
+	j.Message = message
+}
+
+// work runs fn while renewing the job's lease. If the lease is lost (the job was
+// aborted or taken over) fn's context is cancelled and errLeaseLost returned. If
+// ctx ends (shutdown) the lease is released at once so the redelivered ticket is
+// taken over without waiting for it to expire.
+func (p *Pipeline) work(ctx context.Context, id, owner string, fn func(context.Context) error) error {
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(p.cfg.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+				if err := p.renew(wctx, id, owner); errors.Is(err, errLeaseLost) {
+					cancel(errLeaseLost)
+					return
+				} else if err != nil && wctx.Err() == nil {
+					p.log.WarnContext(ctx, "renew lease", "job_id", id, "error", err)
+				}
+			}
+		}
+	}()
+	err := fn(wctx)
+	cancel(nil)
+	<-done
+	switch {
+	case errors.Is(context.Cause(wctx), errLeaseLost):
+		return errLeaseLost
+	case ctx.Err() != nil:
+		p.release(id, owner)
+		return ctx.Err()
+	}
+	return err
+}
+
+func (p *Pipeline) renew(ctx context.Context, id, owner string) error {
+	_, _, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
+		if !holds(j, owner) {
+			return errLeaseLost
+		}
+		j.Lease.ExpiresAt = time.Now().Add(p.cfg.LeaseTTL)
+		return nil
+	})
+	return err
+}
+
+// release expires this worker's lease without changing the job's state.
+func (p *Pipeline) release(id, owner string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
+		if !holds(j, owner) {
+			return kvstore.ErrNoChange
+		}
+		j.Lease.ExpiresAt = time.Now()
+		return nil
+	})
+	if err != nil {
+		p.log.Warn("release lease", "job_id", id, "error", err)
+	}
+}
+
+func decodeTicket(msg jetstream.Msg) (events.Ticket, error) {
+	t, err := events.DecodeTicket(msg.Data())
+	if err != nil {
+		return t, fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	return t, nil
+}

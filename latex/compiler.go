@@ -1,0 +1,152 @@
+package latex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+const (
+	sourceName   = "main.tex"
+	pdfName      = "main.pdf"
+	logName      = "main.log"
+	recorderName = "main.fls"
+
+	// maxFileSize bounds every file pdflatex writes (log, PDF, aux...): an
+	// endless \message loop fills the log at ~30 MB/s.
+	maxFileSize = 64 << 20
+	// logReadLimit bounds how much of main.log is read back; beyond it the
+	// middle is dropped before parsing.
+	logReadLimit = 8 << 20
+)
+
+// Compiler compiles LaTeX sources with pdflatex in a sandbox. It is safe for
+// concurrent use; each Compile runs its own pdflatex process.
+type Compiler struct {
+	cfg      Config
+	path     string   // resolved pdflatex binary
+	envPath  string   // PATH handed to pdflatex
+	texRoots []string // TeX trees a document may read, from kpsewhich
+	fileMax  uint64   // RLIMIT_FSIZE of pdflatex; tests lower it
+}
+
+// New checks cfg, finds pdflatex and kpsewhich and asks kpsewhich where the
+// TeX trees are. A missing binary gives an error wrapping ErrNoCompiler.
+func New(cfg Config) (*Compiler, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	path, err := exec.LookPath(cfg.Command)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoCompiler, err)
+	}
+	if path, err = filepath.Abs(path); err != nil { // pdflatex runs in the work dir
+		return nil, fmt.Errorf("latex: resolve %s: %w", cfg.Command, err)
+	}
+	envPath := os.Getenv("PATH")
+	if envPath == "" {
+		envPath = "/usr/local/bin:/usr/bin:/bin"
+	}
+	roots, err := findTexRoots(path, envPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Compiler{cfg: cfg, path: path, envPath: envPath, texRoots: roots, fileMax: maxFileSize}, nil
+}
+
+// Compile runs pdflatex once on source and returns the PDF. A document that does
+// not compile gives a *LatexError (errors.As); a timeout gives one that also
+// matches ErrTimeout. A cancelled ctx gives ctx.Err() wrapped, and other
+// failures (no work directory, pdflatex gone) give a wrapped plain error.
+func (c *Compiler) Compile(ctx context.Context, source string) (pdf []byte, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("latex: compile: %w", err)
+	}
+	dir, err := os.MkdirTemp(c.cfg.TempDir, "latex-")
+	if err != nil {
+		return nil, fmt.Errorf("latex: create work dir: %w", err)
+	}
+	defer func() {
+		if rmErr := os.RemoveAll(dir); rmErr != nil {
+			pdf, err = nil, errors.Join(err, fmt.Errorf("latex: remove work dir: %w", rmErr))
+		}
+	}()
+	if err := os.WriteFile(filepath.Join(dir, sourceName), []byte(source), 0o600); err != nil {
+		return nil, fmt.Errorf("latex: write source: %w", err)
+	}
+	res, err := c.run(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	return c.outcome(dir, res)
+}
+
+// outcome turns a finished run into the PDF or the error a caller sees. The log
+// is only ever returned from a run that ended on its own with a clean recorder
+// file: after a kill the recorder may not have been flushed, so it vouches for
+// nothing.
+func (c *Compiler) outcome(dir string, res runResult) ([]byte, error) {
+	if res.timedOut {
+		msg := fmt.Sprintf("compilation timed out after %s", c.cfg.Timeout)
+		return nil, &LatexError{Message: msg, cause: ErrTimeout}
+	}
+	if ws, ok := res.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return nil, &LatexError{Message: signalMessage(ws.Signal(), c.fileMax)}
+	}
+	violation, err := checkRecorder(filepath.Join(dir, recorderName), dir, c.texRoots)
+	if err != nil {
+		return nil, err
+	}
+	if violation != "" {
+		return nil, &LatexError{Message: violation, cause: ErrSandbox}
+	}
+	if res.state.Success() {
+		pdf, err := os.ReadFile(filepath.Join(dir, pdfName))
+		if err == nil {
+			return pdf, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("latex: read pdf: %w", err)
+		}
+	}
+	log, err := readLog(filepath.Join(dir, logName), res.output)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.documentError(log, res.state.ExitCode())
+}
+
+// documentError builds the *LatexError of a run that failed on its own.
+func (c *Compiler) documentError(log string, exitCode int) *LatexError {
+	e := parseLog(log)
+	switch {
+	case e.message != "":
+	case exitCode == 0:
+		e.message = "pdflatex wrote no PDF"
+		if strings.Contains(log, "No pages of output.") {
+			e.message = "No pages of output."
+		}
+	default:
+		e.message = fmt.Sprintf("pdflatex failed (exit %d)", exitCode)
+	}
+	return &LatexError{
+		Log:     truncateLog(log, e.offset, c.cfg.MaxLog),
+		Snippet: e.snippet,
+		Line:    e.line,
+		Message: e.message,
+	}
+}
+
+func signalMessage(sig syscall.Signal, fileMax uint64) string {
+	if sig == syscall.SIGXFSZ {
+		return fmt.Sprintf("pdflatex output exceeded the file size limit (%d MiB)", fileMax>>20)
+	}
+	return fmt.Sprintf("pdflatex was killed (%s)", sig)
+}

@@ -1,0 +1,198 @@
+package service
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+// Config is sheetd's whole configuration. Every field has an environment variable
+// and a flag (flags win); the comment ends with the default.
+type Config struct {
+	NATSURL    string // NATS_URL: server or cluster to join; empty starts an embedded server. Default empty.
+	NATSCreds  string // NATS_CREDS: credentials file for NATS_URL. Default empty.
+	DataDir    string // SHEETPIPE_DATA_DIR: embedded server's storage. Default ./data.
+	NATSListen string // SHEETPIPE_NATS_LISTEN: embedded server's client address. Default 127.0.0.1:4222.
+	HTTPAddr   string // SHEETPIPE_HTTP_ADDR: metrics, health and API. Default 127.0.0.1:8080.
+	PublicURL  string // SHEETPIPE_PUBLIC_URL: prefix of pdf_url. Default empty.
+	Replicas   int    // SHEETPIPE_REPLICAS: replicas of streams, buckets, consumers. Default 1.
+	Stages     string // SHEETPIPE_STAGES: comma list of stages to run, or "all". Default all.
+	// Concurrency per stage, e.g. "design=16,latex=16,fix=8,compile=2"
+	// (SHEETPIPE_CONCURRENCY). Default prompt=32,design=16,latex=16,fix=8,compile=CPUs.
+	Concurrency     string
+	MaxRetries      int           // SHEETPIPE_MAX_RETRIES: retry budget of a request that sets none. Default 3.
+	RetryBase       time.Duration // SHEETPIPE_RETRY_BASE: first back-off after a transient failure. Default 1s.
+	EventsMaxAge    time.Duration // SHEETPIPE_EVENTS_MAX_AGE: how long JOB_EVENTS keeps events. Default 168h.
+	AckWait         time.Duration // SHEETPIPE_ACK_WAIT: redelivery after a silent worker. Default 30s.
+	LeaseTTL        time.Duration // SHEETPIPE_LEASE_TTL: a running job's lease without renewal. Default 30s.
+	ShutdownTimeout time.Duration // SHEETPIPE_SHUTDOWN_TIMEOUT: wait for in-flight work on SIGTERM. Default 25s.
+	LogLevel        string        // SHEETPIPE_LOG_LEVEL: debug, info, warn, error. Default info.
+	LogFormat       string        // SHEETPIPE_LOG_FORMAT: json or text. Default json.
+
+	LLMProvider    string        // LLM_PROVIDER: openai or offline. Default offline without key and base URL, else openai.
+	OpenAIKey      string        // OPENAI_API_KEY. Default empty.
+	OpenAIBaseURL  string        // OPENAI_BASE_URL: any OpenAI-compatible server. Default empty (api.openai.com).
+	LLMModel       string        // LLM_MODEL. Default gpt-4o-mini.
+	LLMModelDesign string        // LLM_MODEL_DESIGN. Default LLM_MODEL.
+	LLMModelLatex  string        // LLM_MODEL_LATEX. Default LLM_MODEL.
+	LLMModelFix    string        // LLM_MODEL_FIX. Default LLM_MODEL.
+	LLMModelRefine string        // LLM_MODEL_REFINE. Default LLM_MODEL.
+	LLMModelMeta   string        // LLM_MODEL_META (description and tags). Default LLM_MODEL.
+	LLMTimeout     time.Duration // LLM_TIMEOUT: one LLM call. Default 120s.
+
+	CompileTimeout time.Duration // COMPILE_TIMEOUT: one pdflatex run. Default 30s.
+	CompileCommand string        // COMPILE_COMMAND: the pdflatex binary. Default pdflatex.
+
+	envErrs []error // malformed environment values, reported by validate
+}
+
+// RegisterFlags binds every field to a flag on fs whose default comes from the
+// environment (read with getenv) or else from the built-in default.
+func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
+	str := func(p *string, name, env, def, usage string) {
+		v := getenv(env)
+		if v == "" {
+			v = def
+		}
+		fs.StringVar(p, name, v, usage+" ($"+env+")")
+	}
+	num := func(p *int, name, env string, def int, usage string) {
+		v := def
+		if s := getenv(env); s != "" {
+			if n, err := strconv.Atoi(s); err == nil {
+				v = n
+			} else {
+				c.envErrs = append(c.envErrs, fmt.Errorf("$%s=%q is not a whole number", env, s))
+			}
+		}
+		fs.IntVar(p, name, v, usage+" ($"+env+")")
+	}
+	dur := func(p *time.Duration, name, env string, def time.Duration, usage string) {
+		v := def
+		if s := getenv(env); s != "" {
+			if d, err := time.ParseDuration(s); err == nil {
+				v = d
+			} else {
+				c.envErrs = append(c.envErrs, fmt.Errorf("$%s=%q is not a duration (e.g. 30s, 2m)", env, s))
+			}
+		}
+		fs.DurationVar(p, name, v, usage+" ($"+env+")")
+	}
+	str(&c.NATSURL, "nats-url", "NATS_URL", "", "NATS server or cluster to join; empty starts an embedded server")
+	str(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file")
+	str(&c.DataDir, "data-dir", "SHEETPIPE_DATA_DIR", "./data", "embedded NATS storage directory")
+	str(&c.NATSListen, "nats-listen", "SHEETPIPE_NATS_LISTEN", "127.0.0.1:4222", "embedded NATS client address")
+	str(&c.HTTPAddr, "http-addr", "SHEETPIPE_HTTP_ADDR", "127.0.0.1:8080", "HTTP address for metrics, health and API")
+	str(&c.PublicURL, "public-url", "SHEETPIPE_PUBLIC_URL", "", "prefix of pdf_url")
+	num(&c.Replicas, "replicas", "SHEETPIPE_REPLICAS", 1, "replicas of JetStream streams, buckets and consumers")
+	str(&c.Stages, "stages", "SHEETPIPE_STAGES", "all", "stages this process runs (comma list or all)")
+	str(&c.Concurrency, "concurrency", "SHEETPIPE_CONCURRENCY", "", "per-stage concurrency, e.g. design=16,compile=2")
+	num(&c.MaxRetries, "max-retries", "SHEETPIPE_MAX_RETRIES", events.DefaultMaxRetries, "retry budget of a request that sets none")
+	dur(&c.RetryBase, "retry-base", "SHEETPIPE_RETRY_BASE", time.Second, "first back-off after a transient failure (doubles)")
+	dur(&c.EventsMaxAge, "events-max-age", "SHEETPIPE_EVENTS_MAX_AGE", 7*24*time.Hour, "how long JOB_EVENTS keeps events")
+	dur(&c.AckWait, "ack-wait", "SHEETPIPE_ACK_WAIT", 30*time.Second, "redelivery delay after a silent worker")
+	dur(&c.LeaseTTL, "lease-ttl", "SHEETPIPE_LEASE_TTL", 30*time.Second, "lease of a running job without renewal")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", "SHEETPIPE_SHUTDOWN_TIMEOUT", 25*time.Second, "wait for in-flight work on SIGTERM")
+	str(&c.LogLevel, "log-level", "SHEETPIPE_LOG_LEVEL", "info", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "SHEETPIPE_LOG_FORMAT", "json", "json or text")
+	str(&c.LLMProvider, "llm-provider", "LLM_PROVIDER", "", "openai or offline (default: offline without key and base URL)")
+	str(&c.OpenAIKey, "openai-api-key", "OPENAI_API_KEY", "", "OpenAI API key")
+	str(&c.OpenAIBaseURL, "openai-base-url", "OPENAI_BASE_URL", "", "OpenAI-compatible base URL")
+	str(&c.LLMModel, "llm-model", "LLM_MODEL", "gpt-4o-mini", "model for every step")
+	str(&c.LLMModelDesign, "llm-model-design", "LLM_MODEL_DESIGN", "", "model for design (default LLM_MODEL)")
+	str(&c.LLMModelLatex, "llm-model-latex", "LLM_MODEL_LATEX", "", "model for LaTeX (default LLM_MODEL)")
+	str(&c.LLMModelFix, "llm-model-fix", "LLM_MODEL_FIX", "", "model for fixes (default LLM_MODEL)")
+	str(&c.LLMModelRefine, "llm-model-refine", "LLM_MODEL_REFINE", "", "model for refinements (default LLM_MODEL)")
+	str(&c.LLMModelMeta, "llm-model-meta", "LLM_MODEL_META", "", "model for description and tags (default LLM_MODEL)")
+	dur(&c.LLMTimeout, "llm-timeout", "LLM_TIMEOUT", 120*time.Second, "timeout of one LLM call")
+	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one pdflatex run")
+	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
+}
+
+// stages parses Stages.
+func (c Config) stages() ([]events.Stage, error) {
+	if strings.TrimSpace(c.Stages) == "" || strings.TrimSpace(c.Stages) == "all" {
+		return events.Stages, nil
+	}
+	var out []events.Stage
+	for _, s := range strings.Split(c.Stages, ",") {
+		st := events.Stage(strings.TrimSpace(s))
+		if !st.Valid() {
+			return nil, fmt.Errorf("SHEETPIPE_STAGES: unknown stage %q (want all or some of prompt,design,latex,compile,fix)", st)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// concurrency parses Concurrency ("design=16,compile=2").
+func (c Config) concurrency() (map[events.Stage]int, error) {
+	out := map[events.Stage]int{}
+	for _, part := range strings.Split(c.Concurrency, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(part, "=")
+		st := events.Stage(strings.TrimSpace(name))
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if !ok || !st.Valid() || err != nil || n < 1 {
+			return nil, fmt.Errorf("SHEETPIPE_CONCURRENCY: %q is not stage=number (stages prompt,design,latex,compile,fix; number >= 1)", part)
+		}
+		out[st] = n
+	}
+	return out, nil
+}
+
+func (c Config) validate() error {
+	errs := append([]error(nil), c.envErrs...)
+	if _, err := c.stages(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.concurrency(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_REPLICAS=%d: must be 1..5", c.Replicas))
+	}
+	if c.MaxRetries < 0 || c.MaxRetries > events.MaxRetriesCap {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_MAX_RETRIES=%d: must be 0..%d", c.MaxRetries, events.MaxRetriesCap))
+	}
+	if c.NATSURL == "" {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			errs = append(errs, fmt.Errorf("SHEETPIPE_NATS_LISTEN=%q: %v", c.NATSListen, err))
+		}
+		if c.DataDir == "" {
+			errs = append(errs, errors.New("SHEETPIPE_DATA_DIR must not be empty with the embedded server"))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_HTTP_ADDR=%q: %v", c.HTTPAddr, err))
+	}
+	for name, d := range map[string]time.Duration{"SHEETPIPE_RETRY_BASE": c.RetryBase, "SHEETPIPE_EVENTS_MAX_AGE": c.EventsMaxAge,
+		"SHEETPIPE_ACK_WAIT": c.AckWait, "SHEETPIPE_LEASE_TTL": c.LeaseTTL, "SHEETPIPE_SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
+		"LLM_TIMEOUT": c.LLMTimeout, "COMPILE_TIMEOUT": c.CompileTimeout} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%s: must be positive", name, d))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("SHEETPIPE_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_LOG_FORMAT=%q: want json or text", c.LogFormat))
+	}
+	switch c.LLMProvider {
+	case "", "openai", "offline":
+	default:
+		errs = append(errs, fmt.Errorf("LLM_PROVIDER=%q: want openai or offline", c.LLMProvider))
+	}
+	return errors.Join(errs...)
+}

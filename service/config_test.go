@@ -1,0 +1,88 @@
+package service
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+func parse(t *testing.T, env map[string]string, args ...string) (Config, error) {
+	t.Helper()
+	var cfg Config
+	fs := flag.NewFlagSet("sheetd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.RegisterFlags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := parse(t, nil)
+	if err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if cfg.DataDir != "./data" || cfg.NATSListen != "127.0.0.1:4222" || cfg.HTTPAddr != "127.0.0.1:8080" ||
+		cfg.Replicas != 1 || cfg.MaxRetries != 3 || cfg.LLMModel != "gpt-4o-mini" || cfg.LLMTimeout != 120*time.Second ||
+		cfg.CompileTimeout != 30*time.Second || cfg.LogFormat != "json" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	st, _ := cfg.stages()
+	if len(st) != len(events.Stages) {
+		t.Fatalf("default stages %v", st)
+	}
+}
+
+func TestConfigEnvAndFlags(t *testing.T) {
+	env := map[string]string{
+		"NATS_URL": "nats://a:4222", "SHEETPIPE_REPLICAS": "3", "LLM_TIMEOUT": "5s",
+		"SHEETPIPE_STAGES": "design,latex", "SHEETPIPE_CONCURRENCY": "design=4, latex=2", "LLM_MODEL_FIX": "big",
+	}
+	cfg, err := parse(t, env, "-replicas", "5", "-compile-timeout", "10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NATSURL != "nats://a:4222" || cfg.Replicas != 5 || cfg.LLMTimeout != 5*time.Second ||
+		cfg.CompileTimeout != 10*time.Second || cfg.LLMModelFix != "big" {
+		t.Fatalf("env and flags not applied: %+v", cfg)
+	}
+	st, _ := cfg.stages()
+	conc, _ := cfg.concurrency()
+	if len(st) != 2 || st[0] != events.StageDesign || conc[events.StageDesign] != 4 || conc[events.StageLatex] != 2 {
+		t.Fatalf("stages %v concurrency %v", st, conc)
+	}
+}
+
+func TestConfigRejectsBadSettings(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"replicas not a number", map[string]string{"SHEETPIPE_REPLICAS": "three"}, "$SHEETPIPE_REPLICAS=\"three\" is not a whole number"},
+		{"replicas out of range", map[string]string{"SHEETPIPE_REPLICAS": "7"}, "SHEETPIPE_REPLICAS=7"},
+		{"bad duration", map[string]string{"COMPILE_TIMEOUT": "soon"}, "$COMPILE_TIMEOUT=\"soon\" is not a duration"},
+		{"zero duration", map[string]string{"LLM_TIMEOUT": "0s"}, "LLM_TIMEOUT=0s: must be positive"},
+		{"unknown stage", map[string]string{"SHEETPIPE_STAGES": "design,print"}, `unknown stage "print"`},
+		{"bad concurrency", map[string]string{"SHEETPIPE_CONCURRENCY": "design=lots"}, `"design=lots" is not stage=number`},
+		{"zero concurrency", map[string]string{"SHEETPIPE_CONCURRENCY": "compile=0"}, `"compile=0"`},
+		{"max retries", map[string]string{"SHEETPIPE_MAX_RETRIES": "11"}, "SHEETPIPE_MAX_RETRIES=11"},
+		{"listen", map[string]string{"SHEETPIPE_NATS_LISTEN": "4222"}, "SHEETPIPE_NATS_LISTEN"},
+		{"http", map[string]string{"SHEETPIPE_HTTP_ADDR": "localhost"}, "SHEETPIPE_HTTP_ADDR"},
+		{"log level", map[string]string{"SHEETPIPE_LOG_LEVEL": "loud"}, "SHEETPIPE_LOG_LEVEL"},
+		{"provider", map[string]string{"LLM_PROVIDER": "magic"}, "LLM_PROVIDER"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(t, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}

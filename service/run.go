@@ -1,0 +1,160 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sheetpipe/sheetpipe/ai"
+	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/latex"
+	"github.com/sheetpipe/sheetpipe/metrics"
+)
+
+// Run starts sheetd and blocks until ctx ends, then shuts down gracefully. It
+// returns an error when start-up fails (bad configuration, NATS unreachable, HTTP
+// address taken, no pdflatex).
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := newLogger(cfg)
+	stages, _ := cfg.stages()
+	conc, _ := cfg.concurrency()
+
+	url := cfg.NATSURL
+	if url == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		emb, err := broker.StartEmbedded(cfg.DataDir, cfg.NATSListen)
+		if err != nil {
+			return err
+		}
+		defer emb.Shutdown()
+		url = emb.ClientURL()
+		log.Info("embedded nats started", "url", url, "data_dir", cfg.DataDir)
+	}
+	nc, err := connect(url, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	provCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = broker.Provision(provCtx, js, broker.Resources{Replicas: cfg.Replicas, EventsMaxAge: cfg.EventsMaxAge, AckWait: cfg.AckWait})
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	store, err := kvstore.New(ctx, js, m)
+	if err != nil {
+		return err
+	}
+	llm, err := ai.New(ai.Config{Provider: cfg.LLMProvider, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL,
+		Model: cfg.LLMModel, Timeout: cfg.LLMTimeout, StepModels: map[string]string{
+			"design": cfg.LLMModelDesign, "latex": cfg.LLMModelLatex, "fix": cfg.LLMModelFix,
+			"refine": cfg.LLMModelRefine, "meta": cfg.LLMModelMeta}})
+	if err != nil {
+		return fmt.Errorf("llm: %w", err)
+	}
+	if llm.Provider() == "offline" {
+		log.Warn("LLM provider is offline: no OPENAI_API_KEY or OPENAI_BASE_URL set; worksheets come from the built-in deterministic generator")
+	}
+	comp, err := latex.New(latex.Config{Command: cfg.CompileCommand, Timeout: cfg.CompileTimeout})
+	if err != nil {
+		return fmt.Errorf("compiler: %w", err)
+	}
+	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc, MaxRetries: cfg.MaxRetries,
+		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL},
+		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Log: log, Metrics: m})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: newMux(reg, nc, js), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "error", err)
+		}
+	}()
+	if err := pipe.Start(ctx, stages...); err != nil {
+		_ = srv.Close()
+		return err
+	}
+	pollerCtx, stopPoller := context.WithCancel(ctx)
+	go pollPending(pollerCtx, js, stages, m)
+	log.Info("sheetd ready", "http", ln.Addr().String(), "nats", url, "stages", cfg.Stages, "llm_provider", llm.Provider())
+
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	stopPoller()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelStop()
+	pipe.Stop(stopCtx)
+	_ = srv.Shutdown(stopCtx)
+	if err := nc.Drain(); err != nil {
+		log.Warn("drain nats", "error", err)
+	}
+	waitClosed(nc, 5*time.Second)
+	log.Info("stopped")
+	return nil
+}
+
+func connect(url string, cfg Config, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("sheetd"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "error", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+	}
+	if cfg.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+func waitClosed(nc *nats.Conn, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !nc.IsClosed() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func newLogger(cfg Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
