@@ -102,7 +102,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	str(&c.LogLevel, "log-level", "SHEETPIPE_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "SHEETPIPE_LOG_FORMAT", "json", "json or text")
 	str(&c.LLMProvider, "llm-provider", "LLM_PROVIDER", "", "openai or offline (default: offline without key and base URL)")
-	str(&c.OpenAIKey, "openai-api-key", "OPENAI_API_KEY", "", "OpenAI API key")
+	c.OpenAIKey = getenv("OPENAI_API_KEY")
+	fs.Var(secret{&c.OpenAIKey}, "openai-api-key", "OpenAI API key ($OPENAI_API_KEY)")
 	str(&c.OpenAIBaseURL, "openai-base-url", "OPENAI_BASE_URL", "", "OpenAI-compatible base URL")
 	str(&c.LLMModel, "llm-model", "LLM_MODEL", "gpt-4o-mini", "model for every step")
 	str(&c.LLMModelDesign, "llm-model-design", "LLM_MODEL_DESIGN", "", "model for design (default LLM_MODEL)")
@@ -113,6 +114,18 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	dur(&c.LLMTimeout, "llm-timeout", "LLM_TIMEOUT", 120*time.Second, "timeout of one LLM call")
 	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one pdflatex run")
 	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
+}
+
+// secret is a string flag whose value never appears in -h output.
+type secret struct{ p *string }
+
+func (s secret) Set(v string) error { *s.p = v; return nil }
+
+func (s secret) String() string {
+	if s.p != nil && *s.p != "" {
+		return "(set)"
+	}
+	return ""
 }
 
 // stages parses Stages.

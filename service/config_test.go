@@ -58,6 +58,26 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	}
 }
 
+func TestHelpHidesTheAPIKey(t *testing.T) {
+	var cfg Config
+	fs := flag.NewFlagSet("sheetd", flag.ContinueOnError)
+	var out strings.Builder
+	fs.SetOutput(&out)
+	cfg.RegisterFlags(fs, func(k string) string {
+		if k == "OPENAI_API_KEY" {
+			return "sk-secret-value"
+		}
+		return ""
+	})
+	fs.PrintDefaults()
+	if strings.Contains(out.String(), "sk-secret-value") || cfg.OpenAIKey != "sk-secret-value" {
+		t.Fatalf("help shows the key, or the key was not read:\n%s", out.String())
+	}
+	if err := fs.Parse([]string{"-openai-api-key", "sk-other"}); err != nil || cfg.OpenAIKey != "sk-other" {
+		t.Fatalf("flag not applied: %v %q", err, cfg.OpenAIKey)
+	}
+}
+
 func TestConfigRejectsBadSettings(t *testing.T) {
 	tests := []struct {
 		name string
