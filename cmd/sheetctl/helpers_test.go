@@ -9,12 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sheetpipe/sheetpipe/ai"
-	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
-	"github.com/sheetpipe/sheetpipe/kvstore"
-	"github.com/sheetpipe/sheetpipe/latex"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 // testTimeout bounds every test's waits.
@@ -27,40 +23,8 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// startPipeline starts a provisioned test server and the whole pipeline on it,
-// with the offline LLM and the real pdflatex. Both stop when the test ends.
-func startPipeline(t *testing.T) *testnats.Server {
-	t.Helper()
-	s := testnats.Provisioned(t, broker.Resources{})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	store, err := kvstore.New(ctx, s.JS, nil)
-	if err != nil {
-		t.Fatalf("kvstore: %v", err)
-	}
-	llm, err := ai.New(ai.Config{})
-	if err != nil {
-		t.Fatalf("ai: %v", err)
-	}
-	compiler, err := latex.New(latex.Config{})
-	if err != nil {
-		t.Fatalf("latex: %v", err)
-	}
-	p, err := consumers.New(ctx, consumers.Config{RetryBase: 50 * time.Millisecond},
-		consumers.Deps{JS: s.JS, Store: store, LLM: llm, Compiler: compiler})
-	if err != nil {
-		t.Fatalf("consumers: %v", err)
-	}
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatalf("start pipeline: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		p.Stop(ctx)
-	})
-	return s
-}
+// startPipeline starts a test server running the whole pipeline.
+func startPipeline(t *testing.T) *testnats.Server { return testpipeline.Start(t) }
 
 // closedURL is a nats:// URL on which nothing listens.
 func closedURL(t *testing.T) string {

@@ -1,0 +1,52 @@
+// Package testpipeline runs the whole sheetpipe pipeline for tests of the
+// packages around it (client, sheetctl): a provisioned in-process JetStream
+// server, every stage, the offline LLM and the real pdflatex, stopped by
+// t.Cleanup.
+package testpipeline
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/ai"
+	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/internal/testnats"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/latex"
+)
+
+// Start starts a provisioned test server and the pipeline on it.
+func Start(t testing.TB) *testnats.Server {
+	t.Helper()
+	s := testnats.Provisioned(t, broker.Resources{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := kvstore.New(ctx, s.JS, nil)
+	if err != nil {
+		t.Fatalf("kvstore: %v", err)
+	}
+	llm, err := ai.New(ai.Config{})
+	if err != nil {
+		t.Fatalf("ai: %v", err)
+	}
+	compiler, err := latex.New(latex.Config{})
+	if err != nil {
+		t.Fatalf("latex: %v", err)
+	}
+	p, err := consumers.New(ctx, consumers.Config{RetryBase: 50 * time.Millisecond},
+		consumers.Deps{JS: s.JS, Store: store, LLM: llm, Compiler: compiler})
+	if err != nil {
+		t.Fatalf("consumers: %v", err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatalf("start pipeline: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		p.Stop(ctx)
+	})
+	return s
+}
