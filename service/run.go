@@ -129,7 +129,11 @@ func connect(url string, cfg Config, log *slog.Logger) (*nats.Conn, error) {
 		nats.Name("sheetd"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "error", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil on a deliberate drain or close
+				log.Warn("nats disconnected", "error", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
 	}
 	if cfg.NATSCreds != "" {
