@@ -132,8 +132,10 @@ func advance(j *kvstore.Job, stage events.Stage, step events.Step, message strin
 
 // work runs fn while renewing the job's lease. If the lease is lost (the job was
 // aborted or taken over) fn's context is cancelled and errLeaseLost returned. If
-// ctx ends (shutdown) the lease is released at once so the redelivered ticket is
-// taken over without waiting for it to expire.
+// ctx ends (shutdown) the lease is released at once, so whichever process gets the
+// ticket next takes the job over without waiting for the lease to expire (another
+// running sheetd at once; a lone sheetd restarted on its embedded server when the
+// server redelivers the ticket, after AckWait).
 func (p *Pipeline) work(ctx context.Context, id, owner string, fn func(context.Context) error) error {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
