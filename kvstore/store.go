@@ -25,10 +25,12 @@ const maxAttempts = 500
 
 // Store reads and writes jobs and conversations.
 type Store struct {
-	jobs    jetstream.KeyValue
-	convs   jetstream.KeyValue
-	metrics *metrics.Metrics
-	now     func() time.Time
+	jobs      jetstream.KeyValue
+	convs     jetstream.KeyValue
+	jobsRead  leaderReader
+	convsRead leaderReader
+	metrics   *metrics.Metrics
+	now       func() time.Time
 }
 
 // New binds the existing buckets (the broker package creates them).
@@ -41,7 +43,8 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketConversations, err)
 	}
-	return &Store{jobs: jobs, convs: convs, metrics: m, now: time.Now}, nil
+	return &Store{jobs: jobs, convs: convs, jobsRead: newLeaderReader(js, BucketJobs),
+		convsRead: newLeaderReader(js, BucketConversations), metrics: m, now: time.Now}, nil
 }
 
 // Create stores a new job; it fails with ErrExists when the id is taken.
@@ -56,7 +59,7 @@ func (s *Store) Create(ctx context.Context, j *Job) (uint64, error) {
 
 // Get returns a job and its revision.
 func (s *Store) Get(ctx context.Context, id string) (*Job, uint64, error) {
-	return get[Job](ctx, s.jobs, id)
+	return get[Job](ctx, s.jobsRead, id)
 }
 
 // Update applies fn to the current job and writes it with compare-and-swap,
@@ -65,7 +68,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, uint64, error) {
 // with no write and is returned as is (ErrNoChange: the current job is returned
 // with a nil error). UpdatedAt is set on every write.
 func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Job, uint64, error) {
-	return update(ctx, s, s.jobs, BucketJobs, id, func(j *Job) error {
+	return update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, func(j *Job) error {
 		if err := fn(j); err != nil {
 			return err
 		}
@@ -74,9 +77,60 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Jo
 	})
 }
 
+// EachJob streams the latest value of every job to fn, one at a time and in no
+// particular order, without loading the bucket into memory: one pass reads each key
+// once. A value that does not decode is passed as a nil job with the decode error.
+// An error from fn ends the pass and is returned.
+func (s *Store) EachJob(ctx context.Context, fn func(id string, j *Job, err error) error) error {
+	w, err := s.jobs.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("scan bucket %s: %w", BucketJobs, err)
+	}
+	defer stopWatcher(w)
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("scan bucket %s: %w", BucketJobs, ctx.Err())
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return fmt.Errorf("scan bucket %s: watcher closed", BucketJobs)
+			case e == nil:
+				return nil
+			}
+			j := new(Job)
+			var derr error
+			if err := json.Unmarshal(e.Value(), j); err != nil {
+				j, derr = nil, fmt.Errorf("decode %s: %w", e.Key(), err)
+			}
+			if err := fn(e.Key(), j, derr); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// stopWatcher unsubscribes w and drains what it still delivers, so its delivery
+// goroutine is not left blocked on a full channel.
+func stopWatcher(w jetstream.KeyWatcher) {
+	_ = w.Stop()
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for {
+		select {
+		case _, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
 // Conversation returns a conversation and its revision.
 func (s *Store) Conversation(ctx context.Context, id string) (*Conversation, uint64, error) {
-	return get[Conversation](ctx, s.convs, id)
+	return get[Conversation](ctx, s.convsRead, id)
 }
 
 // Converse applies fn to the conversation id, creating it for jobID when it does
@@ -92,7 +146,7 @@ func (s *Store) Converse(ctx context.Context, id, jobID string, fn func(*Convers
 	} else if err != nil {
 		return nil, 0, err
 	}
-	return update(ctx, s, s.convs, BucketConversations, id, func(c *Conversation) error {
+	return update(ctx, s, s.convs, s.convsRead, BucketConversations, id, func(c *Conversation) error {
 		if err := fn(c); err != nil {
 			return err
 		}
@@ -116,24 +170,21 @@ func create[T any](ctx context.Context, kv jetstream.KeyValue, key string, v *T)
 	return rev, nil
 }
 
-func get[T any](ctx context.Context, kv jetstream.KeyValue, key string) (*T, uint64, error) {
-	entry, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
-		return nil, 0, fmt.Errorf("get %s: %w", key, ErrNotFound)
-	}
+func get[T any](ctx context.Context, r leaderReader, key string) (*T, uint64, error) {
+	data, rev, err := r.get(ctx, key)
 	if err != nil {
-		return nil, 0, fmt.Errorf("get %s: %w", key, err)
+		return nil, 0, err
 	}
 	v := new(T)
-	if err := json.Unmarshal(entry.Value(), v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		return nil, 0, fmt.Errorf("decode %s: %w", key, err)
 	}
-	return v, entry.Revision(), nil
+	return v, rev, nil
 }
 
-func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, bucket, key string, fn func(*T) error) (*T, uint64, error) {
+func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leaderReader, bucket, key string, fn func(*T) error) (*T, uint64, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		v, rev, err := get[T](ctx, kv, key)
+		v, rev, err := get[T](ctx, r, key)
 		if err != nil {
 			return nil, 0, err
 		}
