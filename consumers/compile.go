@@ -17,11 +17,7 @@ import (
 // document error goes to the fix stage while the retry budget lasts, else (or after
 // a manual edit, or in manual mode) to waiting_manual with the error log.
 func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
-	t, err := decodeTicket(msg)
-	if err != nil {
-		return err
-	}
-	j, owner, err := p.claim(ctx, t, "Compiling with pdflatex")
+	_, j, owner, err := p.claim(ctx, msg, "Compiling with pdflatex")
 	if err != nil {
 		return err
 	}
@@ -30,6 +26,11 @@ func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
 		pdf, err := p.compile.Compile(ctx, j.Latex)
 		p.metrics.Compiled(compileOutcome(err), time.Since(start))
 		if err != nil {
+			return err
+		}
+		// A worker that lost the job while compiling must not overwrite the PDF of
+		// the LaTeX its successor compiles.
+		if err := p.renew(ctx, j.ID, owner); err != nil {
 			return err
 		}
 		if _, err := p.pdfs.PutBytes(ctx, j.ID+".pdf", pdf); err != nil {
@@ -55,7 +56,7 @@ func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
 		})
 	}
 	if err != nil {
-		return leaseLostIsStale(err)
+		return err
 	}
 	p.log.InfoContext(ctx, "compile done", "job_id", j.ID, "status", j.Status)
 	return p.publishTicket(ctx, j)

@@ -12,7 +12,10 @@ var (
 	// ErrPermanent marks a message that can never be processed; it is terminated.
 	ErrPermanent = errors.New("permanent failure")
 	// errLeaseLost means the job was taken over, aborted or advanced while this
-	// worker ran it: its result is discarded.
+	// worker ran it: its result is discarded and its delivery left unsettled. The
+	// server applies an ack by stream sequence, whatever the delivery, so an ack
+	// here would remove the ticket from under the worker that holds the job now;
+	// after AckWait the ticket comes back and the job's state decides.
 	errLeaseLost = errors.New("lease lost")
 )
 

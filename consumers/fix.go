@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,11 +16,7 @@ import (
 // conversation, stores the answer as the new LaTeX, counts the retry and compiles
 // again. A failed fix call sends the job to waiting_manual ("AI fix failed").
 func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
-	t, err := decodeTicket(msg)
-	if err != nil {
-		return err
-	}
-	j, owner, err := p.claim(ctx, t, "Asking the LLM to fix the LaTeX")
+	_, j, owner, err := p.claim(ctx, msg, "Asking the LLM to fix the LaTeX")
 	if err != nil {
 		return err
 	}
@@ -35,7 +32,10 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 		})
 		return err
 	})
-	if fixErr != nil && (ctx.Err() != nil || isLeaseLost(fixErr)) {
+	// Only the LLM's own failure is "AI fix failed"; a lost lease, a shutdown or a
+	// NATS error reading or recording the conversation is retried like any other.
+	llmFailed := errors.Is(fixErr, ai.ErrTransient) || errors.Is(fixErr, ai.ErrPermanent)
+	if fixErr != nil && (!llmFailed || ctx.Err() != nil) {
 		return p.failed(ctx, j, owner, events.StageFix, fixErr)
 	}
 	j, err = p.finish(ctx, j.ID, owner, func(j *kvstore.Job) {
@@ -52,7 +52,7 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 			fmt.Sprintf("AI fix %d/%d applied; compiling", j.RetryCount, j.MaxRetries))
 	})
 	if err != nil {
-		return leaseLostIsStale(err)
+		return err
 	}
 	if j.Status == events.StatusPending && p.metrics != nil {
 		p.metrics.Retries.WithLabelValues(string(events.StageFix)).Inc()

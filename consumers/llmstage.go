@@ -55,11 +55,7 @@ func (p *Pipeline) handleLatex(ctx context.Context, msg jetstream.Msg) error {
 }
 
 func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) error {
-	t, err := decodeTicket(msg)
-	if err != nil {
-		return err
-	}
-	j, owner, err := p.claim(ctx, t, s.running)
+	_, j, owner, err := p.claim(ctx, msg, s.running)
 	if err != nil {
 		return err
 	}
@@ -76,7 +72,7 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 	}
 	j, err = p.finish(ctx, j.ID, owner, func(j *kvstore.Job) { s.done(j, ai.Clean(answer)) })
 	if err != nil {
-		return leaseLostIsStale(err)
+		return err
 	}
 	return p.publishTicket(ctx, j)
 }
@@ -127,14 +123,12 @@ func (p *Pipeline) ask(ctx context.Context, j *kvstore.Job, stage events.Stage,
 	return answer, nil
 }
 
-// failed settles a stage whose work failed: a lost lease discards the work, a
-// shutdown hands the ticket back, a transient failure is retried with back-off
+// failed settles a stage whose work failed: a lost lease discards the work (and
+// leaves the ticket to whoever holds it now), a shutdown hands the ticket back, a transient failure is retried with back-off
 // until the budget is spent, and a permanent one waits for the user.
 func (p *Pipeline) failed(ctx context.Context, j *kvstore.Job, owner string, stage events.Stage, cause error) error {
 	switch {
-	case errors.Is(cause, errLeaseLost):
-		return fmt.Errorf("%w: %w", ErrStale, cause)
-	case ctx.Err() != nil:
+	case errors.Is(cause, errLeaseLost), ctx.Err() != nil:
 		return cause
 	}
 	var delay time.Duration
@@ -155,7 +149,7 @@ func (p *Pipeline) failed(ctx context.Context, j *kvstore.Job, owner string, sta
 		}
 	})
 	if err != nil {
-		return leaseLostIsStale(err)
+		return err
 	}
 	p.log.WarnContext(ctx, "stage failed", "job_id", j.ID, "step", stage, "status", j.Status, "error", cause)
 	if j.Status != events.StatusError {
@@ -165,13 +159,4 @@ func (p *Pipeline) failed(ctx context.Context, j *kvstore.Job, owner string, sta
 		p.metrics.Retries.WithLabelValues(string(stage)).Inc()
 	}
 	return &RetryError{Delay: delay, Err: cause}
-}
-
-func isLeaseLost(err error) bool { return errors.Is(err, errLeaseLost) }
-
-func leaseLostIsStale(err error) error {
-	if isLeaseLost(err) {
-		return fmt.Errorf("%w: %w", ErrStale, err)
-	}
-	return err
 }

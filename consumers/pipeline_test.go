@@ -2,6 +2,7 @@ package consumers_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -271,6 +272,10 @@ func TestInvalidRequests(t *testing.T) {
 		{"negative max retries", events.JobRequest{UserID: "u", Prompt: "fractions", MaxRetries: intp(-1)}, "max_retries -1"},
 		{"unknown mode", events.JobRequest{UserID: "u", Prompt: "fractions", Mode: "yolo"}, `mode "yolo"`},
 	}
+	typed := []struct{ name, body, want string }{
+		{"user_id a number", `{"job_id":"%s","user_id":5,"prompt":"fractions"}`, "user_id must be a string, not number"},
+		{"max_retries text", `{"job_id":"%s","user_id":"u","prompt":"fractions","max_retries":"3"}`, "max_retries must be a number, not string"},
+	}
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,6 +292,16 @@ func TestInvalidRequests(t *testing.T) {
 			}
 		})
 	}
+	for _, tc := range typed {
+		t.Run(tc.name, func(t *testing.T) {
+			id := uuid.NewString()
+			e.publish([]byte(fmt.Sprintf(tc.body, id)), "")
+			evs := e.waitStatus(id, events.StatusError)
+			if evs[0].Error == nil || !strings.Contains(evs[0].Error.Message, tc.want) {
+				t.Fatalf("error %+v, want it to contain %q", evs[0].Error, tc.want)
+			}
+		})
+	}
 	e.settle()
 	if n := len(e.llm.Calls()); n != 0 {
 		t.Fatalf("%d LLM calls for invalid requests", n)
@@ -298,7 +313,6 @@ func TestMalformedMessagesAreRejected(t *testing.T) {
 	bad := []struct{ name, data, msgID string }{
 		{"not json", "fractions please", "m1"},
 		{"json array", `["a"]`, "m2"},
-		{"wrong types", `{"user_id": 5, "prompt": true}`, "m3"},
 		{"bad job id", `{"job_id": "../../etc", "user_id": "u", "prompt": "p"}`, "m4"},
 		{"urn job id", `{"job_id": "urn:uuid:0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10", "user_id": "u", "prompt": "p"}`, "m5"},
 		{"braced job id", `{"job_id": "{0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10}", "user_id": "u", "prompt": "p"}`, "m6"},

@@ -23,18 +23,19 @@ import (
 // job id creates nothing new.
 func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 	msgID := msg.Headers().Get(nats.MsgIdHdr)
-	req, err := events.DecodeRequest(msg.Data())
-	if err == nil && req.JobID != "" {
+	req, invalid := events.DecodeRequest(msg.Data())
+	err := invalid
+	if !errors.Is(err, events.ErrMalformed) && req.JobID != "" {
 		req.JobID, err = canonicalID(req.JobID)
 	}
-	if err != nil {
+	if errors.Is(err, events.ErrMalformed) {
 		p.reject(ctx, msg.Subject(), msgID, err.Error())
 		return fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
 	if req.JobID == "" {
 		req.JobID = derivedJobID(msg, msgID)
 	}
-	j := p.newJob(req)
+	j := p.newJob(req, invalid)
 	rev, err := p.store.Create(ctx, j)
 	if errors.Is(err, kvstore.ErrExists) {
 		return p.duplicateRequest(ctx, req.JobID)
@@ -50,7 +51,9 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 	return p.publishTicket(ctx, j)
 }
 
-func (p *Pipeline) newJob(req events.JobRequest) *kvstore.Job {
+// newJob builds the job of a request; invalid (a decoding error) or the request's
+// own validation makes it a job in status error.
+func (p *Pipeline) newJob(req events.JobRequest, invalid error) *kvstore.Job {
 	j := &kvstore.Job{
 		ID:             req.JobID,
 		UserID:         req.UserID,
@@ -59,7 +62,10 @@ func (p *Pipeline) newJob(req events.JobRequest) *kvstore.Job {
 		ConversationID: req.JobID,
 		Provider:       p.llm.Provider(),
 	}
-	if err := req.Validate(p.cfg.MaxRetries); err != nil {
+	if invalid == nil {
+		invalid = req.Validate(p.cfg.MaxRetries)
+	}
+	if err := invalid; err != nil {
 		j.Status = events.StatusError
 		j.CurrentStep = events.StepPrompt
 		j.ErrorMessage = err.Error()

@@ -53,13 +53,22 @@ func (r *runner) start(ctx context.Context, js jetstream.JetStream) error {
 }
 
 // dispatch runs in the consumer's delivery goroutine; it blocks while all workers
-// are busy, which bounds what this process holds.
+// are busy, which bounds what this process holds, and heartbeats the waiting
+// message so it is not redelivered elsewhere meanwhile.
 func (r *runner) dispatch(msg jetstream.Msg) {
-	select {
-	case <-r.stopping:
-		_ = msg.Nak()
-		return
-	case r.sem <- struct{}{}:
+	hb := time.NewTicker(r.heartbeat)
+	defer hb.Stop()
+wait:
+	for {
+		select {
+		case <-r.stopping:
+			_ = msg.Nak()
+			return
+		case r.sem <- struct{}{}:
+			break wait
+		case <-hb.C:
+			_ = msg.InProgress()
+		}
 	}
 	select {
 	case <-r.stopping:
@@ -105,7 +114,8 @@ func (r *runner) heartbeatLoop(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
-// settle acks, naks or terminates msg according to err and names the outcome.
+// settle acks, naks or terminates msg according to err (or, for a lost lease,
+// leaves it to expire) and names the outcome.
 func (r *runner) settle(msg jetstream.Msg, err error) string {
 	var retry *RetryError
 	var outcome string
@@ -115,6 +125,9 @@ func (r *runner) settle(msg jetstream.Msg, err error) string {
 		outcome, settleErr = "ok", msg.Ack()
 	case errors.Is(err, ErrStale):
 		outcome, settleErr = "stale", msg.Ack()
+	case errors.Is(err, errLeaseLost):
+		outcome = "abandoned"
+		r.log.Warn("lease lost: result discarded", "step", r.stage, "error", err)
 	case errors.As(err, &retry):
 		outcome, settleErr = "retry", msg.NakWithDelay(retry.Delay)
 	case errors.Is(err, ErrPermanent):

@@ -71,7 +71,15 @@ func (p *Pipeline) publishTicket(ctx context.Context, j *kvstore.Job) error {
 // job that has moved past it re-publishes the job's current hand-off and is stale;
 // a ticket for a job another live worker runs is retried once that lease would
 // have expired.
-func (p *Pipeline) claim(ctx context.Context, t events.Ticket, message string) (*kvstore.Job, string, error) {
+//
+// A redelivered ticket that finds its job moved on also re-publishes the job's
+// current event: the worker before it may have died between its KV write and
+// that event (the event's dedupe id makes this a no-op when it did not).
+func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string) (events.Ticket, *kvstore.Job, string, error) {
+	t, err := decodeTicket(msg)
+	if err != nil {
+		return t, nil, "", err
+	}
 	owner := uuid.NewString()
 	var movedOn bool
 	j, err := p.apply(ctx, t.JobID, func(j *kvstore.Job) error {
@@ -95,13 +103,33 @@ func (p *Pipeline) claim(ctx context.Context, t events.Ticket, message string) (
 	switch {
 	case errors.Is(err, kvstore.ErrNotFound):
 		p.log.WarnContext(ctx, "ticket for unknown job", "job_id", t.JobID, "step", t.Stage)
-		return nil, "", fmt.Errorf("%w: %w", ErrStale, err)
-	case errors.Is(err, ErrStale) && movedOn:
-		if perr := p.publishTicket(ctx, j); perr != nil {
-			return nil, "", perr
+		return t, nil, "", fmt.Errorf("%w: %w", ErrStale, err)
+	case errors.Is(err, ErrStale):
+		if redelivered(msg) {
+			p.reemit(ctx, t.JobID)
+		}
+		if movedOn {
+			if perr := p.publishTicket(ctx, j); perr != nil {
+				return t, nil, "", perr
+			}
 		}
 	}
-	return j, owner, err
+	return t, j, owner, err
+}
+
+func redelivered(msg jetstream.Msg) bool {
+	md, err := msg.Metadata()
+	return err == nil && md.NumDelivered > 1
+}
+
+// reemit publishes the job's current status event again.
+func (p *Pipeline) reemit(ctx context.Context, id string) {
+	j, rev, err := p.store.Get(ctx, id)
+	if err != nil {
+		p.log.WarnContext(ctx, "re-emit status event", "job_id", id, "error", err)
+		return
+	}
+	p.emit(ctx, j, rev, j.Status)
 }
 
 // finish writes a stage's result if this worker still holds the lease; otherwise

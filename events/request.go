@@ -3,7 +3,9 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -35,18 +37,39 @@ type JobRequest struct {
 }
 
 // DecodeRequest parses a job request. It fails with ErrMalformed when data is not a
-// JSON object whose fields have the contract's types; the rules on values are
-// checked by Validate.
+// JSON object, and with ErrInvalid when a field has the wrong type (the request
+// then carries whatever job_id it had, so the failure can be reported on that
+// job); the rules on values are checked by Validate.
 func DecodeRequest(data []byte) (JobRequest, error) {
 	var r JobRequest
+	var fields map[string]json.RawMessage
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return r, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
-	if err := json.Unmarshal(trimmed, &r); err != nil {
+	if err := json.Unmarshal(trimmed, &fields); err != nil {
 		return r, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	if err := json.Unmarshal(trimmed, &r); err != nil {
+		r = JobRequest{}
+		_ = json.Unmarshal(fields["job_id"], &r.JobID)
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return r, fmt.Errorf("%w: %s must be a %s, not %s", ErrInvalid, typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value)
+		}
+		return r, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	return r, nil
+}
+
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "string"
+	case reflect.Int, reflect.Int64, reflect.Pointer:
+		return "number"
+	}
+	return k.String()
 }
 
 // Validate checks the request against the contract and fills defaults

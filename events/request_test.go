@@ -24,8 +24,9 @@ func TestDecodeRequest(t *testing.T) {
 		{"string", `"hello"`, ErrMalformed},
 		{"null", `null`, ErrMalformed},
 		{"truncated", `{"user_id":"u"`, ErrMalformed},
-		{"wrong type", `{"user_id":5,"prompt":"p"}`, ErrMalformed},
-		{"max_retries text", `{"user_id":"u","prompt":"p","max_retries":"3"}`, ErrMalformed},
+		{"wrong type", `{"user_id":5,"prompt":"p"}`, ErrInvalid},
+		{"max_retries text", `{"user_id":"u","prompt":"p","max_retries":"3"}`, ErrInvalid},
+		{"duplicate garbage", `{"user_id":"u"}{"x":1}`, ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,8 +150,8 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := DecodeRequest(data)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("decode error is not ErrMalformed: %v", err)
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("decode error is neither ErrMalformed nor ErrInvalid: %v", err)
 			}
 			return
 		}
