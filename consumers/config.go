@@ -30,6 +30,13 @@ type Config struct {
 	LeaseTTL time.Duration
 	// PublicURL prefixes pdf_url ("/jobs/<id>/pdf"). Default empty.
 	PublicURL string
+	// SweepInterval is how often the sweeper scans the jobs bucket for jobs stuck
+	// running after their worker died. Default 10s.
+	SweepInterval time.Duration
+	// SweepGrace is how long past its lease expiry a running job is left to its
+	// redelivered ticket before the sweeper recovers it; keep it above AckWait.
+	// Default 2 × AckWait.
+	SweepGrace time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -60,6 +67,12 @@ func (c Config) withDefaults() Config {
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = 30 * time.Second
 	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = 10 * time.Second
+	}
+	if c.SweepGrace == 0 {
+		c.SweepGrace = 2 * c.AckWait
+	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c
 }
@@ -81,6 +94,9 @@ func (c Config) validate() error {
 	}
 	if c.AckWait < time.Second || c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("ack wait %s and lease %s must be at least 1s", c.AckWait, c.LeaseTTL))
+	}
+	if c.SweepInterval < 0 || c.SweepGrace < 0 {
+		errs = append(errs, fmt.Errorf("sweep interval %s and grace %s must be positive", c.SweepInterval, c.SweepGrace))
 	}
 	return errors.Join(errs...)
 }

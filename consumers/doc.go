@@ -13,9 +13,16 @@
 // JOBS duplicates window, or recognised as stale by the next stage), and an LLM
 // answer already recorded in the conversation for this hand-off is reused rather
 // than asked for again. A lease that stops being renewed expires, and the next
-// delivery of the ticket takes the job over.
+// delivery of the ticket takes the job over. If no ticket is left to do so, the
+// sweeper, run by every process, hands a job whose lease expired more than
+// SweepGrace ago back to its stage under a new sequence, so the old ticket is
+// stale. A message that reaches its consumer's MaxDeliver is deleted from JOBS: a
+// ticket first moves its job, if still waiting for it, to waiting_manual (a CAS,
+// so every process may handle the advisory); a request is reported on
+// jobs.rejected.
 //
 // Subjects: consumes jobs.prompt|design|latex|compile|fix; publishes the same
-// (tickets), jobs.status and jobs.rejected. Buckets: jobs, conversations (through
-// kvstore) and object store pdfs.
+// (tickets), jobs.status and jobs.rejected; subscribes to the advisories
+// $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.JOBS.*. Buckets: jobs,
+// conversations (through kvstore) and object store pdfs.
 package consumers

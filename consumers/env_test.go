@@ -62,10 +62,16 @@ type envOption func(*consumers.Config)
 
 func newEnv(t *testing.T, h fakellm.Handler, opts ...envOption) *env {
 	t.Helper()
+	return newEnvWith(t, broker.Resources{}, h, opts...)
+}
+
+// newEnvWith is newEnv on a server provisioned with res.
+func newEnvWith(t *testing.T, res broker.Resources, h fakellm.Handler, opts ...envOption) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, events: map[string][]events.StatusEvent{}}
-	e.nats = testnats.Provisioned(t, broker.Resources{})
+	e.nats = testnats.Provisioned(t, res)
 	e.llm = fakellm.New(t, h)
 	e.metrics = metrics.New(prometheus.NewRegistry())
 	var err error

@@ -50,8 +50,10 @@ type Pipeline struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 
-	mu      sync.Mutex
-	runners []*runner
+	mu         sync.Mutex
+	runners    []*runner
+	sweeper    *sweeper
+	deadLetter *deadLetter
 }
 
 // New checks cfg and binds the object store.
@@ -72,7 +74,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 		pdfs: pdfs, log: log, metrics: d.Metrics}, nil
 }
 
-// Start runs the given stages (all when none are named) until Stop.
+// Start runs the given stages (all when none are named) until Stop, and with the
+// first call the sweeper and the max-deliveries handler, which serve every stage.
 func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	if len(stages) == 0 {
 		stages = events.Stages
@@ -86,6 +89,15 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.deadLetter == nil {
+		dl := &deadLetter{p: p}
+		if err := dl.start(ctx); err != nil {
+			return fmt.Errorf("start max-deliveries handler: %w", err)
+		}
+		p.deadLetter = dl
+		p.sweeper = &sweeper{p: p}
+		p.sweeper.start(ctx)
+	}
 	for _, st := range stages {
 		r := &runner{
 			stage:       st,
@@ -105,16 +117,23 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	return nil
 }
 
-// Stop stops every stage: no new messages, in-flight work finishes until ctx ends
-// and is then cancelled and handed back.
+// Stop stops every stage, the sweeper and the max-deliveries handler: no new
+// messages, in-flight work finishes until ctx ends and is then cancelled and
+// handed back.
 func (p *Pipeline) Stop(ctx context.Context) {
 	p.mu.Lock()
-	runners := p.runners
-	p.runners = nil
+	runners, sw, dl := p.runners, p.sweeper, p.deadLetter
+	p.runners, p.sweeper, p.deadLetter = nil, nil, nil
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, r := range runners {
 		wg.Go(func() { r.stop(ctx) })
+	}
+	if sw != nil {
+		wg.Go(func() { sw.stop(ctx) })
+	}
+	if dl != nil {
+		wg.Go(func() { dl.stop(ctx) })
 	}
 	wg.Wait()
 }

@@ -1,0 +1,211 @@
+package consumers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+const (
+	// maxDeliveriesSubject is where the server reports a JOBS message that reached
+	// its consumer's MaxDeliver; the message stays in the stream until removed.
+	maxDeliveriesSubject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + events.StreamJobs + ".*"
+	// deadLetterTimeout bounds the handling of one advisory, retries included.
+	deadLetterTimeout = 30 * time.Second
+	// deadLetterAttempts bounds the retries of one advisory.
+	deadLetterAttempts = 3
+)
+
+// maxDeliveriesAdvisory is the part of the server's max_deliver advisory we use.
+type maxDeliveriesAdvisory struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// deadLetter settles JOBS messages that hit MaxDeliver. A ticket moves its job to
+// waiting_manual when the job still waits for that ticket; a request on
+// jobs.prompt is reported on jobs.rejected. Either way the message is deleted from
+// the stream so the work queue does not keep it. Every process receives every
+// advisory: the job write is a compare-and-swap and a message already deleted
+// counts as handled, so the repeats do nothing.
+type deadLetter struct {
+	p      *Pipeline
+	stream jetstream.Stream
+	sub    *nats.Subscription
+
+	stopRecv   context.CancelFunc
+	workCtx    context.Context
+	cancelWork context.CancelFunc
+	done       chan struct{}
+}
+
+// start subscribes to the advisories; they are received from the moment it
+// returns.
+func (d *deadLetter) start(ctx context.Context) error {
+	stream, err := d.p.js.Stream(ctx, events.StreamJobs)
+	if err != nil {
+		return fmt.Errorf("bind stream %s: %w", events.StreamJobs, err)
+	}
+	nc := d.p.js.Conn()
+	sub, err := nc.SubscribeSync(maxDeliveriesSubject)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", maxDeliveriesSubject, err)
+	}
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("subscribe %s: %w", maxDeliveriesSubject, err)
+	}
+	d.stream, d.sub = stream, sub
+	base := context.WithoutCancel(ctx)
+	var recvCtx context.Context
+	recvCtx, d.stopRecv = context.WithCancel(base)
+	d.workCtx, d.cancelWork = context.WithCancel(base)
+	d.done = make(chan struct{})
+	go d.run(recvCtx)
+	return nil
+}
+
+// stop stops receiving, lets the advisory in hand finish until ctx ends (then
+// cancels it) and unsubscribes.
+func (d *deadLetter) stop(ctx context.Context) {
+	d.stopRecv()
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		d.cancelWork()
+		<-d.done
+	}
+	d.cancelWork()
+	_ = d.sub.Unsubscribe()
+}
+
+func (d *deadLetter) run(ctx context.Context) {
+	defer close(d.done)
+	for {
+		m, err := d.sub.NextMsgWithContext(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, nats.ErrSlowConsumer):
+			d.p.log.ErrorContext(ctx, "max-deliveries advisories dropped", "error", err)
+			continue
+		case err != nil:
+			d.p.log.ErrorContext(ctx, "receive max-deliveries advisory", "error", err)
+			return
+		}
+		d.handle(m.Data)
+	}
+}
+
+// handle settles the message an advisory names, retrying a failed attempt.
+func (d *deadLetter) handle(data []byte) {
+	ctx, cancel := context.WithTimeout(d.workCtx, deadLetterTimeout)
+	defer cancel()
+	var adv maxDeliveriesAdvisory
+	if err := json.Unmarshal(data, &adv); err != nil || adv.Stream != events.StreamJobs || adv.StreamSeq == 0 {
+		d.p.log.WarnContext(ctx, "ignoring max-deliveries advisory", "advisory", string(data))
+		return
+	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = d.settle(ctx, adv); err == nil {
+			return
+		}
+		if attempt == deadLetterAttempts || !sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
+			break
+		}
+	}
+	d.p.log.ErrorContext(ctx, "dead-letter message", "consumer", adv.Consumer,
+		"stream_seq", adv.StreamSeq, "error", err)
+}
+
+// settle dead-letters the message at adv.StreamSeq. A message already gone was
+// settled by another process.
+func (d *deadLetter) settle(ctx context.Context, adv maxDeliveriesAdvisory) error {
+	msg, err := d.stream.GetMsg(ctx, adv.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get message %d: %w", adv.StreamSeq, err)
+	}
+	if msg.Subject == events.SubjectPrompt {
+		// Only the process whose delete succeeds reports the request, once.
+		deleted, err := d.delete(ctx, adv.StreamSeq)
+		if deleted {
+			d.p.reject(ctx, msg.Subject, msg.Header.Get(nats.MsgIdHdr), "max deliveries")
+		}
+		return err
+	}
+	if err := d.park(ctx, msg.Data, adv.Deliveries); err != nil {
+		return err
+	}
+	_, err = d.delete(ctx, adv.StreamSeq)
+	return err
+}
+
+// park moves the job of a dead ticket to waiting_manual if the job still waits for
+// that ticket. A job that moved on gets its current hand-off re-published, as a
+// redelivered stale ticket would do; a job a live worker runs is left to that
+// worker (and to the sweeper should it die).
+func (d *deadLetter) park(ctx context.Context, data []byte, deliveries uint64) error {
+	t, err := events.DecodeTicket(data)
+	if err != nil {
+		d.p.log.WarnContext(ctx, "dead-lettered message is not a ticket", "error", err)
+		return nil
+	}
+	var movedOn, leased bool
+	j, err := d.p.apply(ctx, t.JobID, func(j *kvstore.Job) error {
+		movedOn, leased = j.Seq > t.Seq, false
+		switch {
+		case j.Stage != t.Stage || j.Seq != t.Seq || j.Status.Final():
+			return ErrStale
+		case j.Status == events.StatusRunning && !j.Lease.Expired(time.Now()):
+			leased = true
+			return ErrStale
+		}
+		j.Status = events.StatusWaitingManual
+		j.ErrorMessage = fmt.Sprintf("ticket for %s hit max deliveries (%d)", t.Stage, deliveries)
+		j.Message = "Delivery failed repeatedly; retry or edit the job"
+		j.Lease = nil
+		return nil
+	})
+	switch {
+	case errors.Is(err, kvstore.ErrNotFound):
+		return nil
+	case errors.Is(err, ErrStale) && movedOn:
+		return d.p.publishTicket(ctx, j)
+	case errors.Is(err, ErrStale):
+		if leased {
+			d.p.log.InfoContext(ctx, "dead ticket's job is running; left to its worker", "job_id", t.JobID, "step", t.Stage)
+		}
+		return nil
+	case err != nil:
+		return err
+	}
+	d.p.log.WarnContext(ctx, "job parked after max deliveries", "job_id", j.ID, "step", t.Stage, "deliveries", deliveries)
+	return nil
+}
+
+// delete removes message seq from JOBS and reports whether this call removed it.
+// A message that is already gone is not an error.
+func (d *deadLetter) delete(ctx context.Context, seq uint64) (bool, error) {
+	err := d.stream.DeleteMsg(ctx, seq)
+	if err == nil {
+		return true, nil
+	}
+	if _, gerr := d.stream.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	return false, fmt.Errorf("delete message %d: %w", seq, err)
+}

@@ -1,0 +1,149 @@
+package consumers_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+const recovered = "Recovered: worker lease expired"
+
+// sweepFast scans every 20ms and recovers a job 200ms after its lease expired.
+func sweepFast(c *consumers.Config) {
+	c.SweepInterval = 20 * time.Millisecond
+	c.SweepGrace = 200 * time.Millisecond
+}
+
+// seedStuck seeds a job as a worker that died while designing leaves it once its
+// ticket is gone: running, under a lease that expired a second ago.
+func (e *env) seedStuck(id string) {
+	e.t.Helper()
+	e.seedJob(&kvstore.Job{ID: id, Status: events.StatusRunning, CurrentStep: events.StepDesign,
+		Stage: events.StageDesign, Seq: 1, Lease: &kvstore.Lease{Owner: "dead-worker", ExpiresAt: time.Now().Add(-time.Second)}})
+}
+
+func count(evs []events.StatusEvent, ok func(events.StatusEvent) bool) int {
+	n := 0
+	for _, ev := range evs {
+		if ok(ev) {
+			n++
+		}
+	}
+	return n
+}
+
+func isRecovered(ev events.StatusEvent) bool { return ev.Message == recovered }
+
+func isCompleted(ev events.StatusEvent) bool { return ev.Status == events.StatusCompleted }
+
+func TestSweeperRecoversStuckJob(t *testing.T) {
+	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
+	id := uuid.NewString()
+	// The hand-off's ticket was published moments ago (inside the duplicates
+	// window) and is gone; the recovery must still deliver a ticket.
+	original := events.Ticket{JobID: id, Stage: events.StageDesign, Seq: 1}
+	e.ticket(original, original.MsgID())
+	waitEmpty(t, e)
+	e.seedStuck(id)
+	evs := e.waitStatus(id, events.StatusCompleted)
+	if first := evs[0]; first.Status != events.StatusPending || first.Step != events.StepDesign || first.Message != recovered {
+		t.Fatalf("first event %s/%s %q, want pending/design %q:%s", first.Status, first.Step, first.Message, recovered, describe(evs))
+	}
+	if r, c := count(evs, isRecovered), count(evs, isCompleted); r != 1 || c != 1 {
+		t.Fatalf("%d recovered and %d completed events, want 1 each:%s", r, c, describe(evs))
+	}
+	// The dead worker's ticket, delivered late, is stale: it changes nothing.
+	e.ticket(original, "dead-worker-ticket")
+	e.settle()
+	if n := len(e.eventsOf(id)); n != len(evs) {
+		t.Fatalf("the old ticket changed the job: %d events, want %d:%s", n, len(evs), describe(e.eventsOf(id)))
+	}
+	if n := e.llm.CallsFor("design"); n != 1 {
+		t.Fatalf("%d design calls, want 1", n)
+	}
+	waitEmpty(t, e)
+}
+
+// Only a running job whose lease expired more than the grace ago is recovered,
+// even when the others still carry an old expired lease.
+func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
+	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
+	expired := &kvstore.Lease{Owner: "old-worker", ExpiresAt: time.Now().Add(-time.Minute)}
+	tests := []struct {
+		name   string
+		status events.Status
+		lease  *kvstore.Lease
+	}{
+		{"running under a live lease", events.StatusRunning, &kvstore.Lease{Owner: "slow-worker", ExpiresAt: time.Now().Add(time.Hour)}},
+		{"pending", events.StatusPending, expired},
+		{"error awaiting its retry", events.StatusError, expired},
+		{"completed", events.StatusCompleted, expired},
+		{"aborted", events.StatusAborted, expired},
+		{"waiting_manual", events.StatusWaitingManual, expired},
+	}
+	revs := map[string]uint64{}
+	ids := map[string]string{}
+	for _, tc := range tests {
+		id := uuid.NewString()
+		e.seedJob(&kvstore.Job{ID: id, Status: tc.status, CurrentStep: events.StepDesign,
+			Stage: events.StageDesign, Seq: 1, Lease: tc.lease})
+		_, rev, err := e.store.Get(e.ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[tc.name], revs[tc.name] = id, rev
+	}
+	kv, err := e.nats.JS.KeyValue(e.ctx, kvstore.BucketJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(e.ctx, uuid.NewString(), []byte("{not a job")); err != nil {
+		t.Fatal(err)
+	}
+	stuck := uuid.NewString()
+	e.seedStuck(stuck) // passes over the undecodable value still reach it
+	e.waitStatus(stuck, events.StatusCompleted)
+	e.settle() // about 25 more passes
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := ids[tc.name]
+			if evs := e.eventsOf(id); len(evs) != 0 {
+				t.Fatalf("the sweeper changed a %s job:%s", tc.status, describe(evs))
+			}
+			if _, rev, err := e.store.Get(e.ctx, id); err != nil || rev != revs[tc.name] {
+				t.Fatalf("revision %d (err %v), want %d unchanged", rev, err, revs[tc.name])
+			}
+		})
+	}
+}
+
+// Several processes sweep at once; each stuck job is recovered by exactly one.
+func TestConcurrentSweepersRecoverOnce(t *testing.T) {
+	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
+	for range 3 {
+		e.startPipeline()
+	}
+	ids := make([]string, 5)
+	for i := range ids {
+		ids[i] = uuid.NewString()
+		e.seedStuck(ids[i])
+	}
+	for _, id := range ids {
+		e.waitStatus(id, events.StatusCompleted)
+	}
+	e.settle()
+	for _, id := range ids {
+		evs := e.eventsOf(id)
+		if r, c := count(evs, isRecovered), count(evs, isCompleted); r != 1 || c != 1 {
+			t.Fatalf("job %s: %d recovered and %d completed events, want 1 each:%s", id, r, c, describe(evs))
+		}
+	}
+	if n := e.llm.CallsFor("design"); n != len(ids) {
+		t.Fatalf("%d design calls for %d jobs", n, len(ids))
+	}
+}
