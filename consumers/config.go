@@ -15,8 +15,9 @@ type Config struct {
 	// Concurrency is how many messages of each stage this process works on at once.
 	// Default: prompt 32, design 16, latex 16, fix 8, compile = number of CPUs.
 	Concurrency map[events.Stage]int
-	// MaxRetries is the retry budget of a request that sets none. Default 3.
-	MaxRetries int
+	// MaxRetries is the retry budget of a request that sets none (0 is a valid
+	// budget, so nil means unset). Default 3.
+	MaxRetries *int
 	// RetryBase is the first back-off after a transient failure; it doubles with
 	// each retry. Default 1s.
 	RetryBase time.Duration
@@ -52,8 +53,9 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	c.Concurrency = merged
-	if c.MaxRetries == 0 {
-		c.MaxRetries = events.DefaultMaxRetries
+	if c.MaxRetries == nil {
+		d := events.DefaultMaxRetries
+		c.MaxRetries = &d
 	}
 	if c.RetryBase == 0 {
 		c.RetryBase = time.Second
@@ -86,8 +88,8 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("concurrency of %s is %d, must be at least 1", st, n))
 		}
 	}
-	if c.MaxRetries < 0 || c.MaxRetries > events.MaxRetriesCap {
-		errs = append(errs, fmt.Errorf("max retries %d is outside 0..%d", c.MaxRetries, events.MaxRetriesCap))
+	if *c.MaxRetries < 0 || *c.MaxRetries > events.MaxRetriesCap {
+		errs = append(errs, fmt.Errorf("max retries %d is outside 0..%d", *c.MaxRetries, events.MaxRetriesCap))
 	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
 		errs = append(errs, fmt.Errorf("retry back-off %s..%s is not a positive range", c.RetryBase, c.RetryMax))

@@ -144,6 +144,7 @@ func (d *deadLetter) settle(ctx context.Context, adv maxDeliveriesAdvisory) erro
 		deleted, err := d.delete(ctx, adv.StreamSeq)
 		if deleted {
 			d.p.reject(ctx, msg.Subject, msg.Header.Get(nats.MsgIdHdr), "max deliveries")
+			d.p.metrics.DeadLettered("request")
 		}
 		return err
 	}
@@ -194,6 +195,7 @@ func (d *deadLetter) park(ctx context.Context, data []byte, deliveries uint64) e
 		return err
 	}
 	d.p.log.WarnContext(ctx, "job parked after max deliveries", "job_id", j.ID, "step", t.Stage, "deliveries", deliveries)
+	d.p.metrics.DeadLettered("ticket")
 	return nil
 }
 

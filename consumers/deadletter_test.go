@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -48,6 +49,9 @@ func TestMaxDeliveriesParksJob(t *testing.T) {
 	}
 	if n := e.llm.CallsFor("design"); n != 2 {
 		t.Fatalf("%d design calls, want 2 (one per delivery)", n)
+	}
+	if n := testutil.ToFloat64(e.metrics.DeadLetters.WithLabelValues("ticket")); n != 1 {
+		t.Fatalf("dead_letters_total{ticket} = %v, want 1", n)
 	}
 }
 

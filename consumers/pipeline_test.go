@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
 )
@@ -254,6 +255,18 @@ func TestLLMFailures(t *testing.T) {
 				t.Fatalf("%d design calls, want %d", n, tc.attempts)
 			}
 		})
+	}
+}
+
+func TestServiceRetryBudgetZero(t *testing.T) {
+	zero := 0
+	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{"design": fakellm.Script(fakellm.Reply{Status: 503})}),
+		func(c *consumers.Config) { c.MaxRetries = &zero })
+	id := uuid.NewString()
+	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
+	evs := e.waitStatus(id, events.StatusWaitingManual)
+	if evs[0].MaxRetries != 0 || e.llm.CallsFor("design") != 1 {
+		t.Fatalf("max_retries %d, %d design calls; a service budget of 0 means one attempt", evs[0].MaxRetries, e.llm.CallsFor("design"))
 	}
 }
 

@@ -63,7 +63,7 @@ func (p *Pipeline) newJob(req events.JobRequest, invalid error) *kvstore.Job {
 		Provider:       p.llm.Provider(),
 	}
 	if invalid == nil {
-		invalid = req.Validate(p.cfg.MaxRetries)
+		invalid = req.Validate(*p.cfg.MaxRetries)
 	}
 	if err := invalid; err != nil {
 		j.Status = events.StatusError

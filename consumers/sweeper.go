@@ -138,6 +138,7 @@ func (s *sweeper) rescue(id string) error {
 		return err
 	}
 	s.p.log.WarnContext(ctx, "job recovered", "job_id", j.ID, "step", j.Stage, "seq", j.Seq)
+	s.p.metrics.Recovered(string(j.Stage))
 	return s.publish(ctx, j)
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -65,6 +66,9 @@ func TestSweeperRecoversStuckJob(t *testing.T) {
 	}
 	if n := e.llm.CallsFor("design"); n != 1 {
 		t.Fatalf("%d design calls, want 1", n)
+	}
+	if n := testutil.ToFloat64(e.metrics.JobsRecovered.WithLabelValues("design")); n != 1 {
+		t.Fatalf("jobs_recovered_total{design} = %v, want 1", n)
 	}
 	waitEmpty(t, e)
 }

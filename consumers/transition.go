@@ -19,11 +19,14 @@ import (
 // nothing and is returned with the job as read.
 func (p *Pipeline) apply(ctx context.Context, id string, fn func(*kvstore.Job) error) (*kvstore.Job, error) {
 	var before events.Status
+	var unchanged bool
 	j, rev, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
 		before = j.Status
-		return fn(j)
+		err := fn(j)
+		unchanged = errors.Is(err, kvstore.ErrNoChange)
+		return err
 	})
-	if err != nil {
+	if err != nil || unchanged {
 		return j, err
 	}
 	p.emit(ctx, j, rev, before)

@@ -23,6 +23,8 @@ type Metrics struct {
 	JobsInFlight     *prometheus.GaugeVec     // step
 	ConsumerPending  *prometheus.GaugeVec     // consumer
 	EventPublishErrs prometheus.Counter
+	JobsRecovered    *prometheus.CounterVec // step
+	DeadLetters      *prometheus.CounterVec // kind (ticket|request)
 }
 
 // New creates the collectors and registers them on reg.
@@ -63,10 +65,16 @@ func New(reg prometheus.Registerer) *Metrics {
 			[]string{"consumer"}),
 		EventPublishErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
 			Name: "event_publish_errors_total", Help: "Status events that could not be published."}),
+		JobsRecovered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "jobs_recovered_total", Help: "Jobs the sweeper re-enqueued after their worker's lease expired, by step."},
+			[]string{"step"}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "dead_letters_total", Help: "Messages removed after reaching MaxDeliver, by kind (ticket, request)."},
+			[]string{"kind"}),
 	}
 	reg.MustRegister(m.JobsSubmitted, m.JobsFinished, m.StageDuration, m.StageMessages,
 		m.LLMDuration, m.LLMTokens, m.CompileDuration, m.KVCASConflicts, m.Retries,
-		m.JobsInFlight, m.ConsumerPending, m.EventPublishErrs)
+		m.JobsInFlight, m.ConsumerPending, m.EventPublishErrs, m.JobsRecovered, m.DeadLetters)
 	m.initLabels()
 	return m
 }
@@ -86,7 +94,10 @@ func (m *Metrics) initLabels() {
 		m.Retries.WithLabelValues(st)
 		m.StageMessages.WithLabelValues(st, "ok")
 		m.StageDuration.WithLabelValues(st, "ok")
+		m.JobsRecovered.WithLabelValues(st)
 	}
+	m.DeadLetters.WithLabelValues("ticket")
+	m.DeadLetters.WithLabelValues("request")
 	for _, st := range llmSteps {
 		m.LLMDuration.WithLabelValues(st)
 		m.LLMTokens.WithLabelValues(st, "prompt")
@@ -99,6 +110,20 @@ func (m *Metrics) initLabels() {
 		m.KVCASConflicts.WithLabelValues(b)
 	}
 	m.CompileDuration.WithLabelValues("ok")
+}
+
+// Recovered counts a job the sweeper re-enqueued at step.
+func (m *Metrics) Recovered(step string) {
+	if m != nil {
+		m.JobsRecovered.WithLabelValues(step).Inc()
+	}
+}
+
+// DeadLettered counts a message removed after MaxDeliver.
+func (m *Metrics) DeadLettered(kind string) {
+	if m != nil {
+		m.DeadLetters.WithLabelValues(kind).Inc()
+	}
 }
 
 // CASConflict counts one revision mismatch on bucket.

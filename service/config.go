@@ -32,6 +32,8 @@ type Config struct {
 	AckWait         time.Duration // SHEETPIPE_ACK_WAIT: redelivery after a silent worker. Default 30s.
 	LeaseTTL        time.Duration // SHEETPIPE_LEASE_TTL: a running job's lease without renewal. Default 30s.
 	ShutdownTimeout time.Duration // SHEETPIPE_SHUTDOWN_TIMEOUT: wait for in-flight work on SIGTERM. Default 25s.
+	SweepInterval   time.Duration // SHEETPIPE_SWEEP_INTERVAL: how often stuck running jobs are looked for. Default 10s.
+	SweepGrace      time.Duration // SHEETPIPE_SWEEP_GRACE: how long past its lease a running job waits for its ticket before the sweeper re-enqueues it. Default 2 × ack wait.
 	LogLevel        string        // SHEETPIPE_LOG_LEVEL: debug, info, warn, error. Default info.
 	LogFormat       string        // SHEETPIPE_LOG_FORMAT: json or text. Default json.
 
@@ -98,6 +100,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	dur(&c.EventsMaxAge, "events-max-age", "SHEETPIPE_EVENTS_MAX_AGE", 7*24*time.Hour, "how long JOB_EVENTS keeps events")
 	dur(&c.AckWait, "ack-wait", "SHEETPIPE_ACK_WAIT", 30*time.Second, "redelivery delay after a silent worker")
 	dur(&c.LeaseTTL, "lease-ttl", "SHEETPIPE_LEASE_TTL", 30*time.Second, "lease of a running job without renewal")
+	dur(&c.SweepInterval, "sweep-interval", "SHEETPIPE_SWEEP_INTERVAL", 10*time.Second, "how often stuck running jobs are looked for")
+	dur(&c.SweepGrace, "sweep-grace", "SHEETPIPE_SWEEP_GRACE", 0, "wait past an expired lease before re-enqueueing (0: 2 × ack wait)")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "SHEETPIPE_SHUTDOWN_TIMEOUT", 25*time.Second, "wait for in-flight work on SIGTERM")
 	str(&c.LogLevel, "log-level", "SHEETPIPE_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "SHEETPIPE_LOG_FORMAT", "json", "json or text")
@@ -188,11 +192,14 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_HTTP_ADDR=%q: %v", c.HTTPAddr, err))
 	}
 	for name, d := range map[string]time.Duration{"SHEETPIPE_RETRY_BASE": c.RetryBase, "SHEETPIPE_EVENTS_MAX_AGE": c.EventsMaxAge,
-		"SHEETPIPE_ACK_WAIT": c.AckWait, "SHEETPIPE_LEASE_TTL": c.LeaseTTL, "SHEETPIPE_SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
+		"SHEETPIPE_ACK_WAIT": c.AckWait, "SHEETPIPE_LEASE_TTL": c.LeaseTTL, "SHEETPIPE_SWEEP_INTERVAL": c.SweepInterval, "SHEETPIPE_SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
 		"LLM_TIMEOUT": c.LLMTimeout, "COMPILE_TIMEOUT": c.CompileTimeout} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s=%s: must be positive", name, d))
 		}
+	}
+	if c.SweepGrace < 0 {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_SWEEP_GRACE=%s: must not be negative", c.SweepGrace))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

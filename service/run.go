@@ -84,8 +84,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("compiler: %w", err)
 	}
-	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc, MaxRetries: cfg.MaxRetries,
-		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL},
+	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc, MaxRetries: &cfg.MaxRetries,
+		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL,
+		SweepInterval: cfg.SweepInterval, SweepGrace: cfg.SweepGrace},
 		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Log: log, Metrics: m})
 	if err != nil {
 		return err

@@ -36,7 +36,7 @@ func baseConfig(t *testing.T) service.Config {
 	return service.Config{
 		DataDir: t.TempDir(), NATSListen: freeAddr(t), HTTPAddr: freeAddr(t), Stages: "all",
 		Replicas: 1, MaxRetries: 3, RetryBase: 50 * time.Millisecond, EventsMaxAge: time.Hour,
-		AckWait: 30 * time.Second, LeaseTTL: 30 * time.Second, ShutdownTimeout: 10 * time.Second,
+		AckWait: 30 * time.Second, LeaseTTL: 30 * time.Second, ShutdownTimeout: 10 * time.Second, SweepInterval: 10 * time.Second,
 		LogLevel: "warn", LogFormat: "json", LLMModel: "gpt-4o-mini", LLMTimeout: 10 * time.Second,
 		CompileTimeout: 30 * time.Second, CompileCommand: "pdflatex",
 	}
