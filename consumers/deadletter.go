@@ -43,10 +43,7 @@ type deadLetter struct {
 	stream jetstream.Stream
 	sub    *nats.Subscription
 
-	stopRecv   context.CancelFunc
-	workCtx    context.Context
-	cancelWork context.CancelFunc
-	done       chan struct{}
+	loop
 }
 
 // start subscribes to the advisories; they are received from the moment it
@@ -66,31 +63,18 @@ func (d *deadLetter) start(ctx context.Context) error {
 		return fmt.Errorf("subscribe %s: %w", maxDeliveriesSubject, err)
 	}
 	d.stream, d.sub = stream, sub
-	base := context.WithoutCancel(ctx)
-	var recvCtx context.Context
-	recvCtx, d.stopRecv = context.WithCancel(base)
-	d.workCtx, d.cancelWork = context.WithCancel(base)
-	d.done = make(chan struct{})
-	go d.run(recvCtx)
+	d.loop.start(ctx, d.run)
 	return nil
 }
 
 // stop stops receiving, lets the advisory in hand finish until ctx ends (then
 // cancels it) and unsubscribes.
 func (d *deadLetter) stop(ctx context.Context) {
-	d.stopRecv()
-	select {
-	case <-d.done:
-	case <-ctx.Done():
-		d.cancelWork()
-		<-d.done
-	}
-	d.cancelWork()
+	d.loop.stop(ctx)
 	_ = d.sub.Unsubscribe()
 }
 
 func (d *deadLetter) run(ctx context.Context) {
-	defer close(d.done)
 	for {
 		m, err := d.sub.NextMsgWithContext(ctx)
 		switch {

@@ -26,37 +26,14 @@ const (
 // and the others find the job no longer stuck.
 type sweeper struct {
 	p *Pipeline
-
-	stopLoop   context.CancelFunc
-	workCtx    context.Context
-	cancelWork context.CancelFunc
-	done       chan struct{}
+	loop
 }
 
-func (s *sweeper) start(ctx context.Context) {
-	base := context.WithoutCancel(ctx)
-	var loopCtx context.Context
-	loopCtx, s.stopLoop = context.WithCancel(base)
-	s.workCtx, s.cancelWork = context.WithCancel(base)
-	s.done = make(chan struct{})
-	go s.run(loopCtx)
-}
-
-// stop ends the scanning and waits for a recovery in progress until ctx ends,
-// then cancels it.
-func (s *sweeper) stop(ctx context.Context) {
-	s.stopLoop()
-	select {
-	case <-s.done:
-	case <-ctx.Done():
-		s.cancelWork()
-		<-s.done
-	}
-	s.cancelWork()
-}
+// start scans until stop; stop waits for a recovery in progress until its
+// deadline, then cancels it.
+func (s *sweeper) start(ctx context.Context) { s.loop.start(ctx, s.run) }
 
 func (s *sweeper) run(ctx context.Context) {
-	defer close(s.done)
 	t := time.NewTicker(s.p.cfg.SweepInterval)
 	defer t.Stop()
 	for {
