@@ -12,8 +12,13 @@
 // redelivered after its job moved on re-publishes the next ticket (dropped by the
 // JOBS duplicates window, or recognised as stale by the next stage), and an LLM
 // answer already recorded in the conversation for this hand-off is reused rather
-// than asked for again. A lease that stops being renewed expires, and the next
-// delivery of the ticket takes the job over. If no ticket is left to do so, the
+// than asked for again. A redelivered ticket that finds its job moved on also
+// re-publishes the job's current event (deduplicated by job and revision), so an
+// event lost to a crash after its KV write still reaches watchers. A lease that
+// stops being renewed expires, and the next delivery of the ticket takes the job
+// over; the worker that lost it discards its result and leaves the delivery
+// unsettled, since an ack (applied by stream sequence) would remove the ticket from
+// under the new owner. If no ticket is left to do so, the
 // sweeper, run by every process, hands a job whose lease expired more than
 // SweepGrace ago back to its stage under a new sequence, so the old ticket is
 // stale. A message that reaches its consumer's MaxDeliver is deleted from JOBS: a
