@@ -18,23 +18,14 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/testnats"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/service"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func baseConfig(t *testing.T) service.Config {
 	return service.Config{
-		DataDir: t.TempDir(), NATSListen: freeAddr(t), HTTPAddr: freeAddr(t), Stages: "all",
+		DataDir: t.TempDir(), NATSListen: testnats.FreeAddr(t), HTTPAddr: testnats.FreeAddr(t), Stages: "all",
 		Replicas: 1, MaxRetries: 3, RetryBase: 50 * time.Millisecond, EventsMaxAge: time.Hour,
 		AckWait: 30 * time.Second, LeaseTTL: 30 * time.Second, ShutdownTimeout: 10 * time.Second, SweepInterval: 10 * time.Second,
 		LogLevel: "warn", LogFormat: "json", LLMModel: "gpt-4o-mini", LLMTimeout: 10 * time.Second,

@@ -28,7 +28,7 @@ func TestKilledWorkerJobCompletesOnce(t *testing.T) {
 	env := func() []string {
 		return []string{
 			"NATS_URL=" + srv.ClientURL(),
-			"SHEETPIPE_HTTP_ADDR=" + freeAddr(t),
+			"SHEETPIPE_HTTP_ADDR=" + testnats.FreeAddr(t),
 			"OPENAI_BASE_URL=" + llm.URL,
 			"OPENAI_API_KEY=test",
 			"SHEETPIPE_ACK_WAIT=2s",

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
+	"github.com/sheetpipe/sheetpipe/internal/testnats"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
@@ -80,16 +80,6 @@ func sheetdBinary(t *testing.T) string {
 	return buildBin
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // lockedBuffer is an io.Writer the test may read while the process writes to it.
 type lockedBuffer struct {
 	mu  sync.Mutex
@@ -122,7 +112,7 @@ type setup struct {
 func newSetup(t *testing.T, h fakellm.Handler, extraEnv ...string) *setup {
 	t.Helper()
 	return &setup{t: t, llm: fakellm.New(t, h), dataDir: t.TempDir(),
-		natsAddr: freeAddr(t), httpAddr: freeAddr(t), extraEnv: extraEnv}
+		natsAddr: testnats.FreeAddr(t), httpAddr: testnats.FreeAddr(t), extraEnv: extraEnv}
 }
 
 func (s *setup) env() []string {
@@ -601,8 +591,8 @@ func TestBadConfigExitsNonZero(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := append([]string{
 				"SHEETPIPE_DATA_DIR=" + t.TempDir(),
-				"SHEETPIPE_NATS_LISTEN=" + freeAddr(t),
-				"SHEETPIPE_HTTP_ADDR=" + freeAddr(t),
+				"SHEETPIPE_NATS_LISTEN=" + testnats.FreeAddr(t),
+				"SHEETPIPE_HTTP_ADDR=" + testnats.FreeAddr(t),
 			}, tc.env...)
 			p := start(t, "sheetd", env, tc.args...)
 			if code := p.wait(10 * time.Second); code != tc.wantCode {
