@@ -12,16 +12,24 @@ import (
 const (
 	// recoveredMessage is the status message of a job the sweeper handed back.
 	recoveredMessage = "Recovered: worker lease expired"
+	// orphanMessage is the status message of a job whose ticket was lost.
+	orphanMessage = "Recovered: ticket lost"
 	// sweepPassTimeout bounds one scan of the jobs bucket.
 	sweepPassTimeout = time.Minute
 	// rescueTimeout bounds the write and the ticket publish of one recovery.
 	rescueTimeout = 10 * time.Second
 )
 
-// sweeper recovers jobs that no ticket will move again: a job stays running when
-// its worker died and its ticket is gone (acked, dead-lettered or lost). Every
-// SweepInterval it scans the jobs bucket and hands each job whose lease expired
-// more than SweepGrace ago back to its stage as a new hand-off. Any number of
+// sweeper recovers jobs that no ticket will move again. A job stays running when
+// its worker died and its ticket is gone (acked, dead-lettered or lost); a job
+// stays pending, in error or waiting_ai_fix when its ticket was lost (a publish
+// that failed for good after its write, a ticket dead-lettered under a live
+// worker, a max-deliveries advisory nobody received). Every SweepInterval it
+// scans the jobs bucket and hands each such job back to its stage as a new
+// hand-off: a running job once its lease expired more than SweepGrace ago; a
+// waiting job once it has been idle that long (plus the longest retry back-off
+// for one in error) while its stage's consumer holds no live ticket at all, so a
+// job merely queued behind a backlog is never duplicated. Any number of
 // processes may sweep at once: the recovery is a compare-and-swap, so one wins
 // and the others find the job no longer stuck.
 type sweeper struct {
@@ -53,12 +61,15 @@ func (s *sweeper) sweep(ctx context.Context) {
 	defer cancel()
 	var stuck []string
 	var undecodable int
+	// Read before the scan: a ticket published after this read belongs to a job
+	// written after it, which is not idle long enough to be taken for lost.
+	idle := s.idleStages(scanCtx)
 	now := time.Now()
 	err := s.p.store.EachJob(scanCtx, func(id string, j *kvstore.Job, err error) error {
 		switch {
 		case err != nil:
 			undecodable++
-		case s.stuck(j, now):
+		case s.stuck(j, now, idle):
 			stuck = append(stuck, id)
 		}
 		return nil
@@ -73,39 +84,70 @@ func (s *sweeper) sweep(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := s.rescue(id); err != nil {
+		if err := s.rescue(id, idle); err != nil {
 			s.p.log.ErrorContext(ctx, "recover job", "job_id", id, "error", err)
 		}
 	}
 }
 
-// stuck reports whether j runs under a lease that expired more than the grace ago,
-// long enough for a redelivered ticket to have taken it over.
-func (s *sweeper) stuck(j *kvstore.Job, now time.Time) bool {
-	if j.Status != events.StatusRunning || !j.Stage.Valid() {
-		return false
+// idleStages reports, per stage, whether its consumer holds no live ticket: none
+// waiting, none delivered and unacknowledged (a ticket in a retry back-off counts
+// as unacknowledged). A stage whose consumer cannot be read is not idle.
+func (s *sweeper) idleStages(ctx context.Context) map[events.Stage]bool {
+	idle := map[events.Stage]bool{}
+	for _, st := range events.Stages {
+		c, err := s.p.js.Consumer(ctx, events.StreamJobs, string(st))
+		if err != nil {
+			continue
+		}
+		info, err := c.Info(ctx)
+		idle[st] = err == nil && info.NumPending == 0 && info.NumAckPending == 0
 	}
-	since := j.UpdatedAt
-	if j.Lease != nil {
-		since = j.Lease.ExpiresAt
-	}
-	return now.Sub(since) > s.p.cfg.SweepGrace
+	return idle
 }
 
-// rescue hands a stuck job back to its stage: pending under a new sequence (so an
-// old ticket of it is stale), without lease, at the same step, and publishes the
-// new ticket. It does nothing when the job is no longer stuck.
-func (s *sweeper) rescue(id string) error {
+// stuck reports whether no ticket will move j again: it runs under a lease that
+// expired more than the grace ago, long enough for a redelivered ticket to have
+// taken it over, or it waits for a ticket its idle stage does not hold.
+func (s *sweeper) stuck(j *kvstore.Job, now time.Time, idle map[events.Stage]bool) bool {
+	if !j.Stage.Valid() {
+		return false
+	}
+	switch j.Status {
+	case events.StatusRunning:
+		since := j.UpdatedAt
+		if j.Lease != nil {
+			since = j.Lease.ExpiresAt
+		}
+		return now.Sub(since) > s.p.cfg.SweepGrace
+	case events.StatusPending, events.StatusWaitingAIFix:
+		return idle[j.Stage] && now.Sub(j.UpdatedAt) > s.p.cfg.SweepGrace
+	case events.StatusError:
+		return idle[j.Stage] && now.Sub(j.UpdatedAt) > s.p.cfg.SweepGrace+s.p.cfg.RetryMax
+	}
+	return false
+}
+
+// rescue hands a stuck job back to its stage: under a new sequence (so an old
+// ticket of it is stale), without lease, at the same step, pending (or still
+// waiting_ai_fix), and publishes the new ticket. It does nothing when the job is
+// no longer stuck.
+func (s *sweeper) rescue(id string, idle map[events.Stage]bool) error {
 	ctx, cancel := context.WithTimeout(s.workCtx, rescueTimeout)
 	defer cancel()
 	j, err := s.p.apply(ctx, id, func(j *kvstore.Job) error {
-		if !s.stuck(j, time.Now()) {
+		if !s.stuck(j, time.Now(), idle) {
 			return ErrStale
 		}
-		j.Status = events.StatusPending
+		j.Message = orphanMessage
+		if j.Status == events.StatusRunning {
+			j.Message = recoveredMessage
+		}
+		if j.Status != events.StatusWaitingAIFix {
+			j.Status = events.StatusPending
+		}
 		j.Seq++
 		j.Lease = nil
-		j.Message = recoveredMessage
 		return nil
 	})
 	switch {

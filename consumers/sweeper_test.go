@@ -74,7 +74,9 @@ func TestSweeperRecoversStuckJob(t *testing.T) {
 }
 
 // Only a running job whose lease expired more than the grace ago is recovered,
-// even when the others still carry an old expired lease.
+// even when the others still carry an old expired lease; waiting jobs are left
+// alone while their stage holds a live ticket (here the leased job's, retried
+// until its lease ends in an hour), since theirs may be queued behind it.
 func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
 	expired := &kvstore.Lease{Owner: "old-worker", ExpiresAt: time.Now().Add(-time.Minute)}
@@ -84,8 +86,9 @@ func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 		lease  *kvstore.Lease
 	}{
 		{"running under a live lease", events.StatusRunning, &kvstore.Lease{Owner: "slow-worker", ExpiresAt: time.Now().Add(time.Hour)}},
-		{"pending", events.StatusPending, expired},
-		{"error awaiting its retry", events.StatusError, expired},
+		{"pending behind a live ticket", events.StatusPending, expired},
+		{"error behind a live ticket", events.StatusError, expired},
+		{"waiting_ai_fix behind a live ticket", events.StatusWaitingAIFix, expired},
 		{"completed", events.StatusCompleted, expired},
 		{"aborted", events.StatusAborted, expired},
 		{"waiting_manual", events.StatusWaitingManual, expired},
@@ -102,6 +105,7 @@ func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 		}
 		ids[tc.name], revs[tc.name] = id, rev
 	}
+	e.ticket(events.Ticket{JobID: ids["running under a live lease"], Stage: events.StageDesign, Seq: 1}, "live")
 	kv, err := e.nats.JS.KeyValue(e.ctx, kvstore.BucketJobs)
 	if err != nil {
 		t.Fatal(err)
@@ -149,5 +153,40 @@ func TestConcurrentSweepersRecoverOnce(t *testing.T) {
 	}
 	if n := e.llm.CallsFor("design"); n != len(ids) {
 		t.Fatalf("%d design calls for %d jobs", n, len(ids))
+	}
+}
+
+// A job waiting for a ticket its stage does not hold (lost after the job was
+// written) is handed back under a new sequence once idle past the grace.
+func TestSweeperRescuesJobsWhoseTicketWasLost(t *testing.T) {
+	e := newEnv(t, steps("outline", goodLatex, goodLatex), sweepFast)
+	tests := []struct {
+		name string
+		job  kvstore.Job
+	}{
+		{"pending", kvstore.Job{Status: events.StatusPending, CurrentStep: events.StepLatex, Stage: events.StageLatex,
+			Seq: 2, Design: "outline"}},
+		{"error past its back-off", kvstore.Job{Status: events.StatusError, CurrentStep: events.StepDesign,
+			Stage: events.StageDesign, Seq: 1, RetryCount: 1, ErrorMessage: "design failed: 503"}},
+		{"waiting_ai_fix", kvstore.Job{Status: events.StatusWaitingAIFix, CurrentStep: events.StepCompile,
+			Stage: events.StageFix, Seq: 3, Design: "outline", Latex: brokenLatex, ErrorMessage: "Undefined control sequence.",
+			ErrorLog: &kvstore.ErrorLog{Log: "log", Snippet: "l.5 \\notacommand", Line: 5}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := uuid.NewString()
+			j := tc.job
+			j.ID = id
+			e.seedJob(&j)
+			evs := e.waitStatus(id, events.StatusCompleted)
+			if evs[0].Message != "Recovered: ticket lost" || evs[0].Status == events.StatusRunning {
+				t.Fatalf("first event %s %q, want the recovery:%s", evs[0].Status, evs[0].Message, describe(evs))
+			}
+			e.settle()
+			evs = e.eventsOf(id)
+			if r, c := count(evs, func(ev events.StatusEvent) bool { return ev.Message == "Recovered: ticket lost" }), count(evs, isCompleted); r != 1 || c != 1 {
+				t.Fatalf("%d recoveries and %d completed events, want 1 each:%s", r, c, describe(evs))
+			}
+		})
 	}
 }
