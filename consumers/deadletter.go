@@ -85,7 +85,10 @@ func (d *deadLetter) run(ctx context.Context) {
 			continue
 		case err != nil:
 			d.p.log.ErrorContext(ctx, "receive max-deliveries advisory", "error", err)
-			return
+			if !sleep(ctx, time.Second) {
+				return
+			}
+			continue
 		}
 		d.handle(m.Data)
 	}

@@ -129,6 +129,9 @@ func (p *Pipeline) Stop(ctx context.Context) {
 	for _, r := range runners {
 		wg.Go(func() { r.stop(ctx) })
 	}
+	wg.Wait()
+	// The runners' last naks can exhaust a ticket's deliveries: keep handling
+	// advisories (and sweeping) until the runners are done.
 	if sw != nil {
 		wg.Go(func() { sw.stop(ctx) })
 	}

@@ -288,6 +288,7 @@ func TestInvalidRequests(t *testing.T) {
 	typed := []struct{ name, body, want string }{
 		{"user_id a number", `{"job_id":"%s","user_id":5,"prompt":"fractions"}`, "user_id must be a string, not number"},
 		{"max_retries text", `{"job_id":"%s","user_id":"u","prompt":"fractions","max_retries":"3"}`, "max_retries must be a number, not string"},
+		{"prompt a number", `{"prompt":5,"user_id":"u","job_id":"%s"}`, "prompt must be a string, not number"},
 	}
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	for _, tc := range tests {
@@ -312,6 +313,9 @@ func TestInvalidRequests(t *testing.T) {
 			evs := e.waitStatus(id, events.StatusError)
 			if evs[0].Error == nil || !strings.Contains(evs[0].Error.Message, tc.want) {
 				t.Fatalf("error %+v, want it to contain %q", evs[0].Error, tc.want)
+			}
+			if tc.name != "user_id a number" && evs[0].UserID != "u" {
+				t.Fatalf("user_id %q lost from the error job", evs[0].UserID)
 			}
 		})
 	}

@@ -38,7 +38,7 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 	j := p.newJob(req, invalid)
 	rev, err := p.store.Create(ctx, j)
 	if errors.Is(err, kvstore.ErrExists) {
-		return p.duplicateRequest(ctx, req.JobID)
+		return p.duplicateRequest(ctx, req.JobID, redelivered(msg))
 	}
 	if err != nil {
 		return fmt.Errorf("create job %s: %w", j.ID, err)
@@ -88,17 +88,20 @@ func (p *Pipeline) newJob(req events.JobRequest, invalid error) *kvstore.Job {
 	return j
 }
 
-// duplicateRequest handles a request whose job exists: a redelivery after a crash
-// between creating the job and handing it on re-publishes the first hand-off and
-// its event (both deduplicated); anything later is left alone.
-func (p *Pipeline) duplicateRequest(ctx context.Context, id string) error {
+// duplicateRequest handles a request whose job exists. A redelivery (the process
+// before died between creating the job and handing it on) re-publishes the job's
+// current event; while the job still waits for its first hand-off, that ticket is
+// re-published too (both deduplicated). A client's second request changes nothing.
+func (p *Pipeline) duplicateRequest(ctx context.Context, id string, redelivered bool) error {
 	j, rev, err := p.store.Get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("load duplicate job %s: %w", id, err)
 	}
 	p.log.InfoContext(ctx, "duplicate request ignored", "job_id", id, "status", j.Status)
-	if j.Status == events.StatusPending && j.Stage == events.StageDesign && j.Seq == 1 {
+	if redelivered {
 		p.emit(ctx, j, rev, j.Status)
+	}
+	if j.Status == events.StatusPending && j.Stage == events.StageDesign && j.Seq == 1 {
 		return p.publishTicket(ctx, j)
 	}
 	return nil

@@ -41,6 +41,11 @@ func (r *runner) start(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return err
 	}
+	// The shared consumer's AckWait is whatever the last process to provision it
+	// set; heartbeat for that one, not only for this process's setting.
+	if aw := cons.CachedInfo().Config.AckWait; aw > 0 && aw/3 < r.heartbeat {
+		r.heartbeat = aw / 3
+	}
 	r.sem = make(chan struct{}, r.concurrency)
 	r.stopping = make(chan struct{})
 	r.workCtx, r.cancelWork = context.WithCancel(context.WithoutCancel(ctx))

@@ -33,6 +33,10 @@ func (p *Pipeline) apply(ctx context.Context, id string, fn func(*kvstore.Job) e
 	return j, nil
 }
 
+// emitAttempts bounds the publishes of one status event (about 1.5s in all); the
+// dedupe id makes a retry after a lost acknowledgement harmless.
+const emitAttempts = 5
+
 // emit publishes the status event of j at rev and counts a job that just finished.
 func (p *Pipeline) emit(ctx context.Context, j *kvstore.Job, rev uint64, before events.Status) {
 	if before != j.Status && p.metrics != nil {
@@ -42,8 +46,11 @@ func (p *Pipeline) emit(ctx context.Context, j *kvstore.Job, rev uint64, before 
 	}
 	ev := j.Event(rev)
 	data, err := json.Marshal(ev)
-	if err == nil {
-		_, err = p.js.Publish(ctx, events.SubjectStatus, data, jetstream.WithMsgID(ev.MsgID()))
+	for attempt := 1; err == nil; attempt++ {
+		if _, err = p.js.Publish(ctx, events.SubjectStatus, data, jetstream.WithMsgID(ev.MsgID())); err == nil ||
+			attempt == emitAttempts || !sleep(ctx, time.Duration(attempt)*100*time.Millisecond) {
+			break
+		}
 	}
 	if err != nil {
 		if p.metrics != nil {

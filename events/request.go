@@ -50,9 +50,14 @@ func DecodeRequest(data []byte) (JobRequest, error) {
 	if err := json.Unmarshal(trimmed, &fields); err != nil {
 		return r, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	if raw, ok := fields["job_id"]; ok && len(raw) > 0 && raw[0] != '"' && string(raw) != "null" {
+		return r, fmt.Errorf("%w: job_id must be a string UUID, not %s", ErrMalformed, raw)
+	}
 	if err := json.Unmarshal(trimmed, &r); err != nil {
-		r = JobRequest{}
+		// r keeps the fields decoded before the bad one; job_id and user_id are
+		// kept whatever their order so the failure reaches the right watcher.
 		_ = json.Unmarshal(fields["job_id"], &r.JobID)
+		_ = json.Unmarshal(fields["user_id"], &r.UserID)
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return r, fmt.Errorf("%w: %s must be a %s, not %s", ErrInvalid, typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value)

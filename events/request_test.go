@@ -26,6 +26,7 @@ func TestDecodeRequest(t *testing.T) {
 		{"truncated", `{"user_id":"u"`, ErrMalformed},
 		{"wrong type", `{"user_id":5,"prompt":"p"}`, ErrInvalid},
 		{"max_retries text", `{"user_id":"u","prompt":"p","max_retries":"3"}`, ErrInvalid},
+		{"job_id a number", `{"job_id":123,"user_id":"u","prompt":"p"}`, ErrMalformed},
 		{"duplicate garbage", `{"user_id":"u"}{"x":1}`, ErrMalformed},
 	}
 	for _, tc := range tests {
@@ -35,6 +36,18 @@ func TestDecodeRequest(t *testing.T) {
 				t.Fatalf("DecodeRequest(%q) = %v, want %v", tc.data, err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestDecodeKeepsWhoAndWhichOnTypeErrors(t *testing.T) {
+	for _, data := range []string{
+		`{"job_id":"0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10","user_id":"alice","prompt":5}`,
+		`{"prompt":5,"user_id":"alice","job_id":"0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10"}`,
+	} {
+		req, err := DecodeRequest([]byte(data))
+		if !errors.Is(err, ErrInvalid) || req.UserID != "alice" || req.JobID != "0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10" {
+			t.Fatalf("DecodeRequest(%s) = %+v, %v; want ErrInvalid keeping user_id and job_id", data, req, err)
+		}
 	}
 }
 

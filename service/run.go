@@ -104,6 +104,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	if err := pipe.Start(ctx, stages...); err != nil {
 		_ = srv.Close()
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		pipe.Stop(stopCtx)
+		cancel()
 		return err
 	}
 	pollerCtx, stopPoller := context.WithCancel(ctx)
