@@ -65,25 +65,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 		fs.StringVar(p, name, v, usage+" ($"+env+")")
 	}
 	num := func(p *int, name, env string, def int, usage string) {
-		v := def
-		if s := getenv(env); s != "" {
-			if n, err := strconv.Atoi(s); err == nil {
-				v = n
-			} else {
-				c.envErrs = append(c.envErrs, fmt.Errorf("$%s=%q is not a whole number", env, s))
-			}
-		}
+		v := fromEnv(c, getenv, env, def, strconv.Atoi, "a whole number")
 		fs.IntVar(p, name, v, usage+" ($"+env+")")
 	}
 	dur := func(p *time.Duration, name, env string, def time.Duration, usage string) {
-		v := def
-		if s := getenv(env); s != "" {
-			if d, err := time.ParseDuration(s); err == nil {
-				v = d
-			} else {
-				c.envErrs = append(c.envErrs, fmt.Errorf("$%s=%q is not a duration (e.g. 30s, 2m)", env, s))
-			}
-		}
+		v := fromEnv(c, getenv, env, def, time.ParseDuration, "a duration (e.g. 30s, 2m)")
 		fs.DurationVar(p, name, v, usage+" ($"+env+")")
 	}
 	str(&c.NATSURL, "nats-url", "NATS_URL", "", "NATS server or cluster to join; empty starts an embedded server")
@@ -118,6 +104,21 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	dur(&c.LLMTimeout, "llm-timeout", "LLM_TIMEOUT", 120*time.Second, "timeout of one LLM call")
 	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one pdflatex run")
 	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
+}
+
+// fromEnv is env's value parsed, or def when it is unset; a value that does not
+// parse is kept for validate to report, and def stands in for it.
+func fromEnv[T any](c *Config, getenv func(string) string, env string, def T, parse func(string) (T, error), kind string) T {
+	s := getenv(env)
+	if s == "" {
+		return def
+	}
+	v, err := parse(s)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("$%s=%q is not %s", env, s, kind))
+		return def
+	}
+	return v
 }
 
 // secret is a string flag whose value never appears in -h output.
