@@ -46,17 +46,24 @@ func (p *Pipeline) emit(ctx context.Context, j *kvstore.Job, rev uint64, before 
 	}
 	ev := j.Event(rev)
 	data, err := json.Marshal(ev)
-	for attempt := 1; err == nil; attempt++ {
-		if _, err = p.js.Publish(ctx, events.SubjectStatus, data, jetstream.WithMsgID(ev.MsgID())); err == nil ||
-			attempt == emitAttempts || !sleep(ctx, time.Duration(attempt)*100*time.Millisecond) {
-			break
-		}
+	if err == nil {
+		err = p.publishEvent(ctx, data, ev.MsgID())
 	}
 	if err != nil {
 		if p.metrics != nil {
 			p.metrics.EventPublishErrs.Inc()
 		}
 		p.log.ErrorContext(ctx, "publish status event", "job_id", j.ID, "status", j.Status, "error", err)
+	}
+}
+
+// publishEvent publishes one encoded status event, retrying with a growing pause.
+func (p *Pipeline) publishEvent(ctx context.Context, data []byte, msgID string) error {
+	for attempt := 1; ; attempt++ {
+		_, err := p.js.Publish(ctx, events.SubjectStatus, data, jetstream.WithMsgID(msgID))
+		if err == nil || attempt == emitAttempts || !sleep(ctx, time.Duration(attempt)*100*time.Millisecond) {
+			return err
+		}
 	}
 }
 
