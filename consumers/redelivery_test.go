@@ -178,7 +178,7 @@ func TestShutdownHandsWorkBack(t *testing.T) {
 // Stop with time to spare lets in-flight work finish before returning.
 func TestShutdownFinishesInFlightWork(t *testing.T) {
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
-		"design": fakellm.Script(fakellm.Reply{Content: "outline", Delay: 500 * time.Millisecond}),
+		"design": fakellm.Script(fakellm.Reply{Content: "outline", Delay: 1500 * time.Millisecond}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),
 	}))
 	id := uuid.NewString()

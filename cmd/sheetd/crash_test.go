@@ -31,8 +31,8 @@ func TestKilledWorkerJobCompletesOnce(t *testing.T) {
 			"SHEETPIPE_HTTP_ADDR=" + testnats.FreeAddr(t),
 			"OPENAI_BASE_URL=" + llm.URL,
 			"OPENAI_API_KEY=test",
-			"SHEETPIPE_ACK_WAIT=2s",
-			"SHEETPIPE_LEASE_TTL=2s",
+			"SHEETPIPE_ACK_WAIT=3s",
+			"SHEETPIPE_LEASE_TTL=3s",
 			"SHEETPIPE_RETRY_BASE=50ms",
 		}
 	}
