@@ -43,7 +43,7 @@ func collect(ctx context.Context, t *testing.T, ch <-chan events.StatusEvent) []
 	for ev := range ch {
 		got = append(got, ev)
 	}
-	if len(got) == 0 || !client.Final(got[len(got)-1]) {
+	if len(got) == 0 || !got[len(got)-1].Final() {
 		t.Fatalf("watch closed without a final event (ctx err %v); got %s", ctx.Err(), describe(got))
 	}
 	return got

@@ -49,12 +49,6 @@ func (c *Client) Watch(ctx context.Context, id string) (<-chan events.StatusEven
 	return out, nil
 }
 
-// Final reports whether ev ends the job's run: a final status, or status error at
-// step prompt (an invalid request, which is never retried).
-func Final(ev events.StatusEvent) bool {
-	return ev.Status.Final() || (ev.Status == events.StatusError && ev.Step == events.StepPrompt)
-}
-
 // replayFrom picks where the replay starts. The stream's last sequence (read when
 // stream was looked up) precedes the job lookup, so if the job does not exist yet,
 // all its events come after that sequence; otherwise the whole stream is replayed.
@@ -113,7 +107,7 @@ func follow(ctx context.Context, msgs jetstream.MessagesContext, id string, out 
 		case <-ctx.Done():
 			return
 		}
-		if Final(ev) {
+		if ev.Final() {
 			return
 		}
 	}

@@ -39,12 +39,10 @@ const emitAttempts = 5
 
 // emit publishes the status event of j at rev and counts a job that just finished.
 func (p *Pipeline) emit(ctx context.Context, j *kvstore.Job, rev uint64, before events.Status) {
-	if before != j.Status && p.metrics != nil {
-		if j.Status.Final() || (j.Status == events.StatusError && j.CurrentStep == events.StepPrompt) {
-			p.metrics.JobsFinished.WithLabelValues(string(j.Status)).Inc()
-		}
-	}
 	ev := j.Event(rev)
+	if before != j.Status && ev.Final() && p.metrics != nil {
+		p.metrics.JobsFinished.WithLabelValues(string(j.Status)).Inc()
+	}
 	data, err := json.Marshal(ev)
 	if err == nil {
 		err = p.publishEvent(ctx, data, ev.MsgID())
@@ -216,12 +214,18 @@ func (p *Pipeline) work(ctx context.Context, id, owner string, fn func(context.C
 	return err
 }
 
+// renew extends owner's lease on job id by LeaseTTL; errLeaseLost when owner no
+// longer holds it.
 func (p *Pipeline) renew(ctx context.Context, id, owner string) error {
+	return p.setLeaseExpiry(ctx, id, owner, time.Now().Add(p.cfg.LeaseTTL))
+}
+
+func (p *Pipeline) setLeaseExpiry(ctx context.Context, id, owner string, at time.Time) error {
 	_, _, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
 		if !holds(j, owner) {
 			return errLeaseLost
 		}
-		j.Lease.ExpiresAt = time.Now().Add(p.cfg.LeaseTTL)
+		j.Lease.ExpiresAt = at
 		return nil
 	})
 	return err
@@ -231,14 +235,8 @@ func (p *Pipeline) renew(ctx context.Context, id, owner string) error {
 func (p *Pipeline) release(id, owner string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
-		if !holds(j, owner) {
-			return kvstore.ErrNoChange
-		}
-		j.Lease.ExpiresAt = time.Now()
-		return nil
-	})
-	if err != nil {
+	err := p.setLeaseExpiry(ctx, id, owner, time.Now())
+	if err != nil && !errors.Is(err, errLeaseLost) {
 		p.log.Warn("release lease", "job_id", id, "error", err)
 	}
 }

@@ -62,6 +62,12 @@ func (e StatusEvent) MarshalJSON() ([]byte, error) {
 	}{plain(e), e.Time.UTC().Format(time.RFC3339Nano)})
 }
 
+// Final reports whether the event ends the job's run: a final status, or status
+// error at step prompt (an invalid request, which is never retried).
+func (e StatusEvent) Final() bool {
+	return e.Status.Final() || (e.Status == StatusError && e.Step == StepPrompt)
+}
+
 // MsgID deduplicates a re-publish of the same event.
 func (e StatusEvent) MsgID() string { return fmt.Sprintf("%s:%d", e.JobID, e.Revision) }
 

@@ -76,7 +76,7 @@ func (a *app) follow(ctx context.Context, id string, ch <-chan events.StatusEven
 				return events.StatusEvent{}, a.waitEnded(ctx, id)
 			}
 			a.printEvent(ev)
-			if client.Final(ev) {
+			if ev.Final() {
 				return ev, nil
 			}
 			last, since = &ev, time.Now()
