@@ -53,10 +53,11 @@ func (r Resources) withDefaults() Resources {
 // several processes.
 func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 	r = r.withDefaults()
-	steps := []struct {
+	type step struct {
 		name string
 		fn   func(context.Context) error
-	}{
+	}
+	steps := []step{
 		{"stream " + events.StreamJobs, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateStream(ctx, jobsStream(r))
 			return err
@@ -83,10 +84,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 	}
 	for _, st := range events.Stages {
 		cfg := ConsumerConfig(st, r)
-		steps = append(steps, struct {
-			name string
-			fn   func(context.Context) error
-		}{"consumer " + string(st), func(ctx context.Context) error {
+		steps = append(steps, step{"consumer " + string(st), func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateConsumer(ctx, events.StreamJobs, cfg)
 			return err
 		}})
