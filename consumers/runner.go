@@ -58,22 +58,11 @@ func (r *runner) start(ctx context.Context, js jetstream.JetStream) error {
 }
 
 // dispatch runs in the consumer's delivery goroutine; it blocks while all workers
-// are busy, which bounds what this process holds, and heartbeats the waiting
-// message so it is not redelivered elsewhere meanwhile.
+// are busy, which bounds what this process holds.
 func (r *runner) dispatch(msg jetstream.Msg) {
-	hb := time.NewTicker(r.heartbeat)
-	defer hb.Stop()
-wait:
-	for {
-		select {
-		case <-r.stopping:
-			_ = msg.Nak()
-			return
-		case r.sem <- struct{}{}:
-			break wait
-		case <-hb.C:
-			_ = msg.InProgress()
-		}
+	if !r.acquire(msg) {
+		_ = msg.Nak()
+		return
 	}
 	select {
 	case <-r.stopping:
@@ -87,6 +76,28 @@ wait:
 		defer func() { <-r.sem; r.wg.Done() }()
 		r.run(msg)
 	}()
+}
+
+// acquire takes a worker slot for msg, heartbeating msg while it waits so it is
+// not redelivered elsewhere meanwhile; false when the runner stops first.
+func (r *runner) acquire(msg jetstream.Msg) bool {
+	select {
+	case r.sem <- struct{}{}:
+		return true
+	default:
+	}
+	hb := time.NewTicker(r.heartbeat)
+	defer hb.Stop()
+	for {
+		select {
+		case <-r.stopping:
+			return false
+		case r.sem <- struct{}{}:
+			return true
+		case <-hb.C:
+			_ = msg.InProgress()
+		}
+	}
 }
 
 func (r *runner) run(msg jetstream.Msg) {
