@@ -21,8 +21,11 @@ type Config struct {
 	NATSListen string // SHEETPIPE_NATS_LISTEN: embedded server's client address. Default 127.0.0.1:4222.
 	HTTPAddr   string // SHEETPIPE_HTTP_ADDR: metrics, health and API. Default 127.0.0.1:8080.
 	PublicURL  string // SHEETPIPE_PUBLIC_URL: prefix of pdf_url. Default empty.
-	Replicas   int    // SHEETPIPE_REPLICAS: replicas of streams, buckets, consumers. Default 1.
-	Stages     string // SHEETPIPE_STAGES: comma list of stages to run, or "all". Default all.
+	// APIToken (SHEETPIPE_API_TOKEN) is the bearer token that guards /jobs; without
+	// it /jobs is served on a loopback HTTP address only. Default empty.
+	APIToken string
+	Replicas int    // SHEETPIPE_REPLICAS: replicas of streams, buckets, consumers. Default 1.
+	Stages   string // SHEETPIPE_STAGES: comma list of stages to run, or "all". Default all.
 	// Concurrency per stage, e.g. "design=16,latex=16,fix=8,compile=2"
 	// (SHEETPIPE_CONCURRENCY). Default prompt=32,design=16,latex=16,fix=8,compile=CPUs.
 	Concurrency     string
@@ -77,6 +80,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	str(&c.DataDir, "data-dir", "SHEETPIPE_DATA_DIR", "./data", "embedded NATS storage directory")
 	str(&c.NATSListen, "nats-listen", "SHEETPIPE_NATS_LISTEN", "127.0.0.1:4222", "embedded NATS client address")
 	str(&c.HTTPAddr, "http-addr", "SHEETPIPE_HTTP_ADDR", "127.0.0.1:8080", "HTTP address for metrics, health and API")
+	c.APIToken = getenv("SHEETPIPE_API_TOKEN")
+	fs.Var(secret{&c.APIToken}, "api-token", "bearer token guarding /jobs; required to serve /jobs on a non-loopback address ($SHEETPIPE_API_TOKEN)")
 	str(&c.PublicURL, "public-url", "SHEETPIPE_PUBLIC_URL", "", "prefix of pdf_url")
 	num(&c.Replicas, "replicas", "SHEETPIPE_REPLICAS", 1, "replicas of JetStream streams, buckets and consumers")
 	str(&c.Stages, "stages", "SHEETPIPE_STAGES", "all", "stages this process runs (comma list or all)")
