@@ -11,12 +11,16 @@ var (
 	ErrStale = errors.New("stale ticket")
 	// ErrPermanent marks a message that can never be processed; it is terminated.
 	ErrPermanent = errors.New("permanent failure")
-	// errLeaseLost means the job was taken over, aborted or advanced while this
+	// errLeaseLost means the job was taken over or advanced while this
 	// worker ran it: its result is discarded and its delivery left unsettled. The
 	// server applies an ack by stream sequence, whatever the delivery, so an ack
 	// here would remove the ticket from under the worker that holds the job now;
 	// after AckWait the ticket comes back and the job's state decides.
 	errLeaseLost = errors.New("lease lost")
+	// errAborted means the user aborted the job while this worker ran it: the
+	// work is cancelled, its result discarded and its ticket acked, since no
+	// worker may act on an aborted job again.
+	errAborted = fmt.Errorf("job aborted: %w", ErrStale)
 )
 
 // RetryError asks the runner to redeliver the message after Delay.

@@ -17,18 +17,29 @@ import (
 type llmStep struct {
 	stage   events.Stage
 	running string
-	call    func(ctx context.Context, j *kvstore.Job, history []ai.Turn) (ai.Reply, error)
-	done    func(j *kvstore.Job, answer string)
+	// prepare returns what call works from; it may ask the LLM itself.
+	prepare func(ctx context.Context, j *kvstore.Job) (string, error)
+	call    func(ctx context.Context, history []ai.Turn, input string) (ai.Reply, error)
+	done    func(j *kvstore.Job, input, answer string)
 }
+
+// refineTag tags the conversation turns of a refinement, which the design stage
+// asks for before designing again; it is not a stage of its own.
+const refineTag events.Stage = "refine"
 
 func (p *Pipeline) handleDesign(ctx context.Context, msg jetstream.Msg) error {
 	return p.runLLM(ctx, msg, llmStep{
 		stage:   events.StageDesign,
 		running: "Generating design",
-		call: func(ctx context.Context, j *kvstore.Job, h []ai.Turn) (ai.Reply, error) {
-			return p.llm.GenerateDesign(ctx, h, j.Prompt)
+		prepare: p.designRequest,
+		call: func(ctx context.Context, h []ai.Turn, request string) (ai.Reply, error) {
+			return p.llm.GenerateDesign(ctx, h, request)
 		},
-		done: func(j *kvstore.Job, answer string) {
+		done: func(j *kvstore.Job, request, answer string) {
+			if j.Refinement != "" {
+				j.RevisedPrompt = request
+				j.Refinement = ""
+			}
 			j.Design = answer
 			j.RetryCount = 0
 			j.ErrorMessage = ""
@@ -37,14 +48,26 @@ func (p *Pipeline) handleDesign(ctx context.Context, msg jetstream.Msg) error {
 	})
 }
 
+// designRequest is the request the design stage designs from: with a refinement
+// pending, the LLM's revision of the request in the whole conversation so far.
+func (p *Pipeline) designRequest(ctx context.Context, j *kvstore.Job) (string, error) {
+	if j.Refinement == "" {
+		return j.Request(), nil
+	}
+	return p.ask(ctx, j, refineTag, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
+		return p.llm.RefinePrompt(ctx, h, j.Refinement)
+	})
+}
+
 func (p *Pipeline) handleLatex(ctx context.Context, msg jetstream.Msg) error {
 	return p.runLLM(ctx, msg, llmStep{
 		stage:   events.StageLatex,
 		running: "Generating LaTeX",
-		call: func(ctx context.Context, j *kvstore.Job, h []ai.Turn) (ai.Reply, error) {
-			return p.llm.GenerateLatex(ctx, h, j.Design)
+		prepare: func(_ context.Context, j *kvstore.Job) (string, error) { return j.Design, nil },
+		call: func(ctx context.Context, h []ai.Turn, design string) (ai.Reply, error) {
+			return p.llm.GenerateLatex(ctx, h, design)
 		},
-		done: func(j *kvstore.Job, answer string) {
+		done: func(j *kvstore.Job, _, answer string) {
 			j.Latex = answer
 			j.ManualEdit = false
 			j.RetryCount = 0
@@ -59,18 +82,21 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 	if err != nil {
 		return err
 	}
-	var answer string
+	var input, answer string
 	err = p.work(ctx, j.ID, owner, func(ctx context.Context) error {
 		var err error
+		if input, err = s.prepare(ctx, j); err != nil {
+			return err
+		}
 		answer, err = p.ask(ctx, j, s.stage, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
-			return s.call(ctx, j, h)
+			return s.call(ctx, h, input)
 		})
 		return err
 	})
 	if err != nil {
 		return p.failed(ctx, j, owner, s.stage, err)
 	}
-	j, err = p.finish(ctx, j.ID, owner, func(j *kvstore.Job) { s.done(j, ai.Clean(answer)) })
+	j, err = p.finish(ctx, j.ID, owner, func(j *kvstore.Job) { s.done(j, input, ai.Clean(answer)) })
 	if err != nil {
 		return err
 	}
@@ -123,12 +149,13 @@ func (p *Pipeline) ask(ctx context.Context, j *kvstore.Job, stage events.Stage,
 	return answer, nil
 }
 
-// failed settles a stage whose work failed: a lost lease discards the work (and
-// leaves the ticket to whoever holds it now), a shutdown hands the ticket back, a transient failure is retried with back-off
-// until the budget is spent, and a permanent one waits for the user.
+// failed settles a stage whose work failed: an abort or a lost lease discards the
+// work (a lost lease leaves the ticket to whoever holds the job now), a shutdown
+// hands the ticket back, a transient failure is retried with back-off until the
+// budget is spent, and a permanent one waits for the user.
 func (p *Pipeline) failed(ctx context.Context, j *kvstore.Job, owner string, stage events.Stage, cause error) error {
 	switch {
-	case errors.Is(cause, errLeaseLost), ctx.Err() != nil:
+	case errors.Is(cause, errLeaseLost), errors.Is(cause, errAborted), ctx.Err() != nil:
 		return cause
 	}
 	var delay time.Duration

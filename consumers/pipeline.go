@@ -22,6 +22,7 @@ type llm interface {
 	GenerateDesign(ctx context.Context, history []ai.Turn, prompt string) (ai.Reply, error)
 	GenerateLatex(ctx context.Context, history []ai.Turn, design string) (ai.Reply, error)
 	FixLatex(ctx context.Context, history []ai.Turn, latex string, e ai.LatexErrorInfo) (ai.Reply, error)
+	RefinePrompt(ctx context.Context, history []ai.Turn, instruction string) (ai.Reply, error)
 }
 
 // compiler turns LaTeX into a PDF; a document error is a *latex.LatexError.

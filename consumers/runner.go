@@ -139,6 +139,8 @@ func (r *runner) settle(msg jetstream.Msg, err error) string {
 	switch {
 	case err == nil:
 		outcome, settleErr = "ok", msg.Ack()
+	case errors.Is(err, errAborted):
+		outcome, settleErr = "aborted", msg.Ack()
 	case errors.Is(err, ErrStale):
 		outcome, settleErr = "stale", msg.Ack()
 	case errors.Is(err, errLeaseLost):

@@ -148,11 +148,11 @@ func (p *Pipeline) reemit(ctx context.Context, id string) {
 }
 
 // finish writes a stage's result if this worker still holds the lease; otherwise
-// the result is discarded (errLeaseLost).
+// the result is discarded (errAborted, errLeaseLost).
 func (p *Pipeline) finish(ctx context.Context, id, owner string, fn func(*kvstore.Job)) (*kvstore.Job, error) {
 	return p.apply(ctx, id, func(j *kvstore.Job) error {
-		if !holds(j, owner) {
-			return errLeaseLost
+		if err := lost(j, owner); err != nil {
+			return err
 		}
 		j.Lease = nil
 		fn(j)
@@ -173,45 +173,92 @@ func advance(j *kvstore.Job, stage events.Stage, step events.Step, message strin
 	j.Message = message
 }
 
-// work runs fn while renewing the job's lease. If the lease is lost (the job was
-// aborted or taken over) fn's context is cancelled and errLeaseLost returned. If
-// ctx ends (shutdown) the lease is released at once, so whichever process gets the
+// work runs fn while renewing the job's lease and watching the job's key. When
+// another write takes the job from this worker (an abort, a takeover) fn's
+// context is cancelled at once and errAborted or errLeaseLost returned. If ctx
+// ends (shutdown) the lease is released at once, so whichever process gets the
 // ticket next takes the job over without waiting for the lease to expire (another
 // running sheetd at once; a lone sheetd restarted on its embedded server when the
 // server redelivers the ticket, after AckWait).
 func (p *Pipeline) work(ctx context.Context, id, owner string, fn func(context.Context) error) error {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	written := make(chan struct{}, 1)
+	stopWatch, err := p.store.WatchJob(id, func(j *kvstore.Job) {
+		if j == nil || !holds(j, owner) {
+			select {
+			case written <- struct{}{}:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(p.cfg.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-t.C:
-				if err := p.renew(wctx, id, owner); errors.Is(err, errLeaseLost) {
-					cancel(errLeaseLost)
-					return
-				} else if err != nil && wctx.Err() == nil {
-					p.log.WarnContext(ctx, "renew lease", "job_id", id, "error", err)
-				}
-			}
-		}
+		p.keepLease(wctx, cancel, id, owner, written)
 	}()
-	err := fn(wctx)
+	err = fn(wctx)
 	cancel(nil)
 	<-done
-	switch {
-	case errors.Is(context.Cause(wctx), errLeaseLost):
-		return errLeaseLost
+	switch cause := context.Cause(wctx); {
+	case errors.Is(cause, errAborted), errors.Is(cause, errLeaseLost):
+		return cause
 	case ctx.Err() != nil:
 		p.release(id, owner)
 		return ctx.Err()
 	}
 	return err
+}
+
+// keepLease renews owner's lease on job id every third of LeaseTTL and, whenever
+// the job's key is written by someone else, checks that owner still holds it; it
+// cancels the work with the reason when not.
+func (p *Pipeline) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id, owner string, written <-chan struct{}) {
+	t := time.NewTicker(p.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err = p.renew(ctx, id, owner)
+		case <-written:
+			err = p.stillHolds(ctx, id, owner)
+		}
+		switch {
+		case errors.Is(err, errAborted), errors.Is(err, errLeaseLost):
+			cancel(err)
+			return
+		case err != nil && ctx.Err() == nil:
+			p.log.WarnContext(ctx, "check lease", "job_id", id, "error", err)
+		}
+	}
+}
+
+// stillHolds reads job id and reports whether owner still holds its lease.
+func (p *Pipeline) stillHolds(ctx context.Context, id, owner string) error {
+	j, _, err := p.store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return lost(j, owner)
+}
+
+// lost is nil while owner holds the job's lease, errAborted once the job was
+// aborted, errLeaseLost otherwise.
+func lost(j *kvstore.Job, owner string) error {
+	switch {
+	case j.Status == events.StatusAborted:
+		return errAborted
+	case !holds(j, owner):
+		return errLeaseLost
+	}
+	return nil
 }
 
 // renew extends owner's lease on job id by LeaseTTL; errLeaseLost when owner no
@@ -222,8 +269,8 @@ func (p *Pipeline) renew(ctx context.Context, id, owner string) error {
 
 func (p *Pipeline) setLeaseExpiry(ctx context.Context, id, owner string, at time.Time) error {
 	_, _, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
-		if !holds(j, owner) {
-			return errLeaseLost
+		if err := lost(j, owner); err != nil {
+			return err
 		}
 		j.Lease.ExpiresAt = at
 		return nil
@@ -236,7 +283,7 @@ func (p *Pipeline) release(id, owner string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := p.setLeaseExpiry(ctx, id, owner, time.Now())
-	if err != nil && !errors.Is(err, errLeaseLost) {
+	if err != nil && !errors.Is(err, errLeaseLost) && !errors.Is(err, errAborted) {
 		p.log.Warn("release lease", "job_id", id, "error", err)
 	}
 }

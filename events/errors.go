@@ -10,3 +10,11 @@ var (
 	// (missing user_id, blank prompt, out-of-range max_retries...).
 	ErrInvalid = errors.New("invalid request")
 )
+
+// Errors of the control API.
+var (
+	// ErrNotFound marks a request for a job id that does not exist.
+	ErrNotFound = errors.New("unknown job")
+	// ErrConflict marks a request the job's current state does not allow.
+	ErrConflict = errors.New("not allowed in this state")
+)

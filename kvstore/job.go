@@ -43,6 +43,27 @@ type Job struct {
 	// ManualEdit marks LaTeX supplied by a user: a failed compile of it goes to
 	// waiting_manual rather than to the fix stage.
 	ManualEdit bool `json:"manual_edit,omitempty"`
+	// Refinement is a user's instruction waiting for the design stage, which first
+	// revises the request with it and then designs again.
+	Refinement string `json:"refinement,omitempty"`
+	// RevisedPrompt is the request the current design was made from once
+	// refinements changed it; Prompt keeps what the user first asked.
+	RevisedPrompt string `json:"revised_prompt,omitempty"`
+}
+
+// Request is what the design stage designs from: the latest revised request, or
+// the prompt.
+func (j *Job) Request() string {
+	if j.RevisedPrompt != "" {
+		return j.RevisedPrompt
+	}
+	return j.Prompt
+}
+
+// Versioned is a job with its revision, as the control API returns it.
+type Versioned struct {
+	Job
+	Revision uint64 `json:"revision"`
 }
 
 // ErrorLog is the compile failure kept on the job.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/metrics"
@@ -29,6 +30,7 @@ type Store struct {
 	convs     jetstream.KeyValue
 	jobsRead  leaderReader
 	convsRead leaderReader
+	nc        *nats.Conn
 	metrics   *metrics.Metrics
 	now       func() time.Time
 }
@@ -44,7 +46,7 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketConversations, err)
 	}
 	return &Store{jobs: jobs, convs: convs, jobsRead: newLeaderReader(js, BucketJobs),
-		convsRead: newLeaderReader(js, BucketConversations), metrics: m, now: time.Now}, nil
+		convsRead: newLeaderReader(js, BucketConversations), nc: js.Conn(), metrics: m, now: time.Now}, nil
 }
 
 // Create stores a new job; it fails with ErrExists when the id is taken.

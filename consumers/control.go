@@ -1,0 +1,225 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// The control operations below are what users do to jobs (the control API calls
+// them). Each is one transition through apply, so it is a CAS write plus one
+// status event like any stage's, and a request the job's state does not allow
+// fails with events.ErrConflict naming that state. They work in any process,
+// whichever stages it runs.
+
+// Submit validates req and creates its job, handed to the design stage; it returns
+// the job id once the job is stored. A request with a job_id that exists is
+// accepted again (nothing new is created) when it asks for the same thing, and
+// refused with ErrConflict when it does not.
+func (p *Pipeline) Submit(ctx context.Context, req events.JobRequest) (string, error) {
+	if req.JobID == "" {
+		req.JobID = uuid.NewString()
+	}
+	id, err := events.JobIDOf(req.JobID)
+	if err != nil {
+		return "", err
+	}
+	req.JobID = id
+	if err := req.Validate(*p.cfg.MaxRetries); err != nil {
+		return "", err
+	}
+	j := p.newJob(req, nil)
+	rev, err := p.store.Create(ctx, j)
+	if errors.Is(err, kvstore.ErrExists) {
+		return id, p.resubmitted(ctx, req)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create job %s: %w", id, err)
+	}
+	if p.metrics != nil {
+		p.metrics.JobsSubmitted.Inc()
+	}
+	p.emit(ctx, j, rev, "")
+	p.log.InfoContext(ctx, "job submitted", "job_id", id, "provider", j.Provider)
+	if err := p.publishTicket(ctx, j); err != nil {
+		return "", fmt.Errorf("job %s is stored but not yet handed on (submit it again with this job_id): %w", id, err)
+	}
+	return id, nil
+}
+
+// resubmitted handles a submit whose job exists: the same request is a retry of
+// the submit (its first hand-off is published again in case that is what failed),
+// a different one a conflict.
+func (p *Pipeline) resubmitted(ctx context.Context, req events.JobRequest) error {
+	j, _, err := p.store.Get(ctx, req.JobID)
+	if err != nil {
+		return fmt.Errorf("load job %s: %w", req.JobID, err)
+	}
+	if j.UserID != req.UserID || j.Prompt != req.Prompt {
+		return fmt.Errorf("%w: job %s already exists with a different request", events.ErrConflict, req.JobID)
+	}
+	return p.duplicateRequest(ctx, req.JobID, false)
+}
+
+// Get returns job id and its revision.
+func (p *Pipeline) Get(ctx context.Context, id string) (*kvstore.Job, uint64, error) {
+	id, err := events.JobIDOf(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	j, rev, err := p.store.Get(ctx, id)
+	if err != nil {
+		return nil, 0, known(id, err)
+	}
+	return j, rev, nil
+}
+
+// EditLatex replaces the job's LaTeX with the user's and compiles it; a compile
+// failure then waits for the user again rather than asking the LLM. Allowed
+// unless the job is running or aborted.
+func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.Job, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return p.control(ctx, e.JobID, "edit the LaTeX of", func(j *kvstore.Job) error {
+		if j.Status == events.StatusRunning || j.Status == events.StatusAborted {
+			return conflict(j, "edit the LaTeX of")
+		}
+		j.Latex = e.Latex
+		j.ManualEdit = true
+		restart(j)
+		advance(j, events.StageCompile, events.StepCompile, "LaTeX edited by hand; compiling")
+		return nil
+	})
+}
+
+// Retry re-runs the step that failed with a fresh retry budget. Allowed from
+// error and waiting_manual, except for a request that was invalid.
+func (p *Pipeline) Retry(ctx context.Context, id string) (*kvstore.Job, error) {
+	id, err := events.JobIDOf(id)
+	if err != nil {
+		return nil, err
+	}
+	return p.control(ctx, id, "retry", func(j *kvstore.Job) error {
+		if j.Status != events.StatusError && j.Status != events.StatusWaitingManual {
+			return conflict(j, "retry")
+		}
+		if j.CurrentStep == events.StepPrompt {
+			return fmt.Errorf("%w: job %s cannot be retried: its request was invalid (%s); submit a corrected one",
+				events.ErrConflict, j.ID, j.ErrorMessage)
+		}
+		stage := retryStage(j)
+		j.RetryCount = 0
+		if stage == events.StageFix {
+			advance(j, stage, events.StepCompile, "Retry: asking the LLM for a fix")
+			j.Status = events.StatusWaitingAIFix
+			return nil
+		}
+		j.ErrorMessage = ""
+		j.ErrorLog = nil
+		advance(j, stage, j.CurrentStep, fmt.Sprintf("Retry: running %s again", stage))
+		return nil
+	})
+}
+
+// retryStage is the stage that failed: the one the job was handed to, else the
+// one its step names (a compile error goes back to the fix stage when the job
+// lets the LLM fix its LaTeX).
+func retryStage(j *kvstore.Job) events.Stage {
+	if j.Stage.Valid() && j.Stage != events.StagePrompt {
+		return j.Stage
+	}
+	switch j.CurrentStep {
+	case events.StepDesign:
+		return events.StageDesign
+	case events.StepLatex:
+		return events.StageLatex
+	}
+	if j.ErrorLog != nil && !j.ManualEdit && j.Mode != events.ModeManual {
+		return events.StageFix
+	}
+	return events.StageCompile
+}
+
+// Refine asks for the job's request to be revised with the user's instruction
+// (in the job's conversation, which keeps the whole dialogue) and regenerates
+// design, LaTeX and PDF from it. Allowed from completed, error and waiting_manual.
+func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Job, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return p.control(ctx, r.JobID, "refine", func(j *kvstore.Job) error {
+		switch {
+		case j.Status != events.StatusCompleted && j.Status != events.StatusError && j.Status != events.StatusWaitingManual:
+			return conflict(j, "refine")
+		case j.CurrentStep == events.StepPrompt:
+			return fmt.Errorf("%w: job %s cannot be refined: its request was invalid (%s); submit a corrected one",
+				events.ErrConflict, j.ID, j.ErrorMessage)
+		}
+		j.Refinement = strings.TrimSpace(r.Instruction)
+		j.ManualEdit = false
+		restart(j)
+		advance(j, events.StageDesign, events.StepDesign, "Refinement requested; revising the request")
+		return nil
+	})
+}
+
+// Abort ends a job that has not ended: it becomes aborted, a worker running it is
+// cancelled and its result discarded, and no stage acts on it again.
+func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Job, error) {
+	id, err := events.JobIDOf(id)
+	if err != nil {
+		return nil, err
+	}
+	return p.control(ctx, id, "abort", func(j *kvstore.Job) error {
+		if j.Status == events.StatusCompleted || j.Status == events.StatusAborted {
+			return conflict(j, "abort")
+		}
+		j.Status = events.StatusAborted
+		j.Stage = ""
+		j.Lease = nil
+		j.Message = "Aborted by the user"
+		return nil
+	})
+}
+
+// control applies a user's transition to job id and hands the job to the stage it
+// now expects.
+func (p *Pipeline) control(ctx context.Context, id, what string, fn func(*kvstore.Job) error) (*kvstore.Job, error) {
+	j, err := p.apply(ctx, id, fn)
+	if err != nil {
+		return nil, known(id, err)
+	}
+	p.log.InfoContext(ctx, "job changed by user", "job_id", id, "action", what, "status", j.Status, "step", j.CurrentStep)
+	if err := p.publishTicket(ctx, j); err != nil {
+		return j, fmt.Errorf("job %s: %s recorded but not yet handed on (the sweeper will): %w", id, what, err)
+	}
+	return j, nil
+}
+
+// restart clears what a finished or failed run left before the job runs again.
+func restart(j *kvstore.Job) {
+	j.RetryCount = 0
+	j.ErrorMessage = ""
+	j.ErrorLog = nil
+	j.PDFURL = ""
+	j.Lease = nil
+}
+
+func conflict(j *kvstore.Job, what string) error {
+	return fmt.Errorf("%w: cannot %s job %s: it is %s at step %s", events.ErrConflict, what, j.ID, j.Status, j.CurrentStep)
+}
+
+// known turns kvstore's not-found into the control API's.
+func known(id string, err error) error {
+	if errors.Is(err, kvstore.ErrNotFound) {
+		return fmt.Errorf("%w: no job %s", events.ErrNotFound, id)
+	}
+	return err
+}
