@@ -67,19 +67,6 @@ func (p *Pipeline) resubmitted(ctx context.Context, req events.JobRequest) error
 	return p.duplicateRequest(ctx, req.JobID, false)
 }
 
-// Get returns job id and its revision.
-func (p *Pipeline) Get(ctx context.Context, id string) (*kvstore.Job, uint64, error) {
-	id, err := events.JobIDOf(id)
-	if err != nil {
-		return nil, 0, err
-	}
-	j, rev, err := p.store.Get(ctx, id)
-	if err != nil {
-		return nil, 0, known(id, err)
-	}
-	return j, rev, nil
-}
-
 // EditLatex replaces the job's LaTeX with the user's and compiles it; a compile
 // failure then waits for the user again rather than asking the LLM. Allowed
 // unless the job is running or aborted.

@@ -87,7 +87,7 @@ func newEnvWith(t *testing.T, res broker.Resources, h fakellm.Handler, opts ...e
 // startPipeline runs every stage in a new pipeline, as another sheetd process would.
 func (e *env) startPipeline() *consumers.Pipeline {
 	e.t.Helper()
-	llm, err := ai.New(ai.Config{Provider: "openai", APIKey: "test-key", BaseURL: e.llm.URL, Timeout: 10 * time.Second})
+	llm, err := ai.New(ai.Config{Provider: "openai", APIKey: "test-key", BaseURL: e.llm.URL, Timeout: 5 * time.Minute})
 	if err != nil {
 		e.t.Fatal(err)
 	}

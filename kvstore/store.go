@@ -79,11 +79,11 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Jo
 	})
 }
 
-// EachJob streams the latest value of every job to fn, one at a time and in no
+// EachJob streams the latest value of every job, with its revision, to fn, one at a time and in no
 // particular order, without loading the bucket into memory: one pass reads each key
 // once. A value that does not decode is passed as a nil job with the decode error.
 // An error from fn ends the pass and is returned.
-func (s *Store) EachJob(ctx context.Context, fn func(id string, j *Job, err error) error) error {
+func (s *Store) EachJob(ctx context.Context, fn func(id string, j *Job, rev uint64, err error) error) error {
 	w, err := s.jobs.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("scan bucket %s: %w", BucketJobs, err)
@@ -105,7 +105,7 @@ func (s *Store) EachJob(ctx context.Context, fn func(id string, j *Job, err erro
 			if err := json.Unmarshal(e.Value(), j); err != nil {
 				j, derr = nil, fmt.Errorf("decode %s: %w", e.Key(), err)
 			}
-			if err := fn(e.Key(), j, derr); err != nil {
+			if err := fn(e.Key(), j, e.Revision(), derr); err != nil {
 				return err
 			}
 		}
