@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -17,6 +16,7 @@ import (
 // Client talks to sheetpipe over an existing NATS connection, which the caller
 // owns and closes.
 type Client struct {
+	nc *nats.Conn
 	js jetstream.JetStream
 }
 
@@ -29,30 +29,28 @@ func New(nc *nats.Conn) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Client{js: js}, nil
+	return &Client{nc: nc, js: js}, nil
 }
 
-// Submit publishes req on jobs.prompt and returns its job id once the JOBS stream
-// has stored it. An empty req.JobID gets a new UUIDv4; a given one must be a UUID
-// and is normalised to lower case, as the service does. The request's other fields
-// are the service's to validate: an invalid request becomes a job in status error
-// at step prompt, which Watch reports.
+// Submit sends req to the control API (sheetpipe.submit) and returns the job id
+// once the service has stored the job and handed it to the design stage. An empty
+// req.JobID gets a new UUIDv4 here, so a request whose reply was lost can be sent
+// again with the same id; the service normalises a given id to lower case.
+//
+// The service validates the request: an invalid one (a job id that is not a UUID,
+// no user_id, a blank or oversized prompt, max_retries out of range, an unknown
+// mode) fails at once with an *events.ControlError of code 400 and creates no
+// job. Submitting a job id again with the same user and prompt creates nothing
+// new and returns the id; with a different request it fails with code 409.
 func (c *Client) Submit(ctx context.Context, req events.JobRequest) (string, error) {
-	id, err := jobID(req.JobID)
-	if err != nil {
+	if req.JobID == "" {
+		req.JobID = uuid.NewString()
+	}
+	var reply events.SubmitReply
+	if err := c.call(ctx, events.OpSubmit, req, &reply); err != nil {
 		return "", err
 	}
-	req.JobID = id
-	data, err := json.Marshal(req)
-	if err != nil {
-		return "", fmt.Errorf("encode request %s: %w", id, err)
-	}
-	_, err = c.js.Publish(ctx, events.SubjectPrompt, data,
-		jetstream.WithMsgID(id), jetstream.WithExpectStream(events.StreamJobs))
-	if err != nil {
-		return "", fmt.Errorf("publish request %s: %w", id, notProvisioned(err))
-	}
-	return id, nil
+	return reply.JobID, nil
 }
 
 // PDF returns the PDF of a completed job. It fails with ErrNoPDF when the object
@@ -74,14 +72,6 @@ func (c *Client) PDF(ctx context.Context, id string) ([]byte, error) {
 		return nil, fmt.Errorf("get %s.pdf: %w", id, err)
 	}
 	return pdf, nil
-}
-
-// jobID returns id normalised, or a new UUIDv4 when id is empty.
-func jobID(id string) (string, error) {
-	if id == "" {
-		return uuid.NewString(), nil
-	}
-	return existingID(id)
 }
 
 // existingID checks that id is a UUID and normalises it.

@@ -100,36 +100,34 @@ func TestWatchAfterCompletionReplays(t *testing.T) {
 	}
 }
 
-func TestInvalidRequestEndsWatch(t *testing.T) {
+// An invalid request is refused at once with a 400 error and creates no job.
+func TestSubmitRefusesInvalidRequest(t *testing.T) {
 	s := startPipeline(t)
 	c := newClient(t, s)
 	tooMany := events.MaxRetriesCap + 1
-	for name, req := range map[string]events.JobRequest{
-		"blank prompt":        {UserID: "ada", Prompt: "  \n\t"},
-		"missing user":        {Prompt: prompt},
-		"max retries too big": {UserID: "ada", Prompt: prompt, MaxRetries: &tooMany},
-		"unknown mode":        {UserID: "ada", Prompt: prompt, Mode: "yolo"},
+	for name, tc := range map[string]struct {
+		req  events.JobRequest
+		want string
+	}{
+		"blank prompt":        {events.JobRequest{UserID: "ada", Prompt: "  \n\t"}, "prompt is required"},
+		"missing user":        {events.JobRequest{Prompt: prompt}, "user_id is required"},
+		"max retries too big": {events.JobRequest{UserID: "ada", Prompt: prompt, MaxRetries: &tooMany}, "max_retries 11"},
+		"unknown mode":        {events.JobRequest{UserID: "ada", Prompt: prompt, Mode: "yolo"}, `mode "yolo"`},
+		"job id not a uuid":   {events.JobRequest{JobID: "job-1", UserID: "ada", Prompt: prompt}, `job_id "job-1"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := testContext(t)
-			id, err := c.Submit(ctx, req)
-			if err != nil {
-				t.Fatalf("Submit: %v", err)
+			if tc.req.JobID == "" {
+				tc.req.JobID = uuid.NewString()
 			}
-			ch, err := c.Watch(ctx, id)
-			if err != nil {
-				t.Fatalf("Watch: %v", err)
+			id, err := c.Submit(ctx, tc.req)
+			checkControlError(t, err, events.CodeBadRequest, tc.want)
+			if id != "" {
+				t.Errorf("Submit returned job id %q with its error", id)
 			}
-			evs := collect(ctx, t, ch)
-			last := evs[len(evs)-1]
-			if len(evs) != 1 || last.Status != events.StatusError || last.Step != events.StepPrompt {
-				t.Fatalf("events %s, want one error@prompt", describe(evs))
-			}
-			if last.Error == nil || !strings.Contains(last.Error.Message, "invalid request") {
-				t.Fatalf("error %+v, want the validation message", last.Error)
-			}
-			if _, err := c.PDF(ctx, id); !errors.Is(err, client.ErrNoPDF) {
-				t.Fatalf("PDF of an invalid job: %v, want ErrNoPDF", err)
+			if _, err := uuid.Parse(tc.req.JobID); err == nil {
+				_, err := c.Get(ctx, tc.req.JobID)
+				checkControlError(t, err, events.CodeNotFound, tc.req.JobID)
 			}
 		})
 	}
@@ -227,6 +225,7 @@ func TestWatchEndsWithContext(t *testing.T) {
 	}
 }
 
+// Watch and PDF refuse a job id no job can have before asking the server.
 func TestBadJobIDs(t *testing.T) {
 	s := testnats.Provisioned(t, broker.Resources{})
 	c := newClient(t, s)
@@ -236,11 +235,11 @@ func TestBadJobIDs(t *testing.T) {
 		"almost a uuid": "6ba7b810-9dad-11d1-80b4-00c04fd430c",
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := c.Submit(ctx, events.JobRequest{JobID: id, UserID: "ada", Prompt: prompt}); !errors.Is(err, client.ErrInvalidJobID) {
-				t.Errorf("Submit: %v, want ErrInvalidJobID", err)
-			}
 			if _, err := c.Watch(ctx, id); !errors.Is(err, client.ErrInvalidJobID) {
 				t.Errorf("Watch: %v, want ErrInvalidJobID", err)
+			}
+			if _, err := c.WatchFrom(ctx, id, 3); !errors.Is(err, client.ErrInvalidJobID) {
+				t.Errorf("WatchFrom: %v, want ErrInvalidJobID", err)
 			}
 			if _, err := c.PDF(ctx, id); !errors.Is(err, client.ErrInvalidJobID) {
 				t.Errorf("PDF: %v, want ErrInvalidJobID", err)
@@ -262,11 +261,14 @@ func TestServerWithoutSheetpipe(t *testing.T) {
 	s := testnats.Start(t)
 	c := newClient(t, s)
 	ctx := testContext(t)
-	if _, err := c.Submit(ctx, events.JobRequest{UserID: "ada", Prompt: prompt}); !errors.Is(err, client.ErrNotProvisioned) {
-		t.Errorf("Submit: %v, want ErrNotProvisioned", err)
+	if _, err := c.Submit(ctx, events.JobRequest{UserID: "ada", Prompt: prompt}); !errors.Is(err, client.ErrNoService) {
+		t.Errorf("Submit: %v, want ErrNoService", err)
 	}
 	if _, err := c.Watch(ctx, uuid.NewString()); !errors.Is(err, client.ErrNotProvisioned) {
 		t.Errorf("Watch: %v, want ErrNotProvisioned", err)
+	}
+	if _, err := c.WatchAll(ctx); !errors.Is(err, client.ErrNotProvisioned) {
+		t.Errorf("WatchAll: %v, want ErrNotProvisioned", err)
 	}
 	if _, err := c.PDF(ctx, uuid.NewString()); !errors.Is(err, client.ErrNotProvisioned) {
 		t.Errorf("PDF: %v, want ErrNotProvisioned", err)

@@ -1,19 +1,23 @@
 // Package client is a small Go client for sheetpipe, used by sheetctl and by tests.
 //
-// Submit publishes a job request on jobs.prompt through JetStream (header
-// Nats-Msg-Id = job_id) and returns once the JOBS stream has durably accepted it;
-// a second submission of the same job_id inside the stream's duplicates window is
-// dropped by the stream, and one after it is recognised by the prompt stage, so it
-// never creates a second job.
+// The control operations (Submit, Get, EditLatex, Retry, Refine, Abort, List) are
+// requests to the control API, the NATS micro service "sheetpipe" that every
+// sheetd serves: JSON on subject "sheetpipe.<operation>", answered once the
+// service has stored the change. A refusal comes back as an *events.ControlError
+// (400 invalid, 404 unknown job, 409 not allowed in the job's state), which
+// errors.Is matches against events.ErrInvalid, ErrNotFound and ErrConflict; a
+// server where no sheetd runs fails with ErrNoService.
 //
 // Watch follows one job's status events on jobs.status: it replays them from the
 // JOB_EVENTS stream with an ordered consumer and then stays live, so no event is
 // missed whether Watch starts before the job exists, while it runs or after it
 // finished (as long as JOB_EVENTS still holds its events). Events are delivered in
-// revision order, each at most once.
+// revision order, each at most once; WatchFrom skips those before a revision.
+// WatchAll follows every job's events from the moment it is called.
 //
 // PDF reads the object "<job_id>.pdf" from the object store "pdfs".
 //
-// It reads stream JOB_EVENTS, KV bucket jobs (only to tell whether a job exists yet)
-// and object store pdfs, and writes only to jobs.prompt.
+// Besides the control subjects it reads stream JOB_EVENTS, KV bucket jobs (only to
+// tell whether a job exists yet) and object store pdfs; it writes nothing to
+// JetStream itself.
 package client

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -86,5 +87,50 @@ func checkCompleted(t *testing.T, id string, evs []events.StatusEvent) {
 		if !steps[st] {
 			t.Errorf("no running event at %s: %s", st, describe(evs))
 		}
+	}
+}
+
+// completedJob submits a job for user and waits until it completes.
+func completedJob(ctx context.Context, t *testing.T, c *client.Client, user string) (string, []events.StatusEvent) {
+	t.Helper()
+	id, err := c.Submit(ctx, events.JobRequest{UserID: user, Prompt: prompt})
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	ch, err := c.Watch(ctx, id)
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	evs := collect(ctx, t, ch)
+	checkCompleted(t, id, evs)
+	return id, evs
+}
+
+// followRun collects the events of job id from revision rev to the end of its run.
+func followRun(ctx context.Context, t *testing.T, c *client.Client, id string, rev uint64) []events.StatusEvent {
+	t.Helper()
+	ch, err := c.WatchFrom(ctx, id, rev)
+	if err != nil {
+		t.Fatalf("WatchFrom: %v", err)
+	}
+	evs := collect(ctx, t, ch)
+	if evs[0].Revision < rev {
+		t.Fatalf("WatchFrom(%d) delivered %s", rev, describe(evs))
+	}
+	return evs
+}
+
+// checkControlError checks that err is a refusal of the service with code and a
+// message containing want, matched by the sentinel of its class.
+func checkControlError(t *testing.T, err error, code int, want string) {
+	t.Helper()
+	var ce *events.ControlError
+	if !errors.As(err, &ce) || ce.Code != code || !strings.Contains(ce.Message, want) {
+		t.Fatalf("error %v, want a control error %d saying %q", err, code, want)
+	}
+	sentinel := map[int]error{events.CodeBadRequest: events.ErrInvalid, events.CodeNotFound: events.ErrNotFound,
+		events.CodeConflict: events.ErrConflict}[code]
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("errors.Is(%v, %v) is false", err, sentinel)
 	}
 }

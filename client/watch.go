@@ -12,18 +12,26 @@ import (
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
-// watchBuffer is how many events Watch holds for a slow reader.
+// watchBuffer is how many events a watch holds for a slow reader.
 const watchBuffer = 16
 
 // Watch follows the status events of job id, from its first event, in revision
-// order. The channel is closed after the event that ends the job's run (Final) or
-// when ctx ends, so cancel ctx to stop watching early. A job whose events have aged
-// out of JOB_EVENTS yields nothing until ctx ends.
+// order. The channel is closed once the job's latest run has ended (an event that
+// is Final and no later event of the job is in JOB_EVENTS) or when ctx ends, so
+// cancel ctx to stop watching early. A job run again after it ended (retry, edit,
+// refine) shows every run, and the watch ends with the last. A job whose events
+// have aged out of JOB_EVENTS yields nothing until ctx ends.
 //
 // Watch may be called before the job exists (even before Submit), while it runs or
 // after it finished: it replays JOB_EVENTS, and a job not yet in KV can only have
 // events after the stream's current end, which is where the replay then starts.
 func (c *Client) Watch(ctx context.Context, id string) (<-chan events.StatusEvent, error) {
+	return c.WatchFrom(ctx, id, 0)
+}
+
+// WatchFrom is Watch without the events before revision rev: use the revision a
+// control request (EditLatex, Retry, Refine) returned to follow the run it started.
+func (c *Client) WatchFrom(ctx context.Context, id string, rev uint64) (<-chan events.StatusEvent, error) {
 	id, err := existingID(id)
 	if err != nil {
 		return nil, err
@@ -45,7 +53,7 @@ func (c *Client) Watch(ctx context.Context, id string) (<-chan events.StatusEven
 		return nil, fmt.Errorf("watch job %s: %w", id, err)
 	}
 	out := make(chan events.StatusEvent, watchBuffer)
-	go follow(ctx, msgs, id, out)
+	go follow(ctx, msgs, id, rev, out)
 	return out, nil
 }
 
@@ -85,32 +93,44 @@ func (c *Client) jobExists(ctx context.Context, id string) (bool, error) {
 	return len(info.State.Subjects) > 0, nil
 }
 
-// follow sends job id's events to out until Final, ctx ends or the iterator fails,
-// then closes out. An event at or below the last revision sent is a re-publish or
-// arrived late, and is dropped.
-func follow(ctx context.Context, msgs jetstream.MessagesContext, id string, out chan<- events.StatusEvent) {
+// follow sends job id's events from revision from on to out, then closes out when
+// the job's latest run has ended, ctx ends or the iterator fails. An event at or
+// below the last revision sent is a re-publish or arrived late, and is dropped.
+//
+// The run has ended when the last event sent is Final and the consumer has caught
+// up with the stream (a message with nothing pending after it): a Final event
+// replayed from an earlier run is followed by the next run's events.
+func follow(ctx context.Context, msgs jetstream.MessagesContext, id string, from uint64, out chan<- events.StatusEvent) {
 	defer close(out)
 	defer msgs.Stop()
 	var last uint64
+	if from > 0 {
+		last = from - 1
+	}
+	ended := false
 	for {
 		msg, err := msgs.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			return
 		}
-		ev, ok := decodeEvent(msg.Data(), id)
-		if !ok || ev.Revision <= last {
-			continue
+		if ev, ok := decodeEvent(msg.Data(), id); ok && ev.Revision > last {
+			last, ended = ev.Revision, ev.Final()
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			}
 		}
-		last = ev.Revision
-		select {
-		case out <- ev:
-		case <-ctx.Done():
-			return
-		}
-		if ev.Final() {
+		if ended && caughtUp(msg) {
 			return
 		}
 	}
+}
+
+// caughtUp reports whether no message matching the consumer follows msg.
+func caughtUp(msg jetstream.Msg) bool {
+	meta, err := msg.Metadata()
+	return err == nil && meta.NumPending == 0
 }
 
 // decodeEvent returns the event in data if it is job id's.

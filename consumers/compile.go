@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/failpoint"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/latex"
 )
@@ -21,6 +22,7 @@ func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return err
 	}
+	failpoint.Inject(events.StageCompile, failpoint.AfterClaim)
 	err = p.work(ctx, j.ID, owner, func(ctx context.Context) error {
 		start := time.Now()
 		pdf, err := p.compile.Compile(ctx, j.Latex)
@@ -38,6 +40,7 @@ func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
 		}
 		return nil
 	})
+	failpoint.Inject(events.StageCompile, failpoint.AfterWork)
 	var le *latex.LatexError
 	switch {
 	case errors.As(err, &le):
@@ -58,6 +61,7 @@ func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return err
 	}
+	failpoint.Inject(events.StageCompile, failpoint.AfterWrite)
 	p.log.InfoContext(ctx, "compile done", "job_id", j.ID, "status", j.Status)
 	return p.publishTicket(ctx, j)
 }

@@ -70,7 +70,7 @@ func (p *Pipeline) resubmitted(ctx context.Context, req events.JobRequest) error
 // EditLatex replaces the job's LaTeX with the user's and compiles it; a compile
 // failure then waits for the user again rather than asking the LLM. Allowed
 // unless the job is running or aborted.
-func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.Job, error) {
+func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.Versioned, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.
 
 // Retry re-runs the step that failed with a fresh retry budget. Allowed from
 // error and waiting_manual, except for a request that was invalid.
-func (p *Pipeline) Retry(ctx context.Context, id string) (*kvstore.Job, error) {
+func (p *Pipeline) Retry(ctx context.Context, id string) (*kvstore.Versioned, error) {
 	id, err := events.JobIDOf(id)
 	if err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func retryStage(j *kvstore.Job) events.Stage {
 // Refine asks for the job's request to be revised with the user's instruction
 // (in the job's conversation, which keeps the whole dialogue) and regenerates
 // design, LaTeX and PDF from it. Allowed from completed, error and waiting_manual.
-func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Job, error) {
+func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Versioned, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Jo
 
 // Abort ends a job that has not ended: it becomes aborted, a worker running it is
 // cancelled and its result discarded, and no stage acts on it again.
-func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Job, error) {
+func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Versioned, error) {
 	id, err := events.JobIDOf(id)
 	if err != nil {
 		return nil, err
@@ -177,14 +177,14 @@ func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Job, error) {
 }
 
 // control applies a user's transition to job id and hands the job to the stage it
-// now expects.
-func (p *Pipeline) control(ctx context.Context, id, what string, fn func(*kvstore.Job) error) (*kvstore.Job, error) {
-	j, err := p.apply(ctx, id, fn)
+// now expects; it returns the job as the transition left it.
+func (p *Pipeline) control(ctx context.Context, id, what string, fn func(*kvstore.Job) error) (*kvstore.Versioned, error) {
+	j, err := p.applyVersioned(ctx, id, fn)
 	if err != nil {
 		return nil, known(id, err)
 	}
 	p.log.InfoContext(ctx, "job changed by user", "job_id", id, "action", what, "status", j.Status, "step", j.CurrentStep)
-	if err := p.publishTicket(ctx, j); err != nil {
+	if err := p.publishTicket(ctx, &j.Job); err != nil {
 		return j, fmt.Errorf("job %s: %s recorded but not yet handed on (the sweeper will): %w", id, what, err)
 	}
 	return j, nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/failpoint"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
@@ -20,6 +21,7 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return err
 	}
+	failpoint.Inject(events.StageFix, failpoint.AfterClaim)
 	info := ai.LatexErrorInfo{Message: j.ErrorMessage}
 	if j.ErrorLog != nil {
 		info.Snippet, info.Line = j.ErrorLog.Snippet, j.ErrorLog.Line
@@ -32,6 +34,7 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 		})
 		return err
 	})
+	failpoint.Inject(events.StageFix, failpoint.AfterWork)
 	// Only the LLM's own failure is "AI fix failed"; a lost lease, a shutdown or a
 	// NATS error reading or recording the conversation is retried like any other.
 	llmFailed := errors.Is(fixErr, ai.ErrTransient) || errors.Is(fixErr, ai.ErrPermanent)
@@ -54,6 +57,7 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return err
 	}
+	failpoint.Inject(events.StageFix, failpoint.AfterWrite)
 	if j.Status == events.StatusPending && p.metrics != nil {
 		p.metrics.Retries.WithLabelValues(string(events.StageFix)).Inc()
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/failpoint"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
@@ -54,9 +55,10 @@ func (p *Pipeline) designRequest(ctx context.Context, j *kvstore.Job) (string, e
 	if j.Refinement == "" {
 		return j.Request(), nil
 	}
-	return p.ask(ctx, j, refineTag, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
+	revised, err := p.ask(ctx, j, refineTag, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
 		return p.llm.RefinePrompt(ctx, h, j.Refinement)
 	})
+	return ai.Clean(revised), err
 }
 
 func (p *Pipeline) handleLatex(ctx context.Context, msg jetstream.Msg) error {
@@ -82,6 +84,7 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 	if err != nil {
 		return err
 	}
+	failpoint.Inject(s.stage, failpoint.AfterClaim)
 	var input, answer string
 	err = p.work(ctx, j.ID, owner, func(ctx context.Context) error {
 		var err error
@@ -93,6 +96,7 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 		})
 		return err
 	})
+	failpoint.Inject(s.stage, failpoint.AfterWork)
 	if err != nil {
 		return p.failed(ctx, j, owner, s.stage, err)
 	}
@@ -100,6 +104,7 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 	if err != nil {
 		return err
 	}
+	failpoint.Inject(s.stage, failpoint.AfterWrite)
 	return p.publishTicket(ctx, j)
 }
 

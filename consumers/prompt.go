@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/failpoint"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
@@ -43,6 +44,7 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return fmt.Errorf("create job %s: %w", j.ID, err)
 	}
+	failpoint.Inject(events.StagePrompt, failpoint.AfterWrite)
 	if p.metrics != nil {
 		p.metrics.JobsSubmitted.Inc()
 	}

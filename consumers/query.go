@@ -1,8 +1,10 @@
 package consumers
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -86,31 +88,47 @@ func (p *Pipeline) PDF(ctx context.Context, id string) ([]byte, error) {
 	return pdf, nil
 }
 
-// Follow sends the job's current state as a status event, then one event per
-// state change (the writes that only renew a lease are left out), and closes the
-// channel after a final state or when ctx ends.
+// Follow sends the job's current state as a status event, then each later event
+// of the job from JOB_EVENTS in revision order, and closes the channel after a
+// final state or when ctx ends. The events stream's end is read before the job,
+// so every change after that read has its event after that point: none is missed
+// (KV keeps only a job's latest value, so a watch on it could skip a state).
 func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusEvent, error) {
-	j, _, err := p.Get(ctx, id)
+	id, err := events.JobIDOf(id)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	values, err := p.store.Follow(ctx, j.ID)
+	stream, err := p.js.Stream(ctx, events.StreamEvents)
 	if err != nil {
-		cancel()
+		return nil, fmt.Errorf("stream %s: %w", events.StreamEvents, err)
+	}
+	from := stream.CachedInfo().State.LastSeq + 1
+	j, rev, err := p.Get(ctx, id)
+	if err != nil {
 		return nil, err
+	}
+	first := j.Event(rev)
+	var msgs jetstream.MessagesContext
+	if !first.Final() {
+		cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{events.SubjectStatus},
+			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:    from,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("follow job %s: %w", id, err)
+		}
+		if msgs, err = cons.Messages(); err != nil {
+			return nil, fmt.Errorf("follow job %s: %w", id, err)
+		}
 	}
 	out := make(chan events.StatusEvent)
 	go func() {
 		defer close(out)
-		defer cancel()
-		var last *events.StatusEvent
-		for v := range values {
-			ev := v.Event(v.Revision)
-			if last != nil && sameState(*last, ev) {
-				continue
-			}
-			last = &ev
+		if msgs != nil {
+			defer msgs.Stop()
+		}
+		for ev := first; ; {
 			select {
 			case out <- ev:
 			case <-ctx.Done():
@@ -119,16 +137,26 @@ func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusE
 			if ev.Final() {
 				return
 			}
+			var ok bool
+			if ev, ok = nextEvent(ctx, msgs, id, ev.Revision); !ok {
+				return
+			}
 		}
 	}()
 	return out, nil
 }
 
-// sameState reports whether two events of a job tell the same state.
-func sameState(a, b events.StatusEvent) bool {
-	a.Revision, b.Revision = 0, 0
-	a.Time = b.Time
-	ae, be := a.Error, b.Error
-	a.Error, b.Error = nil, nil
-	return a == b && (ae == nil) == (be == nil) && (ae == nil || *ae == *be)
+// nextEvent returns job id's next event with a revision above last.
+func nextEvent(ctx context.Context, msgs jetstream.MessagesContext, id string, last uint64) (events.StatusEvent, bool) {
+	for {
+		msg, err := msgs.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return events.StatusEvent{}, false
+		}
+		var ev events.StatusEvent
+		if bytes.Contains(msg.Data(), []byte(id)) && json.Unmarshal(msg.Data(), &ev) == nil &&
+			ev.JobID == id && ev.Revision > last {
+			return ev, true
+		}
+	}
 }

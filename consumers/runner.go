@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/failpoint"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
@@ -110,6 +111,9 @@ func (r *runner) run(msg jetstream.Msg) {
 	go r.heartbeatLoop(hbCtx, msg)
 	err := r.handle(r.workCtx, msg)
 	stopHB()
+	if err == nil {
+		failpoint.Inject(r.stage, failpoint.AfterPublish)
+	}
 
 	outcome := r.settle(msg, err)
 	r.metrics.StageDone(string(r.stage), outcome, time.Since(start))

@@ -18,6 +18,15 @@ import (
 // then exactly one status event for the new revision. An error from fn writes
 // nothing and is returned with the job as read.
 func (p *Pipeline) apply(ctx context.Context, id string, fn func(*kvstore.Job) error) (*kvstore.Job, error) {
+	v, err := p.applyVersioned(ctx, id, fn)
+	if v == nil {
+		return nil, err
+	}
+	return &v.Job, err
+}
+
+// applyVersioned is apply, also returning the job's revision.
+func (p *Pipeline) applyVersioned(ctx context.Context, id string, fn func(*kvstore.Job) error) (*kvstore.Versioned, error) {
 	var before events.Status
 	var unchanged bool
 	j, rev, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
@@ -26,11 +35,14 @@ func (p *Pipeline) apply(ctx context.Context, id string, fn func(*kvstore.Job) e
 		unchanged = errors.Is(err, kvstore.ErrNoChange)
 		return err
 	})
+	if j == nil {
+		return nil, err
+	}
 	if err != nil || unchanged {
-		return j, err
+		return &kvstore.Versioned{Job: *j, Revision: rev}, err
 	}
 	p.emit(ctx, j, rev, before)
-	return j, nil
+	return &kvstore.Versioned{Job: *j, Revision: rev}, nil
 }
 
 // emitAttempts bounds the publishes of one status event (about 1.5s in all); the

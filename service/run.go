@@ -16,8 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sheetpipe/sheetpipe/ai"
+	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/latex"
 	"github.com/sheetpipe/sheetpipe/metrics"
@@ -96,13 +98,25 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: newMux(reg, nc, js), ReadHeaderTimeout: 10 * time.Second}
+	public := !isLoopback(ln.Addr())
+	if public && cfg.APIToken == "" {
+		log.Warn("HTTP address is not loopback and SHEETPIPE_API_TOKEN is not set: /jobs answers 403", "http", ln.Addr().String())
+	}
+	control := api.New(pipe, api.Config{Token: cfg.APIToken, Public: public}, log)
+	mux := newMux(reg, nc, js)
+	control.Register(mux)
+	// Streams of events end when the server shuts down, not at the deadline.
+	httpCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer endStreams()
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return httpCtx }}
+	srv.RegisterOnShutdown(endStreams)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "error", err)
 		}
 	}()
-	if err := pipe.Start(ctx, stages...); err != nil {
+	if err := startWork(ctx, pipe, control, nc, stages); err != nil {
 		_ = srv.Close()
 		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		pipe.Stop(stopCtx)
@@ -118,6 +132,9 @@ func Run(ctx context.Context, cfg Config) error {
 	stopPoller()
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancelStop()
+	if err := control.Stop(); err != nil {
+		log.Warn("stop control service", "error", err)
+	}
 	pipe.Stop(stopCtx)
 	_ = srv.Shutdown(stopCtx)
 	if err := nc.Drain(); err != nil {
@@ -126,6 +143,23 @@ func Run(ctx context.Context, cfg Config) error {
 	waitClosed(nc, 5*time.Second)
 	log.Info("stopped")
 	return nil
+}
+
+// startWork starts the stages and then the control service, which answers on NATS.
+func startWork(ctx context.Context, pipe *consumers.Pipeline, control *api.API, nc *nats.Conn, stages []events.Stage) error {
+	if err := pipe.Start(ctx, stages...); err != nil {
+		return err
+	}
+	if err := control.StartMicro(nc); err != nil {
+		return fmt.Errorf("start control service: %w", err)
+	}
+	return nil
+}
+
+// isLoopback reports whether addr only accepts connections from this host.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 func waitClosed(nc *nats.Conn, d time.Duration) {

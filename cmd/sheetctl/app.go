@@ -7,13 +7,17 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 // Exit codes.
 const (
 	exitOK      = 0
 	exitFailure = 1
-	exitUsage   = 2
+	exitUsage   = 2 // bad usage, or a request the service refused as invalid (400)
+	exitUnknown = 3 // no such job (404)
+	exitState   = 4 // not allowed in the job's state (409)
 )
 
 const (
@@ -38,7 +42,9 @@ type options struct {
 	server  string
 	creds   string
 	timeout time.Duration
-	json    bool
+	// timeoutSet says --timeout was given: watching every job is bounded by it only then.
+	timeoutSet bool
+	json       bool
 }
 
 // app is one invocation of sheetctl.
@@ -67,8 +73,31 @@ func (a *app) globalFlags() *flag.FlagSet {
 func (a *app) addGlobalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.opts.server, "server", a.opts.server, "NATS server `URL`s, comma-separated ($NATS_URL)")
 	fs.StringVar(&a.opts.creds, "creds", a.opts.creds, "NATS credentials `file` ($NATS_CREDS)")
-	fs.DurationVar(&a.opts.timeout, "timeout", a.opts.timeout, "how long to wait for a job before giving up (the job goes on)")
+	fs.Var(&durationFlag{d: &a.opts.timeout, set: &a.opts.timeoutSet}, "timeout",
+		"how long (a `duration`) to wait for a job before giving up; the job goes on")
 	fs.BoolVar(&a.opts.json, "json", a.opts.json, "machine output: one JSON object per line")
+}
+
+// durationFlag is a duration flag that records whether it was given.
+type durationFlag struct {
+	d   *time.Duration
+	set *bool
+}
+
+func (f *durationFlag) String() string {
+	if f.d == nil {
+		return "0s"
+	}
+	return f.d.String()
+}
+
+func (f *durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("parse error")
+	}
+	*f.d, *f.set = d, true
+	return nil
 }
 
 // usageError is a command line that cannot be run; it exits 2 with the usage.
@@ -94,8 +123,8 @@ func (a *app) fail(err error) int {
 		return exitOK
 	case errors.As(err, &ue):
 		if c, ok := lookup(ue.cmd); ok {
-			fmt.Fprintf(a.err, "sheetctl: %s: %s\nUsage: sheetctl %s [flags] %s\nRun 'sheetctl help %s' for the flags.\n",
-				c.name, ue.msg, c.name, c.args, c.name)
+			fmt.Fprintf(a.err, "sheetctl: %s: %s\nUsage: %s\nRun 'sheetctl help %s' for the flags.\n",
+				c.name, ue.msg, c.usage(), c.name)
 		} else {
 			fmt.Fprintf(a.err, "sheetctl: %s\nUsage: %s\nCommands: %s. Run 'sheetctl help' for details.\n",
 				ue.msg, synopsis, strings.Join(commandNames(), ", "))
@@ -106,6 +135,21 @@ func (a *app) fail(err error) int {
 	fmt.Fprintf(a.err, "sheetctl: %s\n", lines[0])
 	for _, l := range lines[1:] {
 		fmt.Fprintf(a.err, "  %s\n", l)
+	}
+	return exitCode(err)
+}
+
+// exitCode is the exit status of a failed command: the class of a refusal by the
+// service, else failure.
+func exitCode(err error) int {
+	var ce *events.ControlError
+	switch {
+	case errors.Is(err, events.ErrNotFound):
+		return exitUnknown
+	case errors.Is(err, events.ErrConflict):
+		return exitState
+	case errors.As(err, &ce) && ce.Code == events.CodeBadRequest:
+		return exitUsage
 	}
 	return exitFailure
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
 )
 
@@ -55,7 +54,7 @@ func runBinary(ctx context.Context, t *testing.T, bin, dir string, env []string,
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
-func TestBinarySubmitWait(t *testing.T) {
+func TestBinaryJobLifecycle(t *testing.T) {
 	s := startPipeline(t)
 	bin := buildSheetctl(t)
 	dir := t.TempDir()
@@ -97,10 +96,31 @@ func TestBinarySubmitWait(t *testing.T) {
 	if want := "saved " + path; !strings.HasPrefix(lines[len(lines)-1], want) {
 		t.Fatalf("last line %q, want %q (size)", lines[len(lines)-1], want)
 	}
+
+	// The job's other commands, with their exit status.
+	env := []string{"NATS_URL=" + s.ClientURL()}
+	unknown := uuid.NewString()
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout string // substring
+		stderr string // exact
+	}{
+		{[]string{"get", id}, 0, "status   completed at done (revision ", ""},
+		{[]string{"list", "--json"}, 0, `{"job_id":"` + id + `"`, ""},
+		{[]string{"get", unknown}, 3, "", "sheetctl: unknown job: no job " + unknown + "\n"},
+		{[]string{"retry", id}, 4, "", "sheetctl: not allowed in this state: cannot retry job " + id + ": it is completed at step done\n"},
+	} {
+		r := runBinary(testContext(t), t, bin, dir, env, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stdout, tc.stdout) || r.stderr != tc.stderr {
+			t.Errorf("sheetctl %s: exit %d\nstdout:\n%s\nstderr: %q\nwant exit %d, stdout with %q, stderr %q",
+				strings.Join(tc.args, " "), r.code, r.stdout, r.stderr, tc.code, tc.stdout, tc.stderr)
+		}
+	}
 }
 
 func TestBinarySubmitPrintsJobID(t *testing.T) {
-	s := testnats.Provisioned(t, broker.Resources{})
+	s := startPipeline(t)
 	bin := buildSheetctl(t)
 	r := runBinary(testContext(t), t, bin, t.TempDir(), nil, "--server", s.ClientURL(), "submit", prompt)
 	id := strings.TrimSuffix(r.stdout, "\n")
@@ -112,6 +132,8 @@ func TestBinarySubmitPrintsJobID(t *testing.T) {
 func TestBinaryFailures(t *testing.T) {
 	bin := buildSheetctl(t)
 	url := closedURL(t)
+	bare := testnats.Start(t).ClientURL() // a server where no sheetd runs
+	id := uuid.NewString()
 	for _, tc := range []struct {
 		name   string
 		env    []string
@@ -123,6 +145,9 @@ func TestBinaryFailures(t *testing.T) {
 			"sheetctl: connect to " + url + ": no servers available (is sheetd running?)\n"},
 		{"no server for watch", nil, []string{"--server", url, "watch", uuid.NewString()}, 1,
 			"sheetctl: connect to " + url + ": no servers available (is sheetd running?)\n"},
+		{"no service", []string{"NATS_URL=" + bare}, []string{"get", id}, 1,
+			"sheetctl: get job " + id + ": no sheetd answers sheetpipe.get on this server; is sheetd running?\n"},
+		{"no service for submit", []string{"NATS_URL=" + bare}, []string{"submit", prompt}, 1, "sheetctl: submit job "},
 		{"unknown command", nil, []string{"frobnicate"}, 2, `sheetctl: unknown command "frobnicate"`},
 		{"missing argument", nil, []string{"submit"}, 2, "sheetctl: submit: missing prompt"},
 	} {

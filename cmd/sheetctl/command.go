@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/google/uuid"
 )
 
 // command is one sheetctl command.
@@ -20,9 +23,17 @@ type command struct {
 }
 
 // commands lists every command but help, in the order the help shows them.
-var commands = []*command{submitCommand, watchCommand, pdfCommand}
+var commands = []*command{
+	submitCommand, getCommand, watchCommand, listCommand,
+	editCommand, retryCommand, refineCommand, abortCommand, pdfCommand,
+}
 
 const synopsis = "sheetctl [global flags] <command> [flags] [arguments]"
+
+// usage is the command's synopsis line.
+func (c *command) usage() string {
+	return strings.TrimSpace("sheetctl " + c.name + " [flags] " + c.args)
+}
 
 func commandNames() []string {
 	names := make([]string, 0, len(commands)+1)
@@ -83,11 +94,31 @@ func (a *app) printHelp(w io.Writer) {
 	(&app{stdio: a.stdio, opts: a.opts}).addGlobalFlags(fs)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
-	fmt.Fprint(w, "\nExit status: 0 success, 1 failure (the reason is on stderr), 2 bad usage.\n")
+	fmt.Fprint(w, exitHelp)
+}
+
+const exitHelp = `
+Exit status (the reason of a failure is on stderr):
+  0  success
+  1  failure: no server or service, a wait that ended waiting_manual or aborted
+     (the job's message follows), --timeout passed, a file could not be written
+  2  bad usage, or a request the service refused as invalid
+  3  unknown job
+  4  not allowed in the job's state (e.g. retry of a completed job, abort of an
+     aborted one)
+`
+
+// jobIDArg checks that arg, an argument of command cmd, is a job id.
+func jobIDArg(cmd, arg string) (string, error) {
+	id, err := uuid.Parse(arg)
+	if err != nil {
+		return "", usageErr(cmd, "job id %q is not a UUID", arg)
+	}
+	return id.String(), nil
 }
 
 func (a *app) printCommandUsage(w io.Writer, c *command) {
-	fmt.Fprintf(w, "Usage: sheetctl %s [flags] %s\n\n%s\n", c.name, c.args, c.about)
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", c.usage(), c.about)
 	fs := flag.NewFlagSet("sheetctl "+c.name, flag.ContinueOnError)
 	c.setup(&app{stdio: a.stdio, opts: a.opts}, fs)
 	n := 0

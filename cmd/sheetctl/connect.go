@@ -10,12 +10,14 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sheetpipe/sheetpipe/client"
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 const (
 	// connectTimeout makes a missing server fail fast.
 	connectTimeout = 3 * time.Second
-	// requestTimeout bounds one request to the server (submit, PDF download).
+	// requestTimeout bounds one request to the server (a control request, a PDF
+	// download).
 	requestTimeout = 30 * time.Second
 )
 
@@ -40,6 +42,27 @@ func (a *app) connect() (*nats.Conn, *client.Client, error) {
 		return nil, nil, fmt.Errorf("connect to %s: %w", where, err)
 	}
 	return nc, c, nil
+}
+
+// withClient connects, runs fn with the client and closes the connection.
+func (a *app) withClient(fn func(c *client.Client) error) error {
+	nc, c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return fn(c)
+}
+
+// refused passes a refusal by the service on as it is (its message names the job
+// and the reason, and its code decides the exit status) and gives any other error
+// the context of what was tried.
+func refused(err error, format string, args ...any) error {
+	var ce *events.ControlError
+	if errors.As(err, &ce) {
+		return err
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
 // redact hides the secrets (password, or a token in the user part) of a

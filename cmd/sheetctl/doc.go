@@ -3,17 +3,28 @@
 // local sheetd) with NATS_CREDS (--creds) and runs one command:
 //
 //	sheetctl submit [--wait] [--user U] [--max-retries N] [--mode auto|manual] [--job-id ID] "prompt"
-//	sheetctl watch <job-id>
-//	sheetctl pdf [--output file] <job-id>
+//	sheetctl get [--latex] <job-id>
+//	sheetctl watch [job-id]
+//	sheetctl list [--status S] [--user U] [--limit N]
+//	sheetctl edit [--wait] <job-id> <file.tex | ->
+//	sheetctl retry [--wait] <job-id>
+//	sheetctl refine [--wait] <job-id> "instruction"
+//	sheetctl abort <job-id>
+//	sheetctl pdf [-o file] <job-id>
 //	sheetctl help [command]
 //
-// submit publishes a job request on jobs.prompt and returns once JetStream has
-// stored it; with --wait, and for watch, it follows the job's events on jobs.status
-// (replayed from JOB_EVENTS, so none is missed) and saves <job_id>.pdf from object
-// store pdfs when the job completes. All NATS access goes through package client.
+// submit, get, list, edit, retry, refine and abort are requests to the control
+// API (the NATS micro service "sheetpipe", subjects sheetpipe.<operation>), which
+// answer once the service has stored the change. With --wait, and for watch of
+// one job, sheetctl follows the job's events on jobs.status (replayed from
+// JOB_EVENTS, so none is missed) until its run ends and saves <job_id>.pdf from
+// object store pdfs when it completed; watch without a job id prints every job's
+// events from now on. All NATS access goes through package client.
 //
-// Output is one line per event, or one JSON object per line with --json. Exit
-// status: 0 success; 1 failure, with one line "sheetctl: <what failed>: <why>" on
-// stderr (a job that ends waiting_manual, aborted or invalid is a failure, as is a
-// wait that outlasts --timeout); 2 bad usage.
+// Output is for people, or one JSON object per line with --json (events, jobs,
+// list rows). Exit status: 0 success; 1 failure, with one line "sheetctl: <what
+// failed>: <why>" on stderr (a wait that ends waiting_manual or aborted is a
+// failure, as is one that outlasts --timeout, and a server where no sheetd
+// answers); 2 bad usage, or a request the service refused as invalid (400); 3
+// unknown job (404); 4 not allowed in the job's state (409).
 package main

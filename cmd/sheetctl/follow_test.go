@@ -63,12 +63,31 @@ func TestFollowJSONPrintsEventsOnly(t *testing.T) {
 	ch := make(chan events.StatusEvent, 2)
 	ch <- event(events.StatusPending, events.StepDesign, "Job accepted")
 	ch <- event(events.StatusAborted, events.StepLatex, "Aborted by user")
+	close(ch)
 	if _, err := a.follow(testContext(t), jobID, ch); err != nil {
 		t.Fatalf("follow: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[1], `"status":"aborted"`) || !strings.Contains(lines[0], `"time":"2025-03-01T`) {
 		t.Fatalf("JSON output:\n%s", out)
+	}
+}
+
+// A final event replayed from an earlier run does not end the wait: the watch
+// goes on to the job's latest run and closes after it.
+func TestFollowReturnsTheLastRun(t *testing.T) {
+	a, out := testApp(false)
+	ch := make(chan events.StatusEvent, 4)
+	ch <- event(events.StatusCompleted, events.StepDone, "PDF ready")
+	ch <- event(events.StatusPending, events.StepCompile, "LaTeX edited by hand; compiling")
+	ch <- event(events.StatusWaitingManual, events.StepCompile, "Compile failed")
+	close(ch)
+	last, err := a.follow(testContext(t), jobID, ch)
+	if err != nil || last.Status != events.StatusWaitingManual {
+		t.Fatalf("follow: %+v, %v; want the waiting_manual event", last, err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 3 {
+		t.Fatalf("%d lines, want the 3 events:\n%s", n, out)
 	}
 }
 
@@ -93,6 +112,17 @@ func TestFollowEnds(t *testing.T) {
 			},
 			func() chan events.StatusEvent { return make(chan events.StatusEvent) },
 			"wait for job " + jobID + ": interrupted"},
+		{"stream closed mid-run",
+			func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), testTimeout)
+			},
+			func() chan events.StatusEvent {
+				ch := make(chan events.StatusEvent, 1)
+				ch <- event(events.StatusRunning, events.StepLatex, "")
+				close(ch)
+				return ch
+			},
+			"the status stream ended"},
 		{"stream closed",
 			func() (context.Context, context.CancelFunc) {
 				return context.WithTimeout(context.Background(), testTimeout)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sheetpipe/sheetpipe/client"
+	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
 	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
@@ -25,6 +27,67 @@ func testContext(t *testing.T) context.Context {
 
 // startPipeline starts a test server running the whole pipeline.
 func startPipeline(t *testing.T) *testnats.Server { return testpipeline.Start(t) }
+
+const (
+	goodLatex   = "\\documentclass{article}\n\\begin{document}\nA worksheet edited by hand.\n\\end{document}\n"
+	brokenLatex = "\\documentclass{article}\n\\begin{document}\n\\undefinedmacro\n\\end{document}\n"
+)
+
+func newTestClient(t *testing.T, s *testnats.Server) *client.Client {
+	t.Helper()
+	c, err := client.New(s.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// completedJob submits a job for ada through the client and waits until it
+// completes.
+func completedJob(ctx context.Context, t *testing.T, c *client.Client) string {
+	t.Helper()
+	id, err := c.Submit(ctx, events.JobRequest{UserID: "ada", Prompt: prompt})
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if last := waitRun(ctx, t, c, id, 0); last.Status != events.StatusCompleted {
+		t.Fatalf("job %s ended %s, want completed", id, last.Status)
+	}
+	return id
+}
+
+// waitingManualJob is a completed job whose LaTeX was then replaced by LaTeX
+// that does not compile (line 3), so it waits for the user.
+func waitingManualJob(ctx context.Context, t *testing.T, c *client.Client) string {
+	t.Helper()
+	id := completedJob(ctx, t, c)
+	j, err := c.EditLatex(ctx, id, brokenLatex)
+	if err != nil {
+		t.Fatalf("edit: %v", err)
+	}
+	if last := waitRun(ctx, t, c, id, j.Revision); last.Status != events.StatusWaitingManual {
+		t.Fatalf("job %s ended %s after a broken edit, want waiting_manual", id, last.Status)
+	}
+	return id
+}
+
+// waitRun waits for the run of job id from revision rev to end and returns its
+// last event.
+func waitRun(ctx context.Context, t *testing.T, c *client.Client, id string, rev uint64) events.StatusEvent {
+	t.Helper()
+	ch, err := c.WatchFrom(ctx, id, rev)
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	var last events.StatusEvent
+	for ev := range ch {
+		last = ev
+	}
+	if !last.Final() {
+		t.Fatalf("watch of job %s ended at %+v (ctx err %v)", id, last, ctx.Err())
+	}
+	return last
+}
 
 // closedURL is a nats:// URL on which nothing listens.
 func closedURL(t *testing.T) string {

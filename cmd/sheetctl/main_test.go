@@ -1,8 +1,12 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 func TestUsage(t *testing.T) {
@@ -28,9 +32,23 @@ func TestUsage(t *testing.T) {
 		{"submit bad max retries", []string{"submit", "--max-retries", "11", "a worksheet"}, exitUsage, "", "max_retries 11"},
 		{"submit non-numeric max retries", []string{"submit", "--max-retries", "many", "a worksheet"}, exitUsage, "", "-max-retries"},
 		{"submit bad job id", []string{"submit", "--job-id", "job-1", "a worksheet"}, exitUsage, "", "not a UUID"},
-		{"watch without job id", []string{"watch"}, exitUsage, "", "sheetctl: watch: watch needs one job id"},
+		{"help lists the exit codes", []string{"help"}, exitOK, "  4  not allowed in the job's state", ""},
+		{"help lists every command", []string{"-h"}, exitOK, "  refine   revise a job", ""},
+		{"watch two job ids", []string{"watch", jobID, jobID}, exitUsage, "", "sheetctl: watch: watch takes at most one job id"},
 		{"watch bad job id", []string{"watch", "job-1"}, exitUsage, "", `job id "job-1" is not a UUID`},
 		{"pdf without job id", []string{"pdf"}, exitUsage, "", "sheetctl: pdf: pdf needs one job id"},
+		{"get without job id", []string{"get"}, exitUsage, "", "sheetctl: get: get needs one job id"},
+		{"get bad job id", []string{"get", "--latex", "job-1"}, exitUsage, "", `sheetctl: get: job id "job-1" is not a UUID`},
+		{"edit without file", []string{"edit", jobID}, exitUsage, "", "sheetctl: edit: edit needs a job id and a file"},
+		{"edit blank LaTeX", []string{"edit", jobID, "-"}, exitUsage, "", "latex is required and must not be blank"},
+		{"edit missing file", []string{"edit", jobID, "/nonexistent/x.tex"}, exitFailure, "", "sheetctl: read LaTeX: open /nonexistent/x.tex"},
+		{"retry without job id", []string{"retry", "--wait"}, exitUsage, "", "sheetctl: retry: retry needs one job id"},
+		{"refine without instruction", []string{"refine", jobID}, exitUsage, "", "refine needs a job id and an instruction"},
+		{"refine blank instruction", []string{"refine", jobID, " "}, exitUsage, "", "instruction is required and must not be blank"},
+		{"abort bad job id", []string{"abort", "job-1"}, exitUsage, "", `sheetctl: abort: job id "job-1" is not a UUID`},
+		{"list with an argument", []string{"list", "ada"}, exitUsage, "", "sheetctl: list: list takes no arguments"},
+		{"list bad status", []string{"list", "--status", "done"}, exitUsage, "", `status "done" is not one of`},
+		{"list bad limit", []string{"list", "--limit", "1001"}, exitUsage, "", "limit 1001 is outside 1..1000"},
 		{"zero timeout", []string{"--timeout", "0s", "watch", jobID}, exitUsage, "", "--timeout 0s is not a positive duration"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +84,28 @@ func TestConnectFailureNamesTheServer(t *testing.T) {
 			want := "sheetctl: connect to " + url + ": no servers available (is sheetd running?)\n"
 			if r.code != exitFailure || r.stderr != want {
 				t.Fatalf("exit %d stderr %q, want exit 1 and %q", r.code, r.stderr, want)
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		code int
+	}{
+		{"invalid", fmt.Errorf("submit: %w", &events.ControlError{Code: events.CodeBadRequest, Message: "bad"}), exitUsage},
+		{"unknown job", &events.ControlError{Code: events.CodeNotFound, Message: "no job"}, exitUnknown},
+		{"not allowed", &events.ControlError{Code: events.CodeConflict, Message: "it is completed"}, exitState},
+		{"service failed", &events.ControlError{Code: events.CodeInternal, Message: "kv down"}, exitFailure},
+		{"job ended", &jobEndedError{ev: event(events.StatusAborted, events.StepLatex, "Aborted")}, exitFailure},
+		{"other", errors.New("connection refused"), exitFailure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, out := testApp(false)
+			if got := a.fail(tc.err); got != tc.code {
+				t.Fatalf("exit %d, want %d (stderr %q)", got, tc.code, out)
 			}
 		})
 	}

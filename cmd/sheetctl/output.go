@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // printSubmitted reports an accepted job: its bare id, so that scripts can capture
@@ -22,19 +23,38 @@ func (a *app) printSubmitted(id string, wait bool) {
 	}
 }
 
-// printEvent prints one status change: the event itself in JSON mode, else
-// "HH:MM:SS status step [retry n/m] message | error: ... (line n)".
+// printEvent prints one status change of the job being followed: the event
+// itself in JSON mode, else "HH:MM:SS status step [retry n/m] message | error: ...
+// (line n)".
 func (a *app) printEvent(ev events.StatusEvent) {
 	if a.opts.json {
 		a.printJSON(ev)
 		return
 	}
+	fmt.Fprintln(a.out, eventLine(ev, false))
+}
+
+// printJobEvent prints one status change of any job: as printEvent, with the job
+// id after the time.
+func (a *app) printJobEvent(ev events.StatusEvent) {
+	if a.opts.json {
+		a.printJSON(ev)
+		return
+	}
+	fmt.Fprintln(a.out, eventLine(ev, true))
+}
+
+func eventLine(ev events.StatusEvent, withJob bool) string {
 	at := ev.Time
 	if at.IsZero() {
 		at = time.Now()
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %-14s %-7s", at.Local().Format(time.TimeOnly), ev.Status, ev.Step)
+	b.WriteString(at.Local().Format(time.TimeOnly))
+	if withJob {
+		b.WriteString(" " + ev.JobID)
+	}
+	fmt.Fprintf(&b, " %-14s %-7s", ev.Status, ev.Step)
 	if ev.RetryCount > 0 {
 		fmt.Fprintf(&b, " [retry %d/%d]", ev.RetryCount, ev.MaxRetries)
 	}
@@ -44,7 +64,17 @@ func (a *app) printEvent(ev events.StatusEvent) {
 	if ev.Error != nil && ev.Error.Message != "" {
 		b.WriteString(" | error: " + errorText(ev.Error))
 	}
-	fmt.Fprintln(a.out, b.String())
+	return b.String()
+}
+
+// printChanged reports the job a control request left: the job's JSON in JSON
+// mode, else "job <id> <status> at <step>: <message>".
+func (a *app) printChanged(j *kvstore.Versioned) {
+	if a.opts.json {
+		a.printJSON(j)
+		return
+	}
+	fmt.Fprintf(a.out, "job %s %s at %s: %s\n", j.ID, j.Status, j.CurrentStep, j.Message)
 }
 
 // printProgress says the job is still where its last event left it. JSON output

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/google/uuid"
-
 	"github.com/sheetpipe/sheetpipe/client"
 )
 
@@ -16,10 +14,11 @@ var pdfCommand = &command{
 	name:    "pdf",
 	args:    "<job-id>",
 	summary: "save a completed job's PDF",
-	about:   "Downloads the job's PDF from the object store and writes it to <job_id>.pdf in\nthe current directory, or to --output.",
+	about:   "Downloads the job's PDF from the object store and writes it to <job_id>.pdf in\nthe current directory, or to --output (-o).",
 	setup: func(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
 		var output string
-		fs.StringVar(&output, "output", "", "file to write (default <job_id>.pdf in the current directory)")
+		fs.StringVar(&output, "output", "", "`file` to write (default <job_id>.pdf in the current directory)")
+		fs.StringVar(&output, "o", "", "short for --output")
 		return func(ctx context.Context, args []string) error { return a.pdf(ctx, args, output) }
 	},
 }
@@ -28,16 +27,11 @@ func (a *app) pdf(ctx context.Context, args []string, output string) error {
 	if len(args) != 1 {
 		return usageErr("pdf", "pdf needs one job id")
 	}
-	id, err := uuid.Parse(args[0])
-	if err != nil {
-		return usageErr("pdf", "job id %q is not a UUID", args[0])
-	}
-	nc, c, err := a.connect()
+	id, err := jobIDArg("pdf", args[0])
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	return a.savePDF(ctx, c, id.String(), output)
+	return a.withClient(func(c *client.Client) error { return a.savePDF(ctx, c, id, output) })
 }
 
 // savePDF downloads job id's PDF and writes it to path (default <id>.pdf in a.dir).

@@ -19,14 +19,16 @@ var submitCommand = &command{
 	name:    "submit",
 	args:    `"prompt" | --file path | -`,
 	summary: "submit a prompt; with --wait, follow the job and save its PDF",
-	about: `Publishes a job request on jobs.prompt and prints the job id once the service
-has durably accepted it. The prompt is the arguments (joined with spaces), or the
-contents of --file; "-" (as --file or as the only argument) reads standard input.
+	about: `Sends a job request to the control API (sheetpipe.submit) and prints the job
+id once the service has stored the job. The prompt is the arguments (joined with
+spaces), or the contents of --file; "-" (as --file or as the only argument) reads
+standard input. An invalid request is refused before anything is created (exit 2);
+resubmitting a --job-id with a different request is refused (exit 4).
 
 With --wait it then prints each status change, a progress line after every 15s of
 silence, and when the job completes writes <job_id>.pdf in the current directory.
-It exits 1 if the job ends waiting_manual, aborted or invalid, or if --timeout
-passes first (the job goes on; follow it with sheetctl watch <job_id>).`,
+It exits 1 if the job ends waiting_manual or aborted, or if --timeout passes
+first (the job goes on; follow it with sheetctl watch <job_id>).`,
 	setup: setupSubmit,
 }
 
@@ -72,36 +74,34 @@ func (a *app) submit(ctx context.Context, f submitFlags, args []string) error {
 	if err := checkRequest(&req); err != nil {
 		return usageErr("submit", "%v", err)
 	}
-	nc, c, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	if !f.wait {
+	return a.withClient(func(c *client.Client) error {
+		if !f.wait {
+			id, err := a.send(ctx, c, req)
+			if err != nil {
+				return err
+			}
+			a.printSubmitted(id, false)
+			return nil
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, a.opts.timeout)
+		defer cancel()
+		// Watching before submitting lets the replay of a new job's events start
+		// at the end of JOB_EVENTS.
+		ch, err := c.Watch(waitCtx, req.JobID)
+		if err != nil {
+			return fmt.Errorf("watch job %s: %w", req.JobID, err)
+		}
 		id, err := a.send(ctx, c, req)
 		if err != nil {
 			return err
 		}
-		a.printSubmitted(id, false)
-		return nil
-	}
-	waitCtx, cancel := context.WithTimeout(ctx, a.opts.timeout)
-	defer cancel()
-	// Watching before submitting lets the replay start at the end of JOB_EVENTS.
-	ch, err := c.Watch(waitCtx, req.JobID)
-	if err != nil {
-		return fmt.Errorf("watch job %s: %w", req.JobID, err)
-	}
-	id, err := a.send(ctx, c, req)
-	if err != nil {
-		return err
-	}
-	a.printSubmitted(id, true)
-	return a.await(ctx, waitCtx, c, id, ch)
+		a.printSubmitted(id, true)
+		return a.await(ctx, waitCtx, c, id, ch)
+	})
 }
 
-// checkRequest rejects, before anything is sent, a request the service would turn
-// into a failed job, and gives it a job id.
+// checkRequest rejects, before anything is sent, a request the service would
+// refuse, and gives it a job id (so a wait can start before the job exists).
 func checkRequest(req *events.JobRequest) error {
 	probe := *req
 	if err := probe.Validate(events.DefaultMaxRetries); err != nil {
@@ -119,7 +119,7 @@ func (a *app) send(ctx context.Context, c *client.Client, req events.JobRequest)
 	defer cancel()
 	id, err := c.Submit(ctx, req)
 	if err != nil {
-		return "", fmt.Errorf("submit job %s: %w", req.JobID, err)
+		return "", refused(err, "submit job %s", req.JobID)
 	}
 	return id, nil
 }

@@ -3,31 +3,29 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 
-	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/internal/testnats"
 )
 
 const prompt = "a fractions worksheet for grade 5"
 
 func TestSubmitSendsTheRequest(t *testing.T) {
-	s := testnats.Provisioned(t, broker.Resources{})
+	s := startPipeline(t)
+	c := newTestClient(t, s)
 	dir := t.TempDir()
 	promptFile := filepath.Join(dir, "prompt.txt")
 	if err := os.WriteFile(promptFile, []byte("\n"+prompt+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fixedID := uuid.NewString()
-	zero, five := 0, 5
+	zero, five, three := 0, 5, events.DefaultMaxRetries
 	for _, tc := range []struct {
 		name  string
 		env   map[string]string
@@ -36,16 +34,16 @@ func TestSubmitSendsTheRequest(t *testing.T) {
 		want  events.JobRequest // JobID empty: any new UUIDv4
 	}{
 		{"words", map[string]string{"USER": "ada"}, "", []string{"a", "fractions", "worksheet", "for", "grade", "5"},
-			events.JobRequest{UserID: "ada", Prompt: prompt}},
-		{"no USER", nil, "", []string{prompt}, events.JobRequest{UserID: "cli", Prompt: prompt}},
-		{"file", nil, "", []string{"--file", promptFile}, events.JobRequest{UserID: "cli", Prompt: prompt}},
-		{"stdin", nil, prompt + "\n", []string{"-"}, events.JobRequest{UserID: "cli", Prompt: prompt}},
-		{"file stdin", nil, prompt, []string{"--file", "-"}, events.JobRequest{UserID: "cli", Prompt: prompt}},
+			events.JobRequest{UserID: "ada", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto}},
+		{"no USER", nil, "", []string{prompt}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto}},
+		{"file", nil, "", []string{"--file", promptFile}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto}},
+		{"stdin", nil, prompt + "\n", []string{"-"}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto}},
+		{"file stdin", nil, prompt, []string{"--file", "-"}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto}},
 		{"every flag", map[string]string{"USER": "ada"}, "",
 			[]string{"--user", "bob", "--max-retries", "5", "--mode", "manual", "--job-id", strings.ToUpper(fixedID), prompt},
 			events.JobRequest{JobID: fixedID, UserID: "bob", Prompt: prompt, MaxRetries: &five, Mode: "manual"}},
 		{"zero retries", nil, "", []string{prompt, "--max-retries", "0"},
-			events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &zero}},
+			events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &zero, Mode: events.ModeAuto}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testContext(t)
@@ -61,43 +59,22 @@ func TestSubmitSendsTheRequest(t *testing.T) {
 			if tc.want.JobID != "" && id != tc.want.JobID {
 				t.Fatalf("job id %s, want %s", id, tc.want.JobID)
 			}
-			got, msgID := lastRequest(t, s)
+			j, err := c.Get(ctx, id)
+			if err != nil {
+				t.Fatalf("get the submitted job: %v", err)
+			}
+			got := events.JobRequest{JobID: j.ID, UserID: j.UserID, Prompt: j.Prompt, MaxRetries: &j.MaxRetries, Mode: j.Mode}
 			tc.want.JobID = id
-			if msgID != id || !sameRequest(got, tc.want) {
-				t.Fatalf("published %+v (Nats-Msg-Id %q), want %+v", got, msgID, tc.want)
+			if !sameRequest(got, tc.want) {
+				t.Fatalf("stored %+v, want %+v", got, tc.want)
 			}
 		})
 	}
 }
 
-// lastRequest is the last message on jobs.prompt (no pipeline consumes it here).
-func lastRequest(t *testing.T, s *testnats.Server) (events.JobRequest, string) {
-	t.Helper()
-	ctx := testContext(t)
-	stream, err := s.JS.Stream(ctx, events.StreamJobs)
-	if err != nil {
-		t.Fatalf("stream: %v", err)
-	}
-	msg, err := stream.GetLastMsgForSubject(ctx, events.SubjectPrompt)
-	if err != nil {
-		t.Fatalf("last request: %v", err)
-	}
-	req, err := events.DecodeRequest(msg.Data)
-	if err != nil {
-		t.Fatalf("decode request: %v", err)
-	}
-	return req, msg.Header.Get(nats.MsgIdHdr)
-}
-
 func sameRequest(a, b events.JobRequest) bool {
-	retries := func(p *int) int {
-		if p == nil {
-			return -1
-		}
-		return *p
-	}
 	return a.JobID == b.JobID && a.UserID == b.UserID && a.Prompt == b.Prompt &&
-		a.Mode == b.Mode && retries(a.MaxRetries) == retries(b.MaxRetries)
+		a.Mode == b.Mode && *a.MaxRetries == *b.MaxRetries
 }
 
 func TestSubmitWaitJSON(t *testing.T) {
@@ -140,50 +117,43 @@ func TestSubmitWaitJSON(t *testing.T) {
 	}
 }
 
-// A job that ends without a PDF makes submit --wait and watch exit 1 with its error.
+// A job that ends without a PDF makes submit --wait and watch exit 1 with its
+// error and snippet; resubmitting its id with another prompt is refused (exit 4).
 func TestWaitForFailedJob(t *testing.T) {
 	s := startPipeline(t)
 	ctx := testContext(t)
-	c, err := client.New(s.NC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := c.Submit(ctx, events.JobRequest{UserID: "ada", Prompt: " "})
-	if err != nil {
-		t.Fatalf("submit invalid request: %v", err)
-	}
+	c := newTestClient(t, s)
+	id := waitingManualJob(ctx, t, c)
 	for name, args := range map[string][]string{
 		"watch":                     {"watch", id},
-		"submit --wait the same id": {"submit", "--wait", "--job-id", id, prompt},
+		"submit --wait the same id": {"submit", "--wait", "--user", "ada", "--job-id", id, prompt},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			r := runSheetctl(ctx, nil, "", dir, append([]string{"--server", s.ClientURL()}, args...)...)
-			want := "sheetctl: job " + id + " error at prompt: invalid request: prompt is required and must not be blank\n"
-			if r.code != exitFailure || r.stderr != want {
-				t.Fatalf("exit %d stderr %q, want 1 and %q", r.code, r.stderr, want)
+			want := "sheetctl: job " + id + " waiting_manual at compile: "
+			if r.code != exitFailure || !strings.HasPrefix(r.stderr, want) ||
+				!strings.Contains(r.stderr, "(line 3)\n  ") || !strings.Contains(r.stderr, "undefinedmacro") {
+				t.Fatalf("exit %d stderr %q, want 1 and %q ... (line 3) and the snippet", r.code, r.stderr, want)
 			}
-			if !strings.Contains(r.stdout, " error          prompt ") {
-				t.Fatalf("stdout lacks the error event:\n%s", r.stdout)
+			if !strings.Contains(r.stdout, " waiting_manual compile ") {
+				t.Fatalf("stdout lacks the waiting_manual event:\n%s", r.stdout)
 			}
 			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 				t.Fatalf("files written for a failed job: %v", entries)
 			}
 		})
 	}
+	r := runSheetctl(ctx, nil, "", t.TempDir(), "--server", s.ClientURL(), "submit", "--user", "ada", "--job-id", id, "another worksheet")
+	if r.code != exitState || !strings.Contains(r.stderr, "already exists with a different request") {
+		t.Fatalf("resubmit with another prompt: exit %d stderr %q, want 4", r.code, r.stderr)
+	}
 }
 
 func TestWatchAndPDFOfCompletedJob(t *testing.T) {
 	s := startPipeline(t)
 	ctx := testContext(t)
-	c, err := client.New(s.NC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := c.Submit(ctx, events.JobRequest{UserID: "ada", Prompt: prompt})
-	if err != nil {
-		t.Fatalf("submit: %v", err)
-	}
+	id := completedJob(ctx, t, newTestClient(t, s))
 	dir := t.TempDir()
 	r := runSheetctl(ctx, nil, "", dir, "--server", s.ClientURL(), "watch", id)
 	if r.code != exitOK || !strings.Contains(r.stdout, " completed      done ") {
@@ -202,10 +172,20 @@ func TestWatchAndPDFOfCompletedJob(t *testing.T) {
 	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, watched) {
 		t.Fatalf("pdf --output wrote %d bytes (%v), want the job's %d", len(got), err, len(watched))
 	}
+	short := filepath.Join(dir, "short.pdf")
+	r = runSheetctl(ctx, nil, "", dir, "--server", s.ClientURL(), "--json", "pdf", "-o", short, id)
+	want := fmt.Sprintf(`{"job_id":%q,"pdf":%q,"size":%d}`+"\n", id, short, len(watched))
+	if got, err := os.ReadFile(short); r.code != exitOK || r.stdout != want || err != nil || !bytes.Equal(got, watched) {
+		t.Fatalf("pdf --json -o: exit %d stdout %q (file: %v), want %q", r.code, r.stdout, err, want)
+	}
 
 	unknown := uuid.NewString()
 	r = runSheetctl(ctx, nil, "", dir, "--server", s.ClientURL(), "pdf", unknown)
 	if r.code != exitFailure || r.stderr != "sheetctl: download PDF: job "+unknown+": no PDF (the job has not completed, or does not exist)\n" {
 		t.Fatalf("pdf of unknown job: exit %d stderr %q", r.code, r.stderr)
+	}
+	r = runSheetctl(ctx, nil, "", dir, "--server", s.ClientURL(), "watch", unknown)
+	if r.code != exitUnknown || r.stderr != "sheetctl: unknown job: no job "+unknown+"\n" {
+		t.Fatalf("watch of unknown job: exit %d stderr %q, want 3", r.code, r.stderr)
 	}
 }

@@ -8,45 +8,79 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
 )
 
 var watchCommand = &command{
 	name:    "watch",
-	args:    "<job-id>",
-	summary: "follow a job until it ends and save its PDF",
-	about: `Prints the job's status changes from the first one, then live, with a progress
-line after every 15s of silence. When the job completes it writes <job_id>.pdf in
-the current directory and exits 0; it exits 1 if the job ends waiting_manual,
-aborted or invalid, or if --timeout passes first (the job goes on).`,
+	args:    "[job-id]",
+	summary: "follow a job until it ends and save its PDF; without an id, every job's events",
+	about: `With a job id: prints the job's status changes from the first one, then live,
+with a progress line after every 15s of silence, until its latest run ends. When
+the job completes it writes <job_id>.pdf in the current directory and exits 0; it
+exits 1 if the job ends waiting_manual or aborted, or if --timeout passes first
+(the job goes on), and 3 if there is no such job.
+
+Without a job id: prints the status changes of every job from now on, one line
+per event starting with the job id, until interrupted (exit 0), or until
+--timeout passes when it is given.`,
 	setup: func(a *app, _ *flag.FlagSet) func(context.Context, []string) error {
 		return a.watch
 	},
 }
 
 func (a *app) watch(ctx context.Context, args []string) error {
-	if len(args) != 1 {
-		return usageErr("watch", "watch needs one job id")
+	switch len(args) {
+	case 0:
+		return a.withClient(func(c *client.Client) error { return a.watchAll(ctx, c) })
+	case 1:
+	default:
+		return usageErr("watch", "watch takes at most one job id")
 	}
-	id, err := uuid.Parse(args[0])
-	if err != nil {
-		return usageErr("watch", "job id %q is not a UUID", args[0])
-	}
-	nc, c, err := a.connect()
+	id, err := jobIDArg("watch", args[0])
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	return a.withClient(func(c *client.Client) error {
+		if _, err := a.getJob(ctx, c, id); err != nil {
+			return err
+		}
+		return a.waitFor(ctx, c, id, 0)
+	})
+}
+
+// watchAll prints every job's events until ctx ends, or --timeout when given.
+func (a *app) watchAll(ctx context.Context, c *client.Client) error {
+	if a.opts.timeoutSet {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.opts.timeout)
+		defer cancel()
+	}
+	ch, err := c.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch all jobs: %w", err)
+	}
+	fmt.Fprintln(a.err, "watching the events of every job from now on; interrupt (Ctrl-C) to stop")
+	for ev := range ch {
+		a.printJobEvent(ev)
+	}
+	if ctx.Err() == nil {
+		return errors.New("watch all jobs: the status stream ended (connection lost?)")
+	}
+	return nil
+}
+
+// waitFor follows job id from revision rev (0: its first event) until its run
+// ends, then saves the PDF of a completed job or reports why it stopped.
+func (a *app) waitFor(ctx context.Context, c *client.Client, id string, rev uint64) error {
 	waitCtx, cancel := context.WithTimeout(ctx, a.opts.timeout)
 	defer cancel()
-	ch, err := c.Watch(waitCtx, id.String())
+	ch, err := c.WatchFrom(waitCtx, id, rev)
 	if err != nil {
 		return fmt.Errorf("watch job %s: %w", id, err)
 	}
-	return a.await(ctx, waitCtx, c, id.String(), ch)
+	return a.await(ctx, waitCtx, c, id, ch)
 }
 
 // await follows the job's events until its run ends (bounded by waitCtx), then
@@ -62,8 +96,8 @@ func (a *app) await(ctx, waitCtx context.Context, c *client.Client, id string, c
 	return a.savePDF(ctx, c, id, "")
 }
 
-// follow prints events until one ends the job's run and returns it. After every
-// a.progressEvery without an event it prints a progress line.
+// follow prints events until the watch ends after the job's run and returns the
+// last one. After every a.progressEvery without an event it prints a progress line.
 func (a *app) follow(ctx context.Context, id string, ch <-chan events.StatusEvent) (events.StatusEvent, error) {
 	var last *events.StatusEvent
 	since := time.Now()
@@ -73,12 +107,12 @@ func (a *app) follow(ctx context.Context, id string, ch <-chan events.StatusEven
 		select {
 		case ev, ok := <-ch:
 			if !ok {
+				if last != nil && last.Final() && ctx.Err() == nil {
+					return *last, nil
+				}
 				return events.StatusEvent{}, a.waitEnded(ctx, id)
 			}
 			a.printEvent(ev)
-			if ev.Final() {
-				return ev, nil
-			}
 			last, since = &ev, time.Now()
 			progress.Reset(a.progressEvery)
 		case <-progress.C:

@@ -1,7 +1,7 @@
 // Package testpipeline runs the whole sheetpipe pipeline for tests of the
 // packages around it (client, sheetctl): a provisioned in-process JetStream
-// server, every stage, the offline LLM and the real pdflatex, stopped by
-// t.Cleanup.
+// server, every stage, the offline LLM, the real pdflatex and the control API's
+// micro service "sheetpipe" on the server's connection, stopped by t.Cleanup.
 package testpipeline
 
 import (
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/ai"
+	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
@@ -47,6 +48,17 @@ func Start(t testing.TB) *testnats.Server {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		p.Stop(ctx)
+	})
+	control := api.New(p, api.Config{}, nil)
+	if err := control.StartMicro(s.NC); err != nil {
+		t.Fatalf("start control API: %v", err)
+	}
+	// Registered after the pipeline's, so it runs first: requests stop before the
+	// stages they reach do.
+	t.Cleanup(func() {
+		if err := control.Stop(); err != nil {
+			t.Errorf("stop control API: %v", err)
+		}
 	})
 	return s
 }

@@ -1,0 +1,88 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// Control is what the API needs of the pipeline; *consumers.Pipeline implements it.
+type Control interface {
+	Submit(ctx context.Context, req events.JobRequest) (string, error)
+	Get(ctx context.Context, id string) (*kvstore.Job, uint64, error)
+	EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.Versioned, error)
+	Retry(ctx context.Context, id string) (*kvstore.Versioned, error)
+	Refine(ctx context.Context, r events.Refinement) (*kvstore.Versioned, error)
+	Abort(ctx context.Context, id string) (*kvstore.Versioned, error)
+	List(ctx context.Context, q events.ListQuery) (events.ListReply, error)
+	// PDF returns the PDF of a job that has one; events.ErrNotFound (wrapped, with a message naming the job's state) when it has none yet or the job is unknown.
+	PDF(ctx context.Context, id string) ([]byte, error)
+	// Follow sends the job's current state as a status event first, then one event per state change, and closes the channel after a final state (events.StatusEvent.Final()) or when ctx ends; events.ErrNotFound for an unknown job.
+	Follow(ctx context.Context, id string) (<-chan events.StatusEvent, error)
+}
+
+// Config tunes the API. A zero or negative duration or size takes its default.
+type Config struct {
+	Token        string        // bearer token required on /jobs; empty: none
+	Public       bool          // the HTTP listener is not loopback-only; without Token, /jobs is then refused (403 with a message telling to set SHEETPIPE_API_TOKEN)
+	MaxBodyBytes int64         // default 1 MiB; larger bodies get 413
+	KeepAlive    time.Duration // SSE keep-alive comment interval, default 15s
+	Timeout      time.Duration // per-request deadline for non-streaming operations, default 30s
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultKeepAlive    = 15 * time.Second
+	DefaultTimeout      = 30 * time.Second
+)
+
+// maxInFlight bounds the requests one micro endpoint of one process works on at
+// once; a request beyond it waits for a slot within its deadline.
+const maxInFlight = 64
+
+func (c Config) withDefaults() Config {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	return c
+}
+
+// API serves the control operations of ctl over NATS micro and HTTP.
+type API struct {
+	ctl Control
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	svc      micro.Service
+	stopping bool
+	inFlight sync.WaitGroup
+}
+
+// New returns an API over ctl; nothing is served until StartMicro or Register.
+// A nil log discards.
+func New(ctl Control, cfg Config, log *slog.Logger) *API {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &API{ctl: ctl, cfg: cfg.withDefaults(), log: log}
+}
+
+// failed logs a failed request. The message is fixed; the token never reaches it.
+func (a *API) failed(ctx context.Context, transport, op, jobID string, code int, err error) {
+	a.log.WarnContext(ctx, "control request failed",
+		"transport", transport, "op", op, "job_id", jobID, "code", code, "error", err.Error())
+}

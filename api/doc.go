@@ -1,0 +1,50 @@
+// Package api is the control API of sheetd: a transport over the pipeline's
+// control operations (Control, implemented by *consumers.Pipeline). It owns no
+// state and writes no KV; validation, state rules and every write are the
+// pipeline's. It owns the two ways users reach those operations:
+//
+// NATS micro service "sheetpipe" (StartMicro, Stop), visible to `nats micro ls`,
+// `info` and `stats` through $SRV.*. One endpoint per operation, each in micro's
+// default queue group "q" so every sheetd shares the requests:
+//
+//	sheetpipe.submit  job request           -> {"job_id"}, once the job is stored
+//	sheetpipe.get     {"job_id"}            -> the job with its "revision"
+//	sheetpipe.latex   {"job_id","latex"}    -> the job with its "revision"
+//	sheetpipe.retry   {"job_id"}            -> the job with its "revision"
+//	sheetpipe.refine  {"job_id","instruction"} -> the job with its "revision"
+//	sheetpipe.abort   {"job_id"}            -> the job with its "revision"
+//	sheetpipe.list    {"status"?,"user_id"?,"limit"?} (or empty) -> {"jobs","truncated"}
+//
+// A failed request is answered with the headers Nats-Service-Error-Code (400 bad
+// body, 404 unknown job, 409 not allowed in the job's state, 413 body too large,
+// 503 busy, 500 otherwise) and Nats-Service-Error, and the body {"error": "..."}.
+// Each request runs in its own goroutine (at most 64 per endpoint and process)
+// under Config.Timeout, so a slow request delays no other; one that finds no free
+// slot before its deadline is refused as busy. Since replies are sent after
+// micro's handler returns, each endpoint's own counts (answered, errors,
+// average processing time) are in the data of `nats micro stats sheetpipe`.
+//
+// HTTP routes (Register), the same operations under /jobs: POST /jobs (202 and
+// Location), GET /jobs?status=&user_id=&limit=, GET /jobs/{id},
+// POST /jobs/{id}/latex (JSON {"latex"}, or the LaTeX itself as text/plain or
+// application/x-tex), POST /jobs/{id}/retry|abort (no body),
+// POST /jobs/{id}/refine ({"instruction"}), GET /jobs/{id}/pdf and
+// GET /jobs/{id}/events (server-sent events: "id: <revision>", "event: status",
+// "data: <status event JSON>"). Errors are JSON {"error"} with the status of their
+// class, plus 401 for a missing or wrong bearer token (with WWW-Authenticate:
+// Bearer), 403 on a public listener without a token, 405 for a wrong method
+// (with Allow), 413 for a body over Config.MaxBodyBytes and 415 for a LaTeX body
+// of another Content-Type. Failed requests are logged at warn ("control request
+// failed", with transport, op, job_id, code, error); bodies and the token never.
+//
+// Guarantees: a submit is answered only once its job is in KV, so a get right after
+// finds it. A change (latex, retry, refine, abort) is answered with the job as read
+// right after the change was written, with its revision; a stage may already have
+// moved it on. An event stream starts with the job's current state, sends every
+// later state change once, in revision order, and ends after a final state
+// (completed, aborted, waiting_manual, or error at step prompt) or when the client
+// goes away (http.Server.Shutdown does not end it: cancel the server's
+// BaseContext or close the server). Stop ends the micro service once the
+// requests in flight are answered. The API replies on NATS and HTTP only; it
+// publishes nothing else.
+package api
