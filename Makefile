@@ -4,16 +4,17 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEXLIVE  := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
 PROMPT   ?= A fractions worksheet for grade 5 with 50% & $$5 examples
 
-.PHONY: run test texlive deps build vet clean
+.PHONY: run test texlive prometheus deps build vet clean
 
 ## run: install texlive if missing, build, start sheetd (embedded NATS), submit one job, write its PDF here, keep serving
 run: deps build
 	PROMPT='$(PROMPT)' ./scripts/run.sh
 
 ## test: install what the tests need, then go vet and go test -race
-test: deps
+## (SHEETPIPE_REQUIRE_PROMETHEUS=1: the live Prometheus test fails rather than skips without it)
+test: deps prometheus
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	SHEETPIPE_REQUIRE_PROMETHEUS=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 ## texlive: install pdflatex and the standard packages from Debian when missing
 texlive:
@@ -21,6 +22,22 @@ texlive:
 		echo "installing texlive ($(TEXLIVE))"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEXLIVE); }
+
+## prometheus: install prometheus and promtool from Debian when missing (deploy's tests run them).
+## Without systemd, the package's postinst would start a daemon on :9090 through its
+## init script (and fail if that port is taken): a policy-rc.d that denies service
+## starts, as container images ship, is put in place for the install when none exists.
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+		echo "installing prometheus (Debian package)"; \
+		nostart=; \
+		if [ ! -d /run/systemd/system ] && [ ! -e /usr/sbin/policy-rc.d ]; then \
+			nostart=1; printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null && $(SUDO) chmod 755 /usr/sbin/policy-rc.d; \
+		fi; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; rc=$$?; \
+		[ -z "$$nostart" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; \
+		exit $$rc; }
 
 deps: texlive
 	$(GO) mod download

@@ -208,6 +208,9 @@ func (p *Pipeline) work(ctx context.Context, id, owner string, fn func(context.C
 		return err
 	}
 	defer stopWatch()
+	// A change between the claim and the subscription is seen by one first check:
+	// the server handles the subscription before that check's read.
+	written <- struct{}{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -15,12 +16,18 @@ import (
 // Config is sheetd's whole configuration. Every field has an environment variable
 // and a flag (flags win); the comment ends with the default.
 type Config struct {
-	NATSURL    string // NATS_URL: server or cluster to join; empty starts an embedded server. Default empty.
-	NATSCreds  string // NATS_CREDS: credentials file for NATS_URL. Default empty.
-	DataDir    string // SHEETPIPE_DATA_DIR: embedded server's storage. Default ./data.
-	NATSListen string // SHEETPIPE_NATS_LISTEN: embedded server's client address. Default 127.0.0.1:4222.
-	HTTPAddr   string // SHEETPIPE_HTTP_ADDR: metrics, health and API. Default 127.0.0.1:8080.
-	PublicURL  string // SHEETPIPE_PUBLIC_URL: prefix of pdf_url. Default empty.
+	NATSURL   string // NATS_URL: server or cluster to join; empty starts an embedded server. Default empty.
+	NATSCreds string // NATS_CREDS: credentials file for NATS_URL. Default empty.
+	NATSUser  string // NATS_USER: user name for NATS_URL (with NATSPassword). Default empty.
+	// NATSPassword (NATS_PASSWORD) is NATSUser's password; -h never shows it. Default empty.
+	NATSPassword string
+	NATSTLSCA    string // NATS_TLS_CA: PEM file of the CAs that sign the NATS servers' certificates. Default empty (system roots).
+	NATSTLSCert  string // NATS_TLS_CERT: PEM client certificate for NATS (with NATSTLSKey). Default empty.
+	NATSTLSKey   string // NATS_TLS_KEY: PEM private key of NATSTLSCert. Default empty.
+	DataDir      string // SHEETPIPE_DATA_DIR: embedded server's storage. Default ./data.
+	NATSListen   string // SHEETPIPE_NATS_LISTEN: embedded server's client address. Default 127.0.0.1:4222.
+	HTTPAddr     string // SHEETPIPE_HTTP_ADDR: metrics, health and API. Default 127.0.0.1:8080.
+	PublicURL    string // SHEETPIPE_PUBLIC_URL: prefix of pdf_url. Default empty.
 	// APIToken (SHEETPIPE_API_TOKEN) is the bearer token that guards /jobs; without
 	// it /jobs is served on a loopback HTTP address only. Default empty.
 	APIToken string
@@ -77,6 +84,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	}
 	str(&c.NATSURL, "nats-url", "NATS_URL", "", "NATS server or cluster to join; empty starts an embedded server")
 	str(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file")
+	str(&c.NATSUser, "nats-user", "NATS_USER", "", "NATS user name (with -nats-password)")
+	c.NATSPassword = getenv("NATS_PASSWORD")
+	fs.Var(secret{&c.NATSPassword}, "nats-password", "password of the NATS user ($NATS_PASSWORD)")
+	str(&c.NATSTLSCA, "nats-tls-ca", "NATS_TLS_CA", "", "PEM file of the CAs trusted for the NATS servers (default: system roots)")
+	str(&c.NATSTLSCert, "nats-tls-cert", "NATS_TLS_CERT", "", "PEM client certificate for NATS (with -nats-tls-key)")
+	str(&c.NATSTLSKey, "nats-tls-key", "NATS_TLS_KEY", "", "PEM private key of the NATS client certificate")
 	str(&c.DataDir, "data-dir", "SHEETPIPE_DATA_DIR", "./data", "embedded NATS storage directory")
 	str(&c.NATSListen, "nats-listen", "SHEETPIPE_NATS_LISTEN", "127.0.0.1:4222", "embedded NATS client address")
 	str(&c.HTTPAddr, "http-addr", "SHEETPIPE_HTTP_ADDR", "127.0.0.1:8080", "HTTP address for metrics, health and API")
@@ -194,6 +207,7 @@ func (c Config) validate() error {
 			errs = append(errs, errors.New("SHEETPIPE_DATA_DIR must not be empty with the embedded server"))
 		}
 	}
+	errs = append(errs, c.validateNATSAuth()...)
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_HTTP_ADDR=%q: %v", c.HTTPAddr, err))
 	}
@@ -221,4 +235,36 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("LLM_PROVIDER=%q: want openai or offline", c.LLMProvider))
 	}
 	return errors.Join(errs...)
+}
+
+// validateNATSAuth checks the settings that log in to NATS_URL: one way to log in,
+// a password with its user, a certificate with its key, every named file present.
+// The embedded server ignores them (they may be set for the nats CLI, which reads
+// the same variables).
+func (c Config) validateNATSAuth() []error {
+	if c.NATSURL == "" {
+		return nil
+	}
+	var errs []error
+	if c.NATSCreds != "" && c.NATSUser != "" {
+		errs = append(errs, errors.New("NATS_CREDS and NATS_USER: set one way to log in, not both"))
+	}
+	if c.NATSPassword != "" && c.NATSUser == "" {
+		errs = append(errs, errors.New("NATS_PASSWORD is set without NATS_USER"))
+	}
+	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
+		errs = append(errs, errors.New("NATS_TLS_CERT and NATS_TLS_KEY: set both or neither"))
+	}
+	for _, f := range []struct{ env, path string }{{"NATS_CREDS", c.NATSCreds},
+		{"NATS_TLS_CA", c.NATSTLSCA}, {"NATS_TLS_CERT", c.NATSTLSCert}, {"NATS_TLS_KEY", c.NATSTLSKey}} {
+		if f.path == "" {
+			continue
+		}
+		if st, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", f.env, f.path, err))
+		} else if st.IsDir() {
+			errs = append(errs, fmt.Errorf("%s=%q: is a directory, want a file", f.env, f.path))
+		}
+	}
+	return errs
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -10,7 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
@@ -21,21 +24,35 @@ func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream) *ht
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !nc.IsConnected() {
-			http.Error(w, "nats: not connected", http.StatusServiceUnavailable)
-			return
-		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		for _, name := range []string{events.StreamJobs, events.StreamEvents} {
-			if _, err := js.Stream(ctx, name); err != nil {
-				http.Error(w, "stream "+name+": "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
+		if err := ready(ctx, nc, js); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	return mux
+}
+
+// requiredStreams are the streams sheetd cannot work without: JOBS, JOB_EVENTS and
+// the streams behind the KV buckets and the object store.
+var requiredStreams = []string{events.StreamJobs, events.StreamEvents,
+	"KV_" + kvstore.BucketJobs, "KV_" + kvstore.BucketConversations, "OBJ_" + broker.BucketPDFs}
+
+// ready is nil when sheetd can do its work: connected to NATS, and every required
+// stream answers. Both recover on their own: the connection reconnects for ever,
+// and a stream someone deleted counts again once it is re-created.
+func ready(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	if !nc.IsConnected() {
+		return fmt.Errorf("nats: not connected (%s)", nc.Status())
+	}
+	for _, name := range requiredStreams {
+		if _, err := js.Stream(ctx, name); err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // pollPending exports each consumer's backlog (pending + unacknowledged) every few

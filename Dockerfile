@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# sheetd and sheetctl on Debian with pdflatex. Build: docker build -t sheetpipe/sheetd .
+# Run (embedded NATS): docker run -p 127.0.0.1:8080:8080 -e SHEETPIPE_API_TOKEN=... sheetpipe/sheetd
+# compose.yaml runs two of these against a 3-node NATS cluster.
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/sheetd ./cmd/sheetctl
+
+FROM debian:bookworm-slim
+# pdflatex and the standard packages the worksheets use; CA roots for the LLM API;
+# curl for the health check.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
+      ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/*
+RUN groupadd --system --gid 10001 sheetd \
+ && useradd --system --uid 10001 --gid sheetd --home-dir /var/lib/sheetd --create-home --shell /usr/sbin/nologin sheetd
+COPY --from=build /out/sheetd /out/sheetctl /usr/local/bin/
+USER 10001:10001
+WORKDIR /var/lib/sheetd
+ENV SHEETPIPE_HTTP_ADDR=0.0.0.0:8080 \
+    SHEETPIPE_DATA_DIR=/var/lib/sheetd/data \
+    SHEETPIPE_LOG_FORMAT=json
+EXPOSE 8080
+# SIGTERM hands in-flight work back (SHEETPIPE_SHUTDOWN_TIMEOUT, 25s): give the
+# container longer than that to stop (docker stop -t 40, compose stop_grace_period).
+STOPSIGNAL SIGTERM
+# Checks port 8080: change it together with SHEETPIPE_HTTP_ADDR.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
+ENTRYPOINT ["/usr/local/bin/sheetd"]

@@ -1,0 +1,76 @@
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/client"
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+// TestSheetdWithNATSUsers runs a real sheetd (offline LLM, real pdflatex) logged
+// in as user sheetd of deploy/nats/nats-server.conf: it provisions, gets ready,
+// and completes a job that user client published on jobs.prompt and followed to
+// its PDF, and one submitted through the control API; neither user trips a
+// single permission.
+func TestSheetdWithNATSUsers(t *testing.T) {
+	srv, srvLog := startConfServer(t, "nats/nats-server.conf")
+	cfg := sheetdConfig(t)
+	cfg.NATSURL, cfg.NATSUser, cfg.NATSPassword = srv.ClientURL(), "sheetd", sheetdPassword
+	runSheetd(t, cfg)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cnc, cjs, clientErrs := connectAs(t, srv, "client", clientPassword)
+	status, err := cnc.SubscribeSync(events.SubjectStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cnc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := submitJob(ctx, t, cjs, "A fractions worksheet for grade 5 with 50% & $5 examples")
+	watch, err := c.Watch(ctx, id)
+	if err != nil {
+		t.Fatalf("watch as client: %v", err)
+	}
+	var last events.StatusEvent
+	for ev := range watch {
+		last = ev
+	}
+	if last.Status != events.StatusCompleted {
+		t.Fatalf("job %s ended %q (%s), want completed", id, last.Status, last.Message)
+	}
+	pdf, err := c.PDF(ctx, id)
+	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF")) {
+		t.Fatalf("pdf as client: %v", err)
+	}
+	if msg, err := status.NextMsg(10 * time.Second); err != nil || !bytes.Contains(msg.Data, []byte(id)) {
+		t.Fatalf("live jobs.status as client: %v", err)
+	}
+
+	// sheetctl's way: the control API (sheetpipe.submit, sheetpipe.get).
+	id2, err := c.Submit(ctx, events.JobRequest{UserID: "teacher", Prompt: "Times tables, grade 3"})
+	if err != nil {
+		t.Fatalf("sheetpipe.submit as client: %v", err)
+	}
+	watch2, err := c.Watch(ctx, id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range watch2 {
+	}
+	if job, err := c.Get(ctx, id2); err != nil || job.Status != events.StatusCompleted {
+		t.Fatalf("sheetpipe.get as client: %+v %v, want completed", job, err)
+	}
+
+	if v := srvLog.Violations(); len(v) > 0 {
+		t.Fatalf("permission violations: %v", v)
+	}
+	if errs := clientErrs.all(); len(errs) > 0 {
+		t.Fatalf("client errors: %v", errs)
+	}
+}
