@@ -143,11 +143,13 @@ func ConsumerConfig(st events.Stage, r Resources) jetstream.ConsumerConfig {
 	}
 }
 
-// retry runs fn up to five times: concurrent creates of one resource by several
-// instances can fail transiently.
+// retry runs fn up to ten times over about ten seconds: concurrent creates of one
+// resource by several instances can fail transiently, and so does a consumer
+// update while its stream is still growing to more replicas.
 func retry(ctx context.Context, fn func(context.Context) error) error {
 	var err error
-	for attempt := range 5 {
+	pause := 50 * time.Millisecond
+	for range 10 {
 		if err = fn(ctx); err == nil {
 			return nil
 		}
@@ -157,8 +159,9 @@ func retry(ctx context.Context, fn func(context.Context) error) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(50*(attempt+1)) * time.Millisecond):
+		case <-time.After(pause):
 		}
+		pause = min(2*pause, 2*time.Second)
 	}
 	return err
 }

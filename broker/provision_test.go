@@ -96,3 +96,35 @@ func TestStartEmbeddedBadListen(t *testing.T) {
 		})
 	}
 }
+
+// TestProvisionRaisesReplicas: an existing R1 deployment provisioned again with
+// three replicas (SHEETPIPE_REPLICAS raised on a cluster) ends with every stream
+// and consumer at R3 in one start.
+func TestProvisionRaisesReplicas(t *testing.T) {
+	c := testnats.StartCluster(t, 3)
+	_, js := c.Connect(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := broker.Provision(ctx, js, broker.Resources{Replicas: 1}); err != nil {
+		t.Fatalf("provision R1: %v", err)
+	}
+	if err := broker.Provision(ctx, js, broker.Resources{Replicas: 3}); err != nil {
+		t.Fatalf("provision R3 over R1: %v", err)
+	}
+	for _, st := range events.Stages {
+		cons, err := js.Consumer(ctx, events.StreamJobs, string(st))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := cons.CachedInfo().Config.Replicas; r != 3 {
+			t.Errorf("consumer %s has %d replicas, want 3", st, r)
+		}
+	}
+	s, err := js.Stream(ctx, events.StreamJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.CachedInfo().Config.Replicas; r != 3 {
+		t.Errorf("stream JOBS has %d replicas, want 3", r)
+	}
+}

@@ -31,7 +31,9 @@ type runner struct {
 
 	sem        chan struct{}
 	wg         sync.WaitGroup
-	cc         jetstream.ConsumeContext
+	mu         sync.Mutex
+	cc         jetstream.ConsumeContext // nil while the consumer is gone
+	downSince  time.Time
 	stopping   chan struct{}
 	workCtx    context.Context
 	cancelWork context.CancelFunc
@@ -50,12 +52,21 @@ func (r *runner) start(ctx context.Context, js jetstream.JetStream) error {
 	r.sem = make(chan struct{}, r.concurrency)
 	r.stopping = make(chan struct{})
 	r.workCtx, r.cancelWork = context.WithCancel(context.WithoutCancel(ctx))
-	r.cc, err = cons.Consume(r.dispatch,
+	cc, err := r.consume(cons)
+	if err != nil {
+		return err
+	}
+	r.setConsumption(cc)
+	go r.keepConsuming(js, cc)
+	return nil
+}
+
+func (r *runner) consume(cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
+	return cons.Consume(r.dispatch,
 		jetstream.PullMaxMessages(r.concurrency),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			r.log.Warn("consume", "step", r.stage, "error", err)
 		}))
-	return err
 }
 
 // dispatch runs in the consumer's delivery goroutine; it blocks while all workers
@@ -177,14 +188,19 @@ func (r *runner) settle(msg jetstream.Msg, err error) string {
 // in-flight work until ctx ends; then it cancels that work, which hands its jobs
 // back, and waits for the hand-back.
 func (r *runner) stop(ctx context.Context) {
-	if r.cc == nil {
+	if r.stopping == nil {
 		return
 	}
+	r.mu.Lock()
 	close(r.stopping)
-	r.cc.Drain() // buffered messages reach dispatch, which naks them
-	select {
-	case <-r.cc.Closed():
-	case <-ctx.Done():
+	cc := r.cc
+	r.mu.Unlock()
+	if cc != nil {
+		cc.Drain() // buffered messages reach dispatch, which naks them
+		select {
+		case <-cc.Closed():
+		case <-ctx.Done():
+		}
 	}
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -61,12 +62,38 @@ func TestReadinessFollowsNATS(t *testing.T) {
 	}
 
 	// sheetd does not re-create a deleted stream by itself (a restore from backup
-	// needs it absent); readiness returns once the stream is back. (The stage
-	// consumers went with the stream: sheetd must be restarted to consume again.)
+	// needs it absent). The stage consumers went with the stream, so readiness
+	// also names a stage that is not consuming, until the stream and its
+	// consumers are back (as a restore brings them); then the stages consume
+	// again, with no restart: a job submitted now completes.
+	waitStatus(t, base+"/readyz", http.StatusServiceUnavailable, "is not consuming", 20*time.Second)
 	if err := broker.Provision(ctx, js, broker.Resources{EventsMaxAge: cfg.EventsMaxAge, AckWait: cfg.AckWait}); err != nil {
 		t.Fatal(err)
 	}
 	waitStatus(t, base+"/readyz", http.StatusOK, "ready", 30*time.Second)
+	ref, _ := json.Marshal(events.JobRequest{UserID: "u", Prompt: "fractions"})
+	reply, err := nc.Request(events.ControlSubject(events.OpSubmit), ref, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub events.SubmitReply
+	if err := json.Unmarshal(reply.Data, &sub); err != nil || sub.JobID == "" {
+		t.Fatalf("submit after the restore: %s", reply.Data)
+	}
+	kv, err := js.KeyValue(ctx, "jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := kv.Get(ctx, sub.JobID)
+		if err == nil && strings.Contains(string(e.Value()), `"status":"completed"`) {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("job %s did not complete after the stream came back", sub.JobID)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // startNATS starts a JetStream server on addr storing in dir; the test's cleanup

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
-func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream) *http.ServeMux {
+// newMux serves metrics and health; consuming reports whether every stage of this
+// process consumes its consumer.
+func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream, consuming func() error) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -26,7 +29,7 @@ func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream) *ht
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := ready(ctx, nc, js); err != nil {
+		if err := errors.Join(ready(ctx, nc, js), consuming()); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

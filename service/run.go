@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("HTTP address is not loopback and SHEETPIPE_API_TOKEN is not set: /jobs answers 403", "http", ln.Addr().String())
 	}
 	control := api.New(pipe, api.Config{Token: cfg.APIToken, Public: public}, log)
-	mux := newMux(reg, nc, js)
+	mux := newMux(reg, nc, js, pipe.Consuming)
 	control.Register(mux)
 	// Streams of events end when the server shuts down, not at the deadline.
 	httpCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
