@@ -93,8 +93,40 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		if err := retry(ctx, s.fn); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrProvision, s.name, err)
 		}
+		// The consumers may only have as many replicas as JOBS already has.
+		if s.name == "stream "+events.StreamJobs {
+			if err := waitReplicas(ctx, js, events.StreamJobs, r.Replicas); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrProvision, s.name, err)
+			}
+		}
 	}
 	return nil
+}
+
+// replicaWait bounds the wait for a stream to reach its replica count.
+const replicaWait = time.Minute
+
+// waitReplicas waits until stream runs on n peers, as it does a while after its
+// replicas were raised.
+func waitReplicas(ctx context.Context, js jetstream.JetStream, stream string, n int) error {
+	if n <= 1 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, replicaWait)
+	defer cancel()
+	for {
+		s, err := js.Stream(ctx, stream)
+		if err == nil {
+			if c := s.CachedInfo().Cluster; c != nil && c.Leader != "" && len(c.Replicas)+1 >= n {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stream did not reach %d replicas within %s", n, replicaWait)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func jobsStream(r Resources) jetstream.StreamConfig {
