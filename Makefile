@@ -15,6 +15,14 @@ run: deps build
 test: deps prometheus
 	$(GO) vet ./...
 	SHEETPIPE_REQUIRE_PROMETHEUS=1 $(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+## fuzz: run each fuzz target for FUZZTIME (seeds in <pkg>/testdata/fuzz; a failing input is written there)
+FUZZTIME ?= 15s
+.PHONY: fuzz
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeRequest -fuzztime=$(FUZZTIME) ./events
+	$(GO) test -run='^$$' -fuzz=FuzzParseLog -fuzztime=$(FUZZTIME) ./latex
 
 ## texlive: install pdflatex and the standard packages from Debian when missing
 texlive:

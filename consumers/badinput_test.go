@@ -1,0 +1,122 @@
+package consumers_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+// A request larger than the JOBS stream's maximum message size (1 MiB) is refused
+// by the server when published, with a clear error, and creates nothing; a
+// prompt of exactly 16 KiB is a job that completes, one byte more is a job in
+// status error saying so. The pipeline goes on.
+func TestOversizedRequests(t *testing.T) {
+	e := newEnv(t, steps("outline", goodLatex, ""))
+	huge := uuid.NewString()
+	data := fmt.Appendf(nil, `{"job_id":%q,"user_id":"u","prompt":%q}`, huge, strings.Repeat("x", 1<<20))
+	_, err := e.nats.JS.Publish(e.ctx, events.SubjectPrompt, data, jetstream.WithMsgID(huge))
+	if err == nil || !strings.Contains(err.Error(), "message size exceeds maximum allowed") {
+		t.Fatalf("publishing a %d-byte request: error %v, want the stream's size refusal", len(data), err)
+	}
+
+	// 16 KiB of UTF-8, partly multi-byte: the limit counts bytes.
+	exact := strings.Repeat("½", 1024) + strings.Repeat("a", events.MaxPromptBytes-1024*len("½"))
+	fits, over := uuid.NewString(), uuid.NewString()
+	e.submit(events.JobRequest{JobID: fits, UserID: "u", Prompt: exact})
+	e.submit(events.JobRequest{JobID: over, UserID: "u", Prompt: exact + "a"})
+	e.waitStatus(fits, events.StatusCompleted)
+	evs := e.waitStatus(over, events.StatusError)
+	if evs[0].Step != events.StepPrompt || evs[0].Error == nil ||
+		!strings.Contains(evs[0].Error.Message, "prompt is 16385 bytes, more than the 16384 allowed") {
+		t.Fatalf("oversized prompt event %+v error %+v", evs[0], evs[0].Error)
+	}
+	e.settle()
+	if _, _, err := e.store.Get(e.ctx, huge); err == nil {
+		t.Fatal("the refused request created a job")
+	}
+	if n := e.llm.CallsFor("design"); n != 1 {
+		t.Fatalf("%d design calls, want 1 (the 16 KiB prompt only)", n)
+	}
+}
+
+// garbage returns the i-th malformed request of a flood: bytes that are not JSON,
+// JSON that is not an object, objects whose job_id is not a UUID.
+func garbage(i int) []byte {
+	switch i % 5 {
+	case 0:
+		b := make([]byte, 1+rand.N(512))
+		for k := range b {
+			b[k] = byte(rand.N(256))
+		}
+		b[0] = 'x' // never a JSON value
+		return b
+	case 1:
+		return []byte("fractions please " + fmt.Sprint(i))
+	case 2:
+		return fmt.Appendf(nil, `[%d, "a"]`, i)
+	case 3:
+		return fmt.Appendf(nil, `{"job_id":"../../etc/%d","user_id":"u","prompt":"p"}`, i)
+	default:
+		return fmt.Appendf(nil, `{"job_id": %d`, i)
+	}
+}
+
+// 2000 malformed messages on jobs.prompt with 20 valid requests among them: every
+// valid job completes, every malformed message is reported once on
+// jobs.rejected (with its message id) and terminated, and JOBS ends empty.
+func TestMalformedFloodDoesNotStarveValidJobs(t *testing.T) {
+	const floodSize, valid = 2000, 20
+	e := newEnv(t, steps("outline", goodLatex, ""))
+	ids := make([]string, 0, valid)
+	start := time.Now()
+	for i := range floodSize {
+		e.publish(garbage(i), fmt.Sprintf("garbage-%d", i))
+		if i%(floodSize/valid) == floodSize/valid/2 {
+			id := uuid.NewString()
+			ids = append(ids, id)
+			e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
+		}
+	}
+	published := time.Since(start)
+	for _, id := range ids {
+		e.waitStatus(id, events.StatusCompleted)
+	}
+	t.Logf("flood of %d published in %s; %d valid jobs completed %s after the first publish",
+		floodSize, published.Round(time.Millisecond), len(ids), time.Since(start).Round(time.Millisecond))
+	waitEmpty(t, e)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		e.mu.Lock()
+		n := len(e.reject)
+		e.mu.Unlock()
+		if n >= floodSize || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.settle()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	seen := map[string]int{}
+	for _, r := range e.reject {
+		seen[r.MsgID]++
+		if r.Subject != events.SubjectPrompt || r.Reason == "" {
+			t.Fatalf("rejection %+v", r)
+		}
+	}
+	for i := range floodSize {
+		if id := fmt.Sprintf("garbage-%d", i); seen[id] != 1 {
+			t.Fatalf("%s rejected %d times, want once (%d rejections in all)", id, seen[id], len(e.reject))
+		}
+	}
+	if len(e.reject) != floodSize || len(e.events) != valid {
+		t.Fatalf("%d rejections (want %d), %d jobs with events (want %d)", len(e.reject), floodSize, len(e.events), valid)
+	}
+}
