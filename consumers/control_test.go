@@ -100,10 +100,7 @@ func TestAbortCancelsRunningLLMCall(t *testing.T) {
 	waitCounter(t, func() float64 {
 		return testutil.ToFloat64(e.metrics.StageMessages.WithLabelValues("design", "aborted"))
 	}, 1)
-	evs := e.eventsOf(id)
-	if last := evs[len(evs)-1]; last.Status != events.StatusAborted {
-		t.Fatalf("last event %s, want aborted:%s", last.Status, describe(evs))
-	}
+	evs := e.waitStatus(id, events.StatusAborted)
 	e.noEventsAfter(id, len(evs))
 	if got := e.job(id); got.Status != events.StatusAborted || got.Design != "" {
 		t.Fatalf("job after abort: %s, design %q", got.Status, got.Design)
@@ -123,7 +120,7 @@ func TestAbortWhileWaitingForRetry(t *testing.T) {
 	if _, err := e.pipe.Abort(e.ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	n := len(e.eventsOf(id))
+	n := len(e.waitStatus(id, events.StatusAborted))
 	time.Sleep(1500 * time.Millisecond) // past the retry's delay
 	e.noEventsAfter(id, n)
 }
