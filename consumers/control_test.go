@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -388,4 +390,40 @@ func waitCounter(t *testing.T, get func() float64, want float64) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// endlessLatex never finishes compiling: only a kill ends pdflatex.
+const endlessLatex = "\\documentclass{article}\n\\begin{document}\n\\def\\x{\\x}\\x\n\\end{document}\n"
+
+func TestAbortKillsRunningCompile(t *testing.T) {
+	e := newEnv(t, steps("design", endlessLatex, ""))
+	id := e.submitNew("")
+	e.waitFor(id, "compile running", func(ev events.StatusEvent) bool {
+		return ev.Status == events.StatusRunning && ev.Step == events.StepCompile
+	})
+	if _, err := e.pipe.Abort(e.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitCounter(t, func() float64 {
+		return testutil.ToFloat64(e.metrics.StageMessages.WithLabelValues("compile", "aborted"))
+	}, 1)
+	// The compile was killed by the abort, not by its own timeout (20s here).
+	if got := histogramCount(t, e.metrics.CompileDuration.WithLabelValues("timeout")); got != 0 {
+		t.Fatalf("%d compiles timed out: the abort did not stop pdflatex", got)
+	}
+	evs := e.waitStatus(id, events.StatusAborted)
+	e.noEventsAfter(id, len(evs))
+	if _, err := e.pipe.PDF(e.ctx, id); !errors.Is(err, events.ErrNotFound) {
+		t.Fatalf("pdf of an aborted job: %v", err)
+	}
+}
+
+// histogramCount is how many observations a histogram holds.
+func histogramCount(t *testing.T, o prometheus.Observer) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := o.(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }
