@@ -159,6 +159,14 @@ func (m *microEndpoint) respond(ctx context.Context, reply, jobID string, v any,
 	if reply == "" {
 		return
 	}
+	// sheetd may publish where its callers may not ($KV.>, jobs.>, the JetStream
+	// API): a reply goes only to an inbox, never to a subject the caller chose to
+	// have sheetd write to.
+	if !strings.HasPrefix(reply, nats.InboxPrefix) {
+		m.a.log.WarnContext(ctx, "control reply refused: reply subject is not an inbox",
+			"transport", "nats", "op", m.ep.op, "job_id", jobID, "reply", reply)
+		return
+	}
 	if perr := m.nc.PublishMsg(msg); perr != nil {
 		m.a.log.WarnContext(ctx, "control reply not sent", "transport", "nats", "op", m.ep.op, "job_id", jobID, "error", perr.Error())
 	}

@@ -53,12 +53,21 @@ func (c *Client) Submit(ctx context.Context, req events.JobRequest) (string, err
 	return reply.JobID, nil
 }
 
-// PDF returns the PDF of a completed job. It fails with ErrNoPDF when the object
-// store holds none for the job.
+// PDF returns the PDF of a completed job. It asks the service for the job first:
+// a job that is not completed (running again after an edit, refine or retry, or
+// aborted) has no PDF, whatever an earlier run left in the object store, and PDF
+// fails with ErrNoPDF naming the job's state; so it does when the object is gone.
 func (c *Client) PDF(ctx context.Context, id string) ([]byte, error) {
 	id, err := existingID(id)
 	if err != nil {
 		return nil, err
+	}
+	job, err := c.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if job.PDFURL == "" {
+		return nil, fmt.Errorf("job %s is %s at step %s: %w", id, job.Status, job.CurrentStep, ErrNoPDF)
 	}
 	obs, err := c.js.ObjectStore(ctx, broker.BucketPDFs)
 	if err != nil {

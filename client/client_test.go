@@ -15,6 +15,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 const prompt = "a fractions worksheet for grade 5"
@@ -249,11 +250,11 @@ func TestBadJobIDs(t *testing.T) {
 }
 
 func TestPDFOfUnknownJob(t *testing.T) {
-	s := testnats.Provisioned(t, broker.Resources{})
+	s := testpipeline.Start(t)
 	c := newClient(t, s)
 	_, err := c.PDF(testContext(t), uuid.NewString())
-	if !errors.Is(err, client.ErrNoPDF) {
-		t.Fatalf("PDF: %v, want ErrNoPDF", err)
+	if !errors.Is(err, events.ErrNotFound) {
+		t.Fatalf("PDF: %v, want ErrNotFound", err)
 	}
 }
 
@@ -270,8 +271,8 @@ func TestServerWithoutSheetpipe(t *testing.T) {
 	if _, err := c.WatchAll(ctx); !errors.Is(err, client.ErrNotProvisioned) {
 		t.Errorf("WatchAll: %v, want ErrNotProvisioned", err)
 	}
-	if _, err := c.PDF(ctx, uuid.NewString()); !errors.Is(err, client.ErrNotProvisioned) {
-		t.Errorf("PDF: %v, want ErrNotProvisioned", err)
+	if _, err := c.PDF(ctx, uuid.NewString()); !errors.Is(err, client.ErrNoService) {
+		t.Errorf("PDF: %v, want ErrNoService", err)
 	}
 }
 

@@ -97,6 +97,10 @@ func TestEditRetryAbort(t *testing.T) {
 		t.Fatalf("EditLatex broken: %v", err)
 	}
 	checkWaitingManual(t, followRun(ctx, t, c, id, j.Revision))
+	// The object store still holds the first run's PDF; it is not this run's.
+	if _, err := c.PDF(ctx, id); !errors.Is(err, client.ErrNoPDF) || !strings.Contains(err.Error(), "waiting_manual") {
+		t.Fatalf("PDF after a failed edit: %v, want ErrNoPDF naming the state", err)
+	}
 	j, err = c.Retry(ctx, id)
 	if err != nil {
 		t.Fatalf("Retry: %v", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -59,7 +60,7 @@ func (c *Client) WatchFrom(ctx context.Context, id string, rev uint64) (<-chan e
 
 // replayFrom picks where the replay starts. The stream's last sequence (read when
 // stream was looked up) precedes the job lookup, so if the job does not exist yet,
-// all its events come after that sequence; otherwise the whole stream is replayed.
+// all its events come after that sequence.
 func (c *Client) replayFrom(ctx context.Context, stream jetstream.Stream, id string) (jetstream.OrderedConsumerConfig, error) {
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{events.SubjectStatus},
@@ -73,9 +74,21 @@ func (c *Client) replayFrom(ctx context.Context, stream jetstream.Stream, id str
 	if !exists {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = lastSeq + 1
+		return cfg, nil
+	}
+	// An existing job's events start when it was created: replay from then (with
+	// a margin for clocks that disagree), not from the stream's first event. If
+	// the control API does not answer, the whole stream is replayed.
+	if job, err := c.Get(ctx, id); err == nil && !job.CreatedAt.IsZero() {
+		start := job.CreatedAt.Add(-replayMargin)
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		cfg.OptStartTime = &start
 	}
 	return cfg, nil
 }
+
+// replayMargin is how long before a job's creation time its replay starts.
+const replayMargin = time.Minute
 
 // jobExists asks the leader of the jobs bucket's stream whether it holds the job's
 // key. A KV Get would not do: it may be answered by a lagging replica (direct

@@ -45,6 +45,8 @@ func (p *Pipeline) Submit(ctx context.Context, req events.JobRequest) (string, e
 	if p.metrics != nil {
 		p.metrics.JobsSubmitted.Inc()
 	}
+	ctx, cancel := afterWrite(ctx)
+	defer cancel()
 	p.emit(ctx, j, rev, "")
 	p.log.InfoContext(ctx, "job submitted", "job_id", id, "provider", j.Provider)
 	if err := p.publishTicket(ctx, j); err != nil {
@@ -184,6 +186,8 @@ func (p *Pipeline) control(ctx context.Context, id, what string, fn func(*kvstor
 		return nil, known(id, err)
 	}
 	p.log.InfoContext(ctx, "job changed by user", "job_id", id, "action", what, "status", j.Status, "step", j.CurrentStep)
+	ctx, cancel := afterWrite(ctx)
+	defer cancel()
 	if err := p.publishTicket(ctx, &j.Job); err != nil {
 		return j, fmt.Errorf("job %s: %s recorded but not yet handed on (the sweeper will): %w", id, what, err)
 	}

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
@@ -127,6 +129,7 @@ func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusE
 		defer close(out)
 		if msgs != nil {
 			defer msgs.Stop()
+			defer context.AfterFunc(ctx, msgs.Stop)() // a reader gone ends the wait at once
 		}
 		for ev := first; ; {
 			select {
@@ -138,7 +141,7 @@ func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusE
 				return
 			}
 			var ok bool
-			if ev, ok = nextEvent(ctx, msgs, id, ev.Revision); !ok {
+			if ev, ok = p.nextEvent(ctx, msgs, id, ev.Revision); !ok {
 				return
 			}
 		}
@@ -146,11 +149,25 @@ func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusE
 	return out, nil
 }
 
-// nextEvent returns job id's next event with a revision above last.
-func nextEvent(ctx context.Context, msgs jetstream.MessagesContext, id string, last uint64) (events.StatusEvent, bool) {
+// followRecheck is how long Follow waits for an event before it reads the job
+// itself, in case the event of its final state was never published.
+const followRecheck = 15 * time.Second
+
+// nextEvent returns job id's next event with a revision above last: from the
+// events stream, or, when that stays silent for followRecheck, the job's final
+// state read from KV.
+func (p *Pipeline) nextEvent(ctx context.Context, msgs jetstream.MessagesContext, id string, last uint64) (events.StatusEvent, bool) {
 	for {
-		msg, err := msgs.Next(jetstream.NextContext(ctx))
-		if err != nil {
+		msg, err := msgs.Next(jetstream.NextMaxWait(followRecheck))
+		switch {
+		case ctx.Err() != nil:
+			return events.StatusEvent{}, false
+		case errors.Is(err, nats.ErrTimeout):
+			if j, rev, err := p.store.Get(ctx, id); err == nil && rev > last && j.Event(rev).Final() {
+				return j.Event(rev), true
+			}
+			continue
+		case err != nil:
 			return events.StatusEvent{}, false
 		}
 		var ev events.StatusEvent

@@ -73,4 +73,25 @@ func TestSheetdWithNATSUsers(t *testing.T) {
 	if errs := clientErrs.all(); len(errs) > 0 {
 		t.Fatalf("client errors: %v", errs)
 	}
+
+	// A request whose reply subject points at a subject only sheetd may write to
+	// ($KV.jobs.<id>, a stage ticket) must not make sheetd write there.
+	before, err := c.Get(ctx, id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := []byte(`{"job_id":"` + id2 + `"}`)
+	for _, reply := range []string{"$KV.jobs." + id2, events.SubjectCompile} {
+		if err := cnc.PublishRequest(events.ControlSubject(events.OpGet), reply, ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cnc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // let sheetd answer them (or not)
+	after, err := c.Get(ctx, id2)
+	if err != nil || after.Revision != before.Revision || after.Status != events.StatusCompleted {
+		t.Fatalf("job %s after replies aimed at its key: revision %d -> %d (%v), want unchanged", id2, before.Revision, after.Revision, err)
+	}
 }

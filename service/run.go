@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// Streams of events end when the server shuts down, not at the deadline.
 	httpCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		BaseContext: func(net.Listener) context.Context { return httpCtx }}
 	srv.RegisterOnShutdown(endStreams)
 	go func() {

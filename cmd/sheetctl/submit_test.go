@@ -181,7 +181,7 @@ func TestWatchAndPDFOfCompletedJob(t *testing.T) {
 
 	unknown := uuid.NewString()
 	r = runSheetctl(ctx, nil, "", dir, "--server", s.ClientURL(), "pdf", unknown)
-	if r.code != exitFailure || r.stderr != "sheetctl: download PDF: job "+unknown+": no PDF (the job has not completed, or does not exist)\n" {
+	if r.code != exitUnknown || r.stderr != "sheetctl: download PDF: unknown job: no job "+unknown+"\n" {
 		t.Fatalf("pdf of unknown job: exit %d stderr %q", r.code, r.stderr)
 	}
 	r = runSheetctl(ctx, nil, "", dir, "--server", s.ClientURL(), "watch", unknown)
