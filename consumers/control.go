@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -181,13 +182,13 @@ func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Versioned, er
 // control applies a user's transition to job id and hands the job to the stage it
 // now expects; it returns the job as the transition left it.
 func (p *Pipeline) control(ctx context.Context, id, what string, fn func(*kvstore.Job) error) (*kvstore.Versioned, error) {
+	ctx, cancel := afterWrite(ctx)
+	defer cancel()
 	j, err := p.applyVersioned(ctx, id, fn)
 	if err != nil {
 		return nil, known(id, err)
 	}
 	p.log.InfoContext(ctx, "job changed by user", "job_id", id, "action", what, "status", j.Status, "step", j.CurrentStep)
-	ctx, cancel := afterWrite(ctx)
-	defer cancel()
 	if err := p.publishTicket(ctx, &j.Job); err != nil {
 		return j, fmt.Errorf("job %s: %s recorded but not yet handed on (the sweeper will): %w", id, what, err)
 	}
@@ -213,4 +214,14 @@ func known(id string, err error) error {
 		return fmt.Errorf("%w: no job %s", events.ErrNotFound, id)
 	}
 	return err
+}
+
+// afterWriteTimeout bounds the event and ticket publishes that follow a user's
+// change: as long as a stage's publishes may take (5 attempts of up to 5s).
+const afterWriteTimeout = 30 * time.Second
+
+// afterWrite is the context of what must follow a user's change once it is
+// written: its event and ticket go out even if the caller hangs up meanwhile.
+func afterWrite(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), afterWriteTimeout)
 }

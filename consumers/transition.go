@@ -41,20 +41,8 @@ func (p *Pipeline) applyVersioned(ctx context.Context, id string, fn func(*kvsto
 	if err != nil || unchanged {
 		return &kvstore.Versioned{Job: *j, Revision: rev}, err
 	}
-	ctx, cancel := afterWrite(ctx)
-	defer cancel()
 	p.emit(ctx, j, rev, before)
 	return &kvstore.Versioned{Job: *j, Revision: rev}, nil
-}
-
-// afterWriteTimeout bounds the event and ticket publishes that follow a write.
-const afterWriteTimeout = 10 * time.Second
-
-// afterWrite is the context of what must follow a write that is made: it outlives
-// a caller that has gone (a client hanging up, a shutdown deadline), for at most
-// afterWriteTimeout.
-func afterWrite(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), afterWriteTimeout)
 }
 
 // emitAttempts bounds the publishes of one status event (about 1.5s in all); the
