@@ -43,13 +43,9 @@ func (p *Pipeline) Submit(ctx context.Context, req events.JobRequest) (string, e
 	if err != nil {
 		return "", fmt.Errorf("create job %s: %w", id, err)
 	}
-	if p.metrics != nil {
-		p.metrics.JobsSubmitted.Inc()
-	}
 	ctx, cancel := afterWrite(ctx)
 	defer cancel()
-	p.emit(ctx, j, rev, "")
-	p.log.InfoContext(ctx, "job submitted", "job_id", id, "provider", j.Provider)
+	p.created(ctx, j, rev)
 	if err := p.publishTicket(ctx, j); err != nil {
 		return "", fmt.Errorf("job %s is stored but not yet handed on (submit it again with this job_id): %w", id, err)
 	}

@@ -45,12 +45,17 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 		return fmt.Errorf("create job %s: %w", j.ID, err)
 	}
 	failpoint.Inject(events.StagePrompt, failpoint.AfterWrite)
+	p.created(ctx, j, rev)
+	return p.publishTicket(ctx, j)
+}
+
+// created counts and announces a job just stored at revision rev.
+func (p *Pipeline) created(ctx context.Context, j *kvstore.Job, rev uint64) {
 	if p.metrics != nil {
 		p.metrics.JobsSubmitted.Inc()
 	}
 	p.emit(ctx, j, rev, "")
 	p.log.InfoContext(ctx, "job created", "job_id", j.ID, "status", j.Status, "provider", j.Provider)
-	return p.publishTicket(ctx, j)
 }
 
 // newJob builds the job of a request; invalid (a decoding error) or the request's
