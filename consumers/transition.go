@@ -196,12 +196,15 @@ func (p *Pipeline) work(ctx context.Context, id, owner string, fn func(context.C
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	written := make(chan struct{}, 1)
+	check := func() {
+		select {
+		case written <- struct{}{}:
+		default: // a check is already due
+		}
+	}
 	stopWatch, err := p.store.WatchJob(id, func(j *kvstore.Job) {
 		if j == nil || !holds(j, owner) {
-			select {
-			case written <- struct{}{}:
-			default:
-			}
+			check()
 		}
 	})
 	if err != nil {
@@ -210,7 +213,7 @@ func (p *Pipeline) work(ctx context.Context, id, owner string, fn func(context.C
 	defer stopWatch()
 	// A change between the claim and the subscription is seen by one first check:
 	// the server handles the subscription before that check's read.
-	written <- struct{}{}
+	check()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
