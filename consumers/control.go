@@ -156,16 +156,21 @@ func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Ve
 	})
 }
 
-// Abort ends a job that has not ended: it becomes aborted, a worker running it is
-// cancelled and its result discarded, and no stage acts on it again.
+// Abort ends a job that has not ended (waiting_manual included: the user gives
+// up on it): it becomes aborted, a worker running it is cancelled and its result
+// discarded, and no stage acts on it again.
 func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Versioned, error) {
 	id, err := events.JobIDOf(id)
 	if err != nil {
 		return nil, err
 	}
 	return p.control(ctx, id, "abort", func(j *kvstore.Job) error {
-		if j.Status == events.StatusCompleted || j.Status == events.StatusAborted {
+		switch {
+		case j.Status == events.StatusCompleted || j.Status == events.StatusAborted:
 			return conflict(j, "abort")
+		case j.Status == events.StatusError && j.CurrentStep == events.StepPrompt:
+			return fmt.Errorf("%w: cannot abort job %s: it already ended, its request was invalid (%s)",
+				events.ErrConflict, j.ID, j.ErrorMessage)
 		}
 		j.Status = events.StatusAborted
 		j.Stage = ""

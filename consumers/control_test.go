@@ -292,6 +292,9 @@ func TestRetry(t *testing.T) {
 	if _, err := e.pipe.Retry(e.ctx, bad); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "invalid") {
 		t.Errorf("retry of an invalid request: %v, want a conflict", err)
 	}
+	if _, err := e.pipe.Abort(e.ctx, bad); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "invalid") {
+		t.Errorf("abort of an invalid request, which already ended: %v, want a conflict", err)
+	}
 }
 
 func TestRetryAfterFixBudgetRunsTheFixAgain(t *testing.T) {
