@@ -140,7 +140,15 @@ type process struct {
 // is killed (with anything it started) when the test ends.
 func start(t *testing.T, name string, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(sheetdBinary(t), args...)
+	return startCommand(t, name, sheetdBinary(t), env, args...)
+}
+
+// startCommand runs bin in its own process group and working directory, with
+// only PATH, HOME and env in its environment, capturing its output (logged if
+// the test fails); it is killed, with anything it started, when the test ends.
+func startCommand(t *testing.T, name, bin string, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	cmd.Dir = t.TempDir()
 	p := &process{t: t, name: name, cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
