@@ -50,8 +50,9 @@ func (c *Client) Refine(ctx context.Context, id, instruction string) (*kvstore.V
 	return c.job(ctx, events.OpRefine, events.Refinement{JobID: id, Instruction: instruction})
 }
 
-// Abort ends a job that has not ended (status aborted, final). Completed and
-// aborted jobs refuse it.
+// Abort ends a job that has not ended (status aborted, final); waiting_manual
+// jobs may be aborted. Completed and aborted jobs, and jobs whose request was
+// invalid, refuse it.
 func (c *Client) Abort(ctx context.Context, id string) (*kvstore.Versioned, error) {
 	return c.job(ctx, events.OpAbort, events.JobRef{JobID: id})
 }
