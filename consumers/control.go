@@ -97,8 +97,7 @@ func (p *Pipeline) Retry(ctx context.Context, id string) (*kvstore.Versioned, er
 			return conflict(j, "retry")
 		}
 		if j.CurrentStep == events.StepPrompt {
-			return fmt.Errorf("%w: job %s cannot be retried: its request was invalid (%s); submit a corrected one",
-				events.ErrConflict, j.ID, j.ErrorMessage)
+			return invalidRequest(j, "retry")
 		}
 		stage := retryStage(j)
 		j.RetryCount = 0
@@ -145,8 +144,7 @@ func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Ve
 		case j.Status != events.StatusCompleted && j.Status != events.StatusError && j.Status != events.StatusWaitingManual:
 			return conflict(j, "refine")
 		case j.CurrentStep == events.StepPrompt:
-			return fmt.Errorf("%w: job %s cannot be refined: its request was invalid (%s); submit a corrected one",
-				events.ErrConflict, j.ID, j.ErrorMessage)
+			return invalidRequest(j, "refine")
 		}
 		j.Refinement = strings.TrimSpace(r.Instruction)
 		j.ManualEdit = false
@@ -169,8 +167,7 @@ func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Versioned, er
 		case j.Status == events.StatusCompleted || j.Status == events.StatusAborted:
 			return conflict(j, "abort")
 		case j.Status == events.StatusError && j.CurrentStep == events.StepPrompt:
-			return fmt.Errorf("%w: cannot abort job %s: it already ended, its request was invalid (%s)",
-				events.ErrConflict, j.ID, j.ErrorMessage)
+			return invalidRequest(j, "abort")
 		}
 		j.Status = events.StatusAborted
 		j.Stage = ""
@@ -185,10 +182,11 @@ func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Versioned, er
 func (p *Pipeline) control(ctx context.Context, id, what string, fn func(*kvstore.Job) error) (*kvstore.Versioned, error) {
 	ctx, cancel := afterWrite(ctx)
 	defer cancel()
-	j, err := p.applyVersioned(ctx, id, fn)
+	job, rev, err := p.applyRev(ctx, id, fn)
 	if err != nil {
 		return nil, known(id, err)
 	}
+	j := &kvstore.Versioned{Job: *job, Revision: rev}
 	p.log.InfoContext(ctx, "job changed by user", "job_id", id, "action", what, "status", j.Status, "step", j.CurrentStep)
 	if err := p.publishTicket(ctx, &j.Job); err != nil {
 		return j, fmt.Errorf("job %s: %s recorded but not yet handed on (the sweeper will): %w", id, what, err)
@@ -207,6 +205,13 @@ func restart(j *kvstore.Job) {
 
 func conflict(j *kvstore.Job, what string) error {
 	return fmt.Errorf("%w: cannot %s job %s: it is %s at step %s", events.ErrConflict, what, j.ID, j.Status, j.CurrentStep)
+}
+
+// invalidRequest refuses what on a job whose request was invalid: that job ended
+// at step prompt and only a corrected request can follow it.
+func invalidRequest(j *kvstore.Job, what string) error {
+	return fmt.Errorf("%w: cannot %s job %s: its request was invalid (%s); submit a corrected one",
+		events.ErrConflict, what, j.ID, j.ErrorMessage)
 }
 
 // known turns kvstore's not-found into the control API's.

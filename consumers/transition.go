@@ -18,15 +18,12 @@ import (
 // then exactly one status event for the new revision. An error from fn writes
 // nothing and is returned with the job as read.
 func (p *Pipeline) apply(ctx context.Context, id string, fn func(*kvstore.Job) error) (*kvstore.Job, error) {
-	v, err := p.applyVersioned(ctx, id, fn)
-	if v == nil {
-		return nil, err
-	}
-	return &v.Job, err
+	j, _, err := p.applyRev(ctx, id, fn)
+	return j, err
 }
 
-// applyVersioned is apply, also returning the job's revision.
-func (p *Pipeline) applyVersioned(ctx context.Context, id string, fn func(*kvstore.Job) error) (*kvstore.Versioned, error) {
+// applyRev is apply, also returning the job's revision.
+func (p *Pipeline) applyRev(ctx context.Context, id string, fn func(*kvstore.Job) error) (*kvstore.Job, uint64, error) {
 	var before events.Status
 	var unchanged bool
 	j, rev, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
@@ -35,14 +32,11 @@ func (p *Pipeline) applyVersioned(ctx context.Context, id string, fn func(*kvsto
 		unchanged = errors.Is(err, kvstore.ErrNoChange)
 		return err
 	})
-	if j == nil {
-		return nil, err
-	}
 	if err != nil || unchanged {
-		return &kvstore.Versioned{Job: *j, Revision: rev}, err
+		return j, rev, err
 	}
 	p.emit(ctx, j, rev, before)
-	return &kvstore.Versioned{Job: *j, Revision: rev}, nil
+	return j, rev, nil
 }
 
 // emitAttempts bounds the publishes of one status event (about 1.5s in all); the
