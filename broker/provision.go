@@ -82,9 +82,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 			return err
 		}},
 	}
-	for _, st := range events.Stages {
-		cfg := ConsumerConfig(st, r)
-		steps = append(steps, step{"consumer " + string(st), func(ctx context.Context) error {
+	for _, q := range events.Queues() {
+		cfg := ConsumerConfig(q, r)
+		steps = append(steps, step{"consumer " + q.Durable(), func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateConsumer(ctx, events.StreamJobs, cfg)
 			return err
 		}})
@@ -130,9 +130,9 @@ func waitReplicas(ctx context.Context, js jetstream.JetStream, stream string, n 
 }
 
 func jobsStream(r Resources) jetstream.StreamConfig {
-	subjects := make([]string, 0, len(events.Stages))
-	for _, st := range events.Stages {
-		subjects = append(subjects, st.Subject())
+	var subjects []string
+	for _, q := range events.Queues() {
+		subjects = append(subjects, q.Subject())
 	}
 	return jetstream.StreamConfig{
 		Name:        events.StreamJobs,
@@ -159,13 +159,13 @@ func eventsStream(r Resources) jetstream.StreamConfig {
 	}
 }
 
-// ConsumerConfig is the durable pull consumer of one stage.
-func ConsumerConfig(st events.Stage, r Resources) jetstream.ConsumerConfig {
+// ConsumerConfig is the durable pull consumer of one queue.
+func ConsumerConfig(q events.Queue, r Resources) jetstream.ConsumerConfig {
 	r = r.withDefaults()
 	return jetstream.ConsumerConfig{
-		Durable:       string(st),
-		Description:   "sheetpipe " + string(st) + " stage",
-		FilterSubject: st.Subject(),
+		Durable:       q.Durable(),
+		Description:   "sheetpipe " + string(q.Stage) + " stage, " + string(q.Priority) + " priority",
+		FilterSubject: q.Subject(),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckWait:       r.AckWait,

@@ -57,7 +57,9 @@ func TestProvisionConcurrentInstances(t *testing.T) {
 	if info.Config.Duplicates <= 0 {
 		t.Fatalf("JOBS has no duplicates window")
 	}
-	if len(info.Config.Subjects) != 5 {
+	// The contract's five subjects, the high and low queues of the four stages
+	// after prompt, and meta.
+	if len(info.Config.Subjects) != 5+4*2+1 {
 		t.Fatalf("JOBS subjects %v", info.Config.Subjects)
 	}
 	for _, st := range events.Stages {
@@ -68,6 +70,15 @@ func TestProvisionConcurrentInstances(t *testing.T) {
 		cfg := c.CachedInfo().Config
 		if cfg.FilterSubject != st.Subject() || cfg.AckPolicy != jetstream.AckExplicitPolicy {
 			t.Fatalf("consumer %s: filter %q ack %v", st, cfg.FilterSubject, cfg.AckPolicy)
+		}
+	}
+	for _, q := range events.Queues() {
+		c, err := jobs.Consumer(ctx, q.Durable())
+		if err != nil {
+			t.Fatalf("consumer %s: %v", q.Durable(), err)
+		}
+		if f := c.CachedInfo().Config.FilterSubject; f != q.Subject() {
+			t.Fatalf("consumer %s: filter %q, want %q", q.Durable(), f, q.Subject())
 		}
 	}
 	ev, err := s.JS.Stream(ctx, events.StreamEvents)

@@ -84,6 +84,9 @@ func (p *Pipeline) newJob(req events.JobRequest, invalid error) *kvstore.Job {
 	}
 	j.Mode = req.Mode
 	j.MaxRetries = *req.MaxRetries
+	j.Priority = req.Priority
+	j.DependsOn = req.DependsOn
+	j.WebhookURL = req.WebhookURL
 	j.Status = events.StatusPending
 	j.CurrentStep = events.StepDesign
 	j.Stage = events.StageDesign

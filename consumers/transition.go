@@ -82,7 +82,7 @@ func (p *Pipeline) publishTicket(ctx context.Context, j *kvstore.Job) error {
 	if err != nil {
 		return fmt.Errorf("encode ticket %s: %w", t.MsgID(), err)
 	}
-	if _, err := p.js.Publish(ctx, t.Stage.Subject(), data, jetstream.WithMsgID(t.MsgID())); err != nil {
+	if _, err := p.js.Publish(ctx, j.Queue().Subject(), data, jetstream.WithMsgID(t.MsgID())); err != nil {
 		return fmt.Errorf("publish ticket %s: %w", t.MsgID(), err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"strings"
 	"unicode/utf8"
@@ -18,6 +19,8 @@ const (
 	MaxUserIDLen      = 128
 	MaxRetriesCap     = 10
 	DefaultMaxRetries = 3
+	MaxDependencies   = 16
+	MaxWebhookURLLen  = 2048
 )
 
 // Modes a request may ask for. ModeAuto lets the fix stage repair LaTeX that does
@@ -34,6 +37,13 @@ type JobRequest struct {
 	Prompt     string `json:"prompt"`
 	MaxRetries *int   `json:"max_retries,omitempty"`
 	Mode       string `json:"mode,omitempty"`
+	// Priority is "high", "normal" (the default) or "low".
+	Priority Priority `json:"priority,omitempty"`
+	// DependsOn names jobs whose final LaTeX this job builds on; it waits until
+	// they complete.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// WebhookURL receives a signed POST of every final status event of the job.
+	WebhookURL string `json:"webhook_url,omitempty"`
 }
 
 // DecodeRequest parses a job request. It fails with ErrMalformed when data is not a
@@ -73,6 +83,8 @@ func jsonKind(k reflect.Kind) string {
 		return "string"
 	case reflect.Int, reflect.Int64, reflect.Pointer:
 		return "number"
+	case reflect.Slice:
+		return "list"
 	}
 	return k.String()
 }
@@ -113,6 +125,63 @@ func (r *JobRequest) Validate(defaultMaxRetries int) error {
 	case ModeAuto, ModeManual:
 	default:
 		return fmt.Errorf("%w: mode %q is not %q or %q", ErrInvalid, r.Mode, ModeAuto, ModeManual)
+	}
+	if r.Priority == "" {
+		r.Priority = PriorityNormal
+	}
+	if !r.Priority.Valid() {
+		return fmt.Errorf("%w: priority %q is not %q, %q or %q", ErrInvalid, r.Priority, PriorityHigh, PriorityNormal, PriorityLow)
+	}
+	if err := r.validateDependencies(); err != nil {
+		return err
+	}
+	return validateWebhookURL(r.WebhookURL)
+}
+
+// validateDependencies checks depends_on: at most MaxDependencies distinct UUIDs,
+// not the job itself; they are normalised to lower case.
+func (r *JobRequest) validateDependencies() error {
+	if len(r.DependsOn) > MaxDependencies {
+		return fmt.Errorf("%w: depends_on names %d jobs, more than the %d allowed", ErrInvalid, len(r.DependsOn), MaxDependencies)
+	}
+	seen := make(map[string]bool, len(r.DependsOn))
+	for i, dep := range r.DependsOn {
+		id, err := uuid.Parse(dep)
+		if err != nil || len(dep) != 36 {
+			return fmt.Errorf("%w: depends_on[%d] %q is not a job id (a UUID)", ErrInvalid, i, dep)
+		}
+		r.DependsOn[i] = id.String()
+		switch {
+		case r.DependsOn[i] == r.JobID:
+			return fmt.Errorf("%w: job %s cannot depend on itself", ErrInvalid, r.JobID)
+		case seen[r.DependsOn[i]]:
+			return fmt.Errorf("%w: depends_on names job %s twice", ErrInvalid, r.DependsOn[i])
+		}
+		seen[r.DependsOn[i]] = true
+	}
+	return nil
+}
+
+// validateWebhookURL checks the form of a webhook URL: absolute http or https,
+// with a host and no credentials. Where it may point is checked by the webhook
+// sender, which resolves it.
+func validateWebhookURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if len(raw) > MaxWebhookURLLen {
+		return fmt.Errorf("%w: webhook_url is longer than %d bytes", ErrInvalid, MaxWebhookURLLen)
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: webhook_url %q is not a URL", ErrInvalid, raw)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%w: webhook_url %q must start with http:// or https://", ErrInvalid, raw)
+	case u.Hostname() == "":
+		return fmt.Errorf("%w: webhook_url %q has no host", ErrInvalid, raw)
+	case u.User != nil:
+		return fmt.Errorf("%w: webhook_url must not carry credentials", ErrInvalid)
 	}
 	return nil
 }

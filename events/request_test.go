@@ -180,3 +180,70 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestValidateRoadmapFields(t *testing.T) {
+	self := "0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10"
+	dep := "1B6F8F3E-8B0A-4A53-9F53-3F2F3C1E2A10"
+	cases := []struct {
+		name string
+		req  JobRequest
+		want string // "" when valid
+	}{
+		{"defaults", JobRequest{}, ""},
+		{"high", JobRequest{Priority: "high"}, ""},
+		{"unknown priority", JobRequest{Priority: "urgent"}, `priority "urgent" is not`},
+		{"dependency", JobRequest{DependsOn: []string{dep}}, ""},
+		{"bad dependency", JobRequest{DependsOn: []string{"x"}}, `depends_on[0] "x" is not a job id`},
+		{"self dependency", JobRequest{JobID: self, DependsOn: []string{self}}, "cannot depend on itself"},
+		{"twice", JobRequest{DependsOn: []string{dep, strings.ToLower(dep)}}, "twice"},
+		{"too many", JobRequest{DependsOn: make([]string, MaxDependencies+1)}, "more than the 16 allowed"},
+		{"webhook", JobRequest{WebhookURL: "https://hooks.example.com/sheetpipe"}, ""},
+		{"webhook scheme", JobRequest{WebhookURL: "ftp://example.com/x"}, "must start with http"},
+		{"webhook relative", JobRequest{WebhookURL: "/hook"}, "must start with http"},
+		{"webhook credentials", JobRequest{WebhookURL: "https://u:p@example.com/"}, "credentials"},
+		{"webhook long", JobRequest{WebhookURL: "https://example.com/" + strings.Repeat("a", 2048)}, "longer than"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := c.req
+			r.UserID, r.Prompt = "u", "a worksheet"
+			err := r.Validate(3)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				if r.Priority == "" {
+					t.Fatalf("priority not defaulted")
+				}
+				for _, d := range r.DependsOn {
+					if d != strings.ToLower(d) {
+						t.Fatalf("dependency %s not normalised", d)
+					}
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Validate = %v, want ErrInvalid containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestQueues(t *testing.T) {
+	seen := map[string]bool{}
+	for _, q := range Queues() {
+		if seen[q.Subject()] || seen["durable:"+q.Durable()] {
+			t.Fatalf("queue %+v repeats a subject or name", q)
+		}
+		seen[q.Subject()], seen["durable:"+q.Durable()] = true, true
+	}
+	if q := TicketQueue(StageDesign, PriorityHigh); q.Subject() != "jobs.design.high" || q.Durable() != "design_high" {
+		t.Fatalf("high design queue %s %s", q.Subject(), q.Durable())
+	}
+	if q := TicketQueue(StageCompile, ""); q.Subject() != "jobs.compile" || q.Durable() != "compile" {
+		t.Fatalf("default compile queue %s %s", q.Subject(), q.Durable())
+	}
+	if q := TicketQueue(StagePrompt, PriorityLow); q.Subject() != "jobs.prompt" {
+		t.Fatalf("prompt queue %s", q.Subject())
+	}
+}

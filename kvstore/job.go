@@ -46,6 +46,15 @@ type Job struct {
 	// Refinement is a user's instruction waiting for the design stage, which first
 	// revises the request with it and then designs again.
 	Refinement string `json:"refinement,omitempty"`
+	// Priority is the request's priority ("high", "normal", "low"); it picks the
+	// queue of every ticket of the job.
+	Priority events.Priority `json:"priority,omitempty"`
+	// DependsOn are the jobs whose final LaTeX this one builds on.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// WebhookURL receives the job's final status events.
+	WebhookURL string `json:"webhook_url,omitempty"`
+	// BatchID is the batch the job was submitted in, if any.
+	BatchID string `json:"batch_id,omitempty"`
 	// RevisedPrompt is the request the current design was made from once
 	// refinements changed it; Prompt keeps what the user first asked.
 	RevisedPrompt string `json:"revised_prompt,omitempty"`
@@ -81,6 +90,9 @@ type Lease struct {
 
 // Expired reports whether the lease ran out at now.
 func (l *Lease) Expired(now time.Time) bool { return l == nil || now.After(l.ExpiresAt) }
+
+// Queue is where the job's current ticket goes.
+func (j *Job) Queue() events.Queue { return events.TicketQueue(j.Stage, j.Priority) }
 
 // Ticket is the hand-off the job currently expects.
 func (j *Job) Ticket() events.Ticket {
