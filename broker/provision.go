@@ -15,6 +15,15 @@ import (
 // BucketPDFs is the object store holding <job_id>.pdf.
 const BucketPDFs = "pdfs"
 
+// BucketPDFCache is the object store holding the PDF of LaTeX that compiled, named
+// by the source's content hash. It is a cache: entries age out after
+// PDFCacheMaxAge and the oldest go first beyond PDFCacheMaxBytes.
+const (
+	BucketPDFCache   = "pdf_cache"
+	PDFCacheMaxAge   = 7 * 24 * time.Hour
+	PDFCacheMaxBytes = 1 << 30
+)
+
 // Resources configures the JetStream resources.
 type Resources struct {
 	// Replicas of every stream, bucket and consumer. Default 1.
@@ -79,6 +88,12 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		{"object store " + BucketPDFs, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketPDFs,
 				Description: "sheetpipe PDFs", Storage: jetstream.FileStorage, Replicas: r.Replicas})
+			return err
+		}},
+		{"object store " + BucketPDFCache, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketPDFCache,
+				Description: "sheetpipe PDFs by LaTeX content hash", Storage: jetstream.FileStorage, Replicas: r.Replicas,
+				TTL: PDFCacheMaxAge, MaxBytes: PDFCacheMaxBytes})
 			return err
 		}},
 	}

@@ -24,9 +24,7 @@ func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
 	}
 	failpoint.Inject(events.StageCompile, failpoint.AfterClaim)
 	err = p.work(ctx, j.ID, owner, func(ctx context.Context) error {
-		start := time.Now()
-		pdf, err := p.compile.Compile(ctx, j.Latex)
-		p.metrics.Compiled(compileOutcome(err), time.Since(start))
+		pdf, err := p.compilePDF(ctx, j.Latex)
 		if err != nil {
 			return err
 		}
@@ -64,6 +62,21 @@ func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
 	failpoint.Inject(events.StageCompile, failpoint.AfterWrite)
 	p.log.InfoContext(ctx, "compile done", "job_id", j.ID, "status", j.Status)
 	return p.publishTicket(ctx, j)
+}
+
+// compilePDF compiles source, or takes its PDF from the cache when the same source
+// compiled before.
+func (p *Pipeline) compilePDF(ctx context.Context, source string) ([]byte, error) {
+	start := time.Now()
+	pdf, cached, err := p.cache.compile(ctx, source, func() ([]byte, error) {
+		return p.compile.Compile(ctx, source)
+	})
+	outcome := compileOutcome(err)
+	if cached {
+		outcome = "cached"
+	}
+	p.metrics.Compiled(outcome, time.Since(start))
+	return pdf, err
 }
 
 func compileFailed(j *kvstore.Job, le *latex.LatexError) {

@@ -29,6 +29,9 @@ type Config struct {
 	// LeaseTTL is how long a running job's lease lasts without renewal; it is renewed
 	// every third of it. Default 30s.
 	LeaseTTL time.Duration
+	// NoCompileCache compiles every source even when the same LaTeX compiled
+	// before (see pdfCache). Default false: identical LaTeX is compiled once.
+	NoCompileCache bool
 	// PublicURL prefixes pdf_url ("/jobs/<id>/pdf"). Default empty.
 	PublicURL string
 	// SweepInterval is how often the sweeper scans the jobs bucket for jobs stuck

@@ -48,6 +48,7 @@ type Pipeline struct {
 	llm     llm
 	compile compiler
 	pdfs    jetstream.ObjectStore
+	cache   *pdfCache
 	log     *slog.Logger
 	metrics *metrics.Metrics
 
@@ -71,8 +72,14 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	cache := &pdfCache{log: log}
+	if !cfg.NoCompileCache {
+		if cache.obs, err = d.JS.ObjectStore(ctx, broker.BucketPDFCache); err != nil {
+			return nil, fmt.Errorf("bind object store %s: %w", broker.BucketPDFCache, err)
+		}
+	}
 	return &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler,
-		pdfs: pdfs, log: log, metrics: d.Metrics}, nil
+		pdfs: pdfs, cache: cache, log: log, metrics: d.Metrics}, nil
 }
 
 // Start runs the given stages (all when none are named) until Stop, and with the

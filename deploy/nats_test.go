@@ -144,6 +144,15 @@ func TestClientPermissions(t *testing.T) {
 				_, err := cjs.Publish(ctx, events.SubjectCompile, []byte(`{"job_id":"`+id+`"}`))
 				return err
 			}, events.SubjectCompile},
+			{"a high-priority design ticket", func(ctx context.Context) error {
+				q := events.TicketQueue(events.StageDesign, events.PriorityHigh)
+				_, err := cjs.Publish(ctx, q.Subject(), []byte(`{"job_id":"`+id+`"}`))
+				return err
+			}, events.TicketQueue(events.StageDesign, events.PriorityHigh).Subject()},
+			{"a meta ticket", func(ctx context.Context) error {
+				_, err := cjs.Publish(ctx, events.SubjectMeta, []byte(`{"job_id":"`+id+`"}`))
+				return err
+			}, events.SubjectMeta},
 			{"deleting the JOBS stream", func(ctx context.Context) error {
 				return cjs.DeleteStream(ctx, events.StreamJobs)
 			}, "$JS.API.STREAM.DELETE.JOBS"},
