@@ -70,7 +70,16 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, uint64, error) {
 // with no write and is returned as is (ErrNoChange: the current job is returned
 // with a nil error). UpdatedAt is set on every write.
 func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Job, uint64, error) {
-	return update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, func(j *Job) error {
+	return s.UpdateFrom(ctx, id, nil, 0, fn)
+}
+
+// UpdateFrom is Update starting from from, a value of the job the caller holds at
+// revision rev (typically its own last write): the first attempt skips the read,
+// so when nobody wrote since, the update costs one round trip instead of two. A
+// stale from costs one refused write and then works as Update. from is not
+// changed; nil from is Update.
+func (s *Store) UpdateFrom(ctx context.Context, id string, from *Job, rev uint64, fn func(*Job) error) (*Job, uint64, error) {
+	return update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, hint[Job]{from, rev}, func(j *Job) error {
 		if err := fn(j); err != nil {
 			return err
 		}
@@ -138,23 +147,34 @@ func (s *Store) Conversation(ctx context.Context, id string) (*Conversation, uin
 // Converse applies fn to the conversation id, creating it for jobID when it does
 // not exist yet, with the same compare-and-swap loop as Update.
 func (s *Store) Converse(ctx context.Context, id, jobID string, fn func(*Conversation) error) (*Conversation, uint64, error) {
-	_, _, err := s.Conversation(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		now := s.now().UTC()
-		c := &Conversation{ID: id, JobID: jobID, Messages: []Message{}, CreatedAt: now, UpdatedAt: now}
-		if _, err := create(ctx, s.convs, id, c); err != nil && !errors.Is(err, ErrExists) {
-			return nil, 0, err
-		}
-	} else if err != nil {
-		return nil, 0, err
-	}
-	return update(ctx, s, s.convs, s.convsRead, BucketConversations, id, func(c *Conversation) error {
+	c, rev, err := update(ctx, s, s.convs, s.convsRead, BucketConversations, id, hint[Conversation]{}, func(c *Conversation) error {
 		if err := fn(c); err != nil {
 			return err
 		}
 		c.UpdatedAt = s.now().UTC()
 		return nil
 	})
+	if !errors.Is(err, ErrNotFound) {
+		return c, rev, err
+	}
+	// The job's first turn: create the conversation with it. A concurrent first
+	// turn that created it meanwhile makes this one an update after all.
+	now := s.now().UTC()
+	c = &Conversation{ID: id, JobID: jobID, Messages: []Message{}, CreatedAt: now, UpdatedAt: now}
+	if err := fn(c); err != nil {
+		if errors.Is(err, ErrNoChange) {
+			return c, 0, nil
+		}
+		return c, 0, err
+	}
+	rev, err = create(ctx, s.convs, id, c)
+	if errors.Is(err, ErrExists) {
+		return s.Converse(ctx, id, jobID, fn)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return c, rev, nil
 }
 
 func create[T any](ctx context.Context, kv jetstream.KeyValue, key string, v *T) (uint64, error) {
@@ -184,13 +204,42 @@ func get[T any](ctx context.Context, r leaderReader, key string) (*T, uint64, er
 	return v, rev, nil
 }
 
-func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leaderReader, bucket, key string, fn func(*T) error) (*T, uint64, error) {
+// hint is a value of a key the caller already holds, at its revision.
+type hint[T any] struct {
+	v   *T
+	rev uint64
+}
+
+// value is a copy of the hinted value for fn to change.
+func (h hint[T]) value(key string) (*T, uint64, error) {
+	data, err := json.Marshal(h.v)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encode %s: %w", key, err)
+	}
+	v := new(T)
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, 0, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return v, h.rev, nil
+}
+
+func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leaderReader, bucket, key string, h hint[T], fn func(*T) error) (*T, uint64, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		v, rev, err := get[T](ctx, r, key)
+		hinted := attempt == 0 && h.v != nil
+		var v *T
+		var rev uint64
+		var err error
+		if hinted {
+			v, rev, err = h.value(key)
+		} else {
+			v, rev, err = get[T](ctx, r, key)
+		}
 		if err != nil {
 			return nil, 0, err
 		}
-		if err := fn(v); errors.Is(err, ErrNoChange) {
+		if err := fn(v); hinted && err != nil {
+			continue // decide on the stored value, not on the hint
+		} else if errors.Is(err, ErrNoChange) {
 			return v, rev, nil
 		} else if err != nil {
 			return v, rev, err
@@ -205,6 +254,9 @@ func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leade
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return nil, 0, fmt.Errorf("update %s: %w", key, err)
+		}
+		if hinted {
+			continue // an old hint is not contention: read and try again
 		}
 		s.metrics.CASConflict(bucket)
 		if err := backoff(ctx, attempt); err != nil {

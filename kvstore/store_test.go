@@ -147,3 +147,96 @@ func TestConverseCreatesAndAppends(t *testing.T) {
 		t.Fatalf("conversation %+v err %v", c, err)
 	}
 }
+
+// UpdateFrom writes from the caller's value when it is current, and otherwise
+// decides on the stored value: a stale hint never makes fn act on old state.
+func TestUpdateFrom(t *testing.T) {
+	st, m, ctx := setup(t)
+	id := "3c1b2a10-8b0a-4a53-9f53-3f2f3c1e2a10"
+	rev, err := st.Create(ctx, &kvstore.Job{ID: id, UserID: "u", Status: events.StatusRunning, Message: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _, err := st.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("current hint", func(t *testing.T) {
+		j, newRev, err := st.UpdateFrom(ctx, id, held, rev, func(j *kvstore.Job) error { j.Message = "v2"; return nil })
+		if err != nil || newRev != rev+1 || j.Message != "v2" {
+			t.Fatalf("UpdateFrom: %q rev %d err %v", j.Message, newRev, err)
+		}
+		if held.Message != "v1" {
+			t.Fatalf("the hint was changed: %q", held.Message)
+		}
+		held, rev = j, newRev
+	})
+	t.Run("stale hint is re-read", func(t *testing.T) {
+		// Someone else aborts the job after the caller's last write.
+		if _, _, err := st.Update(ctx, id, func(j *kvstore.Job) error { j.Status = events.StatusAborted; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		var sawAborted bool
+		_, _, err := st.UpdateFrom(ctx, id, held, rev, func(j *kvstore.Job) error {
+			if j.Status == events.StatusAborted {
+				sawAborted = true
+				return kvstore.ErrNoChange
+			}
+			j.Message = "overwrote the abort"
+			return nil
+		})
+		if err != nil || !sawAborted {
+			t.Fatalf("UpdateFrom on a stale hint: err %v, saw the abort %v", err, sawAborted)
+		}
+		got, _, err := st.Get(ctx, id)
+		if err != nil || got.Status != events.StatusAborted || got.Message == "overwrote the abort" {
+			t.Fatalf("job after a stale hint: %+v err %v", got, err)
+		}
+	})
+	t.Run("refusal on a stale hint is re-checked", func(t *testing.T) {
+		cur, curRev, err := st.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := *cur
+		stale.Status = events.StatusCompleted // what the caller wrongly believes
+		refuse := errors.New("refused")
+		j, _, err := st.UpdateFrom(ctx, id, &stale, curRev-1, func(j *kvstore.Job) error {
+			if j.Status == events.StatusCompleted {
+				return refuse
+			}
+			j.Message = "written"
+			return nil
+		})
+		if err != nil || j.Message != "written" {
+			t.Fatalf("UpdateFrom refused on the hint's state: err %v", err)
+		}
+	})
+	if n := testutil.ToFloat64(m.KVCASConflicts.WithLabelValues(kvstore.BucketJobs)); n != 0 {
+		t.Fatalf("a stale hint counted %v CAS conflicts, want 0", n)
+	}
+}
+
+// The first turn creates the conversation; later turns update it.
+func TestConverseCreatesThenUpdates(t *testing.T) {
+	st, _, ctx := setup(t)
+	id := "4d1b2a10-8b0a-4a53-9f53-3f2f3c1e2a10"
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			_, _, err := st.Converse(ctx, id, id, func(c *kvstore.Conversation) error {
+				c.Messages = append(c.Messages, kvstore.Message{Role: "user", Content: string(rune('a' + i))})
+				return nil
+			})
+			if err != nil {
+				t.Errorf("Converse: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	c, _, err := st.Conversation(ctx, id)
+	if err != nil || len(c.Messages) != 8 || c.JobID != id || c.CreatedAt.IsZero() {
+		t.Fatalf("conversation after 8 concurrent first turns: %+v err %v", c, err)
+	}
+}
