@@ -113,7 +113,8 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 // which is recorded before it is used.
 func (p *Pipeline) ask(ctx context.Context, j *kvstore.Job, stage events.Stage,
 	call func(context.Context, []ai.Turn) (ai.Reply, error)) (string, error) {
-	conv, _, err := p.store.Conversation(ctx, j.ConversationID)
+	conv, convRev, err := p.store.Conversation(ctx, j.ConversationID)
+	held := conv // what the answer's write starts from; nil: create the conversation
 	if errors.Is(err, kvstore.ErrNotFound) {
 		conv = &kvstore.Conversation{}
 	} else if err != nil {
@@ -134,7 +135,7 @@ func (p *Pipeline) ask(ctx context.Context, j *kvstore.Job, stage events.Stage,
 		return "", err
 	}
 	var answer string
-	_, _, err = p.store.Converse(ctx, j.ConversationID, j.ID, func(c *kvstore.Conversation) error {
+	_, _, err = p.store.ConverseFrom(ctx, j.ConversationID, j.ID, held, convRev, func(c *kvstore.Conversation) error {
 		if m, ok := c.Answer(stage, j.Seq); ok {
 			answer = m.Content
 			return kvstore.ErrNoChange

@@ -110,6 +110,7 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 		r := &runner{
 			stage:       st,
 			handle:      handlers[st],
+			settleScope: p.settleScope,
 			concurrency: p.cfg.Concurrency[st],
 			heartbeat:   p.cfg.AckWait / 3,
 			backoff:     p.cfg.backoff,

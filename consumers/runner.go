@@ -23,6 +23,7 @@ type handlerFunc func(ctx context.Context, msg jetstream.Msg) error
 type runner struct {
 	stage       events.Stage
 	handle      handlerFunc
+	settleScope func(context.Context, *scope) error
 	concurrency int
 	heartbeat   time.Duration
 	backoff     func(int) time.Duration
@@ -120,7 +121,12 @@ func (r *runner) run(msg jetstream.Msg) {
 
 	hbCtx, stopHB := context.WithCancel(r.workCtx)
 	go r.heartbeatLoop(hbCtx, msg)
-	err := r.handle(r.workCtx, msg)
+	ctx, sc := withScope(r.workCtx)
+	defer sc.close()
+	err := r.handle(ctx, msg)
+	if serr := r.settleScope(ctx, sc); err == nil {
+		err = serr
+	}
 	stopHB()
 	if err == nil {
 		failpoint.Inject(r.stage, failpoint.AfterPublish)

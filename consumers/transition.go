@@ -61,10 +61,36 @@ func (p *Pipeline) emit(ctx context.Context, j *kvstore.Job, rev uint64, before 
 	}
 }
 
-// publishEvent publishes one encoded status event, retrying with a growing pause.
+// publishEvent publishes one encoded status event: in a stage, without waiting
+// for its acknowledgement (see scope); elsewhere, waiting and retrying.
 func (p *Pipeline) publishEvent(ctx context.Context, data []byte, msgID string) error {
+	if p.publishAsync(ctx, events.SubjectStatus, data, msgID, false) {
+		return nil
+	}
+	return p.publishSync(ctx, events.SubjectStatus, data, msgID)
+}
+
+// publishAsync publishes in ctx's scope, whose runner collects the
+// acknowledgement before it acks the stage's ticket; false when there is no scope
+// or the publish could not be sent.
+func (p *Pipeline) publishAsync(ctx context.Context, subject string, data []byte, msgID string, ticket bool) bool {
+	sc := scopeOf(ctx)
+	if sc == nil {
+		return false
+	}
+	ack, err := p.js.PublishAsync(subject, data, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return false
+	}
+	sc.addPending(pending{ack: ack, subject: subject, data: data, msgID: msgID, ticket: ticket})
+	return true
+}
+
+// publishSync publishes and waits for the acknowledgement, retrying with a
+// growing pause.
+func (p *Pipeline) publishSync(ctx context.Context, subject string, data []byte, msgID string) error {
 	for attempt := 1; ; attempt++ {
-		_, err := p.js.Publish(ctx, events.SubjectStatus, data, jetstream.WithMsgID(msgID))
+		_, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
 		if err == nil || attempt == emitAttempts || !sleep(ctx, time.Duration(attempt)*100*time.Millisecond) {
 			return err
 		}
@@ -82,7 +108,11 @@ func (p *Pipeline) publishTicket(ctx context.Context, j *kvstore.Job) error {
 	if err != nil {
 		return fmt.Errorf("encode ticket %s: %w", t.MsgID(), err)
 	}
-	if _, err := p.js.Publish(ctx, j.Queue().Subject(), data, jetstream.WithMsgID(t.MsgID())); err != nil {
+	subject := j.Queue().Subject()
+	if p.publishAsync(ctx, subject, data, t.MsgID(), true) {
+		return nil
+	}
+	if _, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(t.MsgID())); err != nil {
 		return fmt.Errorf("publish ticket %s: %w", t.MsgID(), err)
 	}
 	return nil
@@ -102,8 +132,12 @@ func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string)
 		return t, nil, "", err
 	}
 	owner := uuid.NewString()
+	h, err := p.watchClaim(ctx, t.JobID, owner)
+	if err != nil {
+		return t, nil, "", err
+	}
 	var movedOn bool
-	j, err := p.apply(ctx, t.JobID, func(j *kvstore.Job) error {
+	j, rev, err := p.applyRev(ctx, t.JobID, func(j *kvstore.Job) error {
 		now := time.Now()
 		movedOn = j.Seq > t.Seq && j.Status != events.StatusAborted
 		switch {
@@ -121,6 +155,14 @@ func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string)
 		j.Message = message
 		return nil
 	})
+	if h != nil {
+		if err == nil {
+			h.wrote(j, rev)
+			scopeOf(ctx).addHold(owner, h)
+		} else {
+			h.stop()
+		}
+	}
 	switch {
 	case errors.Is(err, kvstore.ErrNotFound):
 		p.log.WarnContext(ctx, "ticket for unknown job", "job_id", t.JobID, "step", t.Stage)
@@ -136,6 +178,26 @@ func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string)
 		}
 	}
 	return t, j, owner, err
+}
+
+// watchClaim starts watching job id's key for a claim by owner in ctx's scope
+// (nil without one). It starts before the claim's write, so every later write is
+// seen without a read to close a gap.
+func (p *Pipeline) watchClaim(ctx context.Context, id, owner string) (*hold, error) {
+	if scopeOf(ctx) == nil {
+		return nil, nil
+	}
+	h := &hold{written: make(chan struct{}, 1)}
+	stop, err := p.store.WatchJob(id, func(j *kvstore.Job) {
+		if j == nil || !holds(j, owner) {
+			h.signal()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.stop = stop
+	return h, nil
 }
 
 func redelivered(msg jetstream.Msg) bool {
@@ -156,7 +218,7 @@ func (p *Pipeline) reemit(ctx context.Context, id string) {
 // finish writes a stage's result if this worker still holds the lease; otherwise
 // the result is discarded (errAborted, errLeaseLost).
 func (p *Pipeline) finish(ctx context.Context, id, owner string, fn func(*kvstore.Job)) (*kvstore.Job, error) {
-	return p.apply(ctx, id, func(j *kvstore.Job) error {
+	return p.applyHeld(ctx, id, owner, func(j *kvstore.Job) error {
 		if err := lost(j, owner); err != nil {
 			return err
 		}
@@ -164,6 +226,30 @@ func (p *Pipeline) finish(ctx context.Context, id, owner string, fn func(*kvstor
 		fn(j)
 		return nil
 	})
+}
+
+// applyHeld is apply for the worker owner: when it holds the job in ctx's scope
+// the write starts from its last one instead of a read.
+func (p *Pipeline) applyHeld(ctx context.Context, id, owner string, fn func(*kvstore.Job) error) (*kvstore.Job, error) {
+	h := holdOf(ctx, owner)
+	if h == nil {
+		return p.apply(ctx, id, fn)
+	}
+	from, fromRev := h.last()
+	var before events.Status
+	var unchanged bool
+	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *kvstore.Job) error {
+		before = j.Status
+		err := fn(j)
+		unchanged = errors.Is(err, kvstore.ErrNoChange)
+		return err
+	})
+	if err != nil || unchanged {
+		return j, err
+	}
+	h.wrote(j, rev)
+	p.emit(ctx, j, rev, before)
+	return j, nil
 }
 
 func holds(j *kvstore.Job, owner string) bool {
@@ -189,31 +275,25 @@ func advance(j *kvstore.Job, stage events.Stage, step events.Step, message strin
 func (p *Pipeline) work(ctx context.Context, id, owner string, fn func(context.Context) error) error {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	written := make(chan struct{}, 1)
-	check := func() {
-		select {
-		case written <- struct{}{}:
-		default: // a check is already due
+	h := holdOf(ctx, owner)
+	if h == nil {
+		// Claimed outside a scope: watch from now, and read once so that a
+		// change between the claim and the subscription is seen too (the server
+		// handles the subscription before that read).
+		var err error
+		if h, err = p.watchClaim(context.WithValue(ctx, scopeKey{}, &scope{}), id, owner); err != nil {
+			return err
 		}
+		defer h.stop()
+		h.signal()
 	}
-	stopWatch, err := p.store.WatchJob(id, func(j *kvstore.Job) {
-		if j == nil || !holds(j, owner) {
-			check()
-		}
-	})
-	if err != nil {
-		return err
-	}
-	defer stopWatch()
-	// A change between the claim and the subscription is seen by one first check:
-	// the server handles the subscription before that check's read.
-	check()
+	written := h.written
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		p.keepLease(wctx, cancel, id, owner, written)
 	}()
-	err = fn(wctx)
+	err := fn(wctx)
 	cancel(nil)
 	<-done
 	switch cause := context.Cause(wctx); {
@@ -280,13 +360,22 @@ func (p *Pipeline) renew(ctx context.Context, id, owner string) error {
 }
 
 func (p *Pipeline) setLeaseExpiry(ctx context.Context, id, owner string, at time.Time) error {
-	_, _, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
+	h := holdOf(ctx, owner)
+	var from *kvstore.Job
+	var fromRev uint64
+	if h != nil {
+		from, fromRev = h.last()
+	}
+	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *kvstore.Job) error {
 		if err := lost(j, owner); err != nil {
 			return err
 		}
 		j.Lease.ExpiresAt = at
 		return nil
 	})
+	if err == nil && h != nil {
+		h.wrote(j, rev)
+	}
 	return err
 }
 

@@ -147,34 +147,47 @@ func (s *Store) Conversation(ctx context.Context, id string) (*Conversation, uin
 // Converse applies fn to the conversation id, creating it for jobID when it does
 // not exist yet, with the same compare-and-swap loop as Update.
 func (s *Store) Converse(ctx context.Context, id, jobID string, fn func(*Conversation) error) (*Conversation, uint64, error) {
-	c, rev, err := update(ctx, s, s.convs, s.convsRead, BucketConversations, id, hint[Conversation]{}, func(c *Conversation) error {
-		if err := fn(c); err != nil {
-			return err
-		}
-		c.UpdatedAt = s.now().UTC()
-		return nil
-	})
+	c, rev, err := s.converse(ctx, id, hint[Conversation]{}, fn)
 	if !errors.Is(err, ErrNotFound) {
 		return c, rev, err
 	}
-	// The job's first turn: create the conversation with it. A concurrent first
-	// turn that created it meanwhile makes this one an update after all.
+	return s.ConverseFrom(ctx, id, jobID, nil, 0, fn)
+}
+
+// ConverseFrom is Converse starting from from, the conversation the caller read
+// at revision rev, or from nil when the caller found none: the first attempt
+// writes without reading again (creating the conversation when from is nil).
+func (s *Store) ConverseFrom(ctx context.Context, id, jobID string, from *Conversation, rev uint64, fn func(*Conversation) error) (*Conversation, uint64, error) {
+	if from != nil {
+		return s.converse(ctx, id, hint[Conversation]{from, rev}, fn)
+	}
 	now := s.now().UTC()
-	c = &Conversation{ID: id, JobID: jobID, Messages: []Message{}, CreatedAt: now, UpdatedAt: now}
+	c := &Conversation{ID: id, JobID: jobID, Messages: []Message{}, CreatedAt: now, UpdatedAt: now}
 	if err := fn(c); err != nil {
 		if errors.Is(err, ErrNoChange) {
 			return c, 0, nil
 		}
 		return c, 0, err
 	}
-	rev, err = create(ctx, s.convs, id, c)
+	rev, err := create(ctx, s.convs, id, c)
 	if errors.Is(err, ErrExists) {
-		return s.Converse(ctx, id, jobID, fn)
+		// Another first turn created it meanwhile: this one is an update after all.
+		return s.converse(ctx, id, hint[Conversation]{}, fn)
 	}
 	if err != nil {
 		return nil, 0, err
 	}
 	return c, rev, nil
+}
+
+func (s *Store) converse(ctx context.Context, id string, h hint[Conversation], fn func(*Conversation) error) (*Conversation, uint64, error) {
+	return update(ctx, s, s.convs, s.convsRead, BucketConversations, id, h, func(c *Conversation) error {
+		if err := fn(c); err != nil {
+			return err
+		}
+		c.UpdatedAt = s.now().UTC()
+		return nil
+	})
 }
 
 func create[T any](ctx context.Context, kv jetstream.KeyValue, key string, v *T) (uint64, error) {

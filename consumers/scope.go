@@ -1,0 +1,148 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// scope is what the handling of one ticket keeps beside its context, so that a
+// stage costs as few round trips to NATS as it can:
+//   - the job it claimed: its last written value and revision, so the next write
+//     needs no read first, and the watch on its key, opened before the claim so no
+//     write after the claim goes unseen;
+//   - its publishes (status events, the next ticket), sent without waiting for
+//     their acknowledgements, which the runner collects before it acks the ticket.
+//
+// The runner opens a scope per message and closes it once the message is settled.
+// Outside a scope (control API, sweeper) every write reads first and every
+// publish waits for its acknowledgement.
+type scope struct {
+	mu      sync.Mutex
+	holds   map[string]*hold // by lease owner
+	pending []pending
+}
+
+// hold is a job claimed in a scope.
+type hold struct {
+	mu      sync.Mutex
+	job     *kvstore.Job // as last written by this worker
+	rev     uint64
+	written chan struct{} // a write by someone else may have taken the job
+	stop    func()        // ends the watch
+}
+
+// pending is a publish not yet acknowledged.
+type pending struct {
+	ack     jetstream.PubAckFuture
+	subject string
+	data    []byte
+	msgID   string
+	ticket  bool // a failure fails the stage (an event's failure is logged)
+}
+
+type scopeKey struct{}
+
+func withScope(ctx context.Context) (context.Context, *scope) {
+	sc := &scope{holds: map[string]*hold{}}
+	return context.WithValue(ctx, scopeKey{}, sc), sc
+}
+
+func scopeOf(ctx context.Context) *scope {
+	sc, _ := ctx.Value(scopeKey{}).(*scope)
+	return sc
+}
+
+// hold returns the job owner claimed in ctx's scope, or nil.
+func holdOf(ctx context.Context, owner string) *hold {
+	sc := scopeOf(ctx)
+	if sc == nil {
+		return nil
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.holds[owner]
+}
+
+func (sc *scope) addHold(owner string, h *hold) {
+	sc.mu.Lock()
+	sc.holds[owner] = h
+	sc.mu.Unlock()
+}
+
+func (sc *scope) addPending(p pending) {
+	sc.mu.Lock()
+	sc.pending = append(sc.pending, p)
+	sc.mu.Unlock()
+}
+
+// signal notes a write that may have taken the job; it never blocks.
+func (h *hold) signal() {
+	select {
+	case h.written <- struct{}{}:
+	default: // a check is already due
+	}
+}
+
+// last is the job as this worker last wrote it, and its revision.
+func (h *hold) last() (*kvstore.Job, uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.job, h.rev
+}
+
+func (h *hold) wrote(j *kvstore.Job, rev uint64) {
+	h.mu.Lock()
+	h.job, h.rev = j, rev
+	h.mu.Unlock()
+}
+
+// settle waits for the scope's publishes. One that failed is published again
+// with a wait for its acknowledgement (its dedupe id makes that harmless if the
+// first one was stored after all); a ticket that still cannot be published is an
+// error, so the message is retried rather than acked with the job stranded.
+func (p *Pipeline) settleScope(ctx context.Context, sc *scope) error {
+	sc.mu.Lock()
+	pend := sc.pending
+	sc.pending = nil
+	sc.mu.Unlock()
+	var errs []error
+	for _, pub := range pend {
+		var err error
+		select {
+		case <-pub.ack.Ok():
+			continue
+		case err = <-pub.ack.Err():
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		p.log.WarnContext(ctx, "publish not acknowledged: publishing again", "subject", pub.subject, "error", err)
+		if err = p.publishSync(ctx, pub.subject, pub.data, pub.msgID); err == nil {
+			continue
+		}
+		if pub.ticket {
+			errs = append(errs, fmt.Errorf("publish ticket %s: %w", pub.msgID, err))
+			continue
+		}
+		if p.metrics != nil {
+			p.metrics.EventPublishErrs.Inc()
+		}
+		p.log.ErrorContext(ctx, "publish status event", "msg_id", pub.msgID, "error", err)
+	}
+	return errors.Join(errs...)
+}
+
+// close ends the watches of the scope's jobs.
+func (sc *scope) close() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for owner, h := range sc.holds {
+		h.stop()
+		delete(sc.holds, owner)
+	}
+}
