@@ -10,6 +10,9 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 )
 
+// DefaultRetention is how long finished jobs are kept when Config.Retention is unset.
+const DefaultRetention = 30 * 24 * time.Hour
+
 // Config tunes the pipeline.
 type Config struct {
 	// Concurrency is how many messages of each stage this process works on at once.
@@ -41,6 +44,15 @@ type Config struct {
 	// redelivered ticket before the sweeper recovers it; keep it above AckWait.
 	// Default 2 × AckWait.
 	SweepGrace time.Duration
+	// Retention is how long a finished job (completed, aborted, waiting_manual, or
+	// in error at step prompt) is kept after its last change before the janitor
+	// deletes it with its conversation and PDF; 0 keeps everything (nil means
+	// unset). Default 30 days.
+	Retention *time.Duration
+	// JanitorInterval is the mean time between two janitor passes; each wait is
+	// jittered by ±50% so that processes started together spread their scans.
+	// Default min(1h, Retention/10), at least 1s.
+	JanitorInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -78,6 +90,13 @@ func (c Config) withDefaults() Config {
 	if c.SweepGrace == 0 {
 		c.SweepGrace = 2 * c.AckWait
 	}
+	if c.Retention == nil {
+		d := DefaultRetention
+		c.Retention = &d
+	}
+	if c.JanitorInterval == 0 && *c.Retention > 0 {
+		c.JanitorInterval = max(time.Second, min(time.Hour, *c.Retention/10))
+	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c
 }
@@ -102,6 +121,9 @@ func (c Config) validate() error {
 	}
 	if c.SweepInterval < 0 || c.SweepGrace < 0 {
 		errs = append(errs, fmt.Errorf("sweep interval %s and grace %s must be positive", c.SweepInterval, c.SweepGrace))
+	}
+	if *c.Retention < 0 || c.JanitorInterval < 0 {
+		errs = append(errs, fmt.Errorf("retention %s and janitor interval %s must not be negative", *c.Retention, c.JanitorInterval))
 	}
 	return errors.Join(errs...)
 }

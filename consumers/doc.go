@@ -24,7 +24,10 @@
 // stale. A message that reaches its consumer's MaxDeliver is deleted from JOBS: a
 // ticket first moves its job, if still waiting for it, to waiting_manual (a CAS,
 // so every process may handle the advisory); a request is reported on
-// jobs.rejected.
+// jobs.rejected. The janitor, run by every process, deletes a finished job
+// (completed, aborted, waiting_manual, or an invalid request) untouched for the
+// retention, with a purge guarded by the revision it read, then its
+// conversation and PDF, and later any conversation or PDF left without a job.
 //
 // Subjects: consumes jobs.prompt|design|latex|compile|fix; publishes the same
 // (tickets), jobs.status and jobs.rejected; subscribes to the advisories

@@ -55,6 +55,7 @@ type Pipeline struct {
 	mu         sync.Mutex
 	runners    []*runner
 	sweeper    *sweeper
+	janitor    *janitor
 	deadLetter *deadLetter
 }
 
@@ -83,7 +84,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 }
 
 // Start runs the given stages (all when none are named) until Stop, and with the
-// first call the sweeper and the max-deliveries handler, which serve every stage.
+// first call the sweeper, the janitor (unless retention is 0) and the
+// max-deliveries handler, which serve every stage.
 func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	if len(stages) == 0 {
 		stages = events.Stages
@@ -105,6 +107,10 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 		p.deadLetter = dl
 		p.sweeper = &sweeper{p: p}
 		p.sweeper.start(ctx)
+		if *p.cfg.Retention > 0 {
+			p.janitor = &janitor{p: p}
+			p.janitor.start(ctx)
+		}
 	}
 	for _, st := range stages {
 		r := &runner{
@@ -126,13 +132,13 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	return nil
 }
 
-// Stop stops every stage, the sweeper and the max-deliveries handler: no new
-// messages, in-flight work finishes until ctx ends and is then cancelled and
-// handed back.
+// Stop stops every stage, the sweeper, the janitor and the max-deliveries
+// handler: no new messages, in-flight work finishes until ctx ends and is then
+// cancelled and handed back.
 func (p *Pipeline) Stop(ctx context.Context) {
 	p.mu.Lock()
-	runners, sw, dl := p.runners, p.sweeper, p.deadLetter
-	p.runners, p.sweeper, p.deadLetter = nil, nil, nil
+	runners, sw, jn, dl := p.runners, p.sweeper, p.janitor, p.deadLetter
+	p.runners, p.sweeper, p.janitor, p.deadLetter = nil, nil, nil, nil
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, r := range runners {
@@ -143,6 +149,9 @@ func (p *Pipeline) Stop(ctx context.Context) {
 	// advisories (and sweeping) until the runners are done.
 	if sw != nil {
 		wg.Go(func() { sw.stop(ctx) })
+	}
+	if jn != nil {
+		wg.Go(func() { jn.stop(ctx) })
 	}
 	if dl != nil {
 		wg.Go(func() { dl.stop(ctx) })

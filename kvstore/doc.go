@@ -3,6 +3,7 @@
 // buckets. Every write is a compare-and-swap on the key's revision: Update reads,
 // applies a function and writes with the read revision, retrying on
 // jetstream.ErrKeyRevisionMismatch in one bounded loop, so concurrent writers from
-// any number of processes never lose an update. Conflicts are counted in
+// any number of processes never lose an update. Deleting a job is a purge guarded
+// by its revision in the same way. Conflicts are counted in
 // sheetpipe_kv_cas_conflicts_total{bucket}.
 package kvstore

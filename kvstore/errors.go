@@ -9,6 +9,9 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrNoChange, returned by an update function, ends Update without a write.
 	ErrNoChange = errors.New("no change")
+	// ErrConflict means a delete found the key at another revision than the one
+	// given: it was written (or deleted) since it was read.
+	ErrConflict = errors.New("changed since read")
 	// ErrContention means the CAS loop gave up after too many revision mismatches.
 	ErrContention = errors.New("too many concurrent updates")
 )

@@ -25,6 +25,7 @@ type Metrics struct {
 	EventPublishErrs prometheus.Counter
 	JobsRecovered    *prometheus.CounterVec // step
 	DeadLetters      *prometheus.CounterVec // kind (ticket|request)
+	JobsDeleted      prometheus.Counter
 }
 
 // New creates the collectors and registers them on reg.
@@ -71,10 +72,13 @@ func New(reg prometheus.Registerer) *Metrics {
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
 			Name: "dead_letters_total", Help: "Messages removed after reaching MaxDeliver, by kind (ticket, request)."},
 			[]string{"kind"}),
+		JobsDeleted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
+			Name: "jobs_deleted_total", Help: "Finished jobs deleted with their conversation and PDF after the retention."}),
 	}
 	reg.MustRegister(m.JobsSubmitted, m.JobsFinished, m.StageDuration, m.StageMessages,
 		m.LLMDuration, m.LLMTokens, m.CompileDuration, m.KVCASConflicts, m.Retries,
-		m.JobsInFlight, m.ConsumerPending, m.EventPublishErrs, m.JobsRecovered, m.DeadLetters)
+		m.JobsInFlight, m.ConsumerPending, m.EventPublishErrs, m.JobsRecovered, m.DeadLetters,
+		m.JobsDeleted)
 	m.initLabels()
 	return m
 }
@@ -116,6 +120,13 @@ func (m *Metrics) initLabels() {
 func (m *Metrics) Recovered(step string) {
 	if m != nil {
 		m.JobsRecovered.WithLabelValues(step).Inc()
+	}
+}
+
+// JobDeleted counts a finished job the janitor deleted.
+func (m *Metrics) JobDeleted() {
+	if m != nil {
+		m.JobsDeleted.Inc()
 	}
 }
 

@@ -44,6 +44,7 @@ type Config struct {
 	ShutdownTimeout time.Duration // SHEETPIPE_SHUTDOWN_TIMEOUT: wait for in-flight work on SIGTERM. Default 25s.
 	SweepInterval   time.Duration // SHEETPIPE_SWEEP_INTERVAL: how often stuck running jobs are looked for. Default 10s.
 	SweepGrace      time.Duration // SHEETPIPE_SWEEP_GRACE: how long past its lease a running job waits for its ticket before the sweeper re-enqueues it. Default 2 × ack wait.
+	Retention       time.Duration // SHEETPIPE_RETENTION: how long a finished job, its conversation and PDF are kept after its last change ("30d", "12h"; 0 keeps them for ever). Default 30d.
 	LogLevel        string        // SHEETPIPE_LOG_LEVEL: debug, info, warn, error. Default info.
 	LogFormat       string        // SHEETPIPE_LOG_FORMAT: json or text. Default json.
 
@@ -106,6 +107,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	dur(&c.LeaseTTL, "lease-ttl", "SHEETPIPE_LEASE_TTL", 30*time.Second, "lease of a running job without renewal")
 	dur(&c.SweepInterval, "sweep-interval", "SHEETPIPE_SWEEP_INTERVAL", 10*time.Second, "how often stuck running jobs are looked for")
 	dur(&c.SweepGrace, "sweep-grace", "SHEETPIPE_SWEEP_GRACE", 0, "wait past an expired lease before re-enqueueing (0: 2 × ack wait)")
+	c.Retention = fromEnv(c, getenv, "SHEETPIPE_RETENTION", defaultRetention, parseRetention,
+		"a number of days (30d) or a duration (12h, 90m), 0 or more")
+	fs.Var(retentionFlag{&c.Retention}, "retention",
+		"how long finished jobs, their conversations and PDFs are kept after their last change: a `duration` such as 30d or 12h; 0 keeps them for ever ($SHEETPIPE_RETENTION)")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "SHEETPIPE_SHUTDOWN_TIMEOUT", 25*time.Second, "wait for in-flight work on SIGTERM")
 	str(&c.LogLevel, "log-level", "SHEETPIPE_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "SHEETPIPE_LOG_FORMAT", "json", "json or text")

@@ -88,7 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc, MaxRetries: &cfg.MaxRetries,
 		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL,
-		SweepInterval: cfg.SweepInterval, SweepGrace: cfg.SweepGrace},
+		SweepInterval: cfg.SweepInterval, SweepGrace: cfg.SweepGrace, Retention: &cfg.Retention},
 		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Log: log, Metrics: m})
 	if err != nil {
 		return err

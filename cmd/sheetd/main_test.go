@@ -592,8 +592,10 @@ func TestBadConfigExitsNonZero(t *testing.T) {
 	}{
 		{"replicas not a number", []string{"SHEETPIPE_REPLICAS=banana"}, nil, 1,
 			func(p *process) string { return p.stderr.String() }, []string{"SHEETPIPE_REPLICAS"}},
+		{"negative retention", []string{"SHEETPIPE_RETENTION=-30d"}, nil, 1,
+			func(p *process) string { return p.stderr.String() }, []string{`$SHEETPIPE_RETENTION="-30d" is not`}},
 		{"help", nil, []string{"-h"}, 0,
-			func(p *process) string { return p.stdout.String() + p.stderr.String() }, []string{"-nats-url", "$SHEETPIPE_CONCURRENCY"}},
+			func(p *process) string { return p.stdout.String() + p.stderr.String() }, []string{"-nats-url", "$SHEETPIPE_CONCURRENCY", "-retention duration", "$SHEETPIPE_RETENTION) (default 30d)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,159 @@
+package kvstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Delete removes job id if it is still at revision rev: a purge of the key
+// guarded by the revision, so a job written after it was read (a retry, a
+// refinement) is kept and ErrConflict is returned. A job already deleted is a
+// conflict too: of several deleters only one succeeds.
+func (s *Store) Delete(ctx context.Context, id string, rev uint64) error {
+	if rev == 0 {
+		return fmt.Errorf("delete %s: no revision given", id)
+	}
+	return purge(ctx, s.jobs, id, rev)
+}
+
+// DeleteConversation removes conversation id, only while it is at revision rev
+// unless rev is 0. Removing a conversation that is already gone succeeds.
+func (s *Store) DeleteConversation(ctx context.Context, id string, rev uint64) error {
+	return purge(ctx, s.convs, id, rev)
+}
+
+// EachConversation streams the id, revision and time of last write of every
+// conversation to fn, in no particular order and without reading the
+// conversations themselves. An error from fn ends the pass and is returned.
+func (s *Store) EachConversation(ctx context.Context, fn func(id string, rev uint64, updated time.Time) error) error {
+	w, err := s.convs.WatchAll(ctx, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	if err != nil {
+		return fmt.Errorf("scan bucket %s: %w", BucketConversations, err)
+	}
+	defer stopWatcher(w)
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("scan bucket %s: %w", BucketConversations, ctx.Err())
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return fmt.Errorf("scan bucket %s: watcher closed", BucketConversations)
+			case e == nil:
+				return nil
+			}
+			if err := fn(e.Key(), e.Revision(), e.Created()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// purge removes every revision of key, leaving a purge marker; with rev > 0 only
+// while the key is at rev.
+func purge(ctx context.Context, kv jetstream.KeyValue, key string, rev uint64) error {
+	if !validKey(key) {
+		return fmt.Errorf("delete %s: %w", key, ErrNotFound)
+	}
+	var opts []jetstream.KVDeleteOpt
+	if rev > 0 {
+		opts = append(opts, jetstream.LastRevision(rev))
+	}
+	err := kv.Purge(ctx, key, opts...)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+		return fmt.Errorf("delete %s at revision %d: %w", key, rev, ErrConflict)
+	case err != nil:
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// PurgeMarkers removes the markers that deletions made before cutoff left in
+// the jobs and conversations buckets, so that deleted keys take no space for
+// ever. It removes a marker and what precedes it, never a value written after
+// it under the same key.
+func (s *Store) PurgeMarkers(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	for _, b := range []struct {
+		name string
+		kv   jetstream.KeyValue
+	}{{BucketJobs, s.jobs}, {BucketConversations, s.convs}} {
+		m, err := s.purgeMarkers(ctx, b.name, b.kv, cutoff)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (s *Store) purgeMarkers(ctx context.Context, bucket string, kv jetstream.KeyValue, cutoff time.Time) (int, error) {
+	w, err := kv.WatchAll(ctx, jetstream.MetaOnly())
+	if err != nil {
+		return 0, fmt.Errorf("scan bucket %s: %w", bucket, err)
+	}
+	var markers []jetstream.KeyValueEntry
+	err = func() error {
+		defer stopWatcher(w)
+		for {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("scan bucket %s: %w", bucket, ctx.Err())
+			case e, ok := <-w.Updates():
+				switch {
+				case !ok:
+					return fmt.Errorf("scan bucket %s: watcher closed", bucket)
+				case e == nil:
+					return nil
+				}
+				if op := e.Operation(); op != jetstream.KeyValuePut && e.Created().Before(cutoff) {
+					markers = append(markers, e)
+				}
+			}
+		}
+	}()
+	if err != nil {
+		return 0, err
+	}
+	for i, e := range markers {
+		if err := s.purgeBefore(ctx, bucket, e.Key(), e.Revision()+1); err != nil {
+			return i, err
+		}
+	}
+	return len(markers), nil
+}
+
+// purgeBefore removes the messages of key in bucket's stream below sequence seq.
+func (s *Store) purgeBefore(ctx context.Context, bucket, key string, seq uint64) error {
+	req, err := json.Marshal(struct {
+		Filter   string `json:"filter"`
+		Sequence uint64 `json:"seq"`
+	}{"$KV." + bucket + "." + key, seq})
+	if err != nil {
+		return err
+	}
+	reply, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.PURGE.KV_"+bucket, req)
+	if err != nil {
+		return fmt.Errorf("purge marker of %s: %w", key, err)
+	}
+	var resp struct {
+		Success bool `json:"success"`
+		Error   *struct {
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(reply.Data, &resp); err != nil {
+		return fmt.Errorf("purge marker of %s: decode reply: %w", key, err)
+	}
+	if resp.Error != nil || !resp.Success {
+		return fmt.Errorf("purge marker of %s: jetstream error %+v", key, resp.Error)
+	}
+	return nil
+}
