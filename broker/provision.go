@@ -15,6 +15,10 @@ import (
 // BucketPDFs is the object store holding <job_id>.pdf.
 const BucketPDFs = "pdfs"
 
+// ConsumerWebhooks is the durable consumer of jobs.status on JOB_EVENTS from
+// which the webhook senders of every sheetd deliver final events.
+const ConsumerWebhooks = "webhooks"
+
 // Resources configures the JetStream resources.
 type Resources struct {
 	// Replicas of every stream, bucket and consumer. Default 1.
@@ -28,6 +32,9 @@ type Resources struct {
 	MaxDeliver int
 	// Duplicates is the JOBS stream's de-duplication window. Default 2m.
 	Duplicates time.Duration
+	// WebhookAttempts caps the deliveries of one status event to the webhooks
+	// consumer, and so the POST attempts of one webhook. Default 10.
+	WebhookAttempts int
 }
 
 func (r Resources) withDefaults() Resources {
@@ -45,6 +52,9 @@ func (r Resources) withDefaults() Resources {
 	}
 	if r.Duplicates == 0 {
 		r.Duplicates = 2 * time.Minute
+	}
+	if r.WebhookAttempts == 0 {
+		r.WebhookAttempts = 10
 	}
 	return r
 }
@@ -82,6 +92,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 			return err
 		}},
 	}
+	steps = append(steps, step{"consumer " + ConsumerWebhooks, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateConsumer(ctx, events.StreamEvents, webhookConsumer(r))
+		return err
+	}})
 	for _, q := range events.Queues() {
 		cfg := ConsumerConfig(q, r)
 		steps = append(steps, step{"consumer " + q.Durable(), func(ctx context.Context) error {
@@ -171,6 +185,23 @@ func ConsumerConfig(q events.Queue, r Resources) jetstream.ConsumerConfig {
 		AckWait:       r.AckWait,
 		MaxDeliver:    r.MaxDeliver,
 		MaxAckPending: 10000,
+		Replicas:      r.Replicas,
+	}
+}
+
+// webhookConsumer is the consumer of status events shared by the webhook senders.
+// It starts with the events published after its creation: before it existed no
+// job could ask for a webhook.
+func webhookConsumer(r Resources) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerWebhooks,
+		Description:   "sheetpipe webhook deliveries of final status events",
+		FilterSubject: events.SubjectStatus,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckWait:       r.AckWait,
+		MaxDeliver:    r.WebhookAttempts,
+		MaxAckPending: 1000,
 		Replicas:      r.Replicas,
 	}
 }
