@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -38,7 +39,14 @@ type Config struct {
 	// redelivered ticket before the sweeper recovers it; keep it above AckWait.
 	// Default 2 × AckWait.
 	SweepGrace time.Duration
+	// CheckWebhook vets a request's webhook_url before its job is created; its
+	// error (events.ErrInvalid for a 400) refuses the request. Default: every
+	// webhook_url is refused, webhooks being off.
+	CheckWebhook func(ctx context.Context, url string) error
 }
+
+// errWebhooksOff refuses a webhook_url in a pipeline configured without webhooks.
+var errWebhooksOff = fmt.Errorf("%w: webhooks are disabled", events.ErrInvalid)
 
 func (c Config) withDefaults() Config {
 	def := map[events.Stage]int{
@@ -74,6 +82,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SweepGrace == 0 {
 		c.SweepGrace = 2 * c.AckWait
+	}
+	if c.CheckWebhook == nil {
+		c.CheckWebhook = func(context.Context, string) error { return errWebhooksOff }
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c
