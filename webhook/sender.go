@@ -144,14 +144,16 @@ func (s *Sender) Start(ctx context.Context) error {
 	s.sem = make(chan struct{}, s.cfg.Concurrency)
 	s.stopping = make(chan struct{})
 	s.workCtx, s.cancelWork = context.WithCancel(context.WithoutCancel(ctx))
-	s.cc, err = cons.Consume(s.dispatch, jetstream.PullMaxMessages(s.cfg.Concurrency),
+	cc, err := cons.Consume(s.dispatch, jetstream.PullMaxMessages(s.cfg.Concurrency),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			s.log.Warn("consume", "consumer", broker.ConsumerWebhooks, "error", err)
 		}))
 	if err != nil {
 		s.cancelWork()
+		s.stopping = nil // nothing for Stop to stop
 		return fmt.Errorf("consume %s: %w", broker.ConsumerWebhooks, err)
 	}
+	s.cc = cc
 	return nil
 }
 
