@@ -23,6 +23,9 @@ const (
 	PDFCacheMaxAge   = 7 * 24 * time.Hour
 	PDFCacheMaxBytes = 1 << 30
 )
+// ConsumerWebhooks is the durable consumer of jobs.status on JOB_EVENTS from
+// which the webhook senders of every sheetd deliver final events.
+const ConsumerWebhooks = "webhooks"
 
 // Resources configures the JetStream resources.
 type Resources struct {
@@ -37,6 +40,9 @@ type Resources struct {
 	MaxDeliver int
 	// Duplicates is the JOBS stream's de-duplication window. Default 2m.
 	Duplicates time.Duration
+	// WebhookAttempts caps the deliveries of one status event to the webhooks
+	// consumer, and so the POST attempts of one webhook. Default 10.
+	WebhookAttempts int
 }
 
 func (r Resources) withDefaults() Resources {
@@ -54,6 +60,9 @@ func (r Resources) withDefaults() Resources {
 	}
 	if r.Duplicates == 0 {
 		r.Duplicates = 2 * time.Minute
+	}
+	if r.WebhookAttempts == 0 {
+		r.WebhookAttempts = 10
 	}
 	return r
 }
@@ -97,6 +106,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 			return err
 		}},
 	}
+	steps = append(steps, step{"consumer " + ConsumerWebhooks, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateConsumer(ctx, events.StreamEvents, webhookConsumer(r))
+		return err
+	}})
 	for _, q := range events.Queues() {
 		cfg := ConsumerConfig(q, r)
 		steps = append(steps, step{"consumer " + q.Durable(), func(ctx context.Context) error {
@@ -186,6 +199,23 @@ func ConsumerConfig(q events.Queue, r Resources) jetstream.ConsumerConfig {
 		AckWait:       r.AckWait,
 		MaxDeliver:    r.MaxDeliver,
 		MaxAckPending: 10000,
+		Replicas:      r.Replicas,
+	}
+}
+
+// webhookConsumer is the consumer of status events shared by the webhook senders.
+// It starts with the events published after its creation: before it existed no
+// job could ask for a webhook.
+func webhookConsumer(r Resources) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerWebhooks,
+		Description:   "sheetpipe webhook deliveries of final status events",
+		FilterSubject: events.SubjectStatus,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckWait:       r.AckWait,
+		MaxDeliver:    r.WebhookAttempts,
+		MaxAckPending: 1000,
 		Replicas:      r.Replicas,
 	}
 }

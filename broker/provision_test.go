@@ -88,6 +88,14 @@ func TestProvisionConcurrentInstances(t *testing.T) {
 	if ev.CachedInfo().Config.Retention != jetstream.LimitsPolicy || ev.CachedInfo().Config.MaxAge != 7*24*time.Hour {
 		t.Fatalf("JOB_EVENTS config %+v", ev.CachedInfo().Config)
 	}
+	hooks, err := ev.Consumer(ctx, broker.ConsumerWebhooks)
+	if err != nil {
+		t.Fatalf("consumer %s: %v", broker.ConsumerWebhooks, err)
+	}
+	if cfg := hooks.CachedInfo().Config; cfg.FilterSubject != events.SubjectStatus ||
+		cfg.AckPolicy != jetstream.AckExplicitPolicy || cfg.MaxDeliver != 10 {
+		t.Fatalf("consumer %s: filter %q ack %v max deliver %d", broker.ConsumerWebhooks, cfg.FilterSubject, cfg.AckPolicy, cfg.MaxDeliver)
+	}
 	for _, b := range []string{kvstore.BucketJobs, kvstore.BucketConversations} {
 		if _, err := s.JS.KeyValue(ctx, b); err != nil {
 			t.Fatalf("bucket %s: %v", b, err)

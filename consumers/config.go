@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -53,7 +54,14 @@ type Config struct {
 	// jittered by ±50% so that processes started together spread their scans.
 	// Default min(1h, Retention/10), at least 1s.
 	JanitorInterval time.Duration
+	// CheckWebhook vets a request's webhook_url before its job is created; its
+	// error (events.ErrInvalid for a 400) refuses the request. Default: every
+	// webhook_url is refused, webhooks being off.
+	CheckWebhook func(ctx context.Context, url string) error
 }
+
+// errWebhooksOff refuses a webhook_url in a pipeline configured without webhooks.
+var errWebhooksOff = fmt.Errorf("%w: webhooks are disabled", events.ErrInvalid)
 
 func (c Config) withDefaults() Config {
 	def := map[events.Stage]int{
@@ -96,6 +104,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.JanitorInterval == 0 && *c.Retention > 0 {
 		c.JanitorInterval = max(time.Second, min(time.Hour, *c.Retention/10))
+	}
+	if c.CheckWebhook == nil {
+		c.CheckWebhook = func(context.Context, string) error { return errWebhooksOff }
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c

@@ -32,7 +32,7 @@ func (p *Pipeline) Submit(ctx context.Context, req events.JobRequest) (string, e
 		return "", err
 	}
 	req.JobID = id
-	if err := req.Validate(*p.cfg.MaxRetries); err != nil {
+	if err := p.validate(ctx, &req); err != nil {
 		return "", err
 	}
 	j := p.newJob(req, nil)

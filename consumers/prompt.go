@@ -36,6 +36,9 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 	if req.JobID == "" {
 		req.JobID = derivedJobID(msg, msgID)
 	}
+	if invalid == nil {
+		invalid = p.validate(ctx, &req)
+	}
 	j := p.newJob(req, invalid)
 	rev, err := p.store.Create(ctx, j)
 	if errors.Is(err, kvstore.ErrExists) {
@@ -56,6 +59,18 @@ func (p *Pipeline) created(ctx context.Context, j *kvstore.Job, rev uint64) {
 	}
 	p.emit(ctx, j, rev, "")
 	p.log.InfoContext(ctx, "job created", "job_id", j.ID, "status", j.Status, "provider", j.Provider)
+}
+
+// validate checks req against the contract (filling its defaults) and vets its
+// webhook_url, which needs a lookup and this process's webhook settings.
+func (p *Pipeline) validate(ctx context.Context, req *events.JobRequest) error {
+	if err := req.Validate(*p.cfg.MaxRetries); err != nil {
+		return err
+	}
+	if req.WebhookURL == "" {
+		return nil
+	}
+	return p.cfg.CheckWebhook(ctx, req.WebhookURL)
 }
 
 // newJob builds the job of a request; invalid (a decoding error) or the request's

@@ -3,8 +3,17 @@ package deploy_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/service"
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -13,13 +22,20 @@ import (
 // TestSheetdWithNATSUsers runs a real sheetd (offline LLM, real pdflatex) logged
 // in as user sheetd of deploy/nats/nats-server.conf: it provisions, gets ready,
 // and completes a job that user client published on jobs.prompt and followed to
-// its PDF, and one submitted through the control API; neither user trips a
-// single permission.
+// its PDF, and one submitted through the control API with a webhook, which is
+// delivered (acked on JOB_EVENTS); neither user trips a single permission.
 func TestSheetdWithNATSUsers(t *testing.T) {
 	srv, srvLog := startConfServer(t, "nats/nats-server.conf")
 	cfg := sheetdConfig(t)
 	cfg.NATSURL, cfg.NATSUser, cfg.NATSPassword = srv.ClientURL(), "sheetd", sheetdPassword
+	cfg.WebhookSecret, cfg.WebhookAllowNets = "hook-secret", "127.0.0.0/8"
 	runSheetd(t, cfg)
+	hooks := make(chan []byte, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hooks <- body
+	}))
+	defer receiver.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -53,7 +69,7 @@ func TestSheetdWithNATSUsers(t *testing.T) {
 	}
 
 	// sheetctl's way: the control API (sheetpipe.submit, sheetpipe.get).
-	id2, err := c.Submit(ctx, events.JobRequest{UserID: "teacher", Prompt: "Times tables, grade 3"})
+	id2, err := c.Submit(ctx, events.JobRequest{UserID: "teacher", Prompt: "Times tables, grade 3", WebhookURL: receiver.URL})
 	if err != nil {
 		t.Fatalf("sheetpipe.submit as client: %v", err)
 	}
@@ -66,6 +82,15 @@ func TestSheetdWithNATSUsers(t *testing.T) {
 	if job, err := c.Get(ctx, id2); err != nil || job.Status != events.StatusCompleted {
 		t.Fatalf("sheetpipe.get as client: %+v %v, want completed", job, err)
 	}
+	select {
+	case body := <-hooks:
+		if !bytes.Contains(body, []byte(id2)) || !bytes.Contains(body, []byte(`"completed"`)) {
+			t.Fatalf("webhook body %s, want job %s completed", body, id2)
+		}
+	case <-ctx.Done():
+		t.Fatal("no webhook for the completed job")
+	}
+	waitWebhookAcked(ctx, t, cfg)
 
 	if v := srvLog.Violations(); len(v) > 0 {
 		t.Fatalf("permission violations: %v", v)
@@ -93,5 +118,31 @@ func TestSheetdWithNATSUsers(t *testing.T) {
 	after, err := c.Get(ctx, id2)
 	if err != nil || after.Revision != before.Revision || after.Status != events.StatusCompleted {
 		t.Fatalf("job %s after replies aimed at its key: revision %d -> %d (%v), want unchanged", id2, before.Revision, after.Revision, err)
+	}
+}
+
+// waitWebhookAcked waits, as user sheetd, until the webhooks consumer has no
+// event waiting for an ack: the sender's ack went through.
+func waitWebhookAcked(ctx context.Context, t *testing.T, cfg service.Config) {
+	t.Helper()
+	nc, err := nats.Connect(cfg.NATSURL, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword), nats.CustomInboxPrefix("_INBOX_sheetd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		c, err := js.Consumer(ctx, events.StreamEvents, broker.ConsumerWebhooks)
+		if err == nil && c.CachedInfo().NumAckPending == 0 && c.CachedInfo().NumPending == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("webhooks consumer still holds events: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

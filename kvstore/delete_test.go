@@ -66,7 +66,16 @@ func TestDeleteConversation(t *testing.T) {
 	if err != nil || len(seen) != 2 || seen["c-1"] != revs["c-1"] || seen["c-2"] != revs["c-2"] {
 		t.Fatalf("scan saw %v (err %v), want %v", seen, err, revs)
 	}
-	if err := st.DeleteConversation(ctx, "c-1", revs["c-1"]-1); !errors.Is(err, kvstore.ErrConflict) {
+	stale := revs["c-1"]
+	_, rev, err := st.Converse(ctx, "c-1", "job", func(c *kvstore.Conversation) error {
+		c.Messages = append(c.Messages, kvstore.Message{Role: "assistant", Content: "hello"})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs["c-1"] = rev
+	if err := st.DeleteConversation(ctx, "c-1", stale); !errors.Is(err, kvstore.ErrConflict) {
 		t.Fatalf("delete at a stale revision: %v, want ErrConflict", err)
 	}
 	if err := st.DeleteConversation(ctx, "c-1", revs["c-1"]); err != nil {

@@ -26,7 +26,17 @@ type Metrics struct {
 	JobsRecovered    *prometheus.CounterVec // step
 	DeadLetters      *prometheus.CounterVec // kind (ticket|request)
 	JobsDeleted      prometheus.Counter
+	// WebhookDeliveries counts webhook POST attempts by outcome (WebhookOutcomes).
+	WebhookDeliveries *prometheus.CounterVec
+	// WebhookDuration is the time of one webhook POST attempt, by outcome.
+	WebhookDuration *prometheus.HistogramVec
 }
+
+// WebhookOutcomes are the outcomes of one webhook attempt: delivered (2xx),
+// retry (5xx, 408, 429, network error or timeout; redelivered later), failed
+// (such an error on the last attempt), rejected (another status: never retried),
+// refused (the address is one webhooks may not reach).
+var WebhookOutcomes = []string{"delivered", "retry", "failed", "rejected", "refused"}
 
 // New creates the collectors and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
@@ -74,11 +84,17 @@ func New(reg prometheus.Registerer) *Metrics {
 			[]string{"kind"}),
 		JobsDeleted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
 			Name: "jobs_deleted_total", Help: "Finished jobs deleted with their conversation and PDF after the retention."}),
+		WebhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "webhook_deliveries_total", Help: "Webhook POST attempts, by outcome."},
+			[]string{"outcome"}),
+		WebhookDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace,
+			Name: "webhook_duration_seconds", Help: "Time of one webhook POST attempt, by outcome.", Buckets: durations},
+			[]string{"outcome"}),
 	}
 	reg.MustRegister(m.JobsSubmitted, m.JobsFinished, m.StageDuration, m.StageMessages,
 		m.LLMDuration, m.LLMTokens, m.CompileDuration, m.KVCASConflicts, m.Retries,
 		m.JobsInFlight, m.ConsumerPending, m.EventPublishErrs, m.JobsRecovered, m.DeadLetters,
-		m.JobsDeleted)
+		m.JobsDeleted, m.WebhookDeliveries, m.WebhookDuration)
 	m.initLabels()
 	return m
 }
@@ -114,6 +130,19 @@ func (m *Metrics) initLabels() {
 		m.KVCASConflicts.WithLabelValues(b)
 	}
 	m.CompileDuration.WithLabelValues("ok")
+	for _, o := range WebhookOutcomes {
+		m.WebhookDeliveries.WithLabelValues(o)
+	}
+	m.WebhookDuration.WithLabelValues("delivered")
+}
+
+// WebhookAttempt records one webhook POST attempt.
+func (m *Metrics) WebhookAttempt(outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.WebhookDeliveries.WithLabelValues(outcome).Inc()
+	m.WebhookDuration.WithLabelValues(outcome).Observe(d.Seconds())
 }
 
 // Recovered counts a job the sweeper re-enqueued at step.

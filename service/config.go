@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/webhook"
 )
 
 // Config is sheetd's whole configuration. Every field has an environment variable
@@ -45,8 +46,16 @@ type Config struct {
 	SweepInterval   time.Duration // SHEETPIPE_SWEEP_INTERVAL: how often stuck running jobs are looked for. Default 10s.
 	SweepGrace      time.Duration // SHEETPIPE_SWEEP_GRACE: how long past its lease a running job waits for its ticket before the sweeper re-enqueues it. Default 2 × ack wait.
 	Retention       time.Duration // SHEETPIPE_RETENTION: how long a finished job, its conversation and PDF are kept after its last change ("30d", "12h"; 0 keeps them for ever). Default 30d.
-	LogLevel        string        // SHEETPIPE_LOG_LEVEL: debug, info, warn, error. Default info.
-	LogFormat       string        // SHEETPIPE_LOG_FORMAT: json or text. Default json.
+	// WebhookSecret (SHEETPIPE_WEBHOOK_SECRET) signs webhook POSTs; without it
+	// webhooks are off and a request with webhook_url is refused; -h never shows
+	// it. Default empty.
+	WebhookSecret string
+	// WebhookAllowNets (SHEETPIPE_WEBHOOK_ALLOW_NETS) lists CIDR prefixes of
+	// internal addresses webhooks may reach anyway, e.g. "127.0.0.0/8" for local
+	// testing. Default empty.
+	WebhookAllowNets string
+	LogLevel         string // SHEETPIPE_LOG_LEVEL: debug, info, warn, error. Default info.
+	LogFormat        string // SHEETPIPE_LOG_FORMAT: json or text. Default json.
 
 	LLMProvider    string        // LLM_PROVIDER: openai or offline. Default offline without key and base URL, else openai.
 	OpenAIKey      string        // OPENAI_API_KEY. Default empty.
@@ -112,6 +121,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Var(retentionFlag{&c.Retention}, "retention",
 		"how long finished jobs, their conversations and PDFs are kept after their last change: a `duration` such as 30d or 12h; 0 keeps them for ever ($SHEETPIPE_RETENTION)")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "SHEETPIPE_SHUTDOWN_TIMEOUT", 25*time.Second, "wait for in-flight work on SIGTERM")
+	c.WebhookSecret = getenv("SHEETPIPE_WEBHOOK_SECRET")
+	fs.Var(secret{&c.WebhookSecret}, "webhook-secret", "HMAC-SHA256 key of webhook signatures; without it webhooks are off ($SHEETPIPE_WEBHOOK_SECRET)")
+	str(&c.WebhookAllowNets, "webhook-allow-nets", "SHEETPIPE_WEBHOOK_ALLOW_NETS", "", "internal CIDR prefixes webhooks may reach anyway, e.g. 127.0.0.0/8")
 	str(&c.LogLevel, "log-level", "SHEETPIPE_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "SHEETPIPE_LOG_FORMAT", "json", "json or text")
 	str(&c.LLMProvider, "llm-provider", "LLM_PROVIDER", "", "openai or offline (default: offline without key and base URL)")
@@ -222,6 +234,9 @@ func (c Config) validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s=%s: must be positive", name, d))
 		}
+	}
+	if _, err := webhook.ParseNets(c.WebhookAllowNets); err != nil {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_WEBHOOK_ALLOW_NETS: %w", err))
 	}
 	if c.SweepGrace < 0 {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_SWEEP_GRACE=%s: must not be negative", c.SweepGrace))

@@ -78,6 +78,28 @@ func TestHelpHidesTheAPIKey(t *testing.T) {
 	}
 }
 
+func TestHelpHidesTheWebhookSecret(t *testing.T) {
+	var cfg Config
+	fs := flag.NewFlagSet("sheetd", flag.ContinueOnError)
+	var out strings.Builder
+	fs.SetOutput(&out)
+	cfg.RegisterFlags(fs, func(k string) string {
+		return map[string]string{"SHEETPIPE_WEBHOOK_SECRET": "hook-secret-value", "SHEETPIPE_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"}[k]
+	})
+	fs.PrintDefaults()
+	help := out.String()
+	if strings.Contains(help, "hook-secret-value") || cfg.WebhookSecret != "hook-secret-value" ||
+		!strings.Contains(help, "$SHEETPIPE_WEBHOOK_SECRET") || !strings.Contains(help, "$SHEETPIPE_WEBHOOK_ALLOW_NETS") {
+		t.Fatalf("help shows the secret, misses the webhook settings, or the secret was not read:\n%s", help)
+	}
+	if err := fs.Parse([]string{"-webhook-secret", "other"}); err != nil || cfg.WebhookSecret != "other" || cfg.WebhookAllowNets != "127.0.0.0/8" {
+		t.Fatalf("flags not applied: %v %q %q", err, cfg.WebhookSecret, cfg.WebhookAllowNets)
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatalf("valid webhook settings refused: %v", err)
+	}
+}
+
 func TestConfigRejectsBadSettings(t *testing.T) {
 	tests := []struct {
 		name string
@@ -96,6 +118,7 @@ func TestConfigRejectsBadSettings(t *testing.T) {
 		{"http", map[string]string{"SHEETPIPE_HTTP_ADDR": "localhost"}, "SHEETPIPE_HTTP_ADDR"},
 		{"log level", map[string]string{"SHEETPIPE_LOG_LEVEL": "loud"}, "SHEETPIPE_LOG_LEVEL"},
 		{"provider", map[string]string{"LLM_PROVIDER": "magic"}, "LLM_PROVIDER"},
+		{"webhook nets", map[string]string{"SHEETPIPE_WEBHOOK_ALLOW_NETS": "127.0.0.0/8,10.0.0.1"}, `SHEETPIPE_WEBHOOK_ALLOW_NETS: "10.0.0.1" is not a CIDR prefix`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

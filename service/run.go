@@ -23,6 +23,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/latex"
 	"github.com/sheetpipe/sheetpipe/metrics"
+	"github.com/sheetpipe/sheetpipe/webhook"
 )
 
 // Run starts sheetd and blocks until ctx ends, then shuts down gracefully. It
@@ -86,9 +87,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("compiler: %w", err)
 	}
+	hooks, checkWebhook, err := newWebhooks(cfg, js, store, log, m)
+	if err != nil {
+		return err
+	}
 	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc, MaxRetries: &cfg.MaxRetries,
 		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL,
-		SweepInterval: cfg.SweepInterval, SweepGrace: cfg.SweepGrace, Retention: &cfg.Retention},
+		SweepInterval: cfg.SweepInterval, SweepGrace: cfg.SweepGrace, Retention: &cfg.Retention,
+		CheckWebhook: checkWebhook},
 		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Log: log, Metrics: m})
 	if err != nil {
 		return err
@@ -116,16 +122,19 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Error("http server", "error", err)
 		}
 	}()
-	if err := startWork(ctx, pipe, control, nc, stages); err != nil {
+	if err := startWork(ctx, pipe, control, hooks, nc, stages); err != nil {
 		_ = srv.Close()
 		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		pipe.Stop(stopCtx)
+		if hooks != nil {
+			hooks.Stop(stopCtx)
+		}
 		cancel()
 		return err
 	}
 	pollerCtx, stopPoller := context.WithCancel(ctx)
 	go pollPending(pollerCtx, js, stages, m)
-	log.Info("sheetd ready", "http", ln.Addr().String(), "nats", url, "stages", cfg.Stages, "llm_provider", llm.Provider())
+	log.Info("sheetd ready", "http", ln.Addr().String(), "nats", url, "stages", cfg.Stages, "llm_provider", llm.Provider(), "webhooks", hooks != nil)
 
 	<-ctx.Done()
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
@@ -136,6 +145,9 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("stop control service", "error", err)
 	}
 	pipe.Stop(stopCtx)
+	if hooks != nil {
+		hooks.Stop(stopCtx)
+	}
 	_ = srv.Shutdown(stopCtx)
 	if err := nc.Drain(); err != nil {
 		log.Warn("drain nats", "error", err)
@@ -145,10 +157,32 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// startWork starts the stages and then the control service, which answers on NATS.
-func startWork(ctx context.Context, pipe *consumers.Pipeline, control *api.API, nc *nats.Conn, stages []events.Stage) error {
+// newWebhooks builds the webhook sender when a secret is set, and the check of a
+// request's webhook_url: the sender's address policy, or a refusal naming the
+// missing secret.
+func newWebhooks(cfg Config, js jetstream.JetStream, store *kvstore.Store, log *slog.Logger, m *metrics.Metrics) (*webhook.Sender, func(context.Context, string) error, error) {
+	if cfg.WebhookSecret == "" {
+		return nil, func(context.Context, string) error { return webhook.ErrDisabled }, nil
+	}
+	allow, _ := webhook.ParseNets(cfg.WebhookAllowNets)
+	hooks, err := webhook.New(webhook.Config{Secret: cfg.WebhookSecret, Guard: webhook.NewGuard(allow)},
+		webhook.Deps{JS: js, Store: store, Log: log, Metrics: m})
+	if err != nil {
+		return nil, nil, err
+	}
+	return hooks, hooks.CheckURL, nil
+}
+
+// startWork starts the stages, the webhook sender (when there is one) and then
+// the control service, which answers on NATS.
+func startWork(ctx context.Context, pipe *consumers.Pipeline, control *api.API, hooks *webhook.Sender, nc *nats.Conn, stages []events.Stage) error {
 	if err := pipe.Start(ctx, stages...); err != nil {
 		return err
+	}
+	if hooks != nil {
+		if err := hooks.Start(ctx); err != nil {
+			return fmt.Errorf("start webhook sender: %w", err)
+		}
 	}
 	if err := control.StartMicro(nc); err != nil {
 		return fmt.Errorf("start control service: %w", err)

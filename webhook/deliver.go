@@ -1,0 +1,169 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// statusError is a webhook answer other than 2xx.
+type statusError struct{ code int }
+
+func (e *statusError) Error() string {
+	if e.code >= 300 && e.code < 400 {
+		return fmt.Sprintf("receiver answered %d (redirects are not followed)", e.code)
+	}
+	return fmt.Sprintf("receiver answered %d", e.code)
+}
+
+// retryable reports whether another attempt may succeed: the receiver is
+// overloaded or down (5xx, 408, 429), or the request never got an answer.
+func retryable(err error) bool {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.code >= 500 || se.code == http.StatusRequestTimeout || se.code == http.StatusTooManyRequests
+	}
+	return !errors.Is(err, ErrForbiddenAddress)
+}
+
+// handle delivers one status event if it is final and its job has a webhook, and
+// settles the message.
+func (s *Sender) handle(ctx context.Context, msg jetstream.Msg) {
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	go s.heartbeatLoop(hbCtx, msg)
+
+	var ev events.StatusEvent
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.JobID == "" {
+		s.log.Warn("webhook: status event not decodable; dropped", "error", err)
+		_ = msg.Term()
+		return
+	}
+	if !ev.Final() {
+		_ = msg.Ack()
+		return
+	}
+	j, _, err := s.store.Get(ctx, ev.JobID)
+	switch {
+	case errors.Is(err, kvstore.ErrNotFound):
+		_ = msg.Ack() // the job was deleted: nobody to tell
+		return
+	case err != nil:
+		s.log.Warn("webhook: load job", "job_id", ev.JobID, "error", err)
+		_ = msg.NakWithDelay(s.cfg.backoff(delivered(msg)))
+		return
+	case j.WebhookURL == "":
+		_ = msg.Ack()
+		return
+	}
+	start := time.Now()
+	err = s.post(ctx, j.WebhookURL, ev, msg.Data())
+	if err != nil && ctx.Err() != nil {
+		_ = msg.Nak() // shutting down: another process delivers it
+		return
+	}
+	outcome := s.settle(msg, ev, j.WebhookURL, err)
+	s.metrics.WebhookAttempt(outcome, time.Since(start))
+}
+
+// post sends one attempt: the event's bytes as published, signed, with the
+// event's idempotency key.
+func (s *Sender) post(ctx context.Context, target string, ev events.StatusEvent, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", UserAgent)
+	req.Header.Set(SignatureHeader, Sign(s.cfg.Secret, body))
+	req.Header.Set(IdempotencyHeader, ev.MsgID())
+	resp, err := s.client.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err // its message would quote the whole URL
+	}
+	if err != nil {
+		return err
+	}
+	// Drain a little so the connection can be reused; the answer is not read.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &statusError{code: resp.StatusCode}
+	}
+	return nil
+}
+
+// settle acks, retries later or gives up on msg after an attempt that ended with
+// err, logs what needs an operator, and names the outcome.
+func (s *Sender) settle(msg jetstream.Msg, ev events.StatusEvent, target string, err error) string {
+	attempt := delivered(msg)
+	log := s.log.With("job_id", ev.JobID, "status", ev.Status, "host", host(target), "attempt", attempt)
+	var outcome string
+	var settleErr error
+	switch {
+	case err == nil:
+		outcome, settleErr = "delivered", msg.Ack()
+		log.Info("webhook delivered")
+	case errors.Is(err, ErrForbiddenAddress):
+		outcome, settleErr = "refused", msg.Term()
+		log.Error("webhook refused: the host now resolves to an address webhooks may not reach", "error", err)
+	case !retryable(err):
+		outcome, settleErr = "rejected", msg.Term()
+		log.Error("webhook rejected by the receiver; not retried", "error", err)
+	case attempt >= s.maxDeliver && s.maxDeliver > 0:
+		outcome, settleErr = "failed", msg.Term()
+		log.Error("webhook failed on every attempt; giving up", "error", err)
+	default:
+		delay := s.cfg.backoff(attempt)
+		outcome, settleErr = "retry", msg.NakWithDelay(delay)
+		log.Warn("webhook failed; will retry", "error", err, "delay", delay)
+	}
+	if settleErr != nil {
+		s.log.Warn("webhook: settle message", "outcome", outcome, "error", settleErr)
+	}
+	return outcome
+}
+
+func (s *Sender) heartbeatLoop(ctx context.Context, msg jetstream.Msg) {
+	t := time.NewTicker(s.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = msg.InProgress()
+		}
+	}
+}
+
+// delivered is msg's delivery count, the number of this attempt.
+func delivered(msg jetstream.Msg) int {
+	if md, err := msg.Metadata(); err == nil {
+		return int(md.NumDelivered)
+	}
+	return 1
+}
+
+// host is the host of a webhook URL, for logs: the path and query may hold a
+// receiver's token, so they are never logged.
+func host(target string) string {
+	if u, err := url.Parse(target); err == nil {
+		return u.Host
+	}
+	return ""
+}

@@ -1,0 +1,19 @@
+// Package webhook delivers the final status events of jobs that asked for one
+// (a request's webhook_url) as signed HTTP POSTs.
+//
+// Every sheetd with a secret (SHEETPIPE_WEBHOOK_SECRET) runs a Sender on the
+// durable pull consumer "webhooks" of stream JOB_EVENTS, filtered to jobs.status;
+// the consumer is shared, so each event is handled by one process. For a final
+// event (events.StatusEvent.Final) the Sender reads the job from KV bucket jobs
+// for its URL and POSTs the event exactly as published, with an HMAC-SHA256
+// signature (Sign, Verify) and an idempotency key "<job_id>:<revision>". Delivery
+// is at least once: a 2xx acks the event; 5xx, 408, 429, network errors and
+// timeouts are retried with exponential back-off (NakWithDelay) until the
+// consumer's MaxDeliver; a retry, a re-emitted event or a crash between the POST
+// and its ack may deliver the same key again, so receivers deduplicate on it.
+//
+// Guard keeps webhooks off loopback, private, link-local and other internal
+// addresses, both when a request is submitted (CheckURL) and when the POST dials
+// (a net.Dialer Control hook), so a name that resolves elsewhere later is refused
+// too; redirects are never followed.
+package webhook
