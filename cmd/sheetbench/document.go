@@ -52,7 +52,7 @@ const docTail = `## Reproduce
 
 ` + "```" + `sh
 make bench                    # installs natscli (bin/nats) from its module, builds sheetd and
-                              # sheetbench, runs every scenario, rewrites this file (~3-5 minutes)
+                              # sheetbench, runs every scenario, rewrites this file (a few minutes)
 ./bin/sheetbench -h           # flags
 ./bin/sheetbench -quick       # smoke run of a few seconds; prints the tables, writes nothing
 ./bin/sheetbench -scenarios overhead,compile -jobs 2000 -out /tmp/bench.md
@@ -70,8 +70,9 @@ above because other work on the same cores lowers every figure.
   reached.
 - **Baseline.** natscli (` + "`nats bench js pub sync --clients 16`" + ` and
   ` + "`nats bench kv put --clients 16`" + `) on a file stream and a bucket sheetbench
-  creates for it and deletes after. The js pub sync rate is the **JetStream ops budget**: how many
-  acknowledged JetStream operations per second this machine and server manage.
+  creates for it and deletes after. The js pub sync rate is the **JetStream
+  ops budget**: how many acknowledged JetStream operations per second this
+  machine and server manage.
 - **JetStream ops per job.** The server's ` + "`in_msgs`" + ` (Varz) over the run divided
   by the jobs: every message a client sent to the server — request, ticket and
   status event publishes, KV reads and CAS writes, object store chunks, consumer
@@ -88,7 +89,8 @@ above because other work on the same cores lowers every figure.
   that answers at once with a fixed design and LaTeX, and a **benchmark-only
   compiler that returns a fixed small PDF** without running pdflatex. Requests
   are published on ` + "`jobs.prompt`" + ` with asynchronous acknowledgement; completions
-  are read from ` + "`jobs.status`" + ` (events carry the time of their KV write).
+  are read from ` + "`jobs.status`" + `: every time is an event's ` + "`time`" + `, that of its
+  KV write, so done = the job's ` + "`completed`" + ` write.
   *Saturation*: closed loop, a fixed number of jobs in flight, a new request
   whenever one completes; jobs/s is the steady completion rate between the 10th
   and the 90th percentile completion. Enqueue → done at saturation includes the
@@ -114,8 +116,9 @@ above because other work on the same cores lowers every figure.
   timed serially (the fastest of five after a warm-up: the compile's own cost,
   least disturbed by other load); the bound is cores ÷ that time. The
   pipeline then runs jobs with compile concurrency = cores and distinct LaTeX
-  (jobs/s measured like the slow-LLM run's, with batch = cores), and again with identical LaTeX for every job: with a content-hash PDF cache the
-  repeat run skips compiles, without one the two rates match.
+  (jobs/s measured like the slow-LLM run's, with batch = cores), and again
+  with identical LaTeX for every job: with a content-hash PDF cache the repeat
+  run skips compiles, without one the two rates match.
 - **Memory.** The built sheetd binary with its embedded NATS server and only
   the prompt stage (` + "`SHEETPIPE_STAGES=prompt`" + `), so submitted jobs are created and
   stay queued for design: VmRSS from ` + "`/proc/<pid>/status`" + ` when ready and once all

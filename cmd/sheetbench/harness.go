@@ -30,12 +30,15 @@ type harness struct {
 	reg  *prometheus.Registry // the pipeline's metrics
 }
 
+// compiler is what the pipeline compiles with: fixedCompiler or *latex.Compiler.
+type compiler interface {
+	Compile(ctx context.Context, source string) ([]byte, error)
+}
+
 // pipelineSetup is what one pipeline run is built from.
 type pipelineSetup struct {
-	llm      *scriptedLLM
-	compiler interface {
-		Compile(ctx context.Context, source string) ([]byte, error)
-	}
+	llm         *scriptedLLM
+	compiler    compiler
 	concurrency map[events.Stage]int // nil: consumers' defaults
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -202,7 +201,7 @@ func (s *submitter) confirmed(ctx context.Context) error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%d of %d requests not stored: %w", len(errs), len(s.futures), errors.Join(errs[0]))
+		return fmt.Errorf("%d of %d requests not stored, the first: %w", len(errs), len(s.futures), errs[0])
 	}
 	return nil
 }
