@@ -4,7 +4,7 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEXLIVE  := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
 PROMPT   ?= A fractions worksheet for grade 5 with 50% & $$5 examples
 
-.PHONY: run test texlive prometheus deps build vet clean
+.PHONY: run test texlive prometheus deps build vet clean bench
 
 ## run: install texlive if missing, build, start sheetd (embedded NATS), submit one job, write its PDF here, keep serving
 run: deps build
@@ -46,6 +46,15 @@ prometheus:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; rc=$$?; \
 		[ -z "$$nostart" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; \
 		exit $$rc; }
+
+## bench: install natscli into bin/ from its module, build sheetd and sheetbench, run every
+## benchmark scenario against one embedded nats-server, print the tables and rewrite BENCHMARKS.md
+## (natscli is a separate tool: it is not in go.mod)
+NATSCLI_VERSION ?= v0.5.1
+bench: texlive build
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION)
+	$(GO) build -o bin/ ./cmd/sheetbench
+	./bin/sheetbench -nats bin/nats -sheetd bin/sheetd -out BENCHMARKS.md
 
 deps: texlive
 	$(GO) mod download
