@@ -15,14 +15,18 @@ import (
 // BucketPDFs is the object store holding <job_id>.pdf.
 const BucketPDFs = "pdfs"
 
-// BucketPDFCache is the object store holding the PDF of LaTeX that compiled, named
-// by the source's content hash. It is a cache: entries age out after
-// PDFCacheMaxAge and the oldest go first beyond PDFCacheMaxBytes.
+// BucketPDFCache is the KV bucket holding the PDF of LaTeX that compiled, keyed by
+// the source's content hash (a KV value is one message, so a hit costs one read,
+// where an object store read costs a consumer). It is a cache: entries age out
+// after PDFCacheMaxAge, the oldest go first beyond PDFCacheMaxBytes, and a PDF
+// over PDFCacheMaxValue is not cached.
 const (
 	BucketPDFCache   = "pdf_cache"
 	PDFCacheMaxAge   = 7 * 24 * time.Hour
 	PDFCacheMaxBytes = 1 << 30
+	PDFCacheMaxValue = 900 << 10
 )
+
 // ConsumerWebhooks is the durable consumer of jobs.status on JOB_EVENTS from
 // which the webhook senders of every sheetd deliver final events.
 const ConsumerWebhooks = "webhooks"
@@ -99,10 +103,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 				Description: "sheetpipe PDFs", Storage: jetstream.FileStorage, Replicas: r.Replicas})
 			return err
 		}},
-		{"object store " + BucketPDFCache, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketPDFCache,
-				Description: "sheetpipe PDFs by LaTeX content hash", Storage: jetstream.FileStorage, Replicas: r.Replicas,
-				TTL: PDFCacheMaxAge, MaxBytes: PDFCacheMaxBytes})
+		{"bucket " + BucketPDFCache, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketPDFCache,
+				Description: "sheetpipe PDFs by LaTeX content hash", History: 1, Storage: jetstream.FileStorage,
+				Replicas: r.Replicas, TTL: PDFCacheMaxAge, MaxBytes: PDFCacheMaxBytes, MaxValueSize: PDFCacheMaxValue + 1024})
 			return err
 		}},
 	}

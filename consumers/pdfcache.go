@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/broker"
 )
 
 // pdfCacheVersion is part of every cache key: change it when the compiler's
@@ -21,7 +23,7 @@ const pdfCacheVersion = "pdflatex-1\n"
 // compiles of one source wait for the first; across processes the object store
 // is the meeting point. A failure to read or write the cache only costs a compile.
 type pdfCache struct {
-	obs jetstream.ObjectStore // nil: caching off
+	kv  jetstream.KeyValue // nil: caching off
 	log *slog.Logger
 
 	mu       sync.Mutex
@@ -30,13 +32,13 @@ type pdfCache struct {
 
 func cacheKey(source string) string {
 	sum := sha256.Sum256([]byte(pdfCacheVersion + source))
-	return hex.EncodeToString(sum[:]) + ".pdf"
+	return hex.EncodeToString(sum[:])
 }
 
 // compile returns the cached PDF of source, or compiles it with fn and caches
 // the result. cached reports whether fn was skipped.
 func (c *pdfCache) compile(ctx context.Context, source string, fn func() ([]byte, error)) (pdf []byte, cached bool, err error) {
-	if c == nil || c.obs == nil {
+	if c == nil || c.kv == nil {
 		pdf, err = fn()
 		return pdf, false, err
 	}
@@ -85,18 +87,21 @@ func (c *pdfCache) lead(key string) (wait <-chan struct{}, done func()) {
 }
 
 func (c *pdfCache) get(ctx context.Context, key string) ([]byte, bool) {
-	pdf, err := c.obs.GetBytes(ctx, key)
+	e, err := c.kv.Get(ctx, key)
 	switch {
 	case err == nil:
-		return pdf, true
-	case !errors.Is(err, jetstream.ErrObjectNotFound) && ctx.Err() == nil:
+		return e.Value(), true
+	case !errors.Is(err, jetstream.ErrKeyNotFound) && ctx.Err() == nil:
 		c.log.WarnContext(ctx, "read pdf cache", "key", key, "error", err)
 	}
 	return nil, false
 }
 
 func (c *pdfCache) put(ctx context.Context, key string, pdf []byte) {
-	if _, err := c.obs.PutBytes(ctx, key, pdf); err != nil && ctx.Err() == nil {
+	if len(pdf) > broker.PDFCacheMaxValue {
+		return
+	}
+	if _, err := c.kv.Put(ctx, key, pdf); err != nil && ctx.Err() == nil {
 		c.log.WarnContext(ctx, "write pdf cache", "key", key, "error", err)
 	}
 }

@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 	}
 	cache := &pdfCache{log: log}
 	if !cfg.NoCompileCache {
-		if cache.obs, err = d.JS.ObjectStore(ctx, broker.BucketPDFCache); err != nil {
+		if cache.kv, err = d.JS.KeyValue(ctx, broker.BucketPDFCache); err != nil {
 			return nil, fmt.Errorf("bind object store %s: %w", broker.BucketPDFCache, err)
 		}
 	}
