@@ -100,7 +100,7 @@ func (r *Results) overheadRows(t *table) {
 		names = append(names, string(b.Stage))
 		workers = append(workers, fmt.Sprintf("%.2f", b.Workers))
 	}
-	t.add(s, fmt.Sprintf("average busy workers at saturation, %s (sheetd defaults: %s)", strings.Join(names, " / "), defaultConcurrency),
+	t.add(s, fmt.Sprintf("average busy workers at saturation, %s (concurrency: %s)", strings.Join(names, " / "), defaultConcurrency),
 		strings.Join(workers, " / "))
 	t.add(s, fmt.Sprintf("open loop at half load: %.0f jobs/s offered, %s jobs", o.HalfRate, thousands(float64(o.HalfJobs))),
 		"latency from each request's due time")

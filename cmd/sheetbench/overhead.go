@@ -28,7 +28,8 @@ func runOverhead(ctx context.Context, srv *benchServer, sz sizes) (*overheadResu
 	if err != nil {
 		return nil, err
 	}
-	h, err := startPipeline(ctx, srv, pipelineSetup{llm: &scriptedLLM{design: design, latex: latex}, compiler: fixedCompiler{}})
+	h, err := startPipeline(ctx, srv, pipelineSetup{llm: &scriptedLLM{design: design, latex: latex}, compiler: fixedCompiler{},
+		concurrency: overheadConcurrency})
 	if err != nil {
 		return nil, err
 	}
@@ -62,9 +63,13 @@ func runOverhead(ctx context.Context, srv *benchServer, sz sizes) (*overheadResu
 	return r, nil
 }
 
-// defaultConcurrency is sheetd's default stage concurrency, which the overhead
-// run keeps.
-const defaultConcurrency = "prompt 32, design 16, latex 16, compile = CPUs"
+// overheadConcurrency is sheetd's default stage concurrency except compile's: its
+// default (the CPUs) sizes it for pdflatex, while the benchmark's compiler costs
+// no CPU, so compile gets the LLM stages' concurrency, as a deployment would give a
+// stage that waits rather than computes.
+var overheadConcurrency = map[events.Stage]int{events.StageCompile: 16}
+
+const defaultConcurrency = "prompt 32, design 16, latex 16, compile 16 (sheetd's default is the CPUs, sized for pdflatex)"
 
 // busy is how many of a stage's workers were busy on average: the time its
 // handlers took over a run divided by the run's length. A stage whose figure
