@@ -28,6 +28,9 @@ type Resources struct {
 	MaxDeliver int
 	// Duplicates is the JOBS stream's de-duplication window. Default 2m.
 	Duplicates time.Duration
+	// BatchesMaxAge bounds how long the batches bucket keeps a batch record (its
+	// jobs stay). Default 30 days.
+	BatchesMaxAge time.Duration
 }
 
 func (r Resources) withDefaults() Resources {
@@ -45,6 +48,9 @@ func (r Resources) withDefaults() Resources {
 	}
 	if r.Duplicates == 0 {
 		r.Duplicates = 2 * time.Minute
+	}
+	if r.BatchesMaxAge == 0 {
+		r.BatchesMaxAge = 30 * 24 * time.Hour
 	}
 	return r
 }
@@ -74,6 +80,12 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		{"bucket " + kvstore.BucketConversations, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketConversations,
 				Description: "sheetpipe LLM conversations", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
+			return err
+		}},
+		{"bucket " + kvstore.BucketBatches, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketBatches,
+				Description: "sheetpipe batches: the jobs of each", History: 1, Storage: jetstream.FileStorage,
+				Replicas: r.Replicas, TTL: r.BatchesMaxAge})
 			return err
 		}},
 		{"object store " + BucketPDFs, func(ctx context.Context) error {
