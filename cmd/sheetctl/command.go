@@ -24,7 +24,7 @@ type command struct {
 
 // commands lists every command but help, in the order the help shows them.
 var commands = []*command{
-	submitCommand, getCommand, watchCommand, listCommand,
+	submitCommand, batchCommand, getCommand, watchCommand, listCommand,
 	editCommand, retryCommand, refineCommand, abortCommand, pdfCommand,
 }
 
