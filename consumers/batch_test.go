@@ -122,10 +122,18 @@ func TestSubmitBatchResendCompletesACrashedSubmit(t *testing.T) {
 		t.Errorf("design calls = %d, want 3: the job created before the crash runs once", got)
 	}
 
-	changed := b
+	// The batch id with other jobs: one changed, or one more, whose job would
+	// not be in the batch's record.
+	changed, longer := b, b
 	changed.Jobs = slices.Clone(b.Jobs)
 	changed.Jobs[1].Prompt = "decimals"
-	if _, err := e.pipe.SubmitBatch(e.ctx, changed); !errors.Is(err, events.ErrConflict) {
-		t.Fatalf("the batch id with other jobs: %v, want ErrConflict", err)
+	longer.Jobs = append(slices.Clone(b.Jobs), events.JobRequest{UserID: "u1", Prompt: "percentages"})
+	for _, other := range []events.BatchRequest{changed, longer} {
+		if _, err := e.pipe.SubmitBatch(e.ctx, other); !errors.Is(err, events.ErrConflict) {
+			t.Fatalf("the batch id with other jobs: %v, want ErrConflict", err)
+		}
+	}
+	if _, _, err := e.store.Get(e.ctx, events.BatchJobID(b.BatchID, 3)); !errors.Is(err, kvstore.ErrNotFound) {
+		t.Fatalf("the job added to a recorded batch was created: %v", err)
 	}
 }
