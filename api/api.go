@@ -25,6 +25,12 @@ type Control interface {
 	PDF(ctx context.Context, id string) ([]byte, error)
 	// Follow sends the job's current state as a status event first, then one event per state change, and closes the channel after a final state (events.StatusEvent.Final()) or when ctx ends; events.ErrNotFound for an unknown job.
 	Follow(ctx context.Context, id string) (<-chan events.StatusEvent, error)
+	// SubmitBatch creates a batch's jobs and returns their ids once all are stored; the same batch id sent again returns the same ids, with other jobs events.ErrConflict.
+	SubmitBatch(ctx context.Context, b events.BatchRequest) (events.BatchReply, error)
+	// Batch returns a batch's aggregate status; events.ErrNotFound for an unknown batch.
+	Batch(ctx context.Context, id string) (events.BatchStatus, error)
+	// FollowBatch sends the batch's status (every job), then one status per change of one of its jobs (listing that job), and closes the channel after the Done status or when ctx ends.
+	FollowBatch(ctx context.Context, id string) (<-chan events.BatchStatus, error)
 }
 
 // Config tunes the API. A zero or negative duration or size takes its default.

@@ -14,6 +14,10 @@
 //	sheetpipe.refine  {"job_id","instruction"} -> the job with its "revision"
 //	sheetpipe.abort   {"job_id"}            -> the job with its "revision"
 //	sheetpipe.list    {"status"?,"user_id"?,"limit"?} (or empty) -> {"jobs","truncated"}
+//	sheetpipe.batch   {"batch_id"?,"jobs":[job request...]} -> {"batch_id","job_ids"}, once every job is stored
+//	sheetpipe.batch.get {"batch_id"}        -> the batch's status {"batch_id","total","counts","done","jobs","created_at"}
+//
+// (micro endpoint names have no dots: batch.get is the endpoint "batch_get".)
 //
 // A failed request is answered with the headers Nats-Service-Error-Code (400 bad
 // body, 404 unknown job, 409 not allowed in the job's state, 413 body too large,
@@ -30,11 +34,15 @@
 // application/x-tex), POST /jobs/{id}/retry|abort (no body),
 // POST /jobs/{id}/refine ({"instruction"}), GET /jobs/{id}/pdf and
 // GET /jobs/{id}/events (server-sent events: "id: <revision>", "event: status",
-// "data: <status event JSON>"). Errors are JSON {"error"} with the status of their
+// "data: <status event JSON>"); POST /batches (a JSON batch, or one job request per
+// line as application/x-ndjson with ?batch_id=; 202 and Location), GET
+// /batches/{id} and GET /batches/{id}/events (server-sent events: "id: <n>",
+// "event: batch", "data: <batch status JSON>", the first with every job, each
+// later one with the job that changed, the last done). Errors are JSON {"error"} with the status of their
 // class, plus 401 for a missing or wrong bearer token (with WWW-Authenticate:
 // Bearer), 403 on a public listener without a token, 405 for a wrong method
 // (with Allow), 413 for a body over Config.MaxBodyBytes and 415 for a LaTeX body
-// of another Content-Type. Failed requests are logged at warn ("control request
+// or batch of another Content-Type. Failed requests are logged at warn ("control request
 // failed", with transport, op, job_id, code, error); bodies and the token never.
 //
 // Guarantees: a submit is answered only once its job is in KV, so a get right after

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"strings"
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
@@ -56,6 +57,28 @@ var endpoints = []endpoint{
 		}},
 	{events.OpAbort, "abort a job that has not ended; in-flight work for it is cancelled", `{"job_id"}`, versioned, jobErrors,
 		byRef((*API).abort)},
+	{events.OpBatch, "submit many job requests at once; replies once every job is stored",
+		`{"batch_id"?: uuid, "jobs": [job request, 1..1000]}`, `{"batch_id", "job_ids": [...]}`,
+		"400 invalid batch (names the first bad job), 409 batch_id or a job_id taken by a different request",
+		func(a *API, ctx context.Context, data []byte) (any, string, error) {
+			b, err := events.DecodeBatch(data)
+			if err != nil {
+				return nil, "", err
+			}
+			reply, err := a.ctl.SubmitBatch(ctx, b)
+			return reply, "", err
+		}},
+	{events.OpBatchGet, "get the aggregate status of a batch: counts per status, done when every job has ended",
+		`{"batch_id"}`, `{"batch_id", "total", "counts": {status: n}, "done", "jobs": [{"job_id", "status", "step", "revision"}], "created_at"}`,
+		"400 bad body or batch_id, 404 unknown batch",
+		func(a *API, ctx context.Context, data []byte) (any, string, error) {
+			var ref events.BatchRef
+			if err := events.DecodeControl(data, &ref); err != nil {
+				return nil, "", err
+			}
+			s, err := a.ctl.Batch(ctx, ref.BatchID)
+			return s, "", err
+		}},
 	{events.OpList, "list jobs, newest first; an empty body lists all (up to the default limit of 50)",
 		`{"status"?, "user_id"?, "limit"?: 1..1000}`, `{"jobs": [job summary], "truncated"}`, "400 bad status or limit",
 		func(a *API, ctx context.Context, data []byte) (any, string, error) {
@@ -69,6 +92,10 @@ var endpoints = []endpoint{
 			return reply, "", err
 		}},
 }
+
+// endpointName is the micro endpoint name of operation op, whose subject is
+// sheetpipe.<op>: names may not have dots ("batch.get" is "batch_get").
+func endpointName(op string) string { return strings.ReplaceAll(op, ".", "_") }
 
 // byRef runs op on the job a {"job_id"} body names.
 func byRef(op func(*API, context.Context, string) (kvstore.Versioned, error)) func(*API, context.Context, []byte) (any, string, error) {

@@ -17,7 +17,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
-// Register adds the /jobs routes to mux. Every route checks the bearer token;
+// Register adds the /jobs and /batches routes to mux. Every route checks the bearer token;
 // every error is JSON {"error"} with the status of its class, a wrong method
 // included (405, with Allow).
 func (a *API) Register(mux *http.ServeMux) {
@@ -34,6 +34,9 @@ func (a *API) Register(mux *http.ServeMux) {
 		{http.MethodPost, "/jobs/{id}/abort", a.jsonRoute(events.OpAbort, http.StatusOK, byID(a.abort))},
 		{http.MethodGet, "/jobs/{id}/pdf", a.guard("pdf", a.httpPDF)},
 		{http.MethodGet, "/jobs/{id}/events", a.guard("events", a.httpEvents)},
+		{http.MethodPost, "/batches", a.jsonRoute(events.OpBatch, http.StatusAccepted, a.httpSubmitBatch)},
+		{http.MethodGet, "/batches/{id}", a.jsonRoute(events.OpBatchGet, http.StatusOK, a.httpBatch)},
+		{http.MethodGet, "/batches/{id}/events", a.guard("batch.events", a.httpBatchEvents)},
 	}
 	allowed := map[string][]string{}
 	for _, rt := range routes {
@@ -99,7 +102,7 @@ func (a *API) jsonRoute(op string, status int, fn func(context.Context, http.Res
 func (a *API) authorize(w http.ResponseWriter, r *http.Request) error {
 	if a.cfg.Token == "" {
 		if a.cfg.Public {
-			return fmt.Errorf("%w: /jobs is served on a public address without a token; set SHEETPIPE_API_TOKEN", ErrNoToken)
+			return fmt.Errorf("%w: /jobs and /batches are served on a public address without a token; set SHEETPIPE_API_TOKEN", ErrNoToken)
 		}
 		return nil
 	}

@@ -39,6 +39,7 @@ func TestHTTP(t *testing.T) {
 			{"GET", "/jobs"}, {"POST", "/jobs"}, {"GET", "/jobs/" + completed}, {"POST", "/jobs/" + completed + "/latex"},
 			{"POST", "/jobs/" + completed + "/retry"}, {"POST", "/jobs/" + completed + "/refine"},
 			{"POST", "/jobs/" + completed + "/abort"}, {"GET", "/jobs/" + completed + "/pdf"}, {"GET", "/jobs/" + completed + "/events"},
+			{"POST", "/batches"}, {"GET", "/batches/" + completed}, {"GET", "/batches/" + completed + "/events"},
 		}
 		for _, rt := range routes {
 			for _, bad := range []string{"", "Bearer wrong-token", "Basic " + token, "Bearer"} {
@@ -62,7 +63,7 @@ func TestHTTP(t *testing.T) {
 	t.Run("public without a token", func(t *testing.T) {
 		t.Parallel()
 		srv := serveHTTP(t, api.New(f.ctl, api.Config{Public: true}, nil))
-		for _, path := range []string{"/jobs", "/jobs/" + completed} {
+		for _, path := range []string{"/jobs", "/jobs/" + completed, "/batches/" + completed} {
 			r := rawRequest(t, srv.URL, "GET", path, "")
 			if r.code != http.StatusForbidden || !strings.Contains(r.errMessage(t), "SHEETPIPE_API_TOKEN") {
 				t.Fatalf("GET %s: %s", path, r)
@@ -236,8 +237,15 @@ type sseStream struct {
 // is bounded by waitLimit.
 func openEvents(t *testing.T, base, id string) *sseStream {
 	t.Helper()
+	return openStream(t, base+"/jobs/"+id+"/events")
+}
+
+// openStream opens a server-sent event stream at url, closed when the test ends;
+// every read is bounded by waitLimit.
+func openStream(t *testing.T, url string) *sseStream {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	req, err := http.NewRequestWithContext(ctx, "GET", base+"/jobs/"+id+"/events", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,17 +271,28 @@ func (s *sseStream) close() {
 // ended. Each event must be exactly id, event and data lines.
 func (s *sseStream) next(t *testing.T) (events.StatusEvent, bool) {
 	t.Helper()
+	fields, ok := s.frame(t)
+	if !ok {
+		return events.StatusEvent{}, false
+	}
+	return parseEvent(t, fields), true
+}
+
+// frame returns the lines of the next event, skipping comments; false when the
+// stream ended.
+func (s *sseStream) frame(t *testing.T) ([]string, bool) {
+	t.Helper()
 	var fields []string
 	for {
 		line, ok := s.line(t, len(fields) > 0)
 		switch {
 		case !ok:
-			return events.StatusEvent{}, false
+			return nil, false
 		case strings.HasPrefix(line, ":"):
 		case line != "":
 			fields = append(fields, line)
 		case len(fields) > 0:
-			return parseEvent(t, fields), true
+			return fields, true
 		}
 	}
 }

@@ -29,7 +29,7 @@ func (a *API) StartMicro(nc *nats.Conn) error {
 	}
 	served := make(map[string]*microEndpoint, len(endpoints))
 	for _, ep := range endpoints {
-		served[ep.op] = &microEndpoint{a: a, nc: nc, ep: ep, sem: make(chan struct{}, maxInFlight)}
+		served[endpointName(ep.op)] = &microEndpoint{a: a, nc: nc, ep: ep, sem: make(chan struct{}, maxInFlight)}
 	}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        events.ServiceName,
@@ -53,7 +53,8 @@ func (a *API) StartMicro(nc *nats.Conn) error {
 	for _, ep := range endpoints {
 		md := map[string]string{"description": ep.doc, "request": ep.request, "response": ep.response,
 			"errors": ep.errors + ", 413 body too large, 500 internal"}
-		if err := g.AddEndpoint(ep.op, served[ep.op], micro.WithEndpointMetadata(md)); err != nil {
+		name := endpointName(ep.op)
+		if err := g.AddEndpoint(name, served[name], micro.WithEndpointSubject(ep.op), micro.WithEndpointMetadata(md)); err != nil {
 			return errors.Join(fmt.Errorf("add endpoint %s: %w", ep.op, err), svc.Stop())
 		}
 	}

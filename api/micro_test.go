@@ -90,6 +90,15 @@ func (s *stubControl) PDF(context.Context, string) ([]byte, error) { return nil,
 func (s *stubControl) Follow(context.Context, string) (<-chan events.StatusEvent, error) {
 	return nil, errStub
 }
+func (s *stubControl) SubmitBatch(context.Context, events.BatchRequest) (events.BatchReply, error) {
+	return events.BatchReply{}, errStub
+}
+func (s *stubControl) Batch(context.Context, string) (events.BatchStatus, error) {
+	return events.BatchStatus{}, errStub
+}
+func (s *stubControl) FollowBatch(context.Context, string) (<-chan events.BatchStatus, error) {
+	return nil, errStub
+}
 
 // startStub serves a stub over NATS (on a plain test server) and HTTP.
 func startStub(t *testing.T, cfg api.Config) (*stubControl, *api.API, natsTransport, httpTransport) {
@@ -126,14 +135,15 @@ func TestMicroServiceIsDiscoverable(t *testing.T) {
 	}
 	var names []string
 	for _, ep := range info.Endpoints {
-		names = append(names, ep.Name)
-		if ep.Subject != events.ControlSubject(ep.Name) || ep.QueueGroup != micro.DefaultQueueGroup ||
+		op := strings.ReplaceAll(ep.Name, "_", ".") // micro names have no dots
+		names = append(names, op)
+		if ep.Subject != events.ControlSubject(op) || ep.QueueGroup != micro.DefaultQueueGroup ||
 			ep.Metadata["description"] == "" || ep.Metadata["request"] == "" || ep.Metadata["errors"] == "" {
 			t.Fatalf("endpoint %+v", ep)
 		}
 	}
 	slices.Sort(names)
-	want := []string{events.OpAbort, events.OpGet, events.OpLatex, events.OpList, events.OpRefine, events.OpRetry, events.OpSubmit}
+	want := []string{events.OpAbort, events.OpBatch, events.OpBatchGet, events.OpGet, events.OpLatex, events.OpList, events.OpRefine, events.OpRetry, events.OpSubmit}
 	if !slices.Equal(names, want) {
 		t.Fatalf("endpoints %v, want %v", names, want)
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 // httpEvents streams the job's status events as server-sent events: the current
@@ -21,6 +23,17 @@ func (a *API) httpEvents(w http.ResponseWriter, r *http.Request) (string, error)
 	if err != nil {
 		return id, err
 	}
+	streamSSE(ctx, a, w, evs, func(ev events.StatusEvent) (string, error) {
+		data, err := json.Marshal(ev)
+		return fmt.Sprintf("id: %d\nevent: status\ndata: %s\n\n", ev.Revision, data), err
+	})
+	return id, nil
+}
+
+// streamSSE writes each value from ch as the server-sent event frame returns,
+// flushed at once, with a keep-alive comment every Config.KeepAlive, until ch
+// closes or ctx ends (the client went away).
+func streamSSE[T any](ctx context.Context, a *API, w http.ResponseWriter, ch <-chan T, frame func(T) (string, error)) {
 	rc := http.NewResponseController(w)
 	// A server-wide WriteTimeout would cut the stream; it has its own end.
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -30,33 +43,33 @@ func (a *API) httpEvents(w http.ResponseWriter, r *http.Request) (string, error)
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	if err := rc.Flush(); err != nil {
-		return id, nil
+		return
 	}
 	keepAlive := time.NewTicker(a.cfg.KeepAlive)
 	defer keepAlive.Stop()
 	for {
 		select {
-		case ev, ok := <-evs:
+		case v, ok := <-ch:
 			if !ok {
-				return id, nil
+				return
 			}
-			data, err := json.Marshal(ev)
+			text, err := frame(v)
 			if err != nil {
-				a.log.ErrorContext(ctx, "encode status event", "job_id", id, "error", err.Error())
-				return id, nil
+				a.log.ErrorContext(ctx, "encode server-sent event", "error", err.Error())
+				return
 			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: status\ndata: %s\n\n", ev.Revision, data); err != nil {
-				return id, nil
+			if _, err := io.WriteString(w, text); err != nil {
+				return
 			}
 		case <-keepAlive.C:
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
-				return id, nil
+				return
 			}
 		case <-ctx.Done():
-			return id, nil
+			return
 		}
 		if err := rc.Flush(); err != nil {
-			return id, nil
+			return
 		}
 	}
 }

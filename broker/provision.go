@@ -47,6 +47,10 @@ type Resources struct {
 	// WebhookAttempts caps the deliveries of one status event to the webhooks
 	// consumer, and so the POST attempts of one webhook. Default 10.
 	WebhookAttempts int
+	// BatchesMaxAge bounds how long the batches bucket keeps a batch record (its
+	// jobs have their own retention); negative keeps records for ever. Default 30
+	// days.
+	BatchesMaxAge time.Duration
 }
 
 func (r Resources) withDefaults() Resources {
@@ -67,6 +71,12 @@ func (r Resources) withDefaults() Resources {
 	}
 	if r.WebhookAttempts == 0 {
 		r.WebhookAttempts = 10
+	}
+	switch {
+	case r.BatchesMaxAge < 0:
+		r.BatchesMaxAge = 0 // no limit
+	case r.BatchesMaxAge == 0:
+		r.BatchesMaxAge = 30 * 24 * time.Hour
 	}
 	return r
 }
@@ -96,6 +106,12 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		{"bucket " + kvstore.BucketConversations, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketConversations,
 				Description: "sheetpipe LLM conversations", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
+			return err
+		}},
+		{"bucket " + kvstore.BucketBatches, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketBatches,
+				Description: "sheetpipe batches: the jobs of each", History: 1, Storage: jetstream.FileStorage,
+				Replicas: r.Replicas, TTL: r.BatchesMaxAge})
 			return err
 		}},
 		{"object store " + BucketPDFs, func(ctx context.Context) error {

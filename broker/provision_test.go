@@ -96,9 +96,29 @@ func TestProvisionConcurrentInstances(t *testing.T) {
 		cfg.AckPolicy != jetstream.AckExplicitPolicy || cfg.MaxDeliver != 10 {
 		t.Fatalf("consumer %s: filter %q ack %v max deliver %d", broker.ConsumerWebhooks, cfg.FilterSubject, cfg.AckPolicy, cfg.MaxDeliver)
 	}
-	for _, b := range []string{kvstore.BucketJobs, kvstore.BucketConversations} {
+	for _, b := range []string{kvstore.BucketJobs, kvstore.BucketConversations, kvstore.BucketBatches} {
 		if _, err := s.JS.KeyValue(ctx, b); err != nil {
 			t.Fatalf("bucket %s: %v", b, err)
+		}
+	}
+	// Batch records expire (their jobs do not): 30 days unless configured.
+	for _, tc := range []struct {
+		r    broker.Resources
+		want time.Duration
+	}{{broker.Resources{}, 30 * 24 * time.Hour}, {broker.Resources{BatchesMaxAge: time.Hour}, time.Hour}} {
+		if err := broker.Provision(ctx, s.JS, tc.r); err != nil {
+			t.Fatalf("provision %+v: %v", tc.r, err)
+		}
+		kv, err := s.JS.KeyValue(ctx, kvstore.BucketBatches)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.TTL() != tc.want {
+			t.Fatalf("bucket %s max age %v, want %v", kvstore.BucketBatches, st.TTL(), tc.want)
 		}
 	}
 	if _, err := s.JS.ObjectStore(ctx, broker.BucketPDFs); err != nil {

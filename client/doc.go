@@ -15,6 +15,11 @@
 // revision order, each at most once; WatchFrom skips those before a revision.
 // WatchAll follows every job's events from the moment it is called.
 //
+// SubmitBatch sends many requests as one batch (sheetpipe.batch), Batch reads a
+// batch's aggregate status (sheetpipe.batch.get) and WatchBatch follows it: the
+// status, then a new one after each change of one of its jobs (from jobs.status,
+// replayed from where the status was read), until every job has ended.
+//
 // PDF reads the object "<job_id>.pdf" from the object store "pdfs".
 //
 // Besides the control subjects it reads stream JOB_EVENTS, KV bucket jobs (only to

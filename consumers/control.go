@@ -24,6 +24,11 @@ import (
 // accepted again (nothing new is created) when it asks for the same thing, and
 // refused with ErrConflict when it does not.
 func (p *Pipeline) Submit(ctx context.Context, req events.JobRequest) (string, error) {
+	return p.submit(ctx, req, "")
+}
+
+// submit is Submit of a job of batch batchID ("" for none).
+func (p *Pipeline) submit(ctx context.Context, req events.JobRequest, batchID string) (string, error) {
 	if req.JobID == "" {
 		req.JobID = uuid.NewString()
 	}
@@ -36,6 +41,7 @@ func (p *Pipeline) Submit(ctx context.Context, req events.JobRequest) (string, e
 		return "", err
 	}
 	j := p.newJob(req, nil)
+	j.BatchID = batchID
 	rev, err := p.store.Create(ctx, j)
 	if errors.Is(err, kvstore.ErrExists) {
 		return id, p.resubmitted(ctx, req)
@@ -60,10 +66,16 @@ func (p *Pipeline) resubmitted(ctx context.Context, req events.JobRequest) error
 	if err != nil {
 		return fmt.Errorf("load job %s: %w", req.JobID, err)
 	}
-	if j.UserID != req.UserID || j.Prompt != req.Prompt {
+	if !sameRequest(j, req) {
 		return fmt.Errorf("%w: job %s already exists with a different request", events.ErrConflict, req.JobID)
 	}
 	return p.duplicateRequest(ctx, req.JobID, false)
+}
+
+// sameRequest reports whether job j is what req asks for: a submit of it again
+// is a retry, not a conflict.
+func sameRequest(j *kvstore.Job, req events.JobRequest) bool {
+	return j.UserID == req.UserID && j.Prompt == req.Prompt
 }
 
 // EditLatex replaces the job's LaTeX with the user's and compiles it; a compile

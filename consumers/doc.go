@@ -32,5 +32,10 @@
 // Subjects: consumes jobs.prompt|design|latex|compile|fix; publishes the same
 // (tickets), jobs.status and jobs.rejected; subscribes to the advisories
 // $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.JOBS.*. Buckets: jobs,
-// conversations (through kvstore) and object store pdfs.
+// conversations, batches (through kvstore) and object store pdfs.
+//
+// A batch (SubmitBatch) fixes all its ids first, stores its record in batches,
+// then creates each job as Submit does; sent again with the same batch id it
+// creates only the jobs still missing. Its status (Batch, FollowBatch) is read
+// from its jobs and their events.
 package consumers

@@ -1,6 +1,7 @@
 // Package kvstore owns the job and conversation state in the NATS KV buckets "jobs"
-// and "conversations" (key = id, value = JSON). It is the only writer of those
-// buckets. Every write is a compare-and-swap on the key's revision: Update reads,
+// and "conversations", and the batch records in "batches" (key = id, value =
+// JSON). It is the only writer of those buckets; a batch record is created once
+// and never updated. Every write is a compare-and-swap on the key's revision: Update reads,
 // applies a function and writes with the read revision, retrying on
 // jetstream.ErrKeyRevisionMismatch in one bounded loop, so concurrent writers from
 // any number of processes never lose an update. Deleting a job is a purge guarded

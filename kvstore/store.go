@@ -26,13 +26,15 @@ const maxAttempts = 500
 
 // Store reads and writes jobs and conversations.
 type Store struct {
-	jobs      jetstream.KeyValue
-	convs     jetstream.KeyValue
-	jobsRead  leaderReader
-	convsRead leaderReader
-	nc        *nats.Conn
-	metrics   *metrics.Metrics
-	now       func() time.Time
+	jobs        jetstream.KeyValue
+	convs       jetstream.KeyValue
+	batches     jetstream.KeyValue
+	jobsRead    leaderReader
+	convsRead   leaderReader
+	batchesRead leaderReader
+	nc          *nats.Conn
+	metrics     *metrics.Metrics
+	now         func() time.Time
 }
 
 // New binds the existing buckets (the broker package creates them).
@@ -45,8 +47,13 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketConversations, err)
 	}
-	return &Store{jobs: jobs, convs: convs, jobsRead: newLeaderReader(js, BucketJobs),
-		convsRead: newLeaderReader(js, BucketConversations), nc: js.Conn(), metrics: m, now: time.Now}, nil
+	batches, err := js.KeyValue(ctx, BucketBatches)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketBatches, err)
+	}
+	return &Store{jobs: jobs, convs: convs, batches: batches, jobsRead: newLeaderReader(js, BucketJobs),
+		convsRead: newLeaderReader(js, BucketConversations), batchesRead: newLeaderReader(js, BucketBatches),
+		nc: js.Conn(), metrics: m, now: time.Now}, nil
 }
 
 // Create stores a new job; it fails with ErrExists when the id is taken.

@@ -60,7 +60,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	provCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = broker.Provision(provCtx, js, broker.Resources{Replicas: cfg.Replicas, EventsMaxAge: cfg.EventsMaxAge, AckWait: cfg.AckWait})
+	err = broker.Provision(provCtx, js, broker.Resources{Replicas: cfg.Replicas, EventsMaxAge: cfg.EventsMaxAge, AckWait: cfg.AckWait,
+		BatchesMaxAge: batchesMaxAge(cfg.Retention)})
 	cancel()
 	if err != nil {
 		return err
@@ -211,4 +212,13 @@ func newLogger(cfg Config) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// batchesMaxAge keeps batch records as long as finished jobs are kept (for ever
+// when the retention is 0).
+func batchesMaxAge(retention time.Duration) time.Duration {
+	if retention == 0 {
+		return -1
+	}
+	return retention
 }

@@ -24,7 +24,7 @@ type command struct {
 
 // commands lists every command but help, in the order the help shows them.
 var commands = []*command{
-	submitCommand, getCommand, watchCommand, listCommand,
+	submitCommand, batchCommand, getCommand, watchCommand, listCommand,
 	editCommand, retryCommand, refineCommand, abortCommand, pdfCommand,
 }
 
@@ -103,7 +103,7 @@ Exit status (the reason of a failure is on stderr):
   1  failure: no server or service, a wait that ended waiting_manual or aborted
      (the job's message follows), --timeout passed, a file could not be written
   2  bad usage, or a request the service refused as invalid
-  3  unknown job
+  3  unknown job or batch
   4  not allowed in the job's state (e.g. retry of a completed job, abort of an
      aborted one)
 `

@@ -3,6 +3,8 @@
 // local sheetd) with NATS_CREDS (--creds) and runs one command:
 //
 //	sheetctl submit [--wait] [--user U] [--max-retries N] [--mode auto|manual] [--job-id ID] "prompt"
+//	sheetctl batch [--wait] [--batch-id ID] [--user U] <file.jsonl | ->
+//	sheetctl batch get|watch <batch-id>
 //	sheetctl get [--latex] <job-id>
 //	sheetctl watch [job-id]
 //	sheetctl list [--status S] [--user U] [--limit N]
@@ -19,12 +21,15 @@
 // one job, sheetctl follows the job's events on jobs.status (replayed from
 // JOB_EVENTS, so none is missed) until its run ends and saves <job_id>.pdf from
 // object store pdfs when it completed; watch without a job id prints every job's
-// events from now on. All NATS access goes through package client.
+// events from now on. batch sends one JSON request per line of a file as one
+// batch (sheetpipe.batch); batch get shows its status (sheetpipe.batch.get), and
+// batch watch (or batch --wait) follows it until every job has ended. All NATS
+// access goes through package client.
 //
 // Output is for people, or one JSON object per line with --json (events, jobs,
 // list rows). Exit status: 0 success; 1 failure, with one line "sheetctl: <what
 // failed>: <why>" on stderr (a wait that ends waiting_manual or aborted is a
 // failure, as is one that outlasts --timeout, and a server where no sheetd
 // answers); 2 bad usage, or a request the service refused as invalid (400); 3
-// unknown job (404); 4 not allowed in the job's state (409).
+// unknown job or batch (404); 4 not allowed in the job's state (409).
 package main

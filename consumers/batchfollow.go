@@ -1,0 +1,101 @@
+package consumers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+// FollowBatch sends the batch's status, with every job, then a new status each
+// time one of its jobs changes, listing that job alone, and closes the channel
+// after the status that is Done or when ctx ends. As Follow does, it reads the
+// end of JOB_EVENTS before the jobs, so no change after that read is missed, and
+// when the events stay silent for a while it reads the jobs again, in case an
+// event was never published.
+func (p *Pipeline) FollowBatch(ctx context.Context, id string) (<-chan events.BatchStatus, error) {
+	id, err := events.BatchIDOf(id)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := p.js.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", events.StreamEvents, err)
+	}
+	from := stream.CachedInfo().State.LastSeq + 1
+	first, err := p.Batch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var msgs jetstream.MessagesContext
+	if !first.Done {
+		cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{events.SubjectStatus},
+			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:    from,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("follow batch %s: %w", id, err)
+		}
+		if msgs, err = cons.Messages(); err != nil {
+			return nil, fmt.Errorf("follow batch %s: %w", id, err)
+		}
+	}
+	out := make(chan events.BatchStatus)
+	go func() {
+		defer close(out)
+		if msgs != nil {
+			defer msgs.Stop()
+			defer context.AfterFunc(ctx, msgs.Stop)()
+		}
+		tally := events.NewBatchTally(first)
+		for s := first; ; {
+			select {
+			case out <- s:
+			case <-ctx.Done():
+				return
+			}
+			if s.Done {
+				return
+			}
+			var ok bool
+			if s, ok = p.nextBatchStatus(ctx, msgs, tally); !ok {
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// nextBatchStatus returns the batch's status after the next change of one of its
+// jobs: from the events stream, or, when that stays silent for followRecheck,
+// from reading the jobs.
+func (p *Pipeline) nextBatchStatus(ctx context.Context, msgs jetstream.MessagesContext, tally *events.BatchTally) (events.BatchStatus, bool) {
+	for {
+		msg, err := msgs.Next(jetstream.NextMaxWait(followRecheck))
+		switch {
+		case ctx.Err() != nil:
+			return events.BatchStatus{}, false
+		case errors.Is(err, nats.ErrTimeout):
+			if now, err := p.Batch(ctx, tally.ID()); err == nil {
+				if s, ok := tally.Refresh(now); ok {
+					return s, true
+				}
+			}
+			continue
+		case err != nil:
+			return events.BatchStatus{}, false
+		}
+		var ev events.StatusEvent
+		if json.Unmarshal(msg.Data(), &ev) == nil {
+			if s, ok := tally.Apply(ev); ok {
+				return s, true
+			}
+		}
+	}
+}
