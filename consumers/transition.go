@@ -188,8 +188,8 @@ func (p *Pipeline) watchClaim(ctx context.Context, id, owner string) (*hold, err
 		return nil, nil
 	}
 	h := &hold{written: make(chan struct{}, 1)}
-	stop, err := p.store.WatchJob(id, func(j *kvstore.Job) {
-		if j == nil || !holds(j, owner) {
+	stop, err := p.store.WatchLease(id, owner, func(held bool) {
+		if !held {
 			h.signal()
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -17,12 +18,25 @@ func main() {
 		fs.PrintDefaults()
 	}
 	cfg.RegisterFlags(fs)
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and pipeline, which share this process) to this file")
 	_ = fs.Parse(os.Args[1:])
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sheetbench: cpu profile:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if _, err := Run(ctx, cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "sheetbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

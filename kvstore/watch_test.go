@@ -1,0 +1,38 @@
+package kvstore
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+// heldIn must agree with decoding the job, whatever text the job carries.
+func TestHeldInAgreesWithDecoding(t *testing.T) {
+	const owner = "0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10"
+	running := []byte(`"status":"running"`)
+	leased := []byte(`"owner":"` + owner + `"`)
+	lease := &Lease{Owner: owner, ExpiresAt: time.Now()}
+	other := &Lease{Owner: "someone-else", ExpiresAt: time.Now()}
+	imitation := `"status":"running","owner":"` + owner + `"`
+	cases := []Job{
+		{Status: events.StatusRunning, Lease: lease},
+		{Status: events.StatusRunning, Lease: other},
+		{Status: events.StatusRunning},
+		{Status: events.StatusAborted, Lease: lease},
+		{Status: events.StatusPending},
+		{Status: events.StatusAborted, Design: imitation, Latex: imitation, Message: imitation},
+		{Status: events.StatusRunning, Lease: other, Prompt: imitation, Tags: []string{imitation}},
+	}
+	for i, j := range cases {
+		data, err := json.Marshal(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := j.Status == events.StatusRunning && j.Lease != nil && j.Lease.Owner == owner
+		if got := heldIn(data, running, leased); got != want {
+			t.Errorf("case %d: heldIn = %v, decoding says %v: %s", i, got, want, data)
+		}
+	}
+}
