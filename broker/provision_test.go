@@ -88,7 +88,14 @@ func TestProvisionConcurrentInstances(t *testing.T) {
 	if ev.CachedInfo().Config.Retention != jetstream.LimitsPolicy || ev.CachedInfo().Config.MaxAge != 7*24*time.Hour {
 		t.Fatalf("JOB_EVENTS config %+v", ev.CachedInfo().Config)
 	}
-	for _, b := range []string{kvstore.BucketJobs, kvstore.BucketConversations} {
+	dep, err := ev.Consumer(ctx, broker.ConsumerDependents)
+	if err != nil {
+		t.Fatalf("consumer %s: %v", broker.ConsumerDependents, err)
+	}
+	if cfg := dep.CachedInfo().Config; cfg.FilterSubject != events.SubjectStatus || cfg.DeliverPolicy != jetstream.DeliverNewPolicy {
+		t.Fatalf("consumer %s: filter %q deliver %v", broker.ConsumerDependents, cfg.FilterSubject, cfg.DeliverPolicy)
+	}
+	for _, b := range []string{kvstore.BucketJobs, kvstore.BucketConversations, kvstore.BucketDependents} {
 		if _, err := s.JS.KeyValue(ctx, b); err != nil {
 			t.Fatalf("bucket %s: %v", b, err)
 		}
@@ -130,6 +137,13 @@ func TestProvisionRaisesReplicas(t *testing.T) {
 		if r := cons.CachedInfo().Config.Replicas; r != 3 {
 			t.Errorf("consumer %s has %d replicas, want 3", st, r)
 		}
+	}
+	dep, err := js.Consumer(ctx, events.StreamEvents, broker.ConsumerDependents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := dep.CachedInfo().Config.Replicas; r != 3 {
+		t.Errorf("consumer %s has %d replicas, want 3", broker.ConsumerDependents, r)
 	}
 	s, err := js.Stream(ctx, events.StreamJobs)
 	if err != nil {

@@ -24,10 +24,11 @@ const (
 // on one key.
 const maxAttempts = 500
 
-// Store reads and writes jobs and conversations.
+// Store reads and writes jobs, conversations and the index of dependents.
 type Store struct {
 	jobs      jetstream.KeyValue
 	convs     jetstream.KeyValue
+	deps      jetstream.KeyValue
 	jobsRead  leaderReader
 	convsRead leaderReader
 	nc        *nats.Conn
@@ -45,7 +46,11 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketConversations, err)
 	}
-	return &Store{jobs: jobs, convs: convs, jobsRead: newLeaderReader(js, BucketJobs),
+	deps, err := js.KeyValue(ctx, BucketDependents)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketDependents, err)
+	}
+	return &Store{jobs: jobs, convs: convs, deps: deps, jobsRead: newLeaderReader(js, BucketJobs),
 		convsRead: newLeaderReader(js, BucketConversations), nc: js.Conn(), metrics: m, now: time.Now}, nil
 }
 
