@@ -26,8 +26,14 @@
 // so every process may handle the advisory); a request is reported on
 // jobs.rejected.
 //
-// Subjects: consumes jobs.prompt|design|latex|compile|fix; publishes the same
-// (tickets), jobs.status and jobs.rejected; subscribes to the advisories
+// A job with depends_on waits, blocked and without a ticket, until its
+// dependencies have completed (dependency.go). The durable consumer dependents of
+// jobs.status wakes it when one of them ends a run, acking each event only after
+// that (dependents.go); the sweeper re-checks waiting jobs as a safety net.
+//
+// Subjects: consumes jobs.prompt|design|latex|compile|fix and, through consumer
+// dependents of JOB_EVENTS, jobs.status; publishes the same (tickets),
+// jobs.status and jobs.rejected; subscribes to the advisories
 // $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.JOBS.*. Buckets: jobs,
-// conversations (through kvstore) and object store pdfs.
+// conversations, dependents (through kvstore) and object store pdfs.
 package consumers
