@@ -11,16 +11,18 @@ type LatexErrorInfo struct {
 
 // GenerateDesign asks for a plain-text outline of the worksheet the user's
 // prompt describes: sections, exercise types, counts and difficulty (step
-// "design").
-func (c *Client) GenerateDesign(ctx context.Context, history []Turn, prompt string) (Reply, error) {
-	return c.call(ctx, StepDesign, history, designMessage(prompt), Clean,
+// "design"). refs are finished documents the worksheet builds on; the message
+// carries them after the request.
+func (c *Client) GenerateDesign(ctx context.Context, history []Turn, prompt string, refs ...Reference) (Reply, error) {
+	return c.call(ctx, StepDesign, history, designMessage(prompt)+referencesMessage(refs), Clean,
 		func() string { return offlineDesign(prompt) })
 }
 
 // GenerateLatex asks for a complete LaTeX document following design; Reply.Text
-// is cleaned to run from \documentclass to \end{document} (step "latex").
-func (c *Client) GenerateLatex(ctx context.Context, history []Turn, design string) (Reply, error) {
-	return c.call(ctx, StepLatex, history, latexMessage(design), Clean,
+// is cleaned to run from \documentclass to \end{document} (step "latex"). refs
+// are finished documents the worksheet builds on, as for GenerateDesign.
+func (c *Client) GenerateLatex(ctx context.Context, history []Turn, design string, refs ...Reference) (Reply, error) {
+	return c.call(ctx, StepLatex, history, latexMessage(design)+referencesMessage(refs), Clean,
 		func() string { return offlineLatex(topicFromDesign(design, history)) })
 }
 

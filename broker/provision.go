@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,6 +31,10 @@ const (
 // ConsumerWebhooks is the durable consumer of jobs.status on JOB_EVENTS from
 // which the webhook senders of every sheetd deliver final events.
 const ConsumerWebhooks = "webhooks"
+
+// ConsumerDependents is the durable consumer of jobs.status on JOB_EVENTS through
+// which sheetd wakes the jobs that wait for a job whose run ended.
+const ConsumerDependents = "dependents"
 
 // Resources configures the JetStream resources.
 type Resources struct {
@@ -114,6 +119,15 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 				Replicas: r.Replicas, TTL: r.BatchesMaxAge})
 			return err
 		}},
+		{"bucket " + kvstore.BucketDependents, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketDependents,
+				Description: "sheetpipe depends_on index: <dependency>.<dependent>", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
+			return err
+		}},
+		{"consumer " + ConsumerDependents, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateConsumer(ctx, events.StreamEvents, dependentsConsumer(r))
+			return err
+		}},
 		{"object store " + BucketPDFs, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketPDFs,
 				Description: "sheetpipe PDFs", Storage: jetstream.FileStorage, Replicas: r.Replicas})
@@ -141,9 +155,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		if err := retry(ctx, s.fn); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrProvision, s.name, err)
 		}
-		// The consumers may only have as many replicas as JOBS already has.
-		if s.name == "stream "+events.StreamJobs {
-			if err := waitReplicas(ctx, js, events.StreamJobs, r.Replicas); err != nil {
+		// Consumers may only have as many replicas as their stream already has.
+		if stream, ok := strings.CutPrefix(s.name, "stream "); ok {
+			if err := waitReplicas(ctx, js, stream, r.Replicas); err != nil {
 				return fmt.Errorf("%w: %s: %w", ErrProvision, s.name, err)
 			}
 		}
@@ -235,6 +249,24 @@ func webhookConsumer(r Resources) jetstream.ConsumerConfig {
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckWait:       r.AckWait,
 		MaxDeliver:    r.WebhookAttempts,
+		MaxAckPending: 1000,
+		Replicas:      r.Replicas,
+	}
+}
+
+// dependentsConsumer follows the status events from its creation on (events
+// older than sheetd's depends_on index wake nobody), one process at a time per
+// event. A failed wake-up is retried a few times; the sweeper re-checks waiting
+// jobs after that.
+func dependentsConsumer(r Resources) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerDependents,
+		Description:   "sheetpipe: wakes the jobs that depend on a job whose run ended",
+		FilterSubject: events.SubjectStatus,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckWait:       r.AckWait,
+		MaxDeliver:    10,
 		MaxAckPending: 1000,
 		Replicas:      r.Replicas,
 	}

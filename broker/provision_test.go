@@ -96,7 +96,14 @@ func TestProvisionConcurrentInstances(t *testing.T) {
 		cfg.AckPolicy != jetstream.AckExplicitPolicy || cfg.MaxDeliver != 10 {
 		t.Fatalf("consumer %s: filter %q ack %v max deliver %d", broker.ConsumerWebhooks, cfg.FilterSubject, cfg.AckPolicy, cfg.MaxDeliver)
 	}
-	for _, b := range []string{kvstore.BucketJobs, kvstore.BucketConversations, kvstore.BucketBatches} {
+	dep, err := ev.Consumer(ctx, broker.ConsumerDependents)
+	if err != nil {
+		t.Fatalf("consumer %s: %v", broker.ConsumerDependents, err)
+	}
+	if cfg := dep.CachedInfo().Config; cfg.FilterSubject != events.SubjectStatus || cfg.DeliverPolicy != jetstream.DeliverNewPolicy {
+		t.Fatalf("consumer %s: filter %q deliver %v", broker.ConsumerDependents, cfg.FilterSubject, cfg.DeliverPolicy)
+	}
+	for _, b := range []string{kvstore.BucketJobs, kvstore.BucketConversations, kvstore.BucketBatches, kvstore.BucketDependents} {
 		if _, err := s.JS.KeyValue(ctx, b); err != nil {
 			t.Fatalf("bucket %s: %v", b, err)
 		}
@@ -158,6 +165,13 @@ func TestProvisionRaisesReplicas(t *testing.T) {
 		if r := cons.CachedInfo().Config.Replicas; r != 3 {
 			t.Errorf("consumer %s has %d replicas, want 3", st, r)
 		}
+	}
+	dep, err := js.Consumer(ctx, events.StreamEvents, broker.ConsumerDependents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := dep.CachedInfo().Config.Replicas; r != 3 {
+		t.Errorf("consumer %s has %d replicas, want 3", broker.ConsumerDependents, r)
 	}
 	s, err := js.Stream(ctx, events.StreamJobs)
 	if err != nil {

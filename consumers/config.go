@@ -39,7 +39,8 @@ type Config struct {
 	// PublicURL prefixes pdf_url ("/jobs/<id>/pdf"). Default empty.
 	PublicURL string
 	// SweepInterval is how often the sweeper scans the jobs bucket for jobs stuck
-	// running after their worker died. Default 10s.
+	// running after their worker died, and re-checks the dependencies of jobs
+	// waiting for them. Default 10s.
 	SweepInterval time.Duration
 	// SweepGrace is how long past its lease expiry a running job is left to its
 	// redelivered ticket before the sweeper recovers it; keep it above AckWait.

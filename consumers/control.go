@@ -19,8 +19,9 @@ import (
 // fails with events.ErrConflict naming that state. They work in any process,
 // whichever stages it runs.
 
-// Submit validates req and creates its job, handed to the design stage; it returns
-// the job id once the job is stored. A request with a job_id that exists is
+// Submit validates req and creates its job, handed to the design stage (or
+// waiting for its dependencies, each of which must exist); it returns the job id
+// once the job is stored. A request with a job_id that exists is
 // accepted again (nothing new is created) when it asks for the same thing, and
 // refused with ErrConflict when it does not.
 func (p *Pipeline) Submit(ctx context.Context, req events.JobRequest) (string, error) {
@@ -42,6 +43,9 @@ func (p *Pipeline) submit(ctx context.Context, req events.JobRequest, batchID st
 	}
 	j := p.newJob(req, nil)
 	j.BatchID = batchID
+	if err := p.dependOn(ctx, j); err != nil {
+		return "", err
+	}
 	rev, err := p.store.Create(ctx, j)
 	if errors.Is(err, kvstore.ErrExists) {
 		return id, p.resubmitted(ctx, req)
@@ -52,7 +56,7 @@ func (p *Pipeline) submit(ctx context.Context, req events.JobRequest, batchID st
 	ctx, cancel := afterWrite(ctx)
 	defer cancel()
 	p.created(ctx, j, rev)
-	if err := p.publishTicket(ctx, j); err != nil {
+	if err := p.handOn(ctx, j); err != nil {
 		return "", fmt.Errorf("job %s is stored but not yet handed on (submit it again with this job_id): %w", id, err)
 	}
 	return id, nil
@@ -98,7 +102,9 @@ func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.
 }
 
 // Retry re-runs the step that failed with a fresh retry budget. Allowed from
-// error and waiting_manual, except for a request that was invalid.
+// error and waiting_manual, except for a request that was invalid. A retry of
+// step design re-evaluates the job's dependencies: it is refused while one can
+// never complete and waits again while they have not all completed.
 func (p *Pipeline) Retry(ctx context.Context, id string) (*kvstore.Versioned, error) {
 	id, err := events.JobIDOf(id)
 	if err != nil {
@@ -120,6 +126,11 @@ func (p *Pipeline) Retry(ctx context.Context, id string) (*kvstore.Versioned, er
 		}
 		j.ErrorMessage = ""
 		j.ErrorLog = nil
+		if stage == events.StageDesign {
+			if ready, err := p.gate(ctx, j, "retry"); !ready {
+				return err
+			}
+		}
 		advance(j, stage, j.CurrentStep, fmt.Sprintf("Retry: running %s again", stage))
 		return nil
 	})
@@ -146,7 +157,8 @@ func retryStage(j *kvstore.Job) events.Stage {
 
 // Refine asks for the job's request to be revised with the user's instruction
 // (in the job's conversation, which keeps the whole dialogue) and regenerates
-// design, LaTeX and PDF from it. Allowed from completed, error and waiting_manual.
+// design, LaTeX and PDF from it. Allowed from completed, error and waiting_manual;
+// the job's dependencies are re-evaluated as for a retry of step design.
 func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Versioned, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
@@ -161,6 +173,9 @@ func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Ve
 		j.Refinement = strings.TrimSpace(r.Instruction)
 		j.ManualEdit = false
 		restart(j)
+		if ready, err := p.gate(ctx, j, "refine"); !ready {
+			return err
+		}
 		advance(j, events.StageDesign, events.StepDesign, "Refinement requested; revising the request")
 		return nil
 	})
@@ -183,6 +198,7 @@ func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Versioned, er
 		}
 		j.Status = events.StatusAborted
 		j.Stage = ""
+		j.Blocked = false
 		j.Lease = nil
 		j.Message = "Aborted by the user"
 		return nil
@@ -200,14 +216,17 @@ func (p *Pipeline) control(ctx context.Context, id, what string, fn func(*kvstor
 	}
 	j := &kvstore.Versioned{Job: *job, Revision: rev}
 	p.log.InfoContext(ctx, "job changed by user", "job_id", id, "action", what, "status", j.Status, "step", j.CurrentStep)
-	if err := p.publishTicket(ctx, &j.Job); err != nil {
+	if err := p.handOn(ctx, &j.Job); err != nil {
 		return j, fmt.Errorf("job %s: %s recorded but not yet handed on (the sweeper will): %w", id, what, err)
 	}
 	return j, nil
 }
 
-// restart clears what a finished or failed run left before the job runs again.
+// restart clears what a finished or failed run left before the job runs again;
+// a job that waited for its dependencies no longer does (edited LaTeX needs
+// none).
 func restart(j *kvstore.Job) {
+	j.Blocked = false
 	j.RetryCount = 0
 	j.ErrorMessage = ""
 	j.ErrorLog = nil

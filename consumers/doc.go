@@ -29,10 +29,16 @@
 // retention, with a purge guarded by the revision it read, then its
 // conversation and PDF, and later any conversation or PDF left without a job.
 //
-// Subjects: consumes jobs.prompt|design|latex|compile|fix; publishes the same
-// (tickets), jobs.status and jobs.rejected; subscribes to the advisories
+// A job with depends_on waits, blocked and without a ticket, until its
+// dependencies have completed (dependency.go). The durable consumer dependents of
+// jobs.status wakes it when one of them ends a run, acking each event only after
+// that (dependents.go); the sweeper re-checks waiting jobs as a safety net.
+//
+// Subjects: consumes jobs.prompt|design|latex|compile|fix and, through consumer
+// dependents of JOB_EVENTS, jobs.status; publishes the same (tickets),
+// jobs.status and jobs.rejected; subscribes to the advisories
 // $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.JOBS.*. Buckets: jobs,
-// conversations, batches (through kvstore) and object store pdfs.
+// conversations, batches, dependents (through kvstore) and object store pdfs.
 //
 // A batch (SubmitBatch) fixes all its ids first, stores its record in batches,
 // then creates each job as Submit does; sent again with the same batch id it

@@ -20,8 +20,9 @@ type llmStep struct {
 	running string
 	// prepare returns what call works from; it may ask the LLM itself.
 	prepare func(ctx context.Context, j *kvstore.Job) (string, error)
-	call    func(ctx context.Context, history []ai.Turn, input string) (ai.Reply, error)
-	done    func(j *kvstore.Job, input, answer string)
+	// call asks the LLM; refs are the final LaTeX of the jobs the job depends on.
+	call func(ctx context.Context, history []ai.Turn, input string, refs []ai.Reference) (ai.Reply, error)
+	done func(j *kvstore.Job, input, answer string)
 }
 
 // refineTag tags the conversation turns of a refinement, which the design stage
@@ -33,8 +34,8 @@ func (p *Pipeline) handleDesign(ctx context.Context, msg jetstream.Msg) error {
 		stage:   events.StageDesign,
 		running: "Generating design",
 		prepare: p.designRequest,
-		call: func(ctx context.Context, h []ai.Turn, request string) (ai.Reply, error) {
-			return p.llm.GenerateDesign(ctx, h, request)
+		call: func(ctx context.Context, h []ai.Turn, request string, refs []ai.Reference) (ai.Reply, error) {
+			return p.llm.GenerateDesign(ctx, h, request, refs...)
 		},
 		done: func(j *kvstore.Job, request, answer string) {
 			if j.Refinement != "" {
@@ -66,8 +67,8 @@ func (p *Pipeline) handleLatex(ctx context.Context, msg jetstream.Msg) error {
 		stage:   events.StageLatex,
 		running: "Generating LaTeX",
 		prepare: func(_ context.Context, j *kvstore.Job) (string, error) { return j.Design, nil },
-		call: func(ctx context.Context, h []ai.Turn, design string) (ai.Reply, error) {
-			return p.llm.GenerateLatex(ctx, h, design)
+		call: func(ctx context.Context, h []ai.Turn, design string, refs []ai.Reference) (ai.Reply, error) {
+			return p.llm.GenerateLatex(ctx, h, design, refs...)
 		},
 		done: func(j *kvstore.Job, _, answer string) {
 			j.Latex = answer
@@ -91,8 +92,12 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 		if input, err = s.prepare(ctx, j); err != nil {
 			return err
 		}
+		refs, err := p.references(ctx, j)
+		if err != nil {
+			return err
+		}
 		answer, err = p.ask(ctx, j, s.stage, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
-			return s.call(ctx, h, input)
+			return s.call(ctx, h, input, refs)
 		})
 		return err
 	})

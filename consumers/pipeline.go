@@ -19,8 +19,8 @@ import (
 type llm interface {
 	Provider() string
 	ModelFor(step string) string
-	GenerateDesign(ctx context.Context, history []ai.Turn, prompt string) (ai.Reply, error)
-	GenerateLatex(ctx context.Context, history []ai.Turn, design string) (ai.Reply, error)
+	GenerateDesign(ctx context.Context, history []ai.Turn, prompt string, refs ...ai.Reference) (ai.Reply, error)
+	GenerateLatex(ctx context.Context, history []ai.Turn, design string, refs ...ai.Reference) (ai.Reply, error)
 	FixLatex(ctx context.Context, history []ai.Turn, latex string, e ai.LatexErrorInfo) (ai.Reply, error)
 	RefinePrompt(ctx context.Context, history []ai.Turn, instruction string) (ai.Reply, error)
 }
@@ -57,6 +57,7 @@ type Pipeline struct {
 	sweeper    *sweeper
 	janitor    *janitor
 	deadLetter *deadLetter
+	dependents *dependents
 }
 
 // New checks cfg and binds the object store.
@@ -76,7 +77,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 	cache := &pdfCache{log: log}
 	if !cfg.NoCompileCache {
 		if cache.kv, err = d.JS.KeyValue(ctx, broker.BucketPDFCache); err != nil {
-			return nil, fmt.Errorf("bind object store %s: %w", broker.BucketPDFCache, err)
+			return nil, fmt.Errorf("bind bucket %s: %w", broker.BucketPDFCache, err)
 		}
 	}
 	return &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler,
@@ -84,8 +85,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 }
 
 // Start runs the given stages (all when none are named) until Stop, and with the
-// first call the sweeper, the janitor (unless retention is 0) and the
-// max-deliveries handler, which serve every stage.
+// first call the sweeper, the janitor (unless retention is 0), the
+// max-deliveries handler and the dependents consumer, which serve every stage.
 func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	if len(stages) == 0 {
 		stages = events.Stages
@@ -105,6 +106,11 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 			return fmt.Errorf("start max-deliveries handler: %w", err)
 		}
 		p.deadLetter = dl
+		deps := &dependents{p: p}
+		if err := deps.start(ctx); err != nil {
+			return fmt.Errorf("start dependents: %w", err)
+		}
+		p.dependents = deps
 		p.sweeper = &sweeper{p: p}
 		p.sweeper.start(ctx)
 		if *p.cfg.Retention > 0 {
@@ -132,13 +138,13 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	return nil
 }
 
-// Stop stops every stage, the sweeper, the janitor and the max-deliveries
-// handler: no new messages, in-flight work finishes until ctx ends and is then
-// cancelled and handed back.
+// Stop stops every stage, the sweeper, the janitor, the max-deliveries handler
+// and the dependents consumer: no new messages, in-flight work finishes until ctx
+// ends and is then cancelled and handed back.
 func (p *Pipeline) Stop(ctx context.Context) {
 	p.mu.Lock()
-	runners, sw, jn, dl := p.runners, p.sweeper, p.janitor, p.deadLetter
-	p.runners, p.sweeper, p.janitor, p.deadLetter = nil, nil, nil, nil
+	runners, sw, jn, dl, deps := p.runners, p.sweeper, p.janitor, p.deadLetter, p.dependents
+	p.runners, p.sweeper, p.janitor, p.deadLetter, p.dependents = nil, nil, nil, nil, nil
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, r := range runners {
@@ -155,6 +161,9 @@ func (p *Pipeline) Stop(ctx context.Context) {
 	}
 	if dl != nil {
 		wg.Go(func() { dl.stop(ctx) })
+	}
+	if deps != nil {
+		wg.Go(func() { deps.stop(ctx) })
 	}
 	wg.Wait()
 }

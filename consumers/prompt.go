@@ -40,6 +40,11 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 		invalid = p.validate(ctx, &req)
 	}
 	j := p.newJob(req, invalid)
+	if err := p.dependOn(ctx, j); errors.Is(err, events.ErrInvalid) {
+		j = p.newJob(req, err)
+	} else if err != nil {
+		return err
+	}
 	rev, err := p.store.Create(ctx, j)
 	if errors.Is(err, kvstore.ErrExists) {
 		return p.duplicateRequest(ctx, req.JobID, redelivered(msg))
@@ -49,6 +54,16 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 	}
 	failpoint.Inject(events.StagePrompt, failpoint.AfterWrite)
 	p.created(ctx, j, rev)
+	return p.handOn(ctx, j)
+}
+
+// handOn publishes the first ticket of a job just created, or, for one that
+// waits for its dependencies, re-evaluates them once now that it is stored: a
+// dependency that ended since they were read has woken nobody.
+func (p *Pipeline) handOn(ctx context.Context, j *kvstore.Job) error {
+	if j.Blocked {
+		return p.wake(ctx, j.ID)
+	}
 	return p.publishTicket(ctx, j)
 }
 
@@ -116,7 +131,8 @@ func (p *Pipeline) newJob(req events.JobRequest, invalid error) *kvstore.Job {
 // duplicateRequest handles a request whose job exists. A redelivery (the process
 // before died between creating the job and handing it on) re-publishes the job's
 // current event; while the job still waits for its first hand-off, that ticket is
-// re-published too (both deduplicated). A client's second request changes nothing.
+// re-published too (both deduplicated), and a job waiting for its dependencies
+// has them re-evaluated. A client's second request changes nothing.
 func (p *Pipeline) duplicateRequest(ctx context.Context, id string, redelivered bool) error {
 	j, rev, err := p.store.Get(ctx, id)
 	if err != nil {
@@ -128,6 +144,9 @@ func (p *Pipeline) duplicateRequest(ctx context.Context, id string, redelivered 
 	}
 	if j.Status == events.StatusPending && j.Stage == events.StageDesign && j.Seq == 1 {
 		return p.publishTicket(ctx, j)
+	}
+	if j.Blocked {
+		return p.wake(ctx, id)
 	}
 	return nil
 }

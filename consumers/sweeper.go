@@ -29,9 +29,10 @@ const (
 // hand-off: a running job once its lease expired more than SweepGrace ago; a
 // waiting job once it has been idle that long (plus the longest retry back-off
 // for one in error) while its stage's consumer holds no live ticket at all, so a
-// job merely queued behind a backlog is never duplicated. Any number of
-// processes may sweep at once: the recovery is a compare-and-swap, so one wins
-// and the others find the job no longer stuck.
+// job merely queued behind a backlog is never duplicated. It also re-evaluates
+// every job waiting for its dependencies, in case its wake-up was lost. Any
+// number of processes may sweep at once: the recovery is a compare-and-swap, so
+// one wins and the others find the job no longer stuck.
 type sweeper struct {
 	p *Pipeline
 	loop
@@ -59,7 +60,7 @@ func (s *sweeper) run(ctx context.Context) {
 func (s *sweeper) sweep(ctx context.Context) {
 	scanCtx, cancel := context.WithTimeout(ctx, sweepPassTimeout)
 	defer cancel()
-	var stuck []string
+	var stuck, blocked []string
 	var undecodable int
 	// Read before the scan: a ticket published after this read belongs to a job
 	// written after it, which is not idle long enough to be taken for lost.
@@ -71,6 +72,8 @@ func (s *sweeper) sweep(ctx context.Context) {
 			undecodable++
 		case s.stuck(j, now, idle):
 			stuck = append(stuck, id)
+		case j.Blocked:
+			blocked = append(blocked, id)
 		}
 		return nil
 	})
@@ -86,6 +89,24 @@ func (s *sweeper) sweep(ctx context.Context) {
 		}
 		if err := s.rescue(id, idle); err != nil {
 			s.p.log.ErrorContext(ctx, "recover job", "job_id", id, "error", err)
+		}
+	}
+	s.wake(ctx, blocked)
+}
+
+// wake re-evaluates the jobs that wait for their dependencies: the safety net
+// for a wake-up that never came (a status event lost to a crash, or one whose
+// deliveries ran out).
+func (s *sweeper) wake(ctx context.Context, ids []string) {
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		wctx, cancel := context.WithTimeout(s.workCtx, rescueTimeout)
+		err := s.p.wake(wctx, id)
+		cancel()
+		if err != nil {
+			s.p.log.WarnContext(ctx, "re-evaluate dependencies", "job_id", id, "error", err)
 		}
 	}
 }

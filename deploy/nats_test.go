@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/client"
@@ -103,6 +104,20 @@ func TestClientPermissions(t *testing.T) {
 		got, ok := <-watch
 		if !ok || got.JobID != id || got.Status != events.StatusCompleted {
 			t.Fatalf("replayed event %+v (ok %v), want the completed event", got, ok)
+		}
+	})
+
+	t.Run("sheetd acks status events on consumer dependents", func(t *testing.T) {
+		cons, err := sjs.Consumer(ctx, events.StreamEvents, broker.ConsumerDependents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+		if err != nil {
+			t.Fatalf("fetch status event as sheetd: %v", err)
+		}
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatalf("ack status event as sheetd: %v", err)
 		}
 	})
 

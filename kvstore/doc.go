@@ -6,5 +6,7 @@
 // jetstream.ErrKeyRevisionMismatch in one bounded loop, so concurrent writers from
 // any number of processes never lose an update. Deleting a job is a purge guarded
 // by its revision in the same way. Conflicts are counted in
-// sheetpipe_kv_cas_conflicts_total{bucket}.
+// sheetpipe_kv_cas_conflicts_total{bucket}. The reverse index of depends_on is in
+// "dependents" (key = "<dependency_id>.<dependent_id>"); it is only ever added to,
+// with idempotent puts.
 package kvstore

@@ -51,6 +51,9 @@ type Job struct {
 	Priority events.Priority `json:"priority,omitempty"`
 	// DependsOn are the jobs whose final LaTeX this one builds on.
 	DependsOn []string `json:"depends_on,omitempty"`
+	// Blocked is set while the job, pending at step design, waits for its
+	// dependencies to complete: it has no ticket (Stage is empty) until they do.
+	Blocked bool `json:"blocked,omitempty"`
 	// WebhookURL receives the job's final status events.
 	WebhookURL string `json:"webhook_url,omitempty"`
 	// BatchID is the batch the job was submitted in, if any.

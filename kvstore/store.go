@@ -24,7 +24,7 @@ const (
 // on one key.
 const maxAttempts = 500
 
-// Store reads and writes jobs and conversations.
+// Store reads and writes jobs, conversations and the index of dependents.
 type Store struct {
 	jobs        jetstream.KeyValue
 	convs       jetstream.KeyValue
@@ -32,6 +32,7 @@ type Store struct {
 	jobsRead    leaderReader
 	convsRead   leaderReader
 	batchesRead leaderReader
+	deps        jetstream.KeyValue
 	nc          *nats.Conn
 	metrics     *metrics.Metrics
 	now         func() time.Time
@@ -51,7 +52,11 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketBatches, err)
 	}
-	return &Store{jobs: jobs, convs: convs, batches: batches, jobsRead: newLeaderReader(js, BucketJobs),
+	deps, err := js.KeyValue(ctx, BucketDependents)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketDependents, err)
+	}
+	return &Store{jobs: jobs, convs: convs, batches: batches, deps: deps, jobsRead: newLeaderReader(js, BucketJobs),
 		convsRead: newLeaderReader(js, BucketConversations), batchesRead: newLeaderReader(js, BucketBatches),
 		nc: js.Conn(), metrics: m, now: time.Now}, nil
 }

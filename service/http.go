@@ -41,7 +41,8 @@ func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream, con
 // requiredStreams are the streams sheetd cannot work without: JOBS, JOB_EVENTS and
 // the streams behind the KV buckets and the object store.
 var requiredStreams = []string{events.StreamJobs, events.StreamEvents,
-	"KV_" + kvstore.BucketJobs, "KV_" + kvstore.BucketConversations, "KV_" + kvstore.BucketBatches, "OBJ_" + broker.BucketPDFs}
+	"KV_" + kvstore.BucketJobs, "KV_" + kvstore.BucketConversations, "KV_" + kvstore.BucketBatches,
+	"KV_" + kvstore.BucketDependents, "OBJ_" + broker.BucketPDFs}
 
 // ready is nil when sheetd can do its work: connected to NATS, and every required
 // stream answers. Both recover on their own: the connection reconnects for ever,

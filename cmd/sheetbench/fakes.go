@@ -26,11 +26,11 @@ type scriptedLLM struct {
 func (l *scriptedLLM) Provider() string         { return "sheetbench" }
 func (l *scriptedLLM) ModelFor(_ string) string { return "sheetbench-scripted" }
 
-func (l *scriptedLLM) GenerateDesign(ctx context.Context, h []ai.Turn, prompt string) (ai.Reply, error) {
+func (l *scriptedLLM) GenerateDesign(ctx context.Context, h []ai.Turn, prompt string, _ ...ai.Reference) (ai.Reply, error) {
 	return l.answer(ctx, h, prompt, l.design+"\nRequest: "+prompt)
 }
 
-func (l *scriptedLLM) GenerateLatex(ctx context.Context, h []ai.Turn, design string) (ai.Reply, error) {
+func (l *scriptedLLM) GenerateLatex(ctx context.Context, h []ai.Turn, design string, _ ...ai.Reference) (ai.Reply, error) {
 	sum := sha256.Sum256([]byte(design))
 	// Inside the document: ai.Clean keeps only \documentclass ... \end{document}.
 	doc := strings.Replace(l.latex, `\begin{document}`, `\begin{document}`+"\n% design "+hex.EncodeToString(sum[:8]), 1)

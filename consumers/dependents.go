@@ -1,0 +1,143 @@
+package consumers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+const (
+	// wakeTimeout bounds the handling of one status event: listing the ended
+	// job's dependents and re-evaluating each.
+	wakeTimeout = 30 * time.Second
+	// wakeBuffer is how many status events one process pulls ahead.
+	wakeBuffer = 64
+)
+
+// dependents wakes the jobs that wait for a job whose run ended. It follows
+// jobs.status through the durable consumer "dependents" of JOB_EVENTS, which
+// every process shares, so each event is handled by one process. For an event
+// that ends a run (completed, aborted, waiting_manual, a rejected request) it
+// re-evaluates every job the dependents index lists under the event's job, and
+// acks the event only then: a process that dies meanwhile leaves the event to be
+// redelivered. A redelivered or duplicated event re-evaluates jobs no longer
+// blocked, which changes nothing.
+type dependents struct {
+	p    *Pipeline
+	msgs jetstream.MessagesContext
+
+	loop
+}
+
+// start binds the consumer and follows it until stop.
+func (d *dependents) start(ctx context.Context) error {
+	msgs, err := d.follow(ctx)
+	if err != nil {
+		return err
+	}
+	d.msgs = msgs
+	d.loop.start(ctx, d.run)
+	return nil
+}
+
+func (d *dependents) follow(ctx context.Context) (jetstream.MessagesContext, error) {
+	cons, err := d.p.js.Consumer(ctx, events.StreamEvents, broker.ConsumerDependents)
+	if err != nil {
+		return nil, fmt.Errorf("bind consumer %s: %w", broker.ConsumerDependents, err)
+	}
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(wakeBuffer))
+	if err != nil {
+		return nil, fmt.Errorf("follow consumer %s: %w", broker.ConsumerDependents, err)
+	}
+	return msgs, nil
+}
+
+// stop stops following; the event in hand finishes until ctx ends. Events
+// pulled and not handled are redelivered to another process after AckWait.
+func (d *dependents) stop(ctx context.Context) {
+	d.loop.stop(ctx)
+	d.msgs.Stop()
+}
+
+// run handles events one at a time. When the consumer goes away (a restore from
+// backup) it binds it again every rebindEvery.
+func (d *dependents) run(ctx context.Context) {
+	for {
+		msg, err := d.msgs.Next(jetstream.NextContext(ctx))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			d.p.log.ErrorContext(ctx, "dependents consumer gone: waiting for it to come back")
+			if !d.rebind(ctx) {
+				return
+			}
+		case err != nil:
+			d.p.log.WarnContext(ctx, "receive status event", "error", err)
+			if !sleep(ctx, time.Second) {
+				return
+			}
+		default:
+			d.handle(msg)
+		}
+	}
+}
+
+func (d *dependents) rebind(ctx context.Context) bool {
+	for sleep(ctx, rebindEvery) {
+		msgs, err := d.follow(ctx)
+		if err == nil {
+			d.msgs.Stop()
+			d.msgs = msgs
+			return true
+		}
+	}
+	return false
+}
+
+// handle settles one status event: acked once every dependent of a job whose
+// run ended is re-evaluated, redelivered after a pause when one failed.
+func (d *dependents) handle(msg jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(d.workCtx, wakeTimeout)
+	defer cancel()
+	var ev events.StatusEvent
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.JobID == "" {
+		d.p.log.WarnContext(ctx, "ignoring status event that does not decode", "error", err)
+		_ = msg.Term()
+		return
+	}
+	var err error
+	if ev.Final() {
+		err = d.wakeDependents(ctx, ev.JobID)
+	}
+	if err != nil {
+		d.p.log.WarnContext(ctx, "wake dependents", "job_id", ev.JobID, "error", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	if err := msg.Ack(); err != nil {
+		d.p.log.WarnContext(ctx, "ack status event", "job_id", ev.JobID, "error", err)
+	}
+}
+
+// wakeDependents re-evaluates every job indexed as depending on job id.
+func (d *dependents) wakeDependents(ctx context.Context, id string) error {
+	ids, err := d.p.store.Dependents(ctx, id)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, dep := range ids {
+		if err := d.p.wake(ctx, dep); err != nil {
+			errs = append(errs, fmt.Errorf("job %s: %w", dep, err))
+		}
+	}
+	return errors.Join(errs...)
+}

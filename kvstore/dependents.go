@@ -1,0 +1,63 @@
+package kvstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BucketDependents is the reverse index of depends_on: key
+// "<dependency_id>.<dependent_id>", an empty value. It lets the end of a job's run
+// find the jobs that wait for it without scanning every job.
+const BucketDependents = "dependents"
+
+// AddDependent records that job dependent depends on each of deps. A key that
+// exists is written again (Put is idempotent), so a retried request is harmless.
+func (s *Store) AddDependent(ctx context.Context, dependent string, deps []string) error {
+	for _, dep := range deps {
+		key := dep + "." + dependent
+		if !validKey(key) {
+			return fmt.Errorf("index dependency %s of %s: invalid key", dep, dependent)
+		}
+		if _, err := s.deps.Put(ctx, key, nil); err != nil {
+			return fmt.Errorf("index dependency %s of %s: %w", dep, dependent, err)
+		}
+	}
+	return nil
+}
+
+// Dependents lists the jobs recorded as depending on job dep. It reads the
+// index through a watcher, which marks the end of the keys present, so a listing
+// cut short is an error rather than a silently shorter list.
+func (s *Store) Dependents(ctx context.Context, dep string) ([]string, error) {
+	if !validKey(dep) || strings.Contains(dep, ".") {
+		return nil, fmt.Errorf("dependents of %s: not a job id", dep)
+	}
+	w, err := s.deps.Watch(ctx, dep+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("dependents of %s: %w", dep, err)
+	}
+	defer stopWatcher(w)
+	seen := map[string]bool{}
+	var ids []string
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("dependents of %s: %w", dep, ctx.Err())
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("dependents of %s: watcher closed", dep)
+			case e == nil:
+				return ids, nil
+			}
+			id := strings.TrimPrefix(e.Key(), dep+".")
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+}
