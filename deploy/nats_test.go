@@ -144,6 +144,11 @@ func TestClientPermissions(t *testing.T) {
 				_, err := cjs.Publish(ctx, events.SubjectCompile, []byte(`{"job_id":"`+id+`"}`))
 				return err
 			}, events.SubjectCompile},
+			{"a high-priority design ticket", func(ctx context.Context) error {
+				q := events.TicketQueue(events.StageDesign, events.PriorityHigh)
+				_, err := cjs.Publish(ctx, q.Subject(), []byte(`{"job_id":"`+id+`"}`))
+				return err
+			}, "jobs.design.high"},
 			{"deleting the JOBS stream", func(ctx context.Context) error {
 				return cjs.DeleteStream(ctx, events.StreamJobs)
 			}, "$JS.API.STREAM.DELETE.JOBS"},
