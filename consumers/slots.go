@@ -52,6 +52,7 @@ func (s *slots) enter(level int, next time.Time) *slotWaiter {
 	}
 	w := &slotWaiter{level: level, next: next, ready: make(chan struct{})}
 	s.waiters[level] = append(s.waiters[level], w)
+	s.grant() // held back by an expectation: comes back when it lapses
 	return w
 }
 
@@ -114,7 +115,9 @@ func (s *slots) grant() {
 			return
 		}
 		if len(s.waiters[l]) == 0 {
-			s.retryAt(s.expect[l].Sub(now))
+			if s.waitingBelow(l) {
+				s.retryAt(s.expect[l].Sub(now))
+			}
 			return
 		}
 		w := s.waiters[l][0]
@@ -124,6 +127,16 @@ func (s *slots) grant() {
 		w.granted = true
 		close(w.ready)
 	}
+}
+
+// waitingBelow reports whether a ticket of a level lower than l waits.
+func (s *slots) waitingBelow(l int) bool {
+	for _, q := range s.waiters[l+1:] {
+		if len(q) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // retryAt runs grant again after d, when the expectation that kept a slot lapses.

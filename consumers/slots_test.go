@@ -102,17 +102,28 @@ func TestSlotsExpectationHoldsBackNewLowerTickets(t *testing.T) {
 }
 
 // An expected ticket that never comes (another process took it) holds the slot
-// only until its expectation lapses.
+// only until its expectation lapses, for a ticket that waited when the slot freed
+// and for one that came after.
 func TestSlotsExpectationLapses(t *testing.T) {
-	s := newSlots(1, 3)
-	s.enter(high, time.Now().Add(time.Second))
-	ws := map[string]*slotWaiter{"low": s.enter(low, time.Time{})}
-	s.release()
-	granted(t, ws)
-	select {
-	case <-ws["low"].ready:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the slot stayed kept after the expectation lapsed")
+	for _, lowFirst := range []bool{true, false} {
+		s := newSlots(1, 3)
+		s.enter(high, time.Now().Add(time.Second))
+		var w *slotWaiter
+		if lowFirst {
+			w = s.enter(low, time.Time{})
+		}
+		s.release()
+		if !lowFirst {
+			w = s.enter(low, time.Time{})
+		}
+		if w == nil || ready(w) {
+			t.Fatalf("low first %v: the low ticket took the slot kept for a high one", lowFirst)
+		}
+		select {
+		case <-w.ready:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("low first %v: the slot stayed kept after the expectation lapsed", lowFirst)
+		}
 	}
 }
 
