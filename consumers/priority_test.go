@@ -211,3 +211,37 @@ func TestQueueConsumerRebinds(t *testing.T) {
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "high", Priority: events.PriorityHigh})
 	e.waitStatus(id, events.StatusCompleted)
 }
+
+// Low tickets that wait longer than AckWait × MaxDeliver for a worker, behind
+// normal ones, are neither redelivered nor dead-lettered: a low queue holds one
+// ticket at a time, and that one is heartbeated while it waits.
+func TestStarvedLowTicketsAreNotRedelivered(t *testing.T) {
+	slow := func(req fakellm.Request) fakellm.Reply {
+		if strings.Contains(req.LastUser(), "slow") {
+			return fakellm.Reply{Content: "outline", Delay: 2 * time.Second}
+		}
+		return fakellm.Reply{Content: "outline"}
+	}
+	e := newEnvWith(t, broker.Resources{AckWait: time.Second, MaxDeliver: 2}, fakellm.ByStep(map[string]fakellm.Handler{
+		"design": slow,
+		"latex":  fakellm.Script(fakellm.Reply{Content: minimalLatex}),
+	}), shortAckWait, func(c *consumers.Config) { c.Concurrency = map[events.Stage]int{events.StageDesign: 2} })
+	var ids []string
+	for range 6 {
+		id := uuid.NewString()
+		ids = append(ids, id)
+		e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "slow normal"})
+	}
+	for range 2 {
+		id := uuid.NewString()
+		ids = append(ids, id)
+		e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "low", Priority: events.PriorityLow})
+	}
+	for _, id := range ids {
+		e.waitStatus(id, events.StatusCompleted)
+	}
+	low := e.consumerInfo(events.Queue{Stage: events.StageDesign, Priority: events.PriorityLow})
+	if low.Delivered.Consumer != 2 || low.NumRedelivered != 0 {
+		t.Fatalf("design_low delivered %d tickets, %d redelivered; want 2 and 0", low.Delivered.Consumer, low.NumRedelivered)
+	}
+}
