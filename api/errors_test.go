@@ -37,6 +37,7 @@ func TestErrorClasses(t *testing.T) {
 		{"submit without user", call{op: events.OpSubmit, fields: map[string]any{"prompt": "fractions"}}, 400, "user_id is required", false},
 		{"submit invalid job id", call{op: events.OpSubmit, fields: map[string]any{"job_id": "job-1", "user_id": "u", "prompt": "p"}}, 400, "not a UUID", false},
 		{"submit wrong type", call{op: events.OpSubmit, fields: map[string]any{"user_id": "u", "prompt": "p", "max_retries": "three"}}, 400, "max_retries must be a number", false},
+		{"submit unknown priority", call{op: events.OpSubmit, fields: map[string]any{"user_id": "u", "prompt": "p", "priority": "urgent"}}, 400, `priority "urgent" is not`, false},
 		{"submit taken job id", call{op: events.OpSubmit, fields: map[string]any{"job_id": completed, "user_id": "v", "prompt": "other"}}, 409, "already exists with a different request", false},
 
 		{"get invalid id", call{op: events.OpGet, id: "not-a-uuid"}, 400, "not a UUID", false},

@@ -1,7 +1,9 @@
 // Package consumers runs the pipeline stages. Each stage (prompt, design, latex,
-// compile, fix) is a durable pull consumer on its subject jobs.<stage> of stream
-// JOBS, driven by one shared runner that owns fetching, InProgress heartbeats,
-// ack/nak-with-delay/term, metrics and logging.
+// compile, fix) consumes durable pull consumers of stream JOBS, one per priority
+// queue (events.QueuesOf: jobs.<stage>, jobs.<stage>.high, jobs.<stage>.low;
+// prompt has one), driven by one shared runner that owns fetching, the worker
+// pool (a free worker takes the highest-priority waiting ticket), InProgress
+// heartbeats, ack/nak-with-delay/term, metrics and logging.
 //
 // Delivery guarantees. A stage reads the job and its revision from KV, drops a
 // ticket that is stale, CAS-sets the job running under a lease, does the work,
@@ -34,9 +36,10 @@
 // jobs.status wakes it when one of them ends a run, acking each event only after
 // that (dependents.go); the sweeper re-checks waiting jobs as a safety net.
 //
-// Subjects: consumes jobs.prompt|design|latex|compile|fix and, through consumer
-// dependents of JOB_EVENTS, jobs.status; publishes the same (tickets),
-// jobs.status and jobs.rejected; subscribes to the advisories
+// Subjects: consumes jobs.prompt and jobs.design|latex|compile|fix with their
+// .high and .low queues, and, through consumer dependents of JOB_EVENTS,
+// jobs.status; publishes the same (tickets), jobs.status and jobs.rejected;
+// subscribes to the advisories
 // $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.JOBS.*. Buckets: jobs,
 // conversations, batches, dependents (through kvstore) and object store pdfs.
 //

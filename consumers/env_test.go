@@ -68,6 +68,14 @@ func newEnv(t *testing.T, h fakellm.Handler, opts ...envOption) *env {
 // newEnvWith is newEnv on a server provisioned with res.
 func newEnvWith(t *testing.T, res broker.Resources, h fakellm.Handler, opts ...envOption) *env {
 	t.Helper()
+	e := newIdleEnv(t, res, h, opts...)
+	e.pipe = e.startPipeline()
+	return e
+}
+
+// newIdleEnv is newEnvWith without a pipeline: the test starts its stages.
+func newIdleEnv(t *testing.T, res broker.Resources, h fakellm.Handler, opts ...envOption) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, events: map[string][]events.StatusEvent{}}
@@ -80,12 +88,12 @@ func newEnvWith(t *testing.T, res broker.Resources, h fakellm.Handler, opts ...e
 	}
 	e.subscribe()
 	e.opts = opts
-	e.pipe = e.startPipeline()
 	return e
 }
 
-// startPipeline runs every stage in a new pipeline, as another sheetd process would.
-func (e *env) startPipeline() *consumers.Pipeline {
+// startPipeline runs the given stages (every stage when none are named) in a new
+// pipeline, as another sheetd process would.
+func (e *env) startPipeline(stages ...events.Stage) *consumers.Pipeline {
 	e.t.Helper()
 	llm, err := ai.New(ai.Config{Provider: "openai", APIKey: "test-key", BaseURL: e.llm.URL, Timeout: 5 * time.Minute})
 	if err != nil {
@@ -103,7 +111,7 @@ func (e *env) startPipeline() *consumers.Pipeline {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := pipe.Start(e.ctx); err != nil {
+	if err := pipe.Start(e.ctx, stages...); err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() {

@@ -15,32 +15,32 @@ import (
 // rebindEvery is how often a runner whose consumer is gone looks for it again.
 const rebindEvery = 2 * time.Second
 
-// keepConsuming watches the runner's consumption: when the server ends it (the
-// stage's consumer or the JOBS stream was deleted, as a restore from backup does)
-// it looks for the consumer every rebindEvery and consumes again once it is back.
-// It returns when the runner stops.
-func (r *runner) keepConsuming(js jetstream.JetStream, cc jetstream.ConsumeContext) {
+// keepConsuming watches the consumption of b's queue: when the server ends it
+// (the queue's consumer or the JOBS stream was deleted, as a restore from backup
+// does) it looks for the consumer every rebindEvery and consumes again once it is
+// back. It returns when the runner stops.
+func (r *runner) keepConsuming(js jetstream.JetStream, b *binding, cc jetstream.ConsumeContext) {
 	for {
 		select {
 		case <-r.stopping:
 			return
 		case <-cc.Closed():
 		}
-		if !r.setConsumption(nil) {
+		if !r.setConsumption(b, nil) {
 			return
 		}
-		r.log.Error("stage consumer gone: waiting for it to come back", "step", r.stage)
+		r.log.Error("stage consumer gone: waiting for it to come back", "step", r.stage, "consumer", b.queue.Durable())
 		var ok bool
-		if cc, ok = r.rebind(js); !ok {
+		if cc, ok = r.rebind(js, b); !ok {
 			return
 		}
-		r.log.Info("stage consumer back: consuming again", "step", r.stage)
+		r.log.Info("stage consumer back: consuming again", "step", r.stage, "consumer", b.queue.Durable())
 	}
 }
 
-// rebind waits for the stage's consumer and consumes it; false when the runner
-// stops first.
-func (r *runner) rebind(js jetstream.JetStream) (jetstream.ConsumeContext, bool) {
+// rebind waits for the consumer of b's queue and consumes it; false when the
+// runner stops first.
+func (r *runner) rebind(js jetstream.JetStream, b *binding) (jetstream.ConsumeContext, bool) {
 	t := time.NewTicker(rebindEvery)
 	defer t.Stop()
 	for {
@@ -50,16 +50,17 @@ func (r *runner) rebind(js jetstream.JetStream) (jetstream.ConsumeContext, bool)
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(r.workCtx, rebindEvery)
-		cons, err := js.Consumer(ctx, events.StreamJobs, string(r.stage))
+		cons, err := js.Consumer(ctx, events.StreamJobs, b.queue.Durable())
 		cancel()
 		if err != nil {
 			continue
 		}
-		cc, err := r.consume(cons)
+		r.expectBacklog(b, cons)
+		cc, err := r.consume(b, cons)
 		if err != nil {
 			continue
 		}
-		if !r.setConsumption(cc) {
+		if !r.setConsumption(b, cc) {
 			cc.Stop()
 			return nil, false
 		}
@@ -67,9 +68,9 @@ func (r *runner) rebind(js jetstream.JetStream) (jetstream.ConsumeContext, bool)
 	}
 }
 
-// setConsumption records the current consumption (nil: none); false when the
-// runner is stopping, in which case nothing is recorded.
-func (r *runner) setConsumption(cc jetstream.ConsumeContext) bool {
+// setConsumption records the current consumption of b's queue (nil: none); false
+// when the runner is stopping, in which case nothing is recorded.
+func (r *runner) setConsumption(b *binding, cc jetstream.ConsumeContext) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	select {
@@ -77,25 +78,33 @@ func (r *runner) setConsumption(cc jetstream.ConsumeContext) bool {
 		return false
 	default:
 	}
-	r.cc = cc
+	b.cc = cc
 	if cc == nil {
-		r.downSince = time.Now()
+		b.downSince = time.Now()
 	}
 	return true
 }
 
-// consuming is nil while the runner consumes its stage, else says since when not.
+// consuming is nil while the runner consumes every queue of its stage, else
+// names the queues whose consumer is gone and since when.
 func (r *runner) consuming() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cc == nil && !r.downSince.IsZero() {
-		return fmt.Errorf("stage %s is not consuming: its consumer has been gone since %s", r.stage, r.downSince.UTC().Format(time.RFC3339))
+	var gone []string
+	for _, b := range r.bindings {
+		if b.cc == nil && !b.downSince.IsZero() {
+			gone = append(gone, fmt.Sprintf("stage %s is not consuming: its consumer %s has been gone since %s",
+				r.stage, b.queue.Durable(), b.downSince.UTC().Format(time.RFC3339)))
+		}
+	}
+	if len(gone) > 0 {
+		return errors.New(strings.Join(gone, "; "))
 	}
 	return nil
 }
 
-// Consuming is nil while every stage this process runs consumes its consumer;
-// otherwise it names the stages that wait for theirs to come back.
+// Consuming is nil while every stage this process runs consumes all its queues'
+// consumers; otherwise it names the consumers it waits for to come back.
 func (p *Pipeline) Consuming() error {
 	p.mu.Lock()
 	runners := p.runners

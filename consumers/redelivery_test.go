@@ -16,11 +16,17 @@ import (
 
 func (e *env) ticket(t events.Ticket, msgID string) {
 	e.t.Helper()
+	e.ticketOn(events.Queue{Stage: t.Stage, Priority: events.PriorityNormal}, t, msgID)
+}
+
+// ticketOn publishes t on queue q.
+func (e *env) ticketOn(q events.Queue, t events.Ticket, msgID string) {
+	e.t.Helper()
 	data, err := json.Marshal(t)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.nats.JS.Publish(e.ctx, t.Stage.Subject(), data, jetstream.WithMsgID(msgID)); err != nil {
+	if _, err := e.nats.JS.Publish(e.ctx, q.Subject(), data, jetstream.WithMsgID(msgID)); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -19,7 +20,8 @@ import (
 // anything else nak with back-off by delivery count.
 type handlerFunc func(ctx context.Context, msg jetstream.Msg) error
 
-// runner consumes one stage's durable consumer with bounded concurrency.
+// runner consumes every queue of one stage into one pool of workers: a worker
+// that frees takes the waiting ticket of the highest priority.
 type runner struct {
 	stage       events.Stage
 	handle      handlerFunc
@@ -30,87 +32,137 @@ type runner struct {
 	log         *slog.Logger
 	metrics     *metrics.Metrics
 
-	sem        chan struct{}
+	slots      *slots
+	bindings   []*binding // one per queue, in order of priority
 	wg         sync.WaitGroup
-	mu         sync.Mutex
-	cc         jetstream.ConsumeContext // nil while the consumer is gone
-	downSince  time.Time
+	mu         sync.Mutex // guards the bindings' consumptions
 	stopping   chan struct{}
 	workCtx    context.Context
 	cancelWork context.CancelFunc
 }
 
+// binding is the runner's consumption of one queue.
+type binding struct {
+	queue     events.Queue
+	level     int                      // index in the slots' levels: 0 is the highest
+	cc        jetstream.ConsumeContext // nil while the consumer is gone
+	downSince time.Time
+}
+
+// expectFor is how long a free slot is kept for a queue whose last ticket said
+// more are waiting on the server, before a lower ticket may take it.
+const expectFor = time.Second
+
 func (r *runner) start(ctx context.Context, js jetstream.JetStream) error {
-	cons, err := js.Consumer(ctx, events.StreamJobs, string(r.stage))
-	if err != nil {
-		return err
+	queues := events.QueuesOf(r.stage)
+	cons := make([]jetstream.Consumer, len(queues))
+	for i, q := range queues {
+		c, err := js.Consumer(ctx, events.StreamJobs, q.Durable())
+		if err != nil {
+			return fmt.Errorf("consumer %s: %w", q.Durable(), err)
+		}
+		// A shared consumer's AckWait is whatever the last process to provision it
+		// set; heartbeat for that one, not only for this process's setting.
+		if aw := c.CachedInfo().Config.AckWait; aw > 0 && aw/3 < r.heartbeat {
+			r.heartbeat = aw / 3
+		}
+		cons[i] = c
+		r.bindings = append(r.bindings, &binding{queue: q, level: i})
 	}
-	// The shared consumer's AckWait is whatever the last process to provision it
-	// set; heartbeat for that one, not only for this process's setting.
-	if aw := cons.CachedInfo().Config.AckWait; aw > 0 && aw/3 < r.heartbeat {
-		r.heartbeat = aw / 3
-	}
-	r.sem = make(chan struct{}, r.concurrency)
+	r.slots = newSlots(r.concurrency, len(queues))
 	r.stopping = make(chan struct{})
 	r.workCtx, r.cancelWork = context.WithCancel(context.WithoutCancel(ctx))
-	cc, err := r.consume(cons)
-	if err != nil {
-		return err
+	for i, b := range r.bindings {
+		r.expectBacklog(b, cons[i])
+		cc, err := r.consume(b, cons[i])
+		if err != nil {
+			r.stop(ctx)
+			return fmt.Errorf("consume %s: %w", b.queue.Durable(), err)
+		}
+		r.setConsumption(b, cc)
+		go r.keepConsuming(js, b, cc)
 	}
-	r.setConsumption(cc)
-	go r.keepConsuming(js, cc)
 	return nil
 }
 
-func (r *runner) consume(cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
-	return cons.Consume(r.dispatch,
-		jetstream.PullMaxMessages(r.concurrency),
+// consume starts delivering b's queue to dispatch. A stage with one queue pulls
+// up to its concurrency at once. A stage with several pulls one ticket per queue
+// at a time: that ticket waits in dispatch, heartbeated, however long the higher
+// queues keep the workers busy, where a prefetched one would sit unheartbeated
+// and be redelivered after AckWait until it hit MaxDeliver.
+func (r *runner) consume(b *binding, cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
+	pull := r.concurrency
+	if len(r.bindings) > 1 {
+		pull = 1
+	}
+	return cons.Consume(func(msg jetstream.Msg) { r.dispatch(b, msg) },
+		jetstream.PullMaxMessages(pull),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			r.log.Warn("consume", "step", r.stage, "error", err)
+			r.log.Warn("consume", "step", r.stage, "consumer", b.queue.Durable(), "error", err)
 		}))
 }
 
-// dispatch runs in the consumer's delivery goroutine; it blocks while all workers
+// dispatch runs in the queue's delivery goroutine; it blocks while all workers
 // are busy, which bounds what this process holds.
-func (r *runner) dispatch(msg jetstream.Msg) {
-	if !r.acquire(msg) {
+func (r *runner) dispatch(b *binding, msg jetstream.Msg) {
+	if !r.acquire(b.level, msg) {
 		_ = msg.Nak()
 		return
 	}
 	select {
 	case <-r.stopping:
-		<-r.sem
+		r.slots.release()
 		_ = msg.Nak()
 		return
 	default:
 	}
 	r.wg.Add(1)
 	go func() {
-		defer func() { <-r.sem; r.wg.Done() }()
+		defer func() { r.slots.release(); r.wg.Done() }()
 		r.run(msg)
 	}()
 }
 
-// acquire takes a worker slot for msg, heartbeating msg while it waits so it is
-// not redelivered elsewhere meanwhile; false when the runner stops first.
-func (r *runner) acquire(msg jetstream.Msg) bool {
-	select {
-	case r.sem <- struct{}{}:
+// acquire takes a worker slot for msg at its queue's level, heartbeating msg
+// while it waits so it is not redelivered elsewhere meanwhile; false when the
+// runner stops first.
+func (r *runner) acquire(level int, msg jetstream.Msg) bool {
+	w := r.slots.enter(level, nextExpected(msg))
+	if w == nil {
 		return true
-	default:
 	}
 	hb := time.NewTicker(r.heartbeat)
 	defer hb.Stop()
 	for {
 		select {
 		case <-r.stopping:
+			r.slots.leave(w)
 			return false
-		case r.sem <- struct{}{}:
+		case <-w.ready:
 			return true
 		case <-hb.C:
 			_ = msg.InProgress()
 		}
 	}
+}
+
+// expectBacklog keeps the first free slots for b's queue for a moment when its
+// consumer has tickets waiting: they are on their way, and a lower queue's
+// ticket delivered first must not take their place.
+func (r *runner) expectBacklog(b *binding, cons jetstream.Consumer) {
+	if cons.CachedInfo().NumPending > 0 {
+		r.slots.expectMore(b.level, time.Now().Add(expectFor))
+	}
+}
+
+// nextExpected is until when the next ticket of msg's queue is expected once msg
+// has a worker: for expectFor when the server said more wait behind msg (the
+// queue pulls the next as soon as msg is dispatched), else never.
+func nextExpected(msg jetstream.Msg) time.Time {
+	if md, err := msg.Metadata(); err == nil && md.NumPending > 0 {
+		return time.Now().Add(expectFor)
+	}
+	return time.Time{}
 }
 
 func (r *runner) run(msg jetstream.Msg) {
@@ -190,19 +242,25 @@ func (r *runner) settle(msg jetstream.Msg, err error) string {
 }
 
 // stop stops fetching, naks what was fetched but not started (so another process
-// gets it at once), and waits for
-// in-flight work until ctx ends; then it cancels that work, which hands its jobs
-// back, and waits for the hand-back.
+// gets it at once), and waits for in-flight work until ctx ends; then it cancels
+// that work, which hands its jobs back, and waits for the hand-back.
 func (r *runner) stop(ctx context.Context) {
 	if r.stopping == nil {
 		return
 	}
 	r.mu.Lock()
 	close(r.stopping)
-	cc := r.cc
+	var ccs []jetstream.ConsumeContext
+	for _, b := range r.bindings {
+		if b.cc != nil {
+			ccs = append(ccs, b.cc)
+		}
+	}
 	r.mu.Unlock()
-	if cc != nil {
+	for _, cc := range ccs {
 		cc.Drain() // buffered messages reach dispatch, which naks them
+	}
+	for _, cc := range ccs {
 		select {
 		case <-cc.Closed():
 		case <-ctx.Done():

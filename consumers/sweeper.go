@@ -28,7 +28,7 @@ const (
 // scans the jobs bucket and hands each such job back to its stage as a new
 // hand-off: a running job once its lease expired more than SweepGrace ago; a
 // waiting job once it has been idle that long (plus the longest retry back-off
-// for one in error) while its stage's consumer holds no live ticket at all, so a
+// for one in error) while its stage's queues hold no live ticket at all, so a
 // job merely queued behind a backlog is never duplicated. It also re-evaluates
 // every job waiting for its dependencies, in case its wake-up was lost. Any
 // number of processes may sweep at once: the recovery is a compare-and-swap, so
@@ -111,20 +111,31 @@ func (s *sweeper) wake(ctx context.Context, ids []string) {
 	}
 }
 
-// idleStages reports, per stage, whether its consumer holds no live ticket: none
+// idleStages reports, per stage, whether its queues hold no live ticket: none
 // waiting, none delivered and unacknowledged (a ticket in a retry back-off counts
-// as unacknowledged). A stage whose consumer cannot be read is not idle.
+// as unacknowledged), on any of its priorities. A stage with a consumer that
+// cannot be read is not idle.
 func (s *sweeper) idleStages(ctx context.Context) map[events.Stage]bool {
 	idle := map[events.Stage]bool{}
 	for _, st := range events.Stages {
-		c, err := s.p.js.Consumer(ctx, events.StreamJobs, string(st))
-		if err != nil {
-			continue
-		}
-		info, err := c.Info(ctx)
-		idle[st] = err == nil && info.NumPending == 0 && info.NumAckPending == 0
+		idle[st] = s.idle(ctx, st)
 	}
 	return idle
+}
+
+// idle reports whether every queue of stage holds no live ticket.
+func (s *sweeper) idle(ctx context.Context, st events.Stage) bool {
+	for _, q := range events.QueuesOf(st) {
+		c, err := s.p.js.Consumer(ctx, events.StreamJobs, q.Durable())
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // stuck reports whether no ticket will move j again: it runs under a lease that

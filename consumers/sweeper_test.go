@@ -75,8 +75,9 @@ func TestSweeperRecoversStuckJob(t *testing.T) {
 
 // Only a running job whose lease expired more than the grace ago is recovered,
 // even when the others still carry an old expired lease; waiting jobs are left
-// alone while their stage holds a live ticket (here the leased job's, retried
-// until its lease ends in an hour), since theirs may be queued behind it.
+// alone while their stage holds a live ticket on any of its queues (here the
+// leased job's, retried until its lease ends in an hour), since theirs may be
+// queued behind it.
 func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
 	expired := &kvstore.Lease{Owner: "old-worker", ExpiresAt: time.Now().Add(-time.Minute)}
@@ -105,7 +106,10 @@ func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 		}
 		ids[tc.name], revs[tc.name] = id, rev
 	}
-	e.ticket(events.Ticket{JobID: ids["running under a live lease"], Stage: events.StageDesign, Seq: 1}, "live")
+	// The live ticket waits on the high queue: the stage is busy although its
+	// normal queue is empty.
+	e.ticketOn(events.Queue{Stage: events.StageDesign, Priority: events.PriorityHigh},
+		events.Ticket{JobID: ids["running under a live lease"], Stage: events.StageDesign, Seq: 1}, "live")
 	kv, err := e.nats.JS.KeyValue(e.ctx, kvstore.BucketJobs)
 	if err != nil {
 		t.Fatal(err)

@@ -114,8 +114,8 @@ func TestPrometheusScrapesSheetd(t *testing.T) {
 		}
 		slices.Sort(got)
 		var want []string
-		for _, st := range events.Stages {
-			want = append(want, string(st))
+		for _, q := range events.Queues() {
+			want = append(want, q.Durable())
 		}
 		slices.Sort(want)
 		return slices.Equal(got, want)

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 const namespace = "sheetpipe"
@@ -72,7 +74,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "jobs_in_flight", Help: "Messages being worked on by this process, by step."},
 			[]string{"step"}),
 		ConsumerPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace,
-			Name: "consumer_pending", Help: "Messages waiting in a stage consumer (num_pending + ack_pending)."},
+			Name: "consumer_pending", Help: "Messages waiting in a stage queue's consumer (num_pending + ack_pending), by consumer."},
 			[]string{"consumer"}),
 		EventPublishErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
 			Name: "event_publish_errors_total", Help: "Status events that could not be published."}),
@@ -110,11 +112,13 @@ var (
 func (m *Metrics) initLabels() {
 	for _, st := range stages {
 		m.JobsInFlight.WithLabelValues(st)
-		m.ConsumerPending.WithLabelValues(st)
 		m.Retries.WithLabelValues(st)
 		m.StageMessages.WithLabelValues(st, "ok")
 		m.StageDuration.WithLabelValues(st, "ok")
 		m.JobsRecovered.WithLabelValues(st)
+	}
+	for _, q := range events.Queues() {
+		m.ConsumerPending.WithLabelValues(q.Durable())
 	}
 	m.DeadLetters.WithLabelValues("ticket")
 	m.DeadLetters.WithLabelValues("request")

@@ -59,19 +59,21 @@ func ready(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 	return nil
 }
 
-// pollPending exports each consumer's backlog (pending + unacknowledged) every few
-// seconds until ctx ends.
+// pollPending exports the backlog (pending + unacknowledged) of every queue of
+// the given stages every few seconds until ctx ends.
 func pollPending(ctx context.Context, js jetstream.JetStream, stages []events.Stage, m *metrics.Metrics) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
 		for _, st := range stages {
-			c, err := js.Consumer(ctx, events.StreamJobs, string(st))
-			if err != nil {
-				continue
-			}
-			if info, err := c.Info(ctx); err == nil {
-				m.ConsumerPending.WithLabelValues(string(st)).Set(float64(info.NumPending) + float64(info.NumAckPending))
+			for _, q := range events.QueuesOf(st) {
+				c, err := js.Consumer(ctx, events.StreamJobs, q.Durable())
+				if err != nil {
+					continue
+				}
+				if info, err := c.Info(ctx); err == nil {
+					m.ConsumerPending.WithLabelValues(q.Durable()).Set(float64(info.NumPending) + float64(info.NumAckPending))
+				}
 			}
 		}
 		select {

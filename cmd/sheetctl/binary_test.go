@@ -106,7 +106,7 @@ func TestBinaryJobLifecycle(t *testing.T) {
 		stdout string // substring
 		stderr string // exact
 	}{
-		{[]string{"get", id}, 0, "status   completed at done (revision ", ""},
+		{[]string{"get", id}, 0, "status    completed at done (revision ", ""},
 		{[]string{"list", "--json"}, 0, `{"job_id":"` + id + `"`, ""},
 		{[]string{"get", unknown}, 3, "", "sheetctl: unknown job: no job " + unknown + "\n"},
 		{[]string{"retry", id}, 4, "", "sheetctl: not allowed in this state: cannot retry job " + id + ": it is completed at step done\n"},

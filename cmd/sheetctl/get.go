@@ -17,9 +17,9 @@ import (
 var getCommand = &command{
 	name:    "get",
 	args:    "<job-id>",
-	summary: "show a job: status, step, message, retries, PDF, error",
+	summary: "show a job: status, step, message, retries, priority, PDF, error",
 	about: `Prints a summary of the job as stored now: status and step, message, retries,
-pdf_url, and the error with its line and snippet when there is one. --json prints
+priority, pdf_url, and the error with its line and snippet when there is one. --json prints
 the whole job (its fields plus "revision"); --latex prints only its LaTeX, e.g. to
 edit it and send it back with: sheetctl edit <job-id> file.tex. Exits 3 if there
 is no such job.`,
@@ -95,6 +95,9 @@ func printJob(w io.Writer, j *kvstore.Versioned) {
 		line("revised", j.RevisedPrompt)
 	}
 	line("retries", fmt.Sprintf("%d/%d", j.RetryCount, j.MaxRetries))
+	if j.Priority != "" {
+		line("priority", string(j.Priority))
+	}
 	if j.PDFURL != "" {
 		line("pdf_url", j.PDFURL)
 	}

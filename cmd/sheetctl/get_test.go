@@ -31,10 +31,10 @@ func TestGet(t *testing.T) {
 		stderr string
 	}{
 		{"summary", []string{"get", done}, exitOK, []string{
-			"job      " + done + "\n", "status   completed at done (revision ", "retries  0/3\n",
-			"pdf_url  /jobs/" + done + "/pdf\n", "prompt   " + prompt + "\n"}, false, ""},
+			"job       " + done + "\n", "status    completed at done (revision ", "retries   0/3\n", "priority  normal\n",
+			"pdf_url   /jobs/" + done + "/pdf\n", "prompt    " + prompt + "\n"}, false, ""},
 		{"error with line and snippet", []string{"get", manual}, exitOK, []string{
-			"status   waiting_manual at compile", "error    ", "(line 3)\n", "snippet  ", "undefinedmacro"}, false, ""},
+			"status    waiting_manual at compile", "error     ", "(line 3)\n", "snippet   ", "undefinedmacro"}, false, ""},
 		{"latex", []string{"get", "--latex", done}, exitOK, []string{strings.TrimSuffix(job.Latex, "\n") + "\n"}, true, ""},
 		{"unknown job", []string{"get", unknown}, exitUnknown, []string{""}, true, "sheetctl: unknown job: no job " + unknown + "\n"},
 	} {

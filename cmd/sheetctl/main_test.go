@@ -29,6 +29,7 @@ func TestUsage(t *testing.T) {
 		{"submit with prompt and file", []string{"submit", "--file", "p.txt", "a worksheet"}, exitUsage, "", "not both"},
 		{"submit blank prompt", []string{"submit", "  "}, exitUsage, "", "prompt is required"},
 		{"submit bad mode", []string{"submit", "--mode", "yolo", "a worksheet"}, exitUsage, "", `mode "yolo"`},
+		{"submit bad priority", []string{"submit", "--priority", "urgent", "a worksheet"}, exitUsage, "", `priority "urgent"`},
 		{"submit bad max retries", []string{"submit", "--max-retries", "11", "a worksheet"}, exitUsage, "", "max_retries 11"},
 		{"submit non-numeric max retries", []string{"submit", "--max-retries", "many", "a worksheet"}, exitUsage, "", "-max-retries"},
 		{"submit bad job id", []string{"submit", "--job-id", "job-1", "a worksheet"}, exitUsage, "", "not a UUID"},

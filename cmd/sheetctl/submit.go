@@ -38,6 +38,7 @@ type submitFlags struct {
 	user       string
 	maxRetries *int
 	mode       string
+	priority   string
 	jobID      string
 	file       string
 }
@@ -53,6 +54,7 @@ func setupSubmit(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 		return err
 	})
 	fs.StringVar(&f.mode, "mode", "", "auto: the LLM repairs LaTeX that fails to compile; manual: stop for a human (default auto)")
+	fs.StringVar(&f.priority, "priority", "", "high: overtakes queued normal jobs at every stage; low: waits for them (default normal)")
 	fs.StringVar(&f.jobID, "job-id", "", "the job's id, a UUID (default: a new UUIDv4); resubmitting an id creates nothing new")
 	fs.StringVar(&f.file, "file", "", "read the prompt from this file (- for standard input)")
 	return func(ctx context.Context, args []string) error { return a.submit(ctx, f, args) }
@@ -70,7 +72,8 @@ func (a *app) submit(ctx context.Context, f submitFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := events.JobRequest{JobID: f.jobID, UserID: f.user, Prompt: prompt, MaxRetries: f.maxRetries, Mode: f.mode}
+	req := events.JobRequest{JobID: f.jobID, UserID: f.user, Prompt: prompt, MaxRetries: f.maxRetries, Mode: f.mode,
+		Priority: events.Priority(f.priority)}
 	if err := checkRequest(&req); err != nil {
 		return usageErr("submit", "%v", err)
 	}

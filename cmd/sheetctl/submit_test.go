@@ -34,16 +34,16 @@ func TestSubmitSendsTheRequest(t *testing.T) {
 		want  events.JobRequest // JobID empty: any new UUIDv4
 	}{
 		{"words", map[string]string{"USER": "ada"}, "", []string{"a", "fractions", "worksheet", "for", "grade", "5"},
-			events.JobRequest{UserID: "ada", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto}},
-		{"no USER", nil, "", []string{prompt}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto}},
-		{"file", nil, "", []string{"--file", promptFile}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto}},
-		{"stdin", nil, prompt + "\n", []string{"-"}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto}},
-		{"file stdin", nil, prompt, []string{"--file", "-"}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto}},
+			events.JobRequest{UserID: "ada", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto, Priority: events.PriorityNormal}},
+		{"no USER", nil, "", []string{prompt}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto, Priority: events.PriorityNormal}},
+		{"file", nil, "", []string{"--file", promptFile}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto, Priority: events.PriorityNormal}},
+		{"stdin", nil, prompt + "\n", []string{"-"}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto, Priority: events.PriorityNormal}},
+		{"file stdin", nil, prompt, []string{"--file", "-"}, events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto, Priority: events.PriorityNormal}},
 		{"every flag", map[string]string{"USER": "ada"}, "",
-			[]string{"--user", "bob", "--max-retries", "5", "--mode", "manual", "--job-id", strings.ToUpper(fixedID), prompt},
-			events.JobRequest{JobID: fixedID, UserID: "bob", Prompt: prompt, MaxRetries: &five, Mode: "manual"}},
+			[]string{"--user", "bob", "--max-retries", "5", "--mode", "manual", "--priority", "high", "--job-id", strings.ToUpper(fixedID), prompt},
+			events.JobRequest{JobID: fixedID, UserID: "bob", Prompt: prompt, MaxRetries: &five, Mode: "manual", Priority: events.PriorityHigh}},
 		{"zero retries", nil, "", []string{prompt, "--max-retries", "0"},
-			events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &zero, Mode: events.ModeAuto}},
+			events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &zero, Mode: events.ModeAuto, Priority: events.PriorityNormal}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testContext(t)
@@ -63,7 +63,7 @@ func TestSubmitSendsTheRequest(t *testing.T) {
 			if err != nil {
 				t.Fatalf("get the submitted job: %v", err)
 			}
-			got := events.JobRequest{JobID: j.ID, UserID: j.UserID, Prompt: j.Prompt, MaxRetries: &j.MaxRetries, Mode: j.Mode}
+			got := events.JobRequest{JobID: j.ID, UserID: j.UserID, Prompt: j.Prompt, MaxRetries: &j.MaxRetries, Mode: j.Mode, Priority: j.Priority}
 			tc.want.JobID = id
 			if !sameRequest(got, tc.want) {
 				t.Fatalf("stored %+v, want %+v", got, tc.want)
@@ -74,7 +74,7 @@ func TestSubmitSendsTheRequest(t *testing.T) {
 
 func sameRequest(a, b events.JobRequest) bool {
 	return a.JobID == b.JobID && a.UserID == b.UserID && a.Prompt == b.Prompt &&
-		a.Mode == b.Mode && *a.MaxRetries == *b.MaxRetries
+		a.Mode == b.Mode && *a.MaxRetries == *b.MaxRetries && a.Priority == b.Priority
 }
 
 func TestSubmitWaitJSON(t *testing.T) {
