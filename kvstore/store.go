@@ -70,8 +70,13 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, uint64, error) {
 // with no write and is returned as is (ErrNoChange: the current job is returned
 // with a nil error). UpdatedAt is set on every write.
 func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Job, uint64, error) {
-	return update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, func(j *Job) error {
-		if err := fn(j); err != nil {
+	return s.UpdateRev(ctx, id, func(j *Job, _ uint64) error { return fn(j) })
+}
+
+// UpdateRev is Update for a write that needs the revision fn's job was read at.
+func (s *Store) UpdateRev(ctx context.Context, id string, fn func(*Job, uint64) error) (*Job, uint64, error) {
+	return update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, func(j *Job, rev uint64) error {
+		if err := fn(j, rev); err != nil {
 			return err
 		}
 		j.UpdatedAt = s.now().UTC()
@@ -148,7 +153,7 @@ func (s *Store) Converse(ctx context.Context, id, jobID string, fn func(*Convers
 	} else if err != nil {
 		return nil, 0, err
 	}
-	return update(ctx, s, s.convs, s.convsRead, BucketConversations, id, func(c *Conversation) error {
+	return update(ctx, s, s.convs, s.convsRead, BucketConversations, id, func(c *Conversation, _ uint64) error {
 		if err := fn(c); err != nil {
 			return err
 		}
@@ -184,13 +189,13 @@ func get[T any](ctx context.Context, r leaderReader, key string) (*T, uint64, er
 	return v, rev, nil
 }
 
-func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leaderReader, bucket, key string, fn func(*T) error) (*T, uint64, error) {
+func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leaderReader, bucket, key string, fn func(*T, uint64) error) (*T, uint64, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		v, rev, err := get[T](ctx, r, key)
 		if err != nil {
 			return nil, 0, err
 		}
-		if err := fn(v); errors.Is(err, ErrNoChange) {
+		if err := fn(v, rev); errors.Is(err, ErrNoChange) {
 			return v, rev, nil
 		} else if err != nil {
 			return v, rev, err

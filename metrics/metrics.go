@@ -24,7 +24,7 @@ type Metrics struct {
 	ConsumerPending  *prometheus.GaugeVec     // consumer
 	EventPublishErrs prometheus.Counter
 	JobsRecovered    *prometheus.CounterVec // step
-	DeadLetters      *prometheus.CounterVec // kind (ticket|request)
+	DeadLetters      *prometheus.CounterVec // kind (ticket|request|meta)
 }
 
 // New creates the collectors and registers them on reg.
@@ -69,7 +69,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "jobs_recovered_total", Help: "Jobs the sweeper re-enqueued after their worker's lease expired, by step."},
 			[]string{"step"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
-			Name: "dead_letters_total", Help: "Messages removed after reaching MaxDeliver, by kind (ticket, request)."},
+			Name: "dead_letters_total", Help: "Messages removed after reaching MaxDeliver, by kind (ticket, request, meta)."},
 			[]string{"kind"}),
 	}
 	reg.MustRegister(m.JobsSubmitted, m.JobsFinished, m.StageDuration, m.StageMessages,
@@ -96,8 +96,16 @@ func (m *Metrics) initLabels() {
 		m.StageDuration.WithLabelValues(st, "ok")
 		m.JobsRecovered.WithLabelValues(st)
 	}
-	m.DeadLetters.WithLabelValues("ticket")
-	m.DeadLetters.WithLabelValues("request")
+	for _, kind := range []string{"ticket", "request", "meta"} {
+		m.DeadLetters.WithLabelValues(kind)
+	}
+	// meta (description and tags) runs beside the pipeline: no job is ever
+	// recovered at it.
+	m.JobsInFlight.WithLabelValues("meta")
+	m.ConsumerPending.WithLabelValues("meta")
+	m.Retries.WithLabelValues("meta")
+	m.StageMessages.WithLabelValues("meta", "ok")
+	m.StageDuration.WithLabelValues("meta", "ok")
 	for _, st := range llmSteps {
 		m.LLMDuration.WithLabelValues(st)
 		m.LLMTokens.WithLabelValues(st, "prompt")
