@@ -13,7 +13,8 @@ import (
 // Config tunes the pipeline.
 type Config struct {
 	// Concurrency is how many messages of each stage this process works on at once.
-	// Default: prompt 32, design 16, latex 16, fix 8, compile = number of CPUs.
+	// Default: prompt 32, design 16, latex 16, fix 8, meta 4, compile = number of
+	// CPUs.
 	Concurrency map[events.Stage]int
 	// MaxRetries is the retry budget of a request that sets none (0 is a valid
 	// budget, so nil means unset). Default 3.
@@ -38,12 +39,16 @@ type Config struct {
 	// redelivered ticket before the sweeper recovers it; keep it above AckWait.
 	// Default 2 × AckWait.
 	SweepGrace time.Duration
+	// MetaAttempts is how many deliveries of one meta ticket may try to describe a
+	// job before the meta stage gives up on it (the job keeps no description).
+	// Default 4.
+	MetaAttempts int
 }
 
 func (c Config) withDefaults() Config {
 	def := map[events.Stage]int{
 		events.StagePrompt: 32, events.StageDesign: 16, events.StageLatex: 16,
-		events.StageFix: 8, events.StageCompile: runtime.NumCPU(),
+		events.StageFix: 8, events.StageCompile: runtime.NumCPU(), events.StageMeta: 4,
 	}
 	merged := make(map[events.Stage]int, len(def))
 	for st, n := range def {
@@ -69,6 +74,9 @@ func (c Config) withDefaults() Config {
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = 30 * time.Second
 	}
+	if c.MetaAttempts == 0 {
+		c.MetaAttempts = 4
+	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = 10 * time.Second
 	}
@@ -82,7 +90,7 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	var errs []error
 	for st, n := range c.Concurrency {
-		if !st.Valid() {
+		if !st.Runnable() {
 			errs = append(errs, fmt.Errorf("concurrency: unknown stage %q", st))
 		} else if n < 1 {
 			errs = append(errs, fmt.Errorf("concurrency of %s is %d, must be at least 1", st, n))
@@ -96,6 +104,9 @@ func (c Config) validate() error {
 	}
 	if c.AckWait < time.Second || c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("ack wait %s and lease %s must be at least 1s", c.AckWait, c.LeaseTTL))
+	}
+	if c.MetaAttempts < 1 {
+		errs = append(errs, fmt.Errorf("meta attempts %d must be at least 1", c.MetaAttempts))
 	}
 	if c.SweepInterval < 0 || c.SweepGrace < 0 {
 		errs = append(errs, fmt.Errorf("sweep interval %s and grace %s must be positive", c.SweepInterval, c.SweepGrace))

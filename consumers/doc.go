@@ -26,7 +26,13 @@
 // so every process may handle the advisory); a request is reported on
 // jobs.rejected.
 //
-// Subjects: consumes jobs.prompt|design|latex|compile|fix; publishes the same
+// Beside the pipeline, the meta stage (consumer meta on jobs.meta) writes a job's
+// description and tags. Its ticket goes out with each hand-off to compile whose
+// LaTeX is not yet described; it takes no lease, changes neither status nor step,
+// emits no event and, after bounded retries or at MaxDeliver, gives up without
+// touching the job's status.
+//
+// Subjects: consumes jobs.prompt|design|latex|compile|fix|meta; publishes the same
 // (tickets), jobs.status and jobs.rejected; subscribes to the advisories
 // $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.JOBS.*. Buckets: jobs,
 // conversations (through kvstore) and object store pdfs.

@@ -114,7 +114,7 @@ func TestPrometheusScrapesSheetd(t *testing.T) {
 		}
 		slices.Sort(got)
 		var want []string
-		for _, st := range events.Stages {
+		for _, st := range events.Runnable() {
 			want = append(want, string(st))
 		}
 		slices.Sort(want)
