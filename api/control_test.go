@@ -49,6 +49,9 @@ func testSubmit(t *testing.T, f *fixture, tr transport) {
 	}
 
 	f.waitStatus(t, id, 0, events.StatusCompleted)
+	// Description and tags are written beside the pipeline, without an event: wait
+	// for them before taking the revision a resubmit must not change.
+	waitUntil(t, "the job's description", func() bool { return get(t, tr, id).Description != "" })
 	v = get(t, tr, id)
 	if v.Status != events.StatusCompleted || v.CurrentStep != events.StepDone || v.PDFURL != "/jobs/"+id+"/pdf" || v.Latex != strings.TrimSpace(goodLatex) {
 		t.Fatalf("completed job: status %s step %s pdf_url %q", v.Status, v.CurrentStep, v.PDFURL)

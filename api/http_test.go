@@ -29,6 +29,8 @@ func TestHTTP(t *testing.T) {
 	aborted := submit(t, ht, "u", "fractions "+markSlow+" http-aborted")
 	decode[any](t, ht.do(t, call{op: events.OpAbort, id: aborted}))
 	f.waitStatus(t, completed, 0, events.StatusCompleted)
+	// The completed job's revision stays put once the meta stage has described it.
+	waitUntil(t, "the completed job's description", func() bool { return get(t, ht, completed).Description != "" })
 
 	t.Run("auth", func(t *testing.T) {
 		t.Parallel()

@@ -35,9 +35,9 @@ func TestGetAndList(t *testing.T) {
 	}
 	last := adaEvents[len(adaEvents)-1]
 	if j.ID != adas || j.UserID != "ada" || j.Prompt != prompt || j.Status != events.StatusCompleted ||
-		j.CurrentStep != events.StepDone || j.PDFURL != "/jobs/"+adas+"/pdf" || j.Revision != last.Revision ||
+		j.CurrentStep != events.StepDone || j.PDFURL != "/jobs/"+adas+"/pdf" || j.Revision < last.Revision ||
 		!strings.Contains(j.Latex, "\\documentclass") || j.MaxRetries != events.DefaultMaxRetries {
-		t.Fatalf("Get returned %+v, want ada's completed job at revision %d with LaTeX and pdf_url", j, last.Revision)
+		t.Fatalf("Get returned %+v, want ada's completed job at revision %d or later (description and tags come without an event) with LaTeX and pdf_url", j, last.Revision)
 	}
 
 	for _, tc := range []struct {

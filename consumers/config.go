@@ -17,7 +17,8 @@ const DefaultRetention = 30 * 24 * time.Hour
 // Config tunes the pipeline.
 type Config struct {
 	// Concurrency is how many messages of each stage this process works on at once.
-	// Default: prompt 32, design 16, latex 16, fix 8, compile = number of CPUs.
+	// Default: prompt 32, design 16, latex 16, fix 8, meta 4, compile = number of
+	// CPUs.
 	Concurrency map[events.Stage]int
 	// MaxRetries is the retry budget of a request that sets none (0 is a valid
 	// budget, so nil means unset). Default 3.
@@ -59,6 +60,10 @@ type Config struct {
 	// error (events.ErrInvalid for a 400) refuses the request. Default: every
 	// webhook_url is refused, webhooks being off.
 	CheckWebhook func(ctx context.Context, url string) error
+	// MetaAttempts is how many deliveries of one meta ticket may try to describe a
+	// job before the meta stage gives up on it (the job keeps no description).
+	// Default 4.
+	MetaAttempts int
 }
 
 // errWebhooksOff refuses a webhook_url in a pipeline configured without webhooks.
@@ -67,7 +72,7 @@ var errWebhooksOff = fmt.Errorf("%w: webhooks are disabled", events.ErrInvalid)
 func (c Config) withDefaults() Config {
 	def := map[events.Stage]int{
 		events.StagePrompt: 32, events.StageDesign: 16, events.StageLatex: 16,
-		events.StageFix: 8, events.StageCompile: runtime.NumCPU(),
+		events.StageFix: 8, events.StageCompile: runtime.NumCPU(), events.StageMeta: 4,
 	}
 	merged := make(map[events.Stage]int, len(def))
 	for st, n := range def {
@@ -93,6 +98,9 @@ func (c Config) withDefaults() Config {
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = 30 * time.Second
 	}
+	if c.MetaAttempts == 0 {
+		c.MetaAttempts = 4
+	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = 10 * time.Second
 	}
@@ -116,7 +124,7 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	var errs []error
 	for st, n := range c.Concurrency {
-		if !st.Valid() {
+		if !st.Runnable() {
 			errs = append(errs, fmt.Errorf("concurrency: unknown stage %q", st))
 		} else if n < 1 {
 			errs = append(errs, fmt.Errorf("concurrency of %s is %d, must be at least 1", st, n))
@@ -130,6 +138,9 @@ func (c Config) validate() error {
 	}
 	if c.AckWait < time.Second || c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("ack wait %s and lease %s must be at least 1s", c.AckWait, c.LeaseTTL))
+	}
+	if c.MetaAttempts < 1 {
+		errs = append(errs, fmt.Errorf("meta attempts %d must be at least 1", c.MetaAttempts))
 	}
 	if c.SweepInterval < 0 || c.SweepGrace < 0 {
 		errs = append(errs, fmt.Errorf("sweep interval %s and grace %s must be positive", c.SweepInterval, c.SweepGrace))

@@ -97,6 +97,7 @@ func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.
 		j.ManualEdit = true
 		restart(j)
 		advance(j, events.StageCompile, events.StepCompile, "LaTeX edited by hand; compiling")
+		j.LatexSeq = j.Seq
 		return nil
 	})
 }

@@ -235,7 +235,7 @@ func TestRefineRegeneratesFromDesign(t *testing.T) {
 	if got.Prompt != "fractions, grade 5" || got.RevisedPrompt != "fractions, grade 5, harder" || got.Refinement != "" {
 		t.Fatalf("prompts after refine: %q / %q / pending %q", got.Prompt, got.RevisedPrompt, got.Refinement)
 	}
-	calls := e.llm.Calls()
+	calls := e.pipelineCalls()
 	last := calls[len(calls)-2] // the second design call, before the second latex call
 	if last.Step != "design" || !strings.Contains(last.LastUser(), "fractions, grade 5, harder") {
 		t.Fatalf("second design call was %s asking %q, want the revised request", last.Step, last.LastUser())

@@ -34,7 +34,7 @@ type maxDeliveriesAdvisory struct {
 
 // deadLetter settles JOBS messages that hit MaxDeliver. A ticket moves its job to
 // waiting_manual when the job still waits for that ticket; a request on
-// jobs.prompt is reported on jobs.rejected. Either way the message is deleted from
+// jobs.prompt is reported on jobs.rejected; a meta ticket leaves its job alone. Either way the message is deleted from
 // the stream so the work queue does not keep it. Every process receives every
 // advisory: the job write is a compare-and-swap and a message already deleted
 // counts as handled, so the repeats do nothing.
@@ -125,6 +125,17 @@ func (d *deadLetter) settle(ctx context.Context, adv maxDeliveriesAdvisory) erro
 	}
 	if err != nil {
 		return fmt.Errorf("get message %d: %w", adv.StreamSeq, err)
+	}
+	if msg.Subject == events.SubjectMeta {
+		// Description and tags never fail a job: the dead meta ticket is only
+		// dropped (a later hand-off to compile sends a new one).
+		deleted, err := d.delete(ctx, adv.StreamSeq)
+		if deleted {
+			d.p.log.ErrorContext(ctx, "meta ticket dropped after max deliveries", "stream_seq", adv.StreamSeq,
+				"deliveries", adv.Deliveries, "ticket", string(msg.Data))
+			d.p.metrics.DeadLettered("meta")
+		}
+		return err
 	}
 	if msg.Subject == events.SubjectPrompt {
 		// Only the process whose delete succeeds reports the request, once.

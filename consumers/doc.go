@@ -36,8 +36,14 @@
 // jobs.status wakes it when one of them ends a run, acking each event only after
 // that (dependents.go); the sweeper re-checks waiting jobs as a safety net.
 //
-// Subjects: consumes jobs.prompt and jobs.design|latex|compile|fix with their
-// .high and .low queues, and, through consumer dependents of JOB_EVENTS,
+// Beside the pipeline, the meta stage (consumer meta on jobs.meta) writes a job's
+// description and tags. Its ticket goes out with each hand-off to compile whose
+// LaTeX is not yet described; it takes no lease, changes neither status nor step,
+// emits no event and, after bounded retries or at MaxDeliver, gives up without
+// touching the job's status.
+//
+// Subjects: consumes jobs.prompt, jobs.design|latex|compile|fix with their .high
+// and .low queues, jobs.meta and, through consumer dependents of JOB_EVENTS,
 // jobs.status; publishes the same (tickets), jobs.status and jobs.rejected;
 // subscribes to the advisories
 // $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.JOBS.*. Buckets: jobs,

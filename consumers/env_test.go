@@ -3,6 +3,7 @@ package consumers_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -243,7 +244,43 @@ func steps(design, latexDoc, fix string) fakellm.Handler {
 		"design": fakellm.Script(fakellm.Reply{Content: design, PromptTokens: 10, CompletionTokens: 20}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: latexDoc, PromptTokens: 30, CompletionTokens: 40}),
 		"fix":    fakellm.Script(fakellm.Reply{Content: fix}),
+		"meta":   metaReplies(testDescription, testTags),
 	})
+}
+
+// The description and tags steps answers with by default.
+const (
+	testDescription = "A fractions worksheet for grade 5."
+	testTags        = "math, fractions, grade 5"
+)
+
+// metaReplies answers the meta step: the description request with desc, the tags
+// request with tags.
+func metaReplies(desc, tags string) fakellm.Handler {
+	return func(req fakellm.Request) fakellm.Reply {
+		if isDescription(req) {
+			return fakellm.Reply{Content: desc, PromptTokens: 5, CompletionTokens: 7}
+		}
+		return fakellm.Reply{Content: tags}
+	}
+}
+
+// isDescription tells package ai's description request from its tags request
+// (both are step meta).
+func isDescription(req fakellm.Request) bool {
+	return strings.HasPrefix(req.LastUser(), "Describe the worksheet")
+}
+
+// pipelineCalls returns the LLM requests of the pipeline's own steps, leaving
+// out those of the meta stage, which runs beside it.
+func (e *env) pipelineCalls() []fakellm.Request {
+	var out []fakellm.Request
+	for _, c := range e.llm.Calls() {
+		if c.Step != "meta" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func intp(n int) *int { return &n }

@@ -21,6 +21,10 @@ var (
 	// work is cancelled, its result discarded and its ticket acked, since no
 	// worker may act on an aborted job again.
 	errAborted = fmt.Errorf("job aborted: %w", ErrStale)
+	// errGaveUp means a stage beside the pipeline (meta) stopped trying a ticket
+	// after its bounded retries: the ticket is acked and the failure counted; the
+	// job's status is not touched.
+	errGaveUp = errors.New("gave up")
 )
 
 // RetryError asks the runner to redeliver the message after Delay.

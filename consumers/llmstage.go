@@ -76,6 +76,7 @@ func (p *Pipeline) handleLatex(ctx context.Context, msg jetstream.Msg) error {
 			j.RetryCount = 0
 			j.ErrorMessage = ""
 			advance(j, events.StageCompile, events.StepCompile, "LaTeX ready; compiling")
+			j.LatexSeq = j.Seq
 		},
 	})
 }

@@ -23,6 +23,8 @@ type llm interface {
 	GenerateLatex(ctx context.Context, history []ai.Turn, design string, refs ...ai.Reference) (ai.Reply, error)
 	FixLatex(ctx context.Context, history []ai.Turn, latex string, e ai.LatexErrorInfo) (ai.Reply, error)
 	RefinePrompt(ctx context.Context, history []ai.Turn, instruction string) (ai.Reply, error)
+	GenerateDescription(ctx context.Context, history []ai.Turn, latex string) (ai.Reply, error)
+	GenerateTags(ctx context.Context, history []ai.Turn, latex string) ([]string, ai.Reply, error)
 }
 
 // compiler turns LaTeX into a PDF; a document error is a *latex.LatexError.
@@ -84,12 +86,13 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 		pdfs: pdfs, cache: cache, log: log, metrics: d.Metrics}, nil
 }
 
-// Start runs the given stages (all when none are named) until Stop, and with the
-// first call the sweeper, the janitor (unless retention is 0), the
-// max-deliveries handler and the dependents consumer, which serve every stage.
+// Start runs the given stages (all when none are named: the pipeline's and meta)
+// until Stop, and with the first call the sweeper, the janitor (unless retention
+// is 0), the max-deliveries handler and the dependents consumer, which serve every
+// stage.
 func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	if len(stages) == 0 {
-		stages = events.Stages
+		stages = events.Runnable()
 	}
 	handlers := map[events.Stage]handlerFunc{
 		events.StagePrompt:  p.handlePrompt,
@@ -97,6 +100,7 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 		events.StageLatex:   p.handleLatex,
 		events.StageCompile: p.handleCompile,
 		events.StageFix:     p.handleFix,
+		events.StageMeta:    p.handleMeta,
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -119,9 +123,13 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 		}
 	}
 	for _, st := range stages {
+		handle, ok := handlers[st]
+		if !ok {
+			return fmt.Errorf("start stage %q: no such stage", st)
+		}
 		r := &runner{
 			stage:       st,
-			handle:      handlers[st],
+			handle:      handle,
 			settleScope: p.settleScope,
 			concurrency: p.cfg.Concurrency[st],
 			heartbeat:   p.cfg.AckWait / 3,

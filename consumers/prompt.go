@@ -140,7 +140,7 @@ func (p *Pipeline) duplicateRequest(ctx context.Context, id string, redelivered 
 	}
 	p.log.InfoContext(ctx, "duplicate request ignored", "job_id", id, "status", j.Status)
 	if redelivered {
-		p.emit(ctx, j, rev, j.Status)
+		p.emit(ctx, j, j.StateRevision(rev), j.Status)
 	}
 	if j.Status == events.StatusPending && j.Stage == events.StageDesign && j.Seq == 1 {
 		return p.publishTicket(ctx, j)

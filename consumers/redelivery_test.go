@@ -53,7 +53,7 @@ func TestStaleTicketIsDropped(t *testing.T) {
 	if n := len(e.eventsOf(id)); n != len(evs) {
 		t.Fatalf("stale tickets changed the job: %d events, want %d", n, len(evs))
 	}
-	if n := len(e.llm.Calls()); n != 2 {
+	if n := len(e.pipelineCalls()); n != 2 {
 		t.Fatalf("%d LLM calls, want 2 (stale tickets must not call the LLM)", n)
 	}
 	waitEmpty(t, e)

@@ -16,8 +16,8 @@ import (
 )
 
 // handlerFunc is one stage's work on one message. Its error decides the
-// settlement: nil or ErrStale ack, *RetryError nak with delay, ErrPermanent term,
-// anything else nak with back-off by delivery count.
+// settlement: nil, ErrStale or errGaveUp ack, *RetryError nak with delay,
+// ErrPermanent term, anything else nak with back-off by delivery count.
 type handlerFunc func(ctx context.Context, msg jetstream.Msg) error
 
 // runner consumes every queue of one stage into one pool of workers: a worker
@@ -214,6 +214,8 @@ func (r *runner) settle(msg jetstream.Msg, err error) string {
 		outcome, settleErr = "ok", msg.Ack()
 	case errors.Is(err, errAborted):
 		outcome, settleErr = "aborted", msg.Ack()
+	case errors.Is(err, errGaveUp):
+		outcome, settleErr = "failed", msg.Ack()
 	case errors.Is(err, ErrStale):
 		outcome, settleErr = "stale", msg.Ack()
 	case errors.Is(err, errLeaseLost):

@@ -30,6 +30,9 @@ func (p *Pipeline) applyRev(ctx context.Context, id string, fn func(*kvstore.Job
 		before = j.Status
 		err := fn(j)
 		unchanged = errors.Is(err, kvstore.ErrNoChange)
+		if err == nil {
+			j.EventRev = 0 // this write has its event
+		}
 		return err
 	})
 	if err != nil || unchanged {
@@ -99,16 +102,29 @@ func (p *Pipeline) publishSync(ctx context.Context, subject string, data []byte,
 
 // publishTicket hands the job to its next stage when it expects one. The dedupe id
 // makes a re-publish of the same hand-off a no-op inside the duplicates window.
+//
+// A hand-off to compile whose LaTeX is not yet described also goes to the meta
+// stage, after the compile ticket so the PDF never waits for it: every place
+// that re-publishes a lost hand-off (a redelivered stale ticket, the sweeper, the
+// max-deliveries handler) thereby re-publishes a lost meta ticket too.
 func (p *Pipeline) publishTicket(ctx context.Context, j *kvstore.Job) error {
 	if j.Stage == "" || (j.Status != events.StatusPending && j.Status != events.StatusWaitingAIFix) {
 		return nil
 	}
-	t := j.Ticket()
+	if err := p.sendTicket(ctx, j.Queue().Subject(), j.Ticket()); err != nil {
+		return err
+	}
+	if j.Stage == events.StageCompile && j.MetaDue() {
+		return p.sendTicket(ctx, events.SubjectMeta, j.MetaTicket())
+	}
+	return nil
+}
+
+func (p *Pipeline) sendTicket(ctx context.Context, subject string, t events.Ticket) error {
 	data, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("encode ticket %s: %w", t.MsgID(), err)
 	}
-	subject := j.Queue().Subject()
 	if p.publishAsync(ctx, subject, data, t.MsgID(), true) {
 		return nil
 	}
@@ -205,14 +221,15 @@ func redelivered(msg jetstream.Msg) bool {
 	return err == nil && md.NumDelivered > 1
 }
 
-// reemit publishes the job's current status event again.
+// reemit publishes the job's current status event again, under the revision of
+// the state change it was first published for.
 func (p *Pipeline) reemit(ctx context.Context, id string) {
 	j, rev, err := p.store.Get(ctx, id)
 	if err != nil {
 		p.log.WarnContext(ctx, "re-emit status event", "job_id", id, "error", err)
 		return
 	}
-	p.emit(ctx, j, rev, j.Status)
+	p.emit(ctx, j, j.StateRevision(rev), j.Status)
 }
 
 // finish writes a stage's result if this worker still holds the lease; otherwise

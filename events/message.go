@@ -24,7 +24,7 @@ func DecodeTicket(data []byte) (Ticket, error) {
 	if err := json.Unmarshal(data, &t); err != nil {
 		return t, fmt.Errorf("%w: ticket: %v", ErrMalformed, err)
 	}
-	if t.JobID == "" || !t.Stage.Valid() || t.Seq == 0 {
+	if t.JobID == "" || !t.Stage.Runnable() || t.Seq == 0 {
 		return t, fmt.Errorf("%w: ticket needs job_id, stage and seq", ErrMalformed)
 	}
 	return t, nil

@@ -1,5 +1,7 @@
 package events
 
+import "slices"
+
 // Priority orders the tickets of one stage: a worker takes a high ticket before
 // any normal one, and a normal one before any low one.
 type Priority string
@@ -24,6 +26,12 @@ const (
 	StageMeta   Stage = "meta"
 	SubjectMeta       = "jobs.meta"
 )
+
+// Runnable lists every stage a process can run: Stages, then StageMeta.
+func Runnable() []Stage { return append(slices.Clone(Stages), StageMeta) }
+
+// Runnable reports whether s is one of Stages or StageMeta.
+func (s Stage) Runnable() bool { return s.Valid() || s == StageMeta }
 
 // Queue is one durable consumer of the JOBS stream: a stage's tickets of one
 // priority.

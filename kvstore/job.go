@@ -61,6 +61,38 @@ type Job struct {
 	// RevisedPrompt is the request the current design was made from once
 	// refinements changed it; Prompt keeps what the user first asked.
 	RevisedPrompt string `json:"revised_prompt,omitempty"`
+	// LatexSeq is the hand-off at which the current LaTeX was written by the latex
+	// stage or a user's edit; a fix keeps it, since it repairs the same worksheet.
+	// The meta stage describes the LaTeX of this hand-off.
+	LatexSeq uint64 `json:"latex_seq,omitempty"`
+	// MetaSeq is the LatexSeq that description and tags were made from, or that
+	// the meta stage gave up on (MetaError says why); meta is due while it
+	// differs from LatexSeq.
+	MetaSeq uint64 `json:"meta_seq,omitempty"`
+	// MetaError is why the meta stage gave up on the LaTeX of MetaSeq.
+	MetaError string `json:"meta_error,omitempty"`
+	// EventRev is the revision a re-emitted status event carries when writes that
+	// change no state (the meta stage's) followed the job's last change of state;
+	// 0 when none did.
+	EventRev uint64 `json:"event_rev,omitempty"`
+}
+
+// StateRevision is the revision whose status event describes the job read at
+// rev: rev itself unless writes that change no state followed that event.
+func (j *Job) StateRevision(rev uint64) uint64 {
+	if j.EventRev != 0 {
+		return j.EventRev
+	}
+	return rev
+}
+
+// MetaDue reports whether the job's current LaTeX still waits for its
+// description and tags.
+func (j *Job) MetaDue() bool { return j.LatexSeq != 0 && j.MetaSeq != j.LatexSeq }
+
+// MetaTicket is the meta stage's ticket for the job's current LaTeX.
+func (j *Job) MetaTicket() events.Ticket {
+	return events.Ticket{JobID: j.ID, Stage: events.StageMeta, Seq: j.LatexSeq}
 }
 
 // Request is what the design stage designs from: the latest revised request, or

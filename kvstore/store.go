@@ -91,8 +91,17 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Jo
 // stale from costs one refused write and then works as Update. from is not
 // changed; nil from is Update.
 func (s *Store) UpdateFrom(ctx context.Context, id string, from *Job, rev uint64, fn func(*Job) error) (*Job, uint64, error) {
-	return update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, hint[Job]{from, rev}, func(j *Job) error {
-		if err := fn(j); err != nil {
+	return s.updateJob(ctx, id, hint[Job]{from, rev}, func(j *Job, _ uint64) error { return fn(j) })
+}
+
+// UpdateRev is Update for a write that needs the revision fn's job was read at.
+func (s *Store) UpdateRev(ctx context.Context, id string, fn func(*Job, uint64) error) (*Job, uint64, error) {
+	return s.updateJob(ctx, id, hint[Job]{}, fn)
+}
+
+func (s *Store) updateJob(ctx context.Context, id string, h hint[Job], fn func(*Job, uint64) error) (*Job, uint64, error) {
+	return update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, h, func(j *Job, rev uint64) error {
+		if err := fn(j, rev); err != nil {
 			return err
 		}
 		j.UpdatedAt = s.now().UTC()
@@ -193,7 +202,7 @@ func (s *Store) ConverseFrom(ctx context.Context, id, jobID string, from *Conver
 }
 
 func (s *Store) converse(ctx context.Context, id string, h hint[Conversation], fn func(*Conversation) error) (*Conversation, uint64, error) {
-	return update(ctx, s, s.convs, s.convsRead, BucketConversations, id, h, func(c *Conversation) error {
+	return update(ctx, s, s.convs, s.convsRead, BucketConversations, id, h, func(c *Conversation, _ uint64) error {
 		if err := fn(c); err != nil {
 			return err
 		}
@@ -248,7 +257,7 @@ func (h hint[T]) value(key string) (*T, uint64, error) {
 	return v, h.rev, nil
 }
 
-func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leaderReader, bucket, key string, h hint[T], fn func(*T) error) (*T, uint64, error) {
+func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leaderReader, bucket, key string, h hint[T], fn func(*T, uint64) error) (*T, uint64, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		hinted := attempt == 0 && h.v != nil
 		var v *T
@@ -262,7 +271,7 @@ func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leade
 		if err != nil {
 			return nil, 0, err
 		}
-		if err := fn(v); hinted && err != nil {
+		if err := fn(v, rev); hinted && err != nil {
 			continue // decide on the stored value, not on the hint
 		} else if errors.Is(err, ErrNoChange) {
 			return v, rev, nil

@@ -26,7 +26,7 @@ type Metrics struct {
 	ConsumerPending  *prometheus.GaugeVec     // consumer
 	EventPublishErrs prometheus.Counter
 	JobsRecovered    *prometheus.CounterVec // step
-	DeadLetters      *prometheus.CounterVec // kind (ticket|request)
+	DeadLetters      *prometheus.CounterVec // kind (ticket|request|meta)
 	JobsDeleted      prometheus.Counter
 	// WebhookDeliveries counts webhook POST attempts by outcome (WebhookOutcomes).
 	WebhookDeliveries *prometheus.CounterVec
@@ -82,7 +82,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "jobs_recovered_total", Help: "Jobs the sweeper re-enqueued after their worker's lease expired, by step."},
 			[]string{"step"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
-			Name: "dead_letters_total", Help: "Messages removed after reaching MaxDeliver, by kind (ticket, request)."},
+			Name: "dead_letters_total", Help: "Messages removed after reaching MaxDeliver, by kind (ticket, request, meta)."},
 			[]string{"kind"}),
 		JobsDeleted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
 			Name: "jobs_deleted_total", Help: "Finished jobs deleted with their conversation and PDF after the retention."}),
@@ -120,8 +120,15 @@ func (m *Metrics) initLabels() {
 	for _, q := range events.Queues() {
 		m.ConsumerPending.WithLabelValues(q.Durable())
 	}
-	m.DeadLetters.WithLabelValues("ticket")
-	m.DeadLetters.WithLabelValues("request")
+	for _, kind := range []string{"ticket", "request", "meta"} {
+		m.DeadLetters.WithLabelValues(kind)
+	}
+	// meta (description and tags) runs beside the pipeline: no job is ever
+	// recovered at it.
+	m.JobsInFlight.WithLabelValues("meta")
+	m.Retries.WithLabelValues("meta")
+	m.StageMessages.WithLabelValues("meta", "ok")
+	m.StageDuration.WithLabelValues("meta", "ok")
 	for _, st := range llmSteps {
 		m.LLMDuration.WithLabelValues(st)
 		m.LLMTokens.WithLabelValues(st, "prompt")

@@ -32,10 +32,12 @@ type Config struct {
 	// APIToken (SHEETPIPE_API_TOKEN) is the bearer token that guards /jobs; without
 	// it /jobs is served on a loopback HTTP address only. Default empty.
 	APIToken string
-	Replicas int    // SHEETPIPE_REPLICAS: replicas of streams, buckets, consumers. Default 1.
-	Stages   string // SHEETPIPE_STAGES: comma list of stages to run, or "all". Default all.
-	// Concurrency per stage, e.g. "design=16,latex=16,fix=8,compile=2"
-	// (SHEETPIPE_CONCURRENCY). Default prompt=32,design=16,latex=16,fix=8,compile=CPUs.
+	Replicas int // SHEETPIPE_REPLICAS: replicas of streams, buckets, consumers. Default 1.
+	// Stages (SHEETPIPE_STAGES) is a comma list of stages to run (prompt, design,
+	// latex, compile, fix, meta), or "all". Default all.
+	Stages string
+	// Concurrency per stage, e.g. "design=16,latex=16,fix=8,compile=2,meta=4"
+	// (SHEETPIPE_CONCURRENCY). Default prompt=32,design=16,latex=16,fix=8,meta=4,compile=CPUs.
 	Concurrency     string
 	MaxRetries      int           // SHEETPIPE_MAX_RETRIES: retry budget of a request that sets none. Default 3.
 	RetryBase       time.Duration // SHEETPIPE_RETRY_BASE: first back-off after a transient failure. Default 1s.
@@ -107,8 +109,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Var(secret{&c.APIToken}, "api-token", "bearer token guarding /jobs; required to serve /jobs on a non-loopback address ($SHEETPIPE_API_TOKEN)")
 	str(&c.PublicURL, "public-url", "SHEETPIPE_PUBLIC_URL", "", "prefix of pdf_url")
 	num(&c.Replicas, "replicas", "SHEETPIPE_REPLICAS", 1, "replicas of JetStream streams, buckets and consumers")
-	str(&c.Stages, "stages", "SHEETPIPE_STAGES", "all", "stages this process runs (comma list or all)")
-	str(&c.Concurrency, "concurrency", "SHEETPIPE_CONCURRENCY", "", "per-stage concurrency, e.g. design=16,compile=2")
+	str(&c.Stages, "stages", "SHEETPIPE_STAGES", "all", "stages this process runs: all, or a comma list of prompt,design,latex,compile,fix,meta")
+	str(&c.Concurrency, "concurrency", "SHEETPIPE_CONCURRENCY", "", "per-stage concurrency, e.g. design=16,compile=2,meta=4")
 	num(&c.MaxRetries, "max-retries", "SHEETPIPE_MAX_RETRIES", events.DefaultMaxRetries, "retry budget of a request that sets none")
 	dur(&c.RetryBase, "retry-base", "SHEETPIPE_RETRY_BASE", time.Second, "first back-off after a transient failure (doubles)")
 	dur(&c.EventsMaxAge, "events-max-age", "SHEETPIPE_EVENTS_MAX_AGE", 7*24*time.Hour, "how long JOB_EVENTS keeps events")
@@ -171,13 +173,13 @@ func (s secret) String() string {
 // stages parses Stages.
 func (c Config) stages() ([]events.Stage, error) {
 	if strings.TrimSpace(c.Stages) == "" || strings.TrimSpace(c.Stages) == "all" {
-		return events.Stages, nil
+		return events.Runnable(), nil
 	}
 	var out []events.Stage
 	for _, s := range strings.Split(c.Stages, ",") {
 		st := events.Stage(strings.TrimSpace(s))
-		if !st.Valid() {
-			return nil, fmt.Errorf("SHEETPIPE_STAGES: unknown stage %q (want all or some of prompt,design,latex,compile,fix)", st)
+		if !st.Runnable() {
+			return nil, fmt.Errorf("SHEETPIPE_STAGES: unknown stage %q (want all or some of prompt,design,latex,compile,fix,meta)", st)
 		}
 		out = append(out, st)
 	}
@@ -194,8 +196,8 @@ func (c Config) concurrency() (map[events.Stage]int, error) {
 		name, value, ok := strings.Cut(part, "=")
 		st := events.Stage(strings.TrimSpace(name))
 		n, err := strconv.Atoi(strings.TrimSpace(value))
-		if !ok || !st.Valid() || err != nil || n < 1 {
-			return nil, fmt.Errorf("SHEETPIPE_CONCURRENCY: %q is not stage=number (stages prompt,design,latex,compile,fix; number >= 1)", part)
+		if !ok || !st.Runnable() || err != nil || n < 1 {
+			return nil, fmt.Errorf("SHEETPIPE_CONCURRENCY: %q is not stage=number (stages prompt,design,latex,compile,fix,meta; number >= 1)", part)
 		}
 		out[st] = n
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,15 +34,15 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	st, _ := cfg.stages()
-	if len(st) != len(events.Stages) {
-		t.Fatalf("default stages %v", st)
+	if !slices.Equal(st, append(slices.Clone(events.Stages), events.StageMeta)) {
+		t.Fatalf("default stages %v, want the pipeline's and meta", st)
 	}
 }
 
 func TestConfigEnvAndFlags(t *testing.T) {
 	env := map[string]string{
 		"NATS_URL": "nats://a:4222", "SHEETPIPE_REPLICAS": "3", "LLM_TIMEOUT": "5s",
-		"SHEETPIPE_STAGES": "design,latex", "SHEETPIPE_CONCURRENCY": "design=4, latex=2", "LLM_MODEL_FIX": "big",
+		"SHEETPIPE_STAGES": "design,latex,meta", "SHEETPIPE_CONCURRENCY": "design=4, latex=2,meta=3", "LLM_MODEL_FIX": "big",
 	}
 	cfg, err := parse(t, env, "-replicas", "5", "-compile-timeout", "10s")
 	if err != nil {
@@ -53,7 +54,8 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	}
 	st, _ := cfg.stages()
 	conc, _ := cfg.concurrency()
-	if len(st) != 2 || st[0] != events.StageDesign || conc[events.StageDesign] != 4 || conc[events.StageLatex] != 2 {
+	if !slices.Equal(st, []events.Stage{events.StageDesign, events.StageLatex, events.StageMeta}) ||
+		conc[events.StageDesign] != 4 || conc[events.StageLatex] != 2 || conc[events.StageMeta] != 3 {
 		t.Fatalf("stages %v concurrency %v", st, conc)
 	}
 }
@@ -113,6 +115,7 @@ func TestConfigRejectsBadSettings(t *testing.T) {
 		{"unknown stage", map[string]string{"SHEETPIPE_STAGES": "design,print"}, `unknown stage "print"`},
 		{"bad concurrency", map[string]string{"SHEETPIPE_CONCURRENCY": "design=lots"}, `"design=lots" is not stage=number`},
 		{"zero concurrency", map[string]string{"SHEETPIPE_CONCURRENCY": "compile=0"}, `"compile=0"`},
+		{"zero meta concurrency", map[string]string{"SHEETPIPE_CONCURRENCY": "meta=0"}, `"meta=0"`},
 		{"max retries", map[string]string{"SHEETPIPE_MAX_RETRIES": "11"}, "SHEETPIPE_MAX_RETRIES=11"},
 		{"listen", map[string]string{"SHEETPIPE_NATS_LISTEN": "4222"}, "SHEETPIPE_NATS_LISTEN"},
 		{"http", map[string]string{"SHEETPIPE_HTTP_ADDR": "localhost"}, "SHEETPIPE_HTTP_ADDR"},

@@ -45,6 +45,15 @@ func (l *scriptedLLM) RefinePrompt(ctx context.Context, h []ai.Turn, instruction
 	return l.answer(ctx, h, instruction, instruction)
 }
 
+func (l *scriptedLLM) GenerateDescription(ctx context.Context, h []ai.Turn, latex string) (ai.Reply, error) {
+	return l.answer(ctx, h, "describe", "A worksheet.")
+}
+
+func (l *scriptedLLM) GenerateTags(ctx context.Context, h []ai.Turn, latex string) ([]string, ai.Reply, error) {
+	r, err := l.answer(ctx, h, "tags", "worksheet, benchmark")
+	return []string{"worksheet", "benchmark"}, r, err
+}
+
 // answer waits the delay and returns text as ai.Client would: the turns to
 // record (the system turn first in a new conversation) and the cleaned text.
 func (l *scriptedLLM) answer(ctx context.Context, history []ai.Turn, user, text string) (ai.Reply, error) {

@@ -1,0 +1,186 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/ai"
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// handleMeta writes the description and tags of the LaTeX a meta ticket names.
+// It runs beside the pipeline: it takes no lease, never changes the job's status
+// or step and emits no status event, so no stage waits for it and a stage worker
+// holding the job's lease is not disturbed by its write (a CAS that touches only
+// description, tags and the meta bookkeeping). A ticket whose job is gone or
+// aborted, whose LaTeX was replaced since (by a refine, a new latex run or an
+// edit, each of which sends its own ticket) or that was already described is
+// acked. A failure is retried with back-off until MetaAttempts deliveries tried;
+// then the stage gives up (the job keeps no description) and acks.
+func (p *Pipeline) handleMeta(ctx context.Context, msg jetstream.Msg) error {
+	t, err := decodeTicket(msg)
+	if err != nil {
+		return err
+	}
+	if t.Stage != events.StageMeta {
+		return fmt.Errorf("%w: %s ticket on %s", ErrPermanent, t.Stage, events.SubjectMeta)
+	}
+	j, _, err := p.store.Get(ctx, t.JobID)
+	if err != nil {
+		return p.metaFailed(ctx, msg, t, fmt.Errorf("load job %s: %w", t.JobID, err))
+	}
+	if err := metaStale(j, t.Seq); err != nil {
+		return err
+	}
+	desc, tags, err := p.describe(ctx, j)
+	if err != nil {
+		return p.metaFailed(ctx, msg, t, err)
+	}
+	err = p.writeMeta(ctx, t, func(j *kvstore.Job) {
+		j.Description, j.Tags, j.MetaError = desc, tags, ""
+	})
+	switch {
+	case errors.Is(err, ErrStale):
+		return err
+	case err != nil:
+		return p.metaFailed(ctx, msg, t, err)
+	}
+	p.log.InfoContext(ctx, "description written", "job_id", t.JobID, "step", events.StageMeta, "tags", len(tags))
+	return nil
+}
+
+// metaStale is nil while a meta ticket for the LaTeX of hand-off seq is due on j,
+// else ErrStale saying why not.
+func metaStale(j *kvstore.Job, seq uint64) error {
+	switch {
+	case j.Status == events.StatusAborted:
+		return fmt.Errorf("%w: job %s is aborted", ErrStale, j.ID)
+	case j.LatexSeq != seq:
+		return fmt.Errorf("%w: job %s has other LaTeX (hand-off %d, ticket %d)", ErrStale, j.ID, j.LatexSeq, seq)
+	case j.MetaSeq == seq:
+		return fmt.Errorf("%w: job %s is already described", ErrStale, j.ID)
+	}
+	return nil
+}
+
+// describe asks for the description and the tags of j's LaTeX at once, in the
+// job's conversation; the first failure cancels the other call.
+func (p *Pipeline) describe(ctx context.Context, j *kvstore.Job) (string, []string, error) {
+	history, err := p.history(ctx, j)
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		desc             ai.Reply
+		tags             []string
+		descErr, tagsErr error
+		wg               sync.WaitGroup
+	)
+	wg.Go(func() {
+		start := time.Now()
+		desc, descErr = p.llm.GenerateDescription(ctx, history, j.Latex)
+		p.metrics.LLMCall(string(events.StageMeta), time.Since(start), desc.Usage.PromptTokens, desc.Usage.CompletionTokens)
+		if descErr != nil {
+			cancel()
+		}
+	})
+	wg.Go(func() {
+		start := time.Now()
+		var reply ai.Reply
+		tags, reply, tagsErr = p.llm.GenerateTags(ctx, history, j.Latex)
+		p.metrics.LLMCall(string(events.StageMeta), time.Since(start), reply.Usage.PromptTokens, reply.Usage.CompletionTokens)
+		if tagsErr != nil {
+			cancel()
+		}
+	})
+	wg.Wait()
+	if err := firstCause(descErr, tagsErr); err != nil {
+		return "", nil, fmt.Errorf("describe job %s: %w", j.ID, err)
+	}
+	return desc.Text, tags, nil
+}
+
+// firstCause is the error that failed a pair of calls: the one that is not the
+// other's cancellation.
+func firstCause(a, b error) error {
+	if a == nil || (errors.Is(a, context.Canceled) && b != nil) {
+		return b
+	}
+	return a
+}
+
+// history is the job's conversation as LLM turns (none before its first answer).
+func (p *Pipeline) history(ctx context.Context, j *kvstore.Job) ([]ai.Turn, error) {
+	conv, _, err := p.store.Conversation(ctx, j.ConversationID)
+	if errors.Is(err, kvstore.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("load conversation %s: %w", j.ConversationID, err)
+	}
+	turns := make([]ai.Turn, 0, len(conv.Messages))
+	for _, m := range conv.Messages {
+		turns = append(turns, ai.Turn{Role: m.Role, Content: m.Content})
+	}
+	return turns, nil
+}
+
+// writeMeta records fn's meta fields for the LaTeX of ticket t, unless the job no
+// longer waits for them. It goes through the CAS loop but not through apply: the
+// job's status does not change, so there is no status event, and EventRev keeps
+// the revision of the last one for a re-emit to repeat.
+func (p *Pipeline) writeMeta(ctx context.Context, t events.Ticket, fn func(*kvstore.Job)) error {
+	_, _, err := p.store.UpdateRev(ctx, t.JobID, func(j *kvstore.Job, rev uint64) error {
+		if err := metaStale(j, t.Seq); err != nil {
+			return err
+		}
+		fn(j)
+		j.MetaSeq = t.Seq
+		j.EventRev = j.StateRevision(rev)
+		return nil
+	})
+	if errors.Is(err, kvstore.ErrNotFound) {
+		return fmt.Errorf("%w: %w", ErrStale, err)
+	}
+	return err
+}
+
+// metaFailed settles a meta ticket whose work failed: a shutdown hands it back,
+// a failure is retried with back-off while deliveries remain, and then (or at
+// once for a permanent LLM refusal) the stage gives up, recording why on the
+// job. A job that is gone or aborted meanwhile makes the ticket stale.
+func (p *Pipeline) metaFailed(ctx context.Context, msg jetstream.Msg, t events.Ticket, cause error) error {
+	switch {
+	case ctx.Err() != nil:
+		return cause
+	case errors.Is(cause, kvstore.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrStale, cause)
+	}
+	delivered := 1
+	if md, err := msg.Metadata(); err == nil {
+		delivered = int(md.NumDelivered)
+	}
+	if delivered < p.cfg.MetaAttempts && !errors.Is(cause, ai.ErrPermanent) {
+		if p.metrics != nil {
+			p.metrics.Retries.WithLabelValues(string(events.StageMeta)).Inc()
+		}
+		delay := p.cfg.backoff(delivered)
+		p.log.WarnContext(ctx, "description failed; retrying", "job_id", t.JobID, "step", events.StageMeta,
+			"attempt", delivered, "delay", delay, "error", cause)
+		return &RetryError{Delay: delay, Err: cause}
+	}
+	err := p.writeMeta(ctx, t, func(j *kvstore.Job) { j.MetaError = cause.Error() })
+	if err != nil && !errors.Is(err, ErrStale) {
+		return err
+	}
+	p.log.ErrorContext(ctx, "description given up", "job_id", t.JobID, "step", events.StageMeta,
+		"attempts", delivered, "error", cause)
+	return fmt.Errorf("%w: %w", errGaveUp, cause)
+}
