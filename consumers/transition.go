@@ -24,9 +24,15 @@ func (p *Pipeline) apply(ctx context.Context, id string, fn func(*kvstore.Job) e
 
 // applyRev is apply, also returning the job's revision.
 func (p *Pipeline) applyRev(ctx context.Context, id string, fn func(*kvstore.Job) error) (*kvstore.Job, uint64, error) {
+	return p.applyFrom(ctx, id, nil, 0, fn)
+}
+
+// applyFrom is applyRev starting from a value of the job the caller holds at
+// revision fromRev (see kvstore.Store.UpdateFrom); nil from reads first.
+func (p *Pipeline) applyFrom(ctx context.Context, id string, from *kvstore.Job, fromRev uint64, fn func(*kvstore.Job) error) (*kvstore.Job, uint64, error) {
 	var before events.Status
 	var unchanged bool
-	j, rev, err := p.store.Update(ctx, id, func(j *kvstore.Job) error {
+	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *kvstore.Job) error {
 		before = j.Status
 		err := fn(j)
 		unchanged = errors.Is(err, kvstore.ErrNoChange)
@@ -253,20 +259,11 @@ func (p *Pipeline) applyHeld(ctx context.Context, id, owner string, fn func(*kvs
 		return p.apply(ctx, id, fn)
 	}
 	from, fromRev := h.last()
-	var before events.Status
-	var unchanged bool
-	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *kvstore.Job) error {
-		before = j.Status
-		err := fn(j)
-		unchanged = errors.Is(err, kvstore.ErrNoChange)
-		return err
-	})
-	if err != nil || unchanged {
-		return j, err
+	j, rev, err := p.applyFrom(ctx, id, from, fromRev, fn)
+	if err == nil {
+		h.wrote(j, rev)
 	}
-	h.wrote(j, rev)
-	p.emit(ctx, j, rev, before)
-	return j, nil
+	return j, err
 }
 
 func holds(j *kvstore.Job, owner string) bool {

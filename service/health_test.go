@@ -51,7 +51,7 @@ func TestReadinessFollowsNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if err := js.DeleteStream(ctx, events.StreamJobs); err != nil {
 		t.Fatal(err)

@@ -65,6 +65,12 @@ func (l *soakLLM) handle(req fakellm.Request) fakellm.Reply {
 func soakBroken(n int) bool    { return n%10 == 3 }
 func soakUnfixable(n int) bool { return n%30 == 3 }
 
+func (l *soakLLM) failureCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failures
+}
+
 func (l *soakLLM) answers(step string, n int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -101,7 +107,7 @@ func TestSoak(t *testing.T) {
 	elapsed := time.Since(started)
 	all := c.settledEvents(jobs)
 	counts := checkRun(t, jobs, all)
-	t.Logf("%d jobs final in %s with two sheetd: %v; %d injected LLM failures", total, elapsed.Round(100*time.Millisecond), counts, llm.failures)
+	t.Logf("%d jobs final in %s with two sheetd: %v; %d injected LLM failures", total, elapsed.Round(100*time.Millisecond), counts, llm.failureCount())
 
 	reasons := map[string]int{}
 	for i, id := range ids {
