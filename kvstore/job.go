@@ -1,6 +1,7 @@
 package kvstore
 
 import (
+	"slices"
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/events"
@@ -185,4 +186,27 @@ func (c *Conversation) Answer(stage events.Stage, seq uint64) (Message, bool) {
 		}
 	}
 	return Message{}, false
+}
+
+// Clone returns a deep copy of j: changing one never changes the other.
+func (j *Job) Clone() *Job {
+	c := *j
+	if j.ErrorLog != nil {
+		e := *j.ErrorLog
+		c.ErrorLog = &e
+	}
+	if j.Lease != nil {
+		l := *j.Lease
+		c.Lease = &l
+	}
+	c.Tags = slices.Clone(j.Tags)
+	c.DependsOn = slices.Clone(j.DependsOn)
+	return &c
+}
+
+// Clone returns a deep copy of c.
+func (c *Conversation) Clone() *Conversation {
+	d := *c
+	d.Messages = slices.Clone(c.Messages)
+	return &d
 }

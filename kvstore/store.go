@@ -246,6 +246,9 @@ type hint[T any] struct {
 
 // value is a copy of the hinted value for fn to change.
 func (h hint[T]) value(key string) (*T, uint64, error) {
+	if c, ok := any(h.v).(interface{ Clone() *T }); ok {
+		return c.Clone(), h.rev, nil
+	}
 	data, err := json.Marshal(h.v)
 	if err != nil {
 		return nil, 0, fmt.Errorf("encode %s: %w", key, err)

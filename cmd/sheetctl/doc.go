@@ -2,7 +2,7 @@
 // NATS_URL (--server; default nats://127.0.0.1:4222, the embedded server of a
 // local sheetd) with NATS_CREDS (--creds) and runs one command:
 //
-//	sheetctl submit [--wait] [--user U] [--max-retries N] [--mode auto|manual] [--priority high|normal|low] [--job-id ID] "prompt"
+//	sheetctl submit [--wait] [--user U] [--max-retries N] [--mode auto|manual] [--priority high|normal|low] [--depends-on ID,...] [--webhook-url URL] [--job-id ID] "prompt"
 //	sheetctl batch [--wait] [--batch-id ID] [--user U] <file.jsonl | ->
 //	sheetctl batch get|watch <batch-id>
 //	sheetctl get [--latex] <job-id>

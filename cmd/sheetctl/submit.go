@@ -39,6 +39,8 @@ type submitFlags struct {
 	maxRetries *int
 	mode       string
 	priority   string
+	dependsOn  []string
+	webhookURL string
 	jobID      string
 	file       string
 }
@@ -55,6 +57,16 @@ func setupSubmit(a *app, fs *flag.FlagSet) func(context.Context, []string) error
 	})
 	fs.StringVar(&f.mode, "mode", "", "auto: the LLM repairs LaTeX that fails to compile; manual: stop for a human (default auto)")
 	fs.StringVar(&f.priority, "priority", "", "high: overtakes queued normal jobs at every stage; low: waits for them (default normal)")
+	fs.Func("depends-on", "`job_id` whose final LaTeX this job builds on; it waits until that job completes (repeat or comma-separate, up to 16)",
+		func(s string) error {
+			for _, id := range strings.Split(s, ",") {
+				if id = strings.TrimSpace(id); id != "" {
+					f.dependsOn = append(f.dependsOn, id)
+				}
+			}
+			return nil
+		})
+	fs.StringVar(&f.webhookURL, "webhook-url", "", "URL that gets a signed POST of each final status of the job")
 	fs.StringVar(&f.jobID, "job-id", "", "the job's id, a UUID (default: a new UUIDv4); resubmitting an id creates nothing new")
 	fs.StringVar(&f.file, "file", "", "read the prompt from this file (- for standard input)")
 	return func(ctx context.Context, args []string) error { return a.submit(ctx, f, args) }
@@ -73,7 +85,7 @@ func (a *app) submit(ctx context.Context, f submitFlags, args []string) error {
 		return err
 	}
 	req := events.JobRequest{JobID: f.jobID, UserID: f.user, Prompt: prompt, MaxRetries: f.maxRetries, Mode: f.mode,
-		Priority: events.Priority(f.priority)}
+		Priority: events.Priority(f.priority), DependsOn: f.dependsOn, WebhookURL: f.webhookURL}
 	if err := checkRequest(&req); err != nil {
 		return usageErr("submit", "%v", err)
 	}

@@ -42,6 +42,9 @@ func TestSubmitSendsTheRequest(t *testing.T) {
 		{"every flag", map[string]string{"USER": "ada"}, "",
 			[]string{"--user", "bob", "--max-retries", "5", "--mode", "manual", "--priority", "high", "--job-id", strings.ToUpper(fixedID), prompt},
 			events.JobRequest{JobID: fixedID, UserID: "bob", Prompt: prompt, MaxRetries: &five, Mode: "manual", Priority: events.PriorityHigh}},
+		{"depends on the job before", nil, "", []string{"--depends-on", fixedID, prompt},
+			events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &three, Mode: events.ModeAuto, Priority: events.PriorityNormal,
+				DependsOn: []string{fixedID}}},
 		{"zero retries", nil, "", []string{prompt, "--max-retries", "0"},
 			events.JobRequest{UserID: "cli", Prompt: prompt, MaxRetries: &zero, Mode: events.ModeAuto, Priority: events.PriorityNormal}},
 	} {
@@ -63,7 +66,8 @@ func TestSubmitSendsTheRequest(t *testing.T) {
 			if err != nil {
 				t.Fatalf("get the submitted job: %v", err)
 			}
-			got := events.JobRequest{JobID: j.ID, UserID: j.UserID, Prompt: j.Prompt, MaxRetries: &j.MaxRetries, Mode: j.Mode, Priority: j.Priority}
+			got := events.JobRequest{JobID: j.ID, UserID: j.UserID, Prompt: j.Prompt, MaxRetries: &j.MaxRetries, Mode: j.Mode, Priority: j.Priority,
+				DependsOn: j.DependsOn}
 			tc.want.JobID = id
 			if !sameRequest(got, tc.want) {
 				t.Fatalf("stored %+v, want %+v", got, tc.want)
@@ -74,7 +78,19 @@ func TestSubmitSendsTheRequest(t *testing.T) {
 
 func sameRequest(a, b events.JobRequest) bool {
 	return a.JobID == b.JobID && a.UserID == b.UserID && a.Prompt == b.Prompt &&
-		a.Mode == b.Mode && *a.MaxRetries == *b.MaxRetries && a.Priority == b.Priority
+		a.Mode == b.Mode && *a.MaxRetries == *b.MaxRetries && a.Priority == b.Priority &&
+		strings.Join(a.DependsOn, ",") == strings.Join(b.DependsOn, ",")
+}
+
+// --webhook-url reaches the service, which refuses it here: the test pipeline has
+// no webhook secret.
+func TestSubmitWebhookURL(t *testing.T) {
+	s := startPipeline(t)
+	r := runSheetctl(testContext(t), nil, "", t.TempDir(), "--server", s.ClientURL(), "submit",
+		"--webhook-url", "https://hooks.example.com/sheetpipe", prompt)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "webhooks are disabled") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit %d naming disabled webhooks", r.code, r.stderr, exitUsage)
+	}
 }
 
 func TestSubmitWaitJSON(t *testing.T) {
