@@ -51,6 +51,7 @@ type Pipeline struct {
 	compile compiler
 	pdfs    jetstream.ObjectStore
 	cache   *pdfCache
+	recent  *recentJobs
 	log     *slog.Logger
 	metrics *metrics.Metrics
 
@@ -83,7 +84,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 		}
 	}
 	return &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler,
-		pdfs: pdfs, cache: cache, log: log, metrics: d.Metrics}, nil
+		pdfs: pdfs, cache: cache, recent: newRecentJobs(recentJobsMax), log: log, metrics: d.Metrics}, nil
 }
 
 // Start runs the given stages (all when none are named: the pipeline's and meta)

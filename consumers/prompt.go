@@ -54,6 +54,9 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 	}
 	failpoint.Inject(events.StagePrompt, failpoint.AfterWrite)
 	p.created(ctx, j, rev)
+	if j.Stage != "" {
+		p.recent.put(j, rev) // the design stage may claim it here without a read
+	}
 	return p.handOn(ctx, j)
 }
 

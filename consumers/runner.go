@@ -85,14 +85,17 @@ func (r *runner) start(ctx context.Context, js jetstream.JetStream) error {
 	return nil
 }
 
-// consume starts delivering b's queue to dispatch. A stage with one queue pulls
-// up to its concurrency at once. A stage with several pulls one ticket per queue
-// at a time: that ticket waits in dispatch, heartbeated, however long the higher
-// queues keep the workers busy, where a prefetched one would sit unheartbeated
-// and be redelivered after AckWait until it hit MaxDeliver.
+// consume starts delivering b's queue to dispatch, pulling up to the stage's
+// concurrency at once, except for the lowest of several queues, which pulls one
+// ticket at a time: a low ticket may wait for as long as normal ones keep the
+// workers busy, and the one it holds waits in dispatch, heartbeated, where a
+// prefetched one would sit unheartbeated and be redelivered after AckWait until
+// it hit MaxDeliver. Normal tickets wait only while high ones, which are meant to
+// be few, keep every worker busy; pulling them one at a time cost a round trip
+// per ticket and tripled the hand-off latency (BENCHMARKS.md).
 func (r *runner) consume(b *binding, cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
 	pull := r.concurrency
-	if len(r.bindings) > 1 {
+	if len(r.bindings) > 1 && b.level == len(r.bindings)-1 {
 		pull = 1
 	}
 	return cons.Consume(func(msg jetstream.Msg) { r.dispatch(b, msg) },

@@ -146,3 +146,64 @@ func (sc *scope) close() {
 		delete(sc.holds, owner)
 	}
 }
+
+// recentJobsMax bounds the jobs recentJobs keeps (a job is a few KiB: design and
+// LaTeX).
+const recentJobsMax = 1024
+
+// recentJobs remembers the value this process last wrote of each job it handed
+// to another stage, so the worker that takes the hand-off in this process claims
+// the job without reading it first (kvstore.Store.UpdateFrom). A value changed
+// since by someone else (another process, a user, the meta stage) costs one
+// refused write and then the read, as without it. It holds at most max jobs,
+// forgetting the oldest.
+type recentJobs struct {
+	mu   sync.Mutex
+	max  int
+	jobs map[string]recentJob
+	ring []recentKey // insertion order, for forgetting
+	next int
+	seq  uint64
+}
+
+type recentJob struct {
+	job *kvstore.Job
+	rev uint64
+	seq uint64
+}
+
+type recentKey struct {
+	id  string
+	seq uint64
+}
+
+func newRecentJobs(max int) *recentJobs {
+	return &recentJobs{max: max, jobs: make(map[string]recentJob, max), ring: make([]recentKey, max)}
+}
+
+// put remembers j as written at rev.
+func (r *recentJobs) put(j *kvstore.Job, rev uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	if old := r.ring[r.next]; old.id != "" {
+		if e, ok := r.jobs[old.id]; ok && e.seq == old.seq {
+			delete(r.jobs, old.id)
+		}
+	}
+	r.jobs[j.ID] = recentJob{job: j, rev: rev, seq: r.seq}
+	r.ring[r.next] = recentKey{id: j.ID, seq: r.seq}
+	r.next = (r.next + 1) % r.max
+}
+
+// take returns and forgets the remembered value of job id, or nil.
+func (r *recentJobs) take(id string) (*kvstore.Job, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.jobs[id]
+	if !ok {
+		return nil, 0
+	}
+	delete(r.jobs, id)
+	return e.job, e.rev
+}

@@ -159,7 +159,8 @@ func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string)
 		return t, nil, "", err
 	}
 	var movedOn bool
-	j, rev, err := p.applyRev(ctx, t.JobID, func(j *kvstore.Job) error {
+	from, fromRev := p.recent.take(t.JobID)
+	j, rev, err := p.applyFrom(ctx, t.JobID, from, fromRev, func(j *kvstore.Job) error {
 		now := time.Now()
 		movedOn = j.Seq > t.Seq && j.Status != events.StatusAborted
 		switch {
@@ -262,6 +263,9 @@ func (p *Pipeline) applyHeld(ctx context.Context, id, owner string, fn func(*kvs
 	j, rev, err := p.applyFrom(ctx, id, from, fromRev, fn)
 	if err == nil {
 		h.wrote(j, rev)
+		if j.Stage != "" && j.Lease == nil {
+			p.recent.put(j, rev) // handed on: the next stage may run here
+		}
 	}
 	return j, err
 }
