@@ -18,9 +18,11 @@ import (
 )
 
 // pipelineStreams are the streams behind sheetpipe's resources; each pipeline
-// run starts from none of them.
+// run starts from none of them. That includes the compile cache: a scenario's
+// benchmark-only compiler must not leave PDFs for the real compiler's run to find.
 var pipelineStreams = []string{events.StreamJobs, events.StreamEvents,
-	"KV_" + kvstore.BucketJobs, "KV_" + kvstore.BucketConversations, "OBJ_" + broker.BucketPDFs}
+	"KV_" + kvstore.BucketJobs, "KV_" + kvstore.BucketConversations, "KV_" + kvstore.BucketBatches,
+	"KV_" + kvstore.BucketDependents, "KV_" + broker.BucketPDFCache, "OBJ_" + broker.BucketPDFs}
 
 // harness is the real pipeline running in this process on its own TCP
 // connection to the bench server, as sheetd runs it.
