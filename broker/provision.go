@@ -263,11 +263,11 @@ func dependentsConsumer(r Resources) jetstream.ConsumerConfig {
 		Durable:       ConsumerDependents,
 		Description:   "sheetpipe: wakes the jobs that depend on a job whose run ended",
 		FilterSubject: events.SubjectStatus,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		// No acks: a wake-up that fails is retried in place and then left to the
+		// sweeper, which re-checks every waiting job; acking each of a job's
+		// seven-odd events was a fifth of the pipeline's JetStream operations.
+		AckPolicy:     jetstream.AckNonePolicy,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
-		AckWait:       r.AckWait,
-		MaxDeliver:    10,
-		MaxAckPending: 1000,
 		Replicas:      r.Replicas,
 	}
 }

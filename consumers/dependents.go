@@ -102,30 +102,35 @@ func (d *dependents) rebind(ctx context.Context) bool {
 	return false
 }
 
-// handle settles one status event: acked once every dependent of a job whose
-// run ended is re-evaluated, redelivered after a pause when one failed.
+// handle re-evaluates every dependent of a job whose run ended, as one status
+// event says. The consumer takes no acks: a failure is retried here a few times
+// and then left to the sweeper.
 func (d *dependents) handle(msg jetstream.Msg) {
 	ctx, cancel := context.WithTimeout(d.workCtx, wakeTimeout)
 	defer cancel()
 	var ev events.StatusEvent
 	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.JobID == "" {
 		d.p.log.WarnContext(ctx, "ignoring status event that does not decode", "error", err)
-		_ = msg.Term()
 		return
 	}
-	var err error
-	if ev.Final() {
-		err = d.wakeDependents(ctx, ev.JobID)
-	}
-	if err != nil {
-		d.p.log.WarnContext(ctx, "wake dependents", "job_id", ev.JobID, "error", err)
-		_ = msg.NakWithDelay(time.Second)
+	if !ev.Final() {
 		return
 	}
-	if err := msg.Ack(); err != nil {
-		d.p.log.WarnContext(ctx, "ack status event", "job_id", ev.JobID, "error", err)
+	for attempt := 1; ; attempt++ {
+		err := d.wakeDependents(ctx, ev.JobID)
+		if err == nil {
+			return
+		}
+		if attempt == wakeAttempts || !sleep(ctx, time.Second) {
+			d.p.log.WarnContext(ctx, "wake dependents: left to the sweeper", "job_id", ev.JobID, "error", err)
+			return
+		}
 	}
 }
+
+// wakeAttempts bounds the tries to wake one job's dependents; the consumer takes
+// no acks, so the sweeper's re-check of waiting jobs is what follows.
+const wakeAttempts = 3
 
 // wakeDependents re-evaluates every job indexed as depending on job id.
 func (d *dependents) wakeDependents(ctx context.Context, id string) error {

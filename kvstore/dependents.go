@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -9,8 +10,10 @@ import (
 )
 
 // BucketDependents is the reverse index of depends_on: key
-// "<dependency_id>.<dependent_id>", an empty value. It lets the end of a job's run
-// find the jobs that wait for it without scanning every job.
+// "<dependency_id>.<dependent_id>", an empty value, and a marker key
+// "<dependency_id>" for every job that has dependents. It lets the end of a job's
+// run find the jobs that wait for it without scanning every job, and the end of
+// a job without dependents (nearly all) costs one read.
 const BucketDependents = "dependents"
 
 // AddDependent records that job dependent depends on each of deps. A key that
@@ -20,6 +23,10 @@ func (s *Store) AddDependent(ctx context.Context, dependent string, deps []strin
 		key := dep + "." + dependent
 		if !validKey(key) {
 			return fmt.Errorf("index dependency %s of %s: invalid key", dep, dependent)
+		}
+		// The marker first: a lookup that finds no marker finds no dependents.
+		if _, err := s.deps.Put(ctx, dep, nil); err != nil {
+			return fmt.Errorf("index dependency %s of %s: %w", dep, dependent, err)
 		}
 		if _, err := s.deps.Put(ctx, key, nil); err != nil {
 			return fmt.Errorf("index dependency %s of %s: %w", dep, dependent, err)
@@ -34,6 +41,11 @@ func (s *Store) AddDependent(ctx context.Context, dependent string, deps []strin
 func (s *Store) Dependents(ctx context.Context, dep string) ([]string, error) {
 	if !validKey(dep) || strings.Contains(dep, ".") {
 		return nil, fmt.Errorf("dependents of %s: not a job id", dep)
+	}
+	if _, err := s.deps.Get(ctx, dep); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("dependents of %s: %w", dep, err)
 	}
 	w, err := s.deps.Watch(ctx, dep+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
 	if err != nil {
