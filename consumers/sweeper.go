@@ -66,7 +66,7 @@ func (s *sweeper) sweep(ctx context.Context) {
 	// written after it, which is not idle long enough to be taken for lost.
 	idle := s.idleStages(scanCtx)
 	now := time.Now()
-	err := s.p.store.EachJob(scanCtx, func(id string, j *kvstore.Job, _ uint64, err error) error {
+	err := s.p.store.EachUnfinishedJob(scanCtx, func(id string, j *kvstore.Job, _ uint64, err error) error {
 		switch {
 		case err != nil:
 			undecodable++

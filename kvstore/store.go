@@ -1,6 +1,7 @@
 package kvstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
@@ -114,6 +116,35 @@ func (s *Store) updateJob(ctx context.Context, id string, h hint[Job], fn func(*
 // once. A value that does not decode is passed as a nil job with the decode error.
 // An error from fn ends the pass and is returned.
 func (s *Store) EachJob(ctx context.Context, fn func(id string, j *Job, rev uint64, err error) error) error {
+	return s.eachJob(ctx, nil, fn)
+}
+
+// EachUnfinishedJob is EachJob without the jobs that are completed, aborted or
+// waiting_manual, which it skips without decoding them: a bucket is mostly
+// finished jobs, and decoding each (design and LaTeX included) on every sweep was
+// a burst of CPU that grew with the bucket.
+func (s *Store) EachUnfinishedJob(ctx context.Context, fn func(id string, j *Job, rev uint64, err error) error) error {
+	return s.eachJob(ctx, finishedValue, fn)
+}
+
+// finishedStatuses are the members a finished job's value holds. Inside a JSON
+// string a quote is always escaped, so no text of the job can imitate them.
+var finishedStatuses = [][]byte{
+	[]byte(`"status":"` + string(events.StatusCompleted) + `"`),
+	[]byte(`"status":"` + string(events.StatusAborted) + `"`),
+	[]byte(`"status":"` + string(events.StatusWaitingManual) + `"`),
+}
+
+func finishedValue(data []byte) bool {
+	for _, m := range finishedStatuses {
+		if bytes.Contains(data, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) eachJob(ctx context.Context, skip func([]byte) bool, fn func(id string, j *Job, rev uint64, err error) error) error {
 	w, err := s.jobs.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("scan bucket %s: %w", BucketJobs, err)
@@ -129,6 +160,9 @@ func (s *Store) EachJob(ctx context.Context, fn func(id string, j *Job, rev uint
 				return fmt.Errorf("scan bucket %s: watcher closed", BucketJobs)
 			case e == nil:
 				return nil
+			}
+			if skip != nil && skip(e.Value()) {
+				continue
 			}
 			j := new(Job)
 			var derr error

@@ -3,6 +3,7 @@ package kvstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -238,5 +239,36 @@ func TestConverseCreatesThenUpdates(t *testing.T) {
 	c, _, err := st.Conversation(ctx, id)
 	if err != nil || len(c.Messages) != 8 || c.JobID != id || c.CreatedAt.IsZero() {
 		t.Fatalf("conversation after 8 concurrent first turns: %+v err %v", c, err)
+	}
+}
+
+func TestEachUnfinishedJobSkipsFinishedOnes(t *testing.T) {
+	st, _, ctx := setup(t)
+	want := map[string]bool{}
+	for i, s := range []events.Status{events.StatusPending, events.StatusCompleted, events.StatusRunning,
+		events.StatusAborted, events.StatusWaitingManual, events.StatusError, events.StatusWaitingAIFix} {
+		id := fmt.Sprintf("5e1b2a10-8b0a-4a53-9f53-3f2f3c1e2a1%d", i)
+		if _, err := st.Create(ctx, &kvstore.Job{ID: id, Status: s}); err != nil {
+			t.Fatal(err)
+		}
+		if !s.Final() {
+			want[id] = true
+		}
+	}
+	got := map[string]bool{}
+	err := st.EachUnfinishedJob(ctx, func(id string, j *kvstore.Job, _ uint64, err error) error {
+		if err != nil || j.Status.Final() {
+			t.Errorf("job %s: %v, status %s", id, err, j.Status)
+		}
+		got[id] = true
+		return nil
+	})
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("scan saw %v (err %v), want %v", got, err, want)
+	}
+	for id := range want {
+		if !got[id] {
+			t.Fatalf("unfinished job %s not seen", id)
+		}
 	}
 }

@@ -36,3 +36,19 @@ func TestHeldInAgreesWithDecoding(t *testing.T) {
 		}
 	}
 }
+
+// finishedValue must agree with decoding, whatever text the job carries.
+func TestFinishedValueAgreesWithDecoding(t *testing.T) {
+	imitation := `"status":"completed","status":"aborted","status":"waiting_manual"`
+	for _, st := range []events.Status{events.StatusPending, events.StatusRunning, events.StatusError,
+		events.StatusWaitingAIFix, events.StatusCompleted, events.StatusAborted, events.StatusWaitingManual} {
+		data, err := json.Marshal(Job{Status: st, Prompt: imitation, Design: imitation, Latex: imitation,
+			Message: imitation, ErrorLog: &ErrorLog{Log: imitation, Snippet: imitation}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := finishedValue(data), st.Final(); got != want {
+			t.Errorf("status %s: finishedValue = %v, want %v", st, got, want)
+		}
+	}
+}
