@@ -119,6 +119,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 				Replicas: r.Replicas, TTL: r.BatchesMaxAge})
 			return err
 		}},
+		{"bucket " + kvstore.BucketActive, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, activeStream(r))
+			return err
+		}},
 		{"bucket " + kvstore.BucketDependents, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketDependents,
 				Description: "sheetpipe depends_on index: <dependency>.<dependent>", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
@@ -205,6 +209,28 @@ func jobsStream(r Resources) jetstream.StreamConfig {
 		Replicas:    r.Replicas,
 		Duplicates:  r.Duplicates,
 		MaxMsgSize:  1 << 20,
+	}
+}
+
+// activeStream is the stream of KV bucket active, made as nats.go makes a
+// bucket's but for one setting: messages may be deleted one by one, which is how
+// a record is removed at the revision it was written (kvstore.Store.Deactivate)
+// with no delete marker left to pile up.
+func activeStream(r Resources) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              "KV_" + kvstore.BucketActive,
+		Description:       "sheetpipe jobs a stage may still act on (the sweeper's index)",
+		Subjects:          []string{"$KV." + kvstore.BucketActive + ".>"},
+		MaxMsgsPerSubject: 1,
+		MaxBytes:          -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           jetstream.FileStorage,
+		Replicas:          r.Replicas,
+		Discard:           jetstream.DiscardNew,
+		AllowRollup:       true,
+		AllowDirect:       true,
+		Duplicates:        2 * time.Minute,
 	}
 }
 

@@ -33,10 +33,21 @@ const (
 // every job waiting for its dependencies, in case its wake-up was lost. Any
 // number of processes may sweep at once: the recovery is a compare-and-swap, so
 // one wins and the others find the job no longer stuck.
+//
+// Its first pass reads every unfinished job and indexes any that the active
+// index (kvstore.BucketActive) lacks; later passes read only the jobs that index
+// names, removing the records of jobs that no longer have a stage.
 type sweeper struct {
-	p *Pipeline
+	p       *Pipeline
+	indexed bool // a full pass has indexed every unfinished job
 	loop
 }
+
+// activeGrace is how old a record of the active index must be before the
+// sweeper removes it for a job that is missing or has no stage while the record
+// is not the job's own: the writer that put it is about to create or reopen the
+// job.
+const activeGrace = time.Minute
 
 // start scans until stop; stop waits for a recovery in progress until its
 // deadline, then cancels it.
@@ -66,7 +77,7 @@ func (s *sweeper) sweep(ctx context.Context) {
 	// written after it, which is not idle long enough to be taken for lost.
 	idle := s.idleStages(scanCtx)
 	now := time.Now()
-	err := s.p.store.EachUnfinishedJob(scanCtx, func(id string, j *kvstore.Job, _ uint64, err error) error {
+	visit := func(id string, j *kvstore.Job, _ uint64, err error) error {
 		switch {
 		case err != nil:
 			undecodable++
@@ -76,7 +87,13 @@ func (s *sweeper) sweep(ctx context.Context) {
 			blocked = append(blocked, id)
 		}
 		return nil
-	})
+	}
+	var err error
+	if s.indexed {
+		err = s.scanIndex(scanCtx, now, visit)
+	} else if err = s.scanAll(scanCtx, visit); err == nil {
+		s.indexed = true
+	}
 	if err != nil && ctx.Err() == nil {
 		s.p.log.WarnContext(ctx, "sweep jobs", "error", err)
 	}
@@ -92,6 +109,56 @@ func (s *sweeper) sweep(ctx context.Context) {
 		}
 	}
 	s.wake(ctx, blocked)
+}
+
+// scanAll visits every unfinished job, indexing each active one that the index
+// lacks.
+func (s *sweeper) scanAll(ctx context.Context, visit func(string, *kvstore.Job, uint64, error) error) error {
+	indexed := map[string]bool{}
+	if err := s.p.store.EachActive(ctx, func(r kvstore.ActiveRecord) error {
+		indexed[r.ID] = true
+		return nil
+	}); err != nil {
+		return err
+	}
+	return s.p.store.EachUnfinishedJob(ctx, func(id string, j *kvstore.Job, rev uint64, err error) error {
+		if err == nil && j.Active() && !indexed[id] {
+			if _, err := s.p.store.Activate(ctx, id); err != nil {
+				return err
+			}
+		}
+		return visit(id, j, rev, err)
+	})
+}
+
+// scanIndex visits the jobs the active index names and removes the records of
+// those no longer active (a removal the writer that settled them did not make).
+func (s *sweeper) scanIndex(ctx context.Context, now time.Time, visit func(string, *kvstore.Job, uint64, error) error) error {
+	var records []kvstore.ActiveRecord
+	if err := s.p.store.EachActive(ctx, func(r kvstore.ActiveRecord) error {
+		records = append(records, r)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, r := range records {
+		j, rev, err := s.p.store.Get(ctx, r.ID)
+		settled := errors.Is(err, kvstore.ErrNotFound) || (err == nil && !j.Active())
+		switch {
+		case settled && ((err == nil && j.ActiveRev == r.Rev) || now.Sub(r.Written) > activeGrace):
+			if err := s.p.store.Deactivate(ctx, r.ID, r.Rev); err != nil {
+				return err
+			}
+		case settled:
+		case err != nil && ctx.Err() != nil:
+			return err
+		default:
+			if err := visit(r.ID, j, rev, err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // wake re-evaluates the jobs that wait for their dependencies: the safety net

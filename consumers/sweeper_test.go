@@ -194,3 +194,56 @@ func TestSweeperRescuesJobsWhoseTicketWasLost(t *testing.T) {
 		})
 	}
 }
+
+// activeRecords is the active index: job id -> record revision.
+func (e *env) activeRecords() map[string]uint64 {
+	e.t.Helper()
+	got := map[string]uint64{}
+	if err := e.store.EachActive(e.ctx, func(r kvstore.ActiveRecord) error { got[r.ID] = r.Rev; return nil }); err != nil {
+		e.t.Fatal(err)
+	}
+	return got
+}
+
+// A stuck job written before the active index existed (it has no record) is
+// found by a sweeper's first pass, which reads every unfinished job and indexes
+// it, and recovered.
+func TestSweeperIndexesJobsFromBeforeTheIndex(t *testing.T) {
+	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
+	id := uuid.NewString()
+	e.seedStuck(id)
+	if err := e.store.Deactivate(e.ctx, id, e.job(id).ActiveRev); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.activeRecords()[id]; ok {
+		t.Fatal("the record was not removed")
+	}
+	e.startPipeline() // a sheetd started after the upgrade
+	e.waitStatus(id, events.StatusCompleted)
+	waitUntil(t, "the completed job's record removed", func() bool {
+		_, ok := e.activeRecords()[id]
+		return !ok
+	})
+}
+
+// A record left for a job that has no stage any more (its writer died before
+// removing it) is removed by the sweeper.
+func TestSweeperRemovesRecordsOfSettledJobs(t *testing.T) {
+	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
+	id := uuid.NewString()
+	e.seedJob(&kvstore.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone})
+	rev, err := e.store.Activate(e.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.store.Update(e.ctx, id, func(j *kvstore.Job) error { j.ActiveRev = rev; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the settled job's record removed", func() bool {
+		_, ok := e.activeRecords()[id]
+		return !ok
+	})
+	if j := e.job(id); j.Status != events.StatusCompleted {
+		t.Fatalf("the sweeper changed a completed job: %s", j.Status)
+	}
+}

@@ -57,6 +57,9 @@ type Job struct {
 	Blocked bool `json:"blocked,omitempty"`
 	// WebhookURL receives the job's final status events.
 	WebhookURL string `json:"webhook_url,omitempty"`
+	// ActiveRev is the revision of the job's record in the active index (see
+	// BucketActive) while it has a stage.
+	ActiveRev uint64 `json:"active_rev,omitempty"`
 	// BatchID is the batch the job was submitted in, if any.
 	BatchID string `json:"batch_id,omitempty"`
 	// RevisedPrompt is the request the current design was made from once

@@ -35,9 +35,12 @@ type Store struct {
 	convsRead   leaderReader
 	batchesRead leaderReader
 	deps        jetstream.KeyValue
-	nc          *nats.Conn
-	metrics     *metrics.Metrics
-	now         func() time.Time
+	// active indexes the jobs a stage may still act on (active.go).
+	active       jetstream.KeyValue
+	activeStream jetstream.Stream
+	nc           *nats.Conn
+	metrics      *metrics.Metrics
+	now          func() time.Time
 }
 
 // New binds the existing buckets (the broker package creates them).
@@ -58,7 +61,15 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketDependents, err)
 	}
-	return &Store{jobs: jobs, convs: convs, batches: batches, deps: deps, jobsRead: newLeaderReader(js, BucketJobs),
+	active, err := js.KeyValue(ctx, BucketActive)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketActive, err)
+	}
+	activeStream, err := js.Stream(ctx, "KV_"+BucketActive)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketActive, err)
+	}
+	return &Store{jobs: jobs, convs: convs, batches: batches, deps: deps, active: active, activeStream: activeStream, jobsRead: newLeaderReader(js, BucketJobs),
 		convsRead: newLeaderReader(js, BucketConversations), batchesRead: newLeaderReader(js, BucketBatches),
 		nc: js.Conn(), metrics: m, now: time.Now}, nil
 }
@@ -70,6 +81,11 @@ func (s *Store) Create(ctx context.Context, j *Job) (uint64, error) {
 		j.CreatedAt = now
 	}
 	j.UpdatedAt = now
+	if j.Active() {
+		if err := s.activate(ctx, j); err != nil {
+			return 0, err
+		}
+	}
 	return create(ctx, s.jobs, j.ID, j)
 }
 
@@ -102,13 +118,25 @@ func (s *Store) UpdateRev(ctx context.Context, id string, fn func(*Job, uint64) 
 }
 
 func (s *Store) updateJob(ctx context.Context, id string, h hint[Job], fn func(*Job, uint64) error) (*Job, uint64, error) {
-	return update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, h, func(j *Job, rev uint64) error {
+	var wasActive bool
+	j, rev, err := update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, h, func(j *Job, rev uint64) error {
+		wasActive = j.Active()
 		if err := fn(j, rev); err != nil {
 			return err
+		}
+		if !wasActive && j.Active() {
+			// Reopened (a retry, edit or refine): indexed before it is written.
+			if err := s.activate(ctx, j); err != nil {
+				return err
+			}
 		}
 		j.UpdatedAt = s.now().UTC()
 		return nil
 	})
+	if err == nil && wasActive && !j.Active() && j.ActiveRev != 0 {
+		s.deactivateLater(j.ID, j.ActiveRev)
+	}
+	return j, rev, err
 }
 
 // EachJob streams the latest value of every job, with its revision, to fn, one at a time and in no

@@ -42,7 +42,7 @@ func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream, con
 // the streams behind the KV buckets and the object store.
 var requiredStreams = []string{events.StreamJobs, events.StreamEvents,
 	"KV_" + kvstore.BucketJobs, "KV_" + kvstore.BucketConversations, "KV_" + kvstore.BucketBatches,
-	"KV_" + kvstore.BucketDependents, "OBJ_" + broker.BucketPDFs}
+	"KV_" + kvstore.BucketDependents, "KV_" + kvstore.BucketActive, "OBJ_" + broker.BucketPDFs}
 
 // ready is nil when sheetd can do its work: connected to NATS, and every required
 // stream answers. Both recover on their own: the connection reconnects for ever,

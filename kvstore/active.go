@@ -1,0 +1,102 @@
+package kvstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BucketActive indexes the jobs a stage may still act on: key = job id, an empty
+// value, written before a job gets a stage (when it is created, and when a user
+// action reopens it) and removed once it has none (it completed, was aborted or
+// waits for a human). The sweeper looks for stuck jobs among these, so a pass
+// costs what the jobs in flight cost, not what the whole bucket (every job of
+// the retention period) does.
+//
+// A record is removed by deleting its one stream message, whose sequence is the
+// record's revision and is kept on the job (ActiveRev): a record written again
+// since (a reopen) has another sequence and stays, and no delete marker is left
+// to pile up.
+const BucketActive = "active"
+
+// Active reports whether a stage may still act on j: it has a stage's hand-off,
+// or waits for its dependencies to get one.
+func (j *Job) Active() bool { return j.Stage != "" || j.Blocked }
+
+// activate indexes j, which becomes active in the write about to be made; the
+// record is written first so the sweeper never misses an active job.
+func (s *Store) activate(ctx context.Context, j *Job) error {
+	rev, err := s.active.Put(ctx, j.ID, nil)
+	if err != nil {
+		return fmt.Errorf("index active job %s: %w", j.ID, err)
+	}
+	j.ActiveRev = rev
+	return nil
+}
+
+// Deactivate removes job id's record from the active index if it is still the
+// one written at rev. Removing one that is gone is no error.
+func (s *Store) Deactivate(ctx context.Context, id string, rev uint64) error {
+	err := s.activeStream.DeleteMsg(ctx, rev)
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) && !errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
+		return fmt.Errorf("unindex job %s: %w", id, err)
+	}
+	return nil
+}
+
+// deactivateLater removes the record of a job that just lost its stage, in the
+// background: the writer has its answer already, and a record left behind by a
+// failure here is removed by the sweeper.
+func (s *Store) deactivateLater(id string, rev uint64) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Deactivate(ctx, id, rev)
+	}()
+}
+
+// ActiveRecord is one entry of the active index.
+type ActiveRecord struct {
+	ID      string
+	Rev     uint64
+	Written time.Time
+}
+
+// EachActive streams every record of the active index to fn. An error from fn
+// ends the pass and is returned.
+func (s *Store) EachActive(ctx context.Context, fn func(ActiveRecord) error) error {
+	w, err := s.active.WatchAll(ctx, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	if err != nil {
+		return fmt.Errorf("scan bucket %s: %w", BucketActive, err)
+	}
+	defer stopWatcher(w)
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("scan bucket %s: %w", BucketActive, ctx.Err())
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return fmt.Errorf("scan bucket %s: watcher closed", BucketActive)
+			case e == nil:
+				return nil
+			}
+			if err := fn(ActiveRecord{ID: e.Key(), Rev: e.Revision(), Written: e.Created()}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Activate indexes job id as active (a job found without a record, as a bucket
+// written before the index existed has them) and returns the record's revision.
+func (s *Store) Activate(ctx context.Context, id string) (uint64, error) {
+	rev, err := s.active.Put(ctx, id, nil)
+	if err != nil {
+		return 0, fmt.Errorf("index active job %s: %w", id, err)
+	}
+	return rev, nil
+}
