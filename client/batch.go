@@ -2,16 +2,14 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/batchfollow"
 )
 
 // SubmitBatch sends b to the control API (sheetpipe.batch) and returns the batch
@@ -101,35 +99,8 @@ func (c *Client) followBatch(ctx context.Context, msgs jetstream.MessagesContext
 			return
 		}
 		var ok bool
-		if s, ok = c.nextBatchStatus(ctx, msgs, tally); !ok {
+		if s, ok = batchfollow.NextStatus(ctx, msgs, tally, batchRecheck, c.Batch); !ok {
 			return
-		}
-	}
-}
-
-// nextBatchStatus returns the batch's status after the next change: from the
-// events, or from the service when they stay silent for batchRecheck.
-func (c *Client) nextBatchStatus(ctx context.Context, msgs jetstream.MessagesContext, tally *events.BatchTally) (events.BatchStatus, bool) {
-	for {
-		msg, err := msgs.Next(jetstream.NextMaxWait(batchRecheck))
-		switch {
-		case ctx.Err() != nil:
-			return events.BatchStatus{}, false
-		case errors.Is(err, nats.ErrTimeout):
-			if now, err := c.Batch(ctx, tally.ID()); err == nil {
-				if s, ok := tally.Refresh(now); ok {
-					return s, true
-				}
-			}
-			continue
-		case err != nil:
-			return events.BatchStatus{}, false
-		}
-		var ev events.StatusEvent
-		if json.Unmarshal(msg.Data(), &ev) == nil {
-			if s, ok := tally.Apply(ev); ok {
-				return s, true
-			}
 		}
 	}
 }

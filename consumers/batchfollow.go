@@ -2,14 +2,12 @@ package consumers
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/batchfollow"
 )
 
 // FollowBatch sends the batch's status, with every job, then a new status each
@@ -34,15 +32,7 @@ func (p *Pipeline) FollowBatch(ctx context.Context, id string) (<-chan events.Ba
 	}
 	var msgs jetstream.MessagesContext
 	if !first.Done {
-		cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{events.SubjectStatus},
-			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-			OptStartSeq:    from,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("follow batch %s: %w", id, err)
-		}
-		if msgs, err = cons.Messages(); err != nil {
+		if msgs, err = statusFrom(ctx, stream, from); err != nil {
 			return nil, fmt.Errorf("follow batch %s: %w", id, err)
 		}
 	}
@@ -64,38 +54,10 @@ func (p *Pipeline) FollowBatch(ctx context.Context, id string) (<-chan events.Ba
 				return
 			}
 			var ok bool
-			if s, ok = p.nextBatchStatus(ctx, msgs, tally); !ok {
+			if s, ok = batchfollow.NextStatus(ctx, msgs, tally, followRecheck, p.Batch); !ok {
 				return
 			}
 		}
 	}()
 	return out, nil
-}
-
-// nextBatchStatus returns the batch's status after the next change of one of its
-// jobs: from the events stream, or, when that stays silent for followRecheck,
-// from reading the jobs.
-func (p *Pipeline) nextBatchStatus(ctx context.Context, msgs jetstream.MessagesContext, tally *events.BatchTally) (events.BatchStatus, bool) {
-	for {
-		msg, err := msgs.Next(jetstream.NextMaxWait(followRecheck))
-		switch {
-		case ctx.Err() != nil:
-			return events.BatchStatus{}, false
-		case errors.Is(err, nats.ErrTimeout):
-			if now, err := p.Batch(ctx, tally.ID()); err == nil {
-				if s, ok := tally.Refresh(now); ok {
-					return s, true
-				}
-			}
-			continue
-		case err != nil:
-			return events.BatchStatus{}, false
-		}
-		var ev events.StatusEvent
-		if json.Unmarshal(msg.Data(), &ev) == nil {
-			if s, ok := tally.Apply(ev); ok {
-				return s, true
-			}
-		}
-	}
 }

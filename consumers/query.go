@@ -112,15 +112,7 @@ func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusE
 	first := j.Event(rev)
 	var msgs jetstream.MessagesContext
 	if !first.Final() {
-		cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{events.SubjectStatus},
-			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-			OptStartSeq:    from,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("follow job %s: %w", id, err)
-		}
-		if msgs, err = cons.Messages(); err != nil {
+		if msgs, err = statusFrom(ctx, stream, from); err != nil {
 			return nil, fmt.Errorf("follow job %s: %w", id, err)
 		}
 	}
@@ -176,4 +168,17 @@ func (p *Pipeline) nextEvent(ctx context.Context, msgs jetstream.MessagesContext
 			return ev, true
 		}
 	}
+}
+
+// statusFrom reads the status events of stream JOB_EVENTS from sequence from on.
+func statusFrom(ctx context.Context, stream jetstream.Stream, from uint64) (jetstream.MessagesContext, error) {
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.SubjectStatus},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    from,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cons.Messages()
 }

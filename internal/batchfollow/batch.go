@@ -1,0 +1,45 @@
+// Package batchfollow holds what the service and its client share to follow a batch
+// on the status events stream.
+package batchfollow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetpipe/sheetpipe/events"
+)
+
+// NextStatus returns the batch's status after the next change of one of its
+// jobs: from the events in msgs, or, when they stay silent for recheck, from
+// reread (a final event lost before it reached the stream would otherwise leave
+// the batch waiting for ever). false when ctx ends or msgs fails.
+func NextStatus(ctx context.Context, msgs jetstream.MessagesContext, tally *events.BatchTally, recheck time.Duration,
+	reread func(context.Context, string) (events.BatchStatus, error)) (events.BatchStatus, bool) {
+	for {
+		msg, err := msgs.Next(jetstream.NextMaxWait(recheck))
+		switch {
+		case ctx.Err() != nil:
+			return events.BatchStatus{}, false
+		case errors.Is(err, nats.ErrTimeout):
+			if now, err := reread(ctx, tally.ID()); err == nil {
+				if s, ok := tally.Refresh(now); ok {
+					return s, true
+				}
+			}
+			continue
+		case err != nil:
+			return events.BatchStatus{}, false
+		}
+		var ev events.StatusEvent
+		if json.Unmarshal(msg.Data(), &ev) == nil {
+			if s, ok := tally.Apply(ev); ok {
+				return s, true
+			}
+		}
+	}
+}
