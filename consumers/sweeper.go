@@ -123,12 +123,35 @@ func (s *sweeper) scanAll(ctx context.Context, visit func(string, *kvstore.Job, 
 	}
 	return s.p.store.EachUnfinishedJob(ctx, func(id string, j *kvstore.Job, rev uint64, err error) error {
 		if err == nil && j.Active() && !indexed[id] {
-			if _, err := s.p.store.Activate(ctx, id); err != nil {
+			if err := s.index(ctx, id); err != nil {
 				return err
 			}
 		}
 		return visit(id, j, rev, err)
 	})
+}
+
+// index records job id in the active index and the record's revision on the job,
+// so that the writer that settles it removes the record at once. The job's write
+// changes no state: like a description's, it emits no event and keeps the
+// revision a re-emitted event carries.
+func (s *sweeper) index(ctx context.Context, id string) error {
+	rec, err := s.p.store.Activate(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.p.store.UpdateRev(ctx, id, func(j *kvstore.Job, rev uint64) error {
+		if !j.Active() {
+			return kvstore.ErrNoChange // settled meanwhile: the sweeper removes the record
+		}
+		j.EventRev = j.StateRevision(rev)
+		j.ActiveRev = rec
+		return nil
+	})
+	if errors.Is(err, kvstore.ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // scanIndex visits the jobs the active index names and removes the records of
