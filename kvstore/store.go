@@ -76,16 +76,16 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 
 // Create stores a new job; it fails with ErrExists when the id is taken.
 func (s *Store) Create(ctx context.Context, j *Job) (uint64, error) {
-	now := s.now().UTC()
-	if j.CreatedAt.IsZero() {
-		j.CreatedAt = now
-	}
-	j.UpdatedAt = now
 	if j.Active() {
 		if err := s.activate(ctx, j); err != nil {
 			return 0, err
 		}
 	}
+	now := s.now().UTC()
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = now
+	}
+	j.UpdatedAt = now
 	return create(ctx, s.jobs, j.ID, j)
 }
 
