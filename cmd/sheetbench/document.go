@@ -138,22 +138,22 @@ the slow LLM; at least 85% of the compile bound. Memory has no target.
 The work of issue 6, measured with this harness on this 2-core machine on
 2026-11-28, six runs of ` + "`-scenarios baseline,overhead -jobs 5000`" + ` alternating
 *before* (commit bd108d5, built with the same harness) and *after* (commit
-7198287), so both saw the same machine. Figures vary by up to ±15% between runs
+b81def8), so both saw the same machine. Figures vary by up to ±15% between runs
 of one build; the table gives each build's three runs.
 
 | | before | after |
 | --- | --- | --- |
-| overhead jobs/s at saturation | 727, 801, 687 | 1,040, 1,131, 915 |
-| JetStream ops per job | 45.4 | 37.6 |
-| ops used ÷ available | 70%, 72%, 66% | 80%, 92%, 80% |
-| enqueue → done p50 at saturation | 698, 634, 683 ms | 478, 446, 552 ms |
-| worst queue hop p50 at half load | 1.39, 1.13, 1.00 ms | 1.04, 0.95, 0.78 ms |
-| worst queue hop p99 at half load | 40.4, 9.9, 6.7 ms | 30.9, 9.1, 8.6 ms |
+| overhead jobs/s at saturation | 618, 789, 779 | 1,095, 1,088, 1,057 |
+| JetStream ops per job | 45.4 | 39.6 |
+| ops used ÷ available | 62%, 71%, 70% | 86%, 85%, 97% |
+| enqueue → done p50 at saturation | 812, 643, 652 ms | 461, 464, 476 ms |
+| worst queue hop p50 at half load | 0.75, 1.17, 1.14 ms | 1.00, 0.99, 0.95 ms |
+| worst queue hop p99 at half load | 12.1, 22.3, 20.7 ms | 15.0, 18.1, 7.8 ms |
 
 *After* does more per job than *before*: it runs the ` + "`meta`" + ` stage (description
-and tags: a ticket, two LLM calls, a KV read and write, about 6 of the 37.6
-operations), consumes three priority queues per stage and follows status events
-for ` + "`depends_on`" + `. What changed, found with ` + "`./bin/sheetbench -cpuprofile cpu.prof`" + `
+and tags: a ticket, two LLM calls, a KV read and write, about 6 of the 39.6
+operations), keeps the sweeper's active index (2), consumes three priority queues
+per stage and follows status events for ` + "`depends_on`" + `. What changed, found with ` + "`./bin/sheetbench -cpuprofile cpu.prof`" + `
 and ` + "`go tool pprof`" + `:
 
 - **Writes without reads.** A stage wrote its result with read + CAS although it
@@ -174,7 +174,11 @@ and ` + "`go tool pprof`" + `:
   included) to see whether it still held the lease; two byte searches on the
   JSON tell it (` + "`kvstore.heldIn`" + `). The sweeper skips finished jobs without
   decoding them, where it decoded the whole bucket every 10 s, a CPU burst that
-  grew with the bucket and showed in the p99. A held job is copied with
+  grew with the bucket and showed in the p99 (with the sweeper off, the worst hop
+  p99 fell from 16-30 ms to 5-8 ms). Then the sweeper stopped reading the
+  bucket at all: it reads the jobs of an active index (KV ` + "`active`" + `, a record per
+  job a stage may act on), so a pass costs what the jobs in flight cost, whatever
+  the retention keeps. A held job is copied with
   ` + "`Job.Clone`" + ` instead of a JSON round trip.
 - **Compile cache** (scenario *compile*): identical LaTeX is compiled once, its
   PDF kept in KV ` + "`pdf_cache`" + ` by content hash (a KV read is one message, an
