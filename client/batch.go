@@ -76,31 +76,6 @@ func (c *Client) WatchBatch(ctx context.Context, id string) (<-chan events.Batch
 		}
 	}
 	out := make(chan events.BatchStatus, watchBuffer)
-	go c.followBatch(ctx, msgs, first, out)
+	go batchfollow.Send(ctx, msgs, first, out, batchRecheck, c.Batch)
 	return out, nil
-}
-
-// followBatch sends first, then the batch's status after each change of one of
-// its jobs, and closes out once a status is Done, ctx ends or the iterator fails.
-func (c *Client) followBatch(ctx context.Context, msgs jetstream.MessagesContext, first events.BatchStatus, out chan<- events.BatchStatus) {
-	defer close(out)
-	if msgs != nil {
-		defer msgs.Stop()
-		defer context.AfterFunc(ctx, msgs.Stop)()
-	}
-	tally := events.NewBatchTally(first)
-	for s := first; ; {
-		select {
-		case out <- s:
-		case <-ctx.Done():
-			return
-		}
-		if s.Done {
-			return
-		}
-		var ok bool
-		if s, ok = batchfollow.NextStatus(ctx, msgs, tally, batchRecheck, c.Batch); !ok {
-			return
-		}
-	}
 }

@@ -37,27 +37,6 @@ func (p *Pipeline) FollowBatch(ctx context.Context, id string) (<-chan events.Ba
 		}
 	}
 	out := make(chan events.BatchStatus)
-	go func() {
-		defer close(out)
-		if msgs != nil {
-			defer msgs.Stop()
-			defer context.AfterFunc(ctx, msgs.Stop)()
-		}
-		tally := events.NewBatchTally(first)
-		for s := first; ; {
-			select {
-			case out <- s:
-			case <-ctx.Done():
-				return
-			}
-			if s.Done {
-				return
-			}
-			var ok bool
-			if s, ok = batchfollow.NextStatus(ctx, msgs, tally, followRecheck, p.Batch); !ok {
-				return
-			}
-		}
-	}()
+	go batchfollow.Send(ctx, msgs, first, out, followRecheck, p.Batch)
 	return out, nil
 }

@@ -43,3 +43,30 @@ func NextStatus(ctx context.Context, msgs jetstream.MessagesContext, tally *even
 		}
 	}
 }
+
+// Send sends first, then the batch's status after each change of one of its
+// jobs, and closes out once a status is Done, ctx ends or msgs fails; it stops
+// msgs (nil when first is Done) when it returns.
+func Send(ctx context.Context, msgs jetstream.MessagesContext, first events.BatchStatus, out chan<- events.BatchStatus,
+	recheck time.Duration, reread func(context.Context, string) (events.BatchStatus, error)) {
+	defer close(out)
+	if msgs != nil {
+		defer msgs.Stop()
+		defer context.AfterFunc(ctx, msgs.Stop)() // a reader gone ends the wait at once
+	}
+	tally := events.NewBatchTally(first)
+	for s := first; ; {
+		select {
+		case out <- s:
+		case <-ctx.Done():
+			return
+		}
+		if s.Done {
+			return
+		}
+		var ok bool
+		if s, ok = NextStatus(ctx, msgs, tally, recheck, reread); !ok {
+			return
+		}
+	}
+}
