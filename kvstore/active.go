@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,30 +66,32 @@ type ActiveRecord struct {
 	Written time.Time
 }
 
-// EachActive streams every record of the active index to fn. An error from fn
-// ends the pass and is returned.
+// EachActive passes every record of the active index to fn, in no particular
+// order. An error from fn ends the pass and is returned.
+//
+// It lists the index's subjects from the stream's state and reads each record,
+// rather than watching the bucket: a watcher that counted a record removed
+// before it was delivered would wait for ever for the end of the listing.
 func (s *Store) EachActive(ctx context.Context, fn func(ActiveRecord) error) error {
-	w, err := s.active.WatchAll(ctx, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	prefix := "$KV." + BucketActive + "."
+	info, err := s.activeStream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
 	if err != nil {
 		return fmt.Errorf("scan bucket %s: %w", BucketActive, err)
 	}
-	defer stopWatcher(w)
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("scan bucket %s: %w", BucketActive, ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return fmt.Errorf("scan bucket %s: watcher closed", BucketActive)
-			case e == nil:
-				return nil
-			}
-			if err := fn(ActiveRecord{ID: e.Key(), Rev: e.Revision(), Written: e.Created()}); err != nil {
-				return err
-			}
+	for subject := range info.State.Subjects {
+		id := strings.TrimPrefix(subject, prefix)
+		e, err := s.active.Get(ctx, id)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			continue // removed since the listing
+		case err != nil:
+			return fmt.Errorf("scan bucket %s: %w", BucketActive, err)
+		}
+		if err := fn(ActiveRecord{ID: id, Rev: e.Revision(), Written: e.Created()}); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // Activate indexes job id as active (a job found without a record, as a bucket
