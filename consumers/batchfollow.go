@@ -21,11 +21,10 @@ func (p *Pipeline) FollowBatch(ctx context.Context, id string) (<-chan events.Ba
 	if err != nil {
 		return nil, err
 	}
-	stream, err := p.js.Stream(ctx, events.StreamEvents)
+	stream, from, err := p.eventsEnd(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", events.StreamEvents, err)
+		return nil, err
 	}
-	from := stream.CachedInfo().State.LastSeq + 1
 	first, err := p.Batch(ctx, id)
 	if err != nil {
 		return nil, err

@@ -100,11 +100,10 @@ func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusE
 	if err != nil {
 		return nil, err
 	}
-	stream, err := p.js.Stream(ctx, events.StreamEvents)
+	stream, from, err := p.eventsEnd(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", events.StreamEvents, err)
+		return nil, err
 	}
-	from := stream.CachedInfo().State.LastSeq + 1
 	j, rev, err := p.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -168,6 +167,17 @@ func (p *Pipeline) nextEvent(ctx context.Context, msgs jetstream.MessagesContext
 			return ev, true
 		}
 	}
+}
+
+// eventsEnd binds JOB_EVENTS and returns the sequence its next event will have:
+// read before a job, it is where the events of every later change of the job
+// start.
+func (p *Pipeline) eventsEnd(ctx context.Context) (jetstream.Stream, uint64, error) {
+	stream, err := p.js.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		return nil, 0, fmt.Errorf("stream %s: %w", events.StreamEvents, err)
+	}
+	return stream, stream.CachedInfo().State.LastSeq + 1, nil
 }
 
 // statusFrom reads the status events of stream JOB_EVENTS from sequence from on.
