@@ -109,7 +109,11 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Jo
 // stale from costs one refused write and then works as Update. from is not
 // changed; nil from is Update.
 func (s *Store) UpdateFrom(ctx context.Context, id string, from *Job, rev uint64, fn func(*Job) error) (*Job, uint64, error) {
-	return s.updateJob(ctx, id, hint[Job]{from, rev}, func(j *Job, _ uint64) error { return fn(j) })
+	var h hint[Job]
+	if from != nil {
+		h = hint[Job]{from.Clone(), rev}
+	}
+	return s.updateJob(ctx, id, h, func(j *Job, _ uint64) error { return fn(j) })
 }
 
 // UpdateRev is Update for a write that needs the revision fn's job was read at.
@@ -242,7 +246,7 @@ func (s *Store) Converse(ctx context.Context, id, jobID string, fn func(*Convers
 // writes without reading again (creating the conversation when from is nil).
 func (s *Store) ConverseFrom(ctx context.Context, id, jobID string, from *Conversation, rev uint64, fn func(*Conversation) error) (*Conversation, uint64, error) {
 	if from != nil {
-		return s.converse(ctx, id, hint[Conversation]{from, rev}, fn)
+		return s.converse(ctx, id, hint[Conversation]{from.Clone(), rev}, fn)
 	}
 	now := s.now().UTC()
 	c := &Conversation{ID: id, JobID: jobID, Messages: []Message{}, CreatedAt: now, UpdatedAt: now}
@@ -300,26 +304,12 @@ func get[T any](ctx context.Context, r leaderReader, key string) (*T, uint64, er
 	return v, rev, nil
 }
 
-// hint is a value of a key the caller already holds, at its revision.
+// hint is a value of a key the caller already holds, at its revision: a copy of
+// its own (Clone), which update's first attempt gives fn to change instead of
+// reading the key.
 type hint[T any] struct {
 	v   *T
 	rev uint64
-}
-
-// value is a copy of the hinted value for fn to change.
-func (h hint[T]) value(key string) (*T, uint64, error) {
-	if c, ok := any(h.v).(interface{ Clone() *T }); ok {
-		return c.Clone(), h.rev, nil
-	}
-	data, err := json.Marshal(h.v)
-	if err != nil {
-		return nil, 0, fmt.Errorf("encode %s: %w", key, err)
-	}
-	v := new(T)
-	if err := json.Unmarshal(data, v); err != nil {
-		return nil, 0, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return v, h.rev, nil
 }
 
 func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leaderReader, bucket, key string, h hint[T], fn func(*T, uint64) error) (*T, uint64, error) {
@@ -329,7 +319,7 @@ func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leade
 		var rev uint64
 		var err error
 		if hinted {
-			v, rev, err = h.value(key)
+			v, rev = h.v, h.rev
 		} else {
 			v, rev, err = get[T](ctx, r, key)
 		}
