@@ -78,11 +78,11 @@ var errStub = errors.New("not in the stub")
 func (s *stubControl) EditLatex(context.Context, events.LatexEdit) (*kvstore.Versioned, error) {
 	return nil, errStub
 }
-func (s *stubControl) Retry(context.Context, string) (*kvstore.Versioned, error) { return nil, errStub }
+func (s *stubControl) Retry(context.Context, events.JobChange) (*kvstore.Versioned, error) { return nil, errStub }
 func (s *stubControl) Refine(context.Context, events.Refinement) (*kvstore.Versioned, error) {
 	return nil, errStub
 }
-func (s *stubControl) Abort(context.Context, string) (*kvstore.Versioned, error) { return nil, errStub }
+func (s *stubControl) Abort(context.Context, events.JobChange) (*kvstore.Versioned, error) { return nil, errStub }
 func (s *stubControl) List(context.Context, events.ListQuery) (events.ListReply, error) {
 	return events.ListReply{Jobs: []events.JobSummary{}}, nil
 }
