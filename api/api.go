@@ -17,9 +17,9 @@ type Control interface {
 	Submit(ctx context.Context, req events.JobRequest) (string, error)
 	Get(ctx context.Context, id string) (*kvstore.Job, uint64, error)
 	EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.Versioned, error)
-	Retry(ctx context.Context, id string) (*kvstore.Versioned, error)
+	Retry(ctx context.Context, c events.JobChange) (*kvstore.Versioned, error)
 	Refine(ctx context.Context, r events.Refinement) (*kvstore.Versioned, error)
-	Abort(ctx context.Context, id string) (*kvstore.Versioned, error)
+	Abort(ctx context.Context, c events.JobChange) (*kvstore.Versioned, error)
 	List(ctx context.Context, q events.ListQuery) (events.ListReply, error)
 	// PDF returns the PDF of a job that has one; events.ErrNotFound (wrapped, with a message naming the job's state) when it has none yet or the job is unknown.
 	PDF(ctx context.Context, id string) ([]byte, error)

@@ -9,10 +9,10 @@
 //
 //	sheetpipe.submit  job request           -> {"job_id"}, once the job is stored
 //	sheetpipe.get     {"job_id"}            -> the job with its "revision"
-//	sheetpipe.latex   {"job_id","latex"}    -> the job with its "revision"
-//	sheetpipe.retry   {"job_id"}            -> the job with its "revision"
-//	sheetpipe.refine  {"job_id","instruction"} -> the job with its "revision"
-//	sheetpipe.abort   {"job_id"}            -> the job with its "revision"
+//	sheetpipe.latex   {"job_id","latex","if_revision"?}    -> the job with its "revision"
+//	sheetpipe.retry   {"job_id","if_revision"?}            -> the job with its "revision"
+//	sheetpipe.refine  {"job_id","instruction","if_revision"?} -> the job with its "revision"
+//	sheetpipe.abort   {"job_id","if_revision"?}            -> the job with its "revision"
 //	sheetpipe.list    {"status"?,"user_id"?,"limit"?} (or empty) -> {"jobs","truncated"}
 //	sheetpipe.batch   {"batch_id"?,"jobs":[job request...]} -> {"batch_id","job_ids"}, once every job is stored
 //	sheetpipe.batch.get {"batch_id"}        -> the batch's status {"batch_id","total","counts","done","jobs","created_at"}
@@ -21,7 +21,8 @@
 //
 // A failed request is answered with the headers Nats-Service-Error-Code (400 bad
 // body, 404 unknown job, 409 not allowed in the job's state, 413 body too large,
-// 503 busy, 500 otherwise) and Nats-Service-Error, and the body {"error": "..."}.
+// 503 busy, 500 otherwise) and Nats-Service-Error, and the body {"error": "..."}
+// (plus "revision", the job's current one, when a change's if_revision is stale).
 // Each request runs in its own goroutine (at most 64 per endpoint and process)
 // under Config.Timeout, so a slow request delays no other; one that finds no free
 // slot before its deadline is refused as busy. Since replies are sent after
@@ -31,7 +32,7 @@
 // HTTP routes (Register), the same operations under /jobs: POST /jobs (202 and
 // Location), GET /jobs?status=&user_id=&limit=, GET /jobs/{id},
 // POST /jobs/{id}/latex (JSON {"latex"}, or the LaTeX itself as text/plain or
-// application/x-tex), POST /jobs/{id}/retry|abort (no body),
+// application/x-tex), POST /jobs/{id}/retry|abort (no body, or {"if_revision"}),
 // POST /jobs/{id}/refine ({"instruction"}), GET /jobs/{id}/pdf and
 // GET /jobs/{id}/events (server-sent events: "id: <revision>", "event: status",
 // "data: <status event JSON>"); POST /batches (a JSON batch, or one job request per
@@ -44,6 +45,12 @@
 // (with Allow), 413 for a body over Config.MaxBodyBytes and 415 for a LaTeX body
 // or batch of another Content-Type. Failed requests are logged at warn ("control request
 // failed", with transport, op, job_id, code, error); bodies and the token never.
+//
+// A change may name the revision it is based on: if_revision in the body, or on
+// HTTP If-Match ("12" as the ETag GET /jobs/{id} and every change answer, or 12;
+// both given must agree, else 400). The pipeline's CAS write expects that
+// revision, so a change based on a revision the job has left is refused (409 with
+// the current revision) and writes nothing.
 //
 // Guarantees: a submit is answered only once its job is in KV, so a get right after
 // finds it. A change (latex, retry, refine, abort) is answered with the job as read

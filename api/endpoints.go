@@ -23,7 +23,10 @@ type endpoint struct {
 
 const (
 	versioned = "the job (as in KV) with its revision"
-	jobErrors = "400 bad body or job_id, 404 unknown job, 409 not allowed in the job's state"
+	jobErrors = "400 bad body, job_id or if_revision, 404 unknown job, 409 not allowed in the job's state, " +
+		`or the job is no longer at if_revision (body {"error", "revision": its current revision}; nothing changed)`
+	// ifRevision documents the optional field of every change.
+	ifRevision = `"if_revision"?: revision the change is based on (>= 1; refused with 409 unless the job is still at it)`
 )
 
 var endpoints = []endpoint{
@@ -34,7 +37,7 @@ var endpoints = []endpoint{
 	{events.OpGet, "get a job", `{"job_id"}`, versioned, "400 bad body or job_id, 404 unknown job",
 		byRef((*API).get)},
 	{events.OpLatex, "replace a job's LaTeX by hand and compile it (not while running or aborted)",
-		`{"job_id", "latex"}`, versioned, jobErrors,
+		`{"job_id", "latex", ` + ifRevision + `}`, versioned, jobErrors,
 		func(a *API, ctx context.Context, data []byte) (any, string, error) {
 			var e events.LatexEdit
 			if err := events.DecodeControl(data, &e); err != nil {
@@ -43,10 +46,10 @@ var endpoints = []endpoint{
 			v, err := a.editLatex(ctx, e)
 			return v, e.JobID, err
 		}},
-	{events.OpRetry, "re-run the failed step of a job in error or waiting_manual", `{"job_id"}`, versioned, jobErrors,
-		byRef((*API).retry)},
+	{events.OpRetry, "re-run the failed step of a job in error or waiting_manual", `{"job_id", ` + ifRevision + `}`, versioned, jobErrors,
+		byChange((*API).retry)},
 	{events.OpRefine, "revise a completed, error or waiting_manual job with an instruction and regenerate it",
-		`{"job_id", "instruction"}`, versioned, jobErrors,
+		`{"job_id", "instruction", ` + ifRevision + `}`, versioned, jobErrors,
 		func(a *API, ctx context.Context, data []byte) (any, string, error) {
 			var r events.Refinement
 			if err := events.DecodeControl(data, &r); err != nil {
@@ -55,8 +58,8 @@ var endpoints = []endpoint{
 			v, err := a.refine(ctx, r)
 			return v, r.JobID, err
 		}},
-	{events.OpAbort, "abort a job that has not ended; in-flight work for it is cancelled", `{"job_id"}`, versioned, jobErrors,
-		byRef((*API).abort)},
+	{events.OpAbort, "abort a job that has not ended; in-flight work for it is cancelled", `{"job_id", ` + ifRevision + `}`, versioned, jobErrors,
+		byChange((*API).abort)},
 	{events.OpBatch, "submit many job requests at once; replies once every job is stored",
 		`{"batch_id"?: uuid, "jobs": [job request, 1..1000]}`, `{"batch_id", "job_ids": [...]}`,
 		"400 invalid batch (names the first bad job), 409 batch_id or a job_id taken by a different request",
@@ -106,5 +109,17 @@ func byRef(op func(*API, context.Context, string) (kvstore.Versioned, error)) fu
 		}
 		v, err := op(a, ctx, ref.JobID)
 		return v, ref.JobID, err
+	}
+}
+
+// byChange runs op on the {"job_id", "if_revision"?} a body gives.
+func byChange(op func(*API, context.Context, events.JobChange) (kvstore.Versioned, error)) func(*API, context.Context, []byte) (any, string, error) {
+	return func(a *API, ctx context.Context, data []byte) (any, string, error) {
+		var c events.JobChange
+		if err := events.DecodeControl(data, &c); err != nil {
+			return nil, "", err
+		}
+		v, err := op(a, ctx, c)
+		return v, c.JobID, err
 	}
 }

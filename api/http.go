@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -29,9 +30,9 @@ func (a *API) Register(mux *http.ServeMux) {
 		{http.MethodGet, "/jobs", a.jsonRoute(events.OpList, http.StatusOK, a.httpList)},
 		{http.MethodGet, "/jobs/{id}", a.jsonRoute(events.OpGet, http.StatusOK, byID(a.get))},
 		{http.MethodPost, "/jobs/{id}/latex", a.jsonRoute(events.OpLatex, http.StatusOK, a.httpLatex)},
-		{http.MethodPost, "/jobs/{id}/retry", a.jsonRoute(events.OpRetry, http.StatusOK, byID(a.retry))},
+		{http.MethodPost, "/jobs/{id}/retry", a.jsonRoute(events.OpRetry, http.StatusOK, a.httpChange(a.retry))},
 		{http.MethodPost, "/jobs/{id}/refine", a.jsonRoute(events.OpRefine, http.StatusOK, a.httpRefine)},
-		{http.MethodPost, "/jobs/{id}/abort", a.jsonRoute(events.OpAbort, http.StatusOK, byID(a.abort))},
+		{http.MethodPost, "/jobs/{id}/abort", a.jsonRoute(events.OpAbort, http.StatusOK, a.httpChange(a.abort))},
 		{http.MethodGet, "/jobs/{id}/pdf", a.guard("pdf", a.httpPDF)},
 		{http.MethodGet, "/jobs/{id}/events", a.guard("events", a.httpEvents)},
 		{http.MethodPost, "/batches", a.jsonRoute(events.OpBatch, http.StatusAccepted, a.httpSubmitBatch)},
@@ -67,7 +68,8 @@ func byID(op func(context.Context, string) (kvstore.Versioned, error)) func(cont
 }
 
 // guard checks the token, then runs h; an error h returns (before it wrote
-// anything) is answered as JSON and logged with the job id h returns.
+// anything) is answered as JSON and logged with the job id h returns. A change
+// refused as stale also carries the job's current revision.
 func (a *API) guard(op string, h func(http.ResponseWriter, *http.Request) (string, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		jobID, err := r.PathValue("id"), a.authorize(w, r)
@@ -77,13 +79,13 @@ func (a *API) guard(op string, h func(http.ResponseWriter, *http.Request) (strin
 		if err != nil {
 			code := codeOf(err)
 			a.failed(r.Context(), "http", op, jobID, code, err)
-			writeJSON(w, code, events.ErrorReply{Error: err.Error()})
+			writeJSON(w, code, events.ErrorReply{Error: err.Error(), Revision: events.RevisionOf(err)})
 		}
 	})
 }
 
 // jsonRoute serves an operation that answers one JSON value with status, within
-// Config.Timeout.
+// Config.Timeout; a job is answered with its revision as ETag.
 func (a *API) jsonRoute(op string, status int, fn func(context.Context, http.ResponseWriter, *http.Request) (any, string, error)) http.Handler {
 	return a.guard(op, func(w http.ResponseWriter, r *http.Request) (string, error) {
 		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
@@ -91,6 +93,9 @@ func (a *API) jsonRoute(op string, status int, fn func(context.Context, http.Res
 		v, jobID, err := fn(ctx, w, r)
 		if err != nil {
 			return jobID, err
+		}
+		if j, ok := v.(kvstore.Versioned); ok {
+			w.Header().Set("ETag", etag(j.Revision))
 		}
 		writeJSON(w, status, v)
 		return jobID, nil
@@ -130,8 +135,8 @@ func (a *API) httpSubmit(ctx context.Context, w http.ResponseWriter, r *http.Req
 	return reply, id, err
 }
 
-// httpLatex takes JSON {"latex"} or, as text/plain or application/x-tex, the
-// LaTeX itself.
+// httpLatex takes JSON {"latex", "if_revision"?} or, as text/plain or
+// application/x-tex, the LaTeX itself; If-Match may name the base revision.
 func (a *API) httpLatex(ctx context.Context, w http.ResponseWriter, r *http.Request) (any, string, error) {
 	id := r.PathValue("id")
 	data, err := a.body(w, r)
@@ -153,6 +158,9 @@ func (a *API) httpLatex(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return nil, id, fmt.Errorf(`%w: Content-Type %s; send application/json {"latex": "..."}, or the LaTeX itself as text/plain or application/x-tex`,
 			ErrMediaType, r.Header.Get("Content-Type"))
 	}
+	if e.IfRevision, err = baseRevision(r, e.IfRevision); err != nil {
+		return nil, id, err
+	}
 	v, err := a.editLatex(ctx, e)
 	return v, id, err
 }
@@ -170,8 +178,40 @@ func (a *API) httpRefine(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if ref.JobID, err = samePathJob(ref.JobID, id); err != nil {
 		return nil, id, err
 	}
+	if ref.IfRevision, err = baseRevision(r, ref.IfRevision); err != nil {
+		return nil, id, err
+	}
 	v, err := a.refine(ctx, ref)
 	return v, id, err
+}
+
+// httpChange serves retry or abort of the job of the path. The body is optional:
+// empty, or JSON {"job_id"?, "if_revision"?}; If-Match may name the base revision.
+func (a *API) httpChange(op func(context.Context, events.JobChange) (kvstore.Versioned, error)) func(context.Context, http.ResponseWriter, *http.Request) (any, string, error) {
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) (any, string, error) {
+		id := r.PathValue("id")
+		data, err := a.body(w, r)
+		if err != nil {
+			return nil, id, err
+		}
+		c := events.JobChange{JobID: id}
+		if len(bytes.TrimSpace(data)) > 0 {
+			if mt := mediaType(r); mt != "" && mt != "application/json" {
+				return nil, id, fmt.Errorf(`%w: Content-Type %s; send no body, or application/json {"if_revision": n}`, ErrMediaType, r.Header.Get("Content-Type"))
+			}
+			if err := events.DecodeControl(data, &c); err != nil {
+				return nil, id, err
+			}
+			if c.JobID, err = samePathJob(c.JobID, id); err != nil {
+				return nil, id, err
+			}
+		}
+		if c.IfRevision, err = baseRevision(r, c.IfRevision); err != nil {
+			return nil, id, err
+		}
+		v, err := op(ctx, c)
+		return v, id, err
+	}
 }
 
 func (a *API) httpList(ctx context.Context, _ http.ResponseWriter, r *http.Request) (any, string, error) {

@@ -141,7 +141,8 @@ func (m *microEndpoint) run(ctx context.Context, data []byte) (any, string, erro
 }
 
 // respond publishes the reply, or the error with micro's error headers and a JSON
-// {"error"} body, and counts the request.
+// {"error"} body (with "revision", the job's current one, when the change was
+// based on another), and counts the request.
 func (m *microEndpoint) respond(ctx context.Context, reply, jobID string, v any, start time.Time, err error) {
 	msg := &nats.Msg{Subject: reply}
 	if err == nil {
@@ -150,7 +151,7 @@ func (m *microEndpoint) respond(ctx context.Context, reply, jobID string, v any,
 	if err != nil {
 		code := codeOf(err)
 		m.a.failed(ctx, "nats", m.ep.op, jobID, code, err)
-		msg.Data, _ = json.Marshal(events.ErrorReply{Error: err.Error()})
+		msg.Data, _ = json.Marshal(events.ErrorReply{Error: err.Error(), Revision: events.RevisionOf(err)})
 		msg.Header = nats.Header{
 			micro.ErrorHeader:     []string{headerSafe(err.Error())},
 			micro.ErrorCodeHeader: []string{strconv.Itoa(code)},

@@ -78,11 +78,15 @@ var errStub = errors.New("not in the stub")
 func (s *stubControl) EditLatex(context.Context, events.LatexEdit) (*kvstore.Versioned, error) {
 	return nil, errStub
 }
-func (s *stubControl) Retry(context.Context, string) (*kvstore.Versioned, error) { return nil, errStub }
+func (s *stubControl) Retry(context.Context, events.JobChange) (*kvstore.Versioned, error) {
+	return nil, errStub
+}
 func (s *stubControl) Refine(context.Context, events.Refinement) (*kvstore.Versioned, error) {
 	return nil, errStub
 }
-func (s *stubControl) Abort(context.Context, string) (*kvstore.Versioned, error) { return nil, errStub }
+func (s *stubControl) Abort(context.Context, events.JobChange) (*kvstore.Versioned, error) {
+	return nil, errStub
+}
 func (s *stubControl) List(context.Context, events.ListQuery) (events.ListReply, error) {
 	return events.ListReply{Jobs: []events.JobSummary{}}, nil
 }
@@ -140,6 +144,10 @@ func TestMicroServiceIsDiscoverable(t *testing.T) {
 		if ep.Subject != events.ControlSubject(op) || ep.QueueGroup != micro.DefaultQueueGroup ||
 			ep.Metadata["description"] == "" || ep.Metadata["request"] == "" || ep.Metadata["errors"] == "" {
 			t.Fatalf("endpoint %+v", ep)
+		}
+		changes := op == events.OpLatex || op == events.OpRetry || op == events.OpRefine || op == events.OpAbort
+		if changes != strings.Contains(ep.Metadata["request"], `"if_revision"?`) || changes != strings.Contains(ep.Metadata["errors"], `"revision"`) {
+			t.Fatalf("endpoint %s documents if_revision wrongly: request %s, errors %s", op, ep.Metadata["request"], ep.Metadata["errors"])
 		}
 	}
 	slices.Sort(names)

@@ -45,14 +45,14 @@ func (a *API) editLatex(ctx context.Context, e events.LatexEdit) (kvstore.Versio
 	return changed(a.ctl.EditLatex(ctx, e))
 }
 
-func (a *API) retry(ctx context.Context, id string) (kvstore.Versioned, error) {
-	return changed(a.ctl.Retry(ctx, id))
+func (a *API) retry(ctx context.Context, c events.JobChange) (kvstore.Versioned, error) {
+	return changed(a.ctl.Retry(ctx, c))
 }
 
 func (a *API) refine(ctx context.Context, r events.Refinement) (kvstore.Versioned, error) {
 	return changed(a.ctl.Refine(ctx, r))
 }
 
-func (a *API) abort(ctx context.Context, id string) (kvstore.Versioned, error) {
-	return changed(a.ctl.Abort(ctx, id))
+func (a *API) abort(ctx context.Context, c events.JobChange) (kvstore.Versioned, error) {
+	return changed(a.ctl.Abort(ctx, c))
 }

@@ -25,6 +25,12 @@ const DefaultTimeout = 30 * time.Second
 // job) and events.ErrConflict for 409 (not allowed in the job's state); its
 // Message is the service's explanation. With no service on the server the error
 // matches ErrNoService; when ctx ends first it wraps ctx.Err().
+//
+// The changes (EditLatex, Retry, Refine, Abort) take IfRevision(rev): the change
+// is made only if the job is still at revision rev, the one the caller read
+// (Get's Revision). Otherwise nothing changes and the error matches
+// events.ErrStale (and events.ErrConflict); events.RevisionOf(err) is the job's
+// current revision.
 
 // Get returns job id as stored now, with its revision.
 func (c *Client) Get(ctx context.Context, id string) (*kvstore.Versioned, error) {
@@ -34,27 +40,48 @@ func (c *Client) Get(ctx context.Context, id string) (*kvstore.Versioned, error)
 // EditLatex replaces the job's LaTeX with latex and compiles it (status pending at
 // step compile); a failed compile of it waits for the user (waiting_manual).
 // Allowed unless the job is running or aborted.
-func (c *Client) EditLatex(ctx context.Context, id, latex string) (*kvstore.Versioned, error) {
-	return c.job(ctx, events.OpLatex, events.LatexEdit{JobID: id, Latex: latex})
+func (c *Client) EditLatex(ctx context.Context, id, latex string, opts ...ChangeOption) (*kvstore.Versioned, error) {
+	return c.job(ctx, events.OpLatex, events.LatexEdit{JobID: id, Latex: latex, IfRevision: changeOf(opts).ifRevision})
 }
 
 // Retry re-runs the step that failed with a fresh retry budget. Allowed from
 // error and waiting_manual.
-func (c *Client) Retry(ctx context.Context, id string) (*kvstore.Versioned, error) {
-	return c.job(ctx, events.OpRetry, events.JobRef{JobID: id})
+func (c *Client) Retry(ctx context.Context, id string, opts ...ChangeOption) (*kvstore.Versioned, error) {
+	return c.job(ctx, events.OpRetry, events.JobChange{JobID: id, IfRevision: changeOf(opts).ifRevision})
 }
 
 // Refine adds instruction to the job's conversation and regenerates design,
 // LaTeX and PDF. Allowed from completed, error and waiting_manual.
-func (c *Client) Refine(ctx context.Context, id, instruction string) (*kvstore.Versioned, error) {
-	return c.job(ctx, events.OpRefine, events.Refinement{JobID: id, Instruction: instruction})
+func (c *Client) Refine(ctx context.Context, id, instruction string, opts ...ChangeOption) (*kvstore.Versioned, error) {
+	return c.job(ctx, events.OpRefine, events.Refinement{JobID: id, Instruction: instruction, IfRevision: changeOf(opts).ifRevision})
 }
 
 // Abort ends a job that has not ended (status aborted, final); waiting_manual
 // jobs may be aborted. Completed and aborted jobs, and jobs whose request was
 // invalid, refuse it.
-func (c *Client) Abort(ctx context.Context, id string) (*kvstore.Versioned, error) {
-	return c.job(ctx, events.OpAbort, events.JobRef{JobID: id})
+func (c *Client) Abort(ctx context.Context, id string, opts ...ChangeOption) (*kvstore.Versioned, error) {
+	return c.job(ctx, events.OpAbort, events.JobChange{JobID: id, IfRevision: changeOf(opts).ifRevision})
+}
+
+// ChangeOption qualifies a change (EditLatex, Retry, Refine, Abort).
+type ChangeOption func(*change)
+
+type change struct {
+	ifRevision *uint64
+}
+
+// IfRevision makes the change only if the job is still at revision rev (see
+// above); the service refuses rev 0, which no job has.
+func IfRevision(rev uint64) ChangeOption {
+	return func(c *change) { c.ifRevision = &rev }
+}
+
+func changeOf(opts []ChangeOption) change {
+	var c change
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
 }
 
 // List returns the jobs matching q, newest first, at most q.Limit of them (the
@@ -104,7 +131,7 @@ func (c *Client) call(ctx context.Context, op string, req, reply any) error {
 }
 
 // controlError decodes a micro error reply (headers Nats-Service-Error-Code and
-// Nats-Service-Error, body {"error"}), or returns nil for a success.
+// Nats-Service-Error, body {"error", "revision"?}), or returns nil for a success.
 func controlError(msg *nats.Msg) error {
 	code := msg.Header.Get(micro.ErrorCodeHeader)
 	if code == "" {
@@ -122,5 +149,5 @@ func controlError(msg *nats.Msg) error {
 	if text == "" {
 		text = "the service failed with code " + code
 	}
-	return &events.ControlError{Code: n, Message: text}
+	return &events.ControlError{Code: n, Message: text, Revision: body.Revision}
 }

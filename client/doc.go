@@ -6,7 +6,9 @@
 // service has stored the change. A refusal comes back as an *events.ControlError
 // (400 invalid, 404 unknown job, 409 not allowed in the job's state), which
 // errors.Is matches against events.ErrInvalid, ErrNotFound and ErrConflict; a
-// server where no sheetd runs fails with ErrNoService.
+// server where no sheetd runs fails with ErrNoService. The changes take
+// IfRevision: a change based on a revision the job has left matches
+// events.ErrStale, and events.RevisionOf gives the job's current revision.
 //
 // Watch follows one job's status events on jobs.status: it replays them from the
 // JOB_EVENTS stream with an ordered consumer and then stays live, so no event is

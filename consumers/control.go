@@ -89,7 +89,7 @@ func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	return p.control(ctx, e.JobID, "edit the LaTeX of", func(j *kvstore.Job) error {
+	return p.control(ctx, e.JobID, e.IfRevision, "edit the LaTeX of", func(j *kvstore.Job) error {
 		if j.Status == events.StatusRunning || j.Status == events.StatusAborted {
 			return conflict(j, "edit the LaTeX of")
 		}
@@ -106,12 +106,11 @@ func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.
 // error and waiting_manual, except for a request that was invalid. A retry of
 // step design re-evaluates the job's dependencies: it is refused while one can
 // never complete and waits again while they have not all completed.
-func (p *Pipeline) Retry(ctx context.Context, id string) (*kvstore.Versioned, error) {
-	id, err := events.JobIDOf(id)
-	if err != nil {
+func (p *Pipeline) Retry(ctx context.Context, c events.JobChange) (*kvstore.Versioned, error) {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return p.control(ctx, id, "retry", func(j *kvstore.Job) error {
+	return p.control(ctx, c.JobID, c.IfRevision, "retry", func(j *kvstore.Job) error {
 		if j.Status != events.StatusError && j.Status != events.StatusWaitingManual {
 			return conflict(j, "retry")
 		}
@@ -164,7 +163,7 @@ func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Ve
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	return p.control(ctx, r.JobID, "refine", func(j *kvstore.Job) error {
+	return p.control(ctx, r.JobID, r.IfRevision, "refine", func(j *kvstore.Job) error {
 		switch {
 		case j.Status != events.StatusCompleted && j.Status != events.StatusError && j.Status != events.StatusWaitingManual:
 			return conflict(j, "refine")
@@ -185,12 +184,11 @@ func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Ve
 // Abort ends a job that has not ended (waiting_manual included: the user gives
 // up on it): it becomes aborted, a worker running it is cancelled and its result
 // discarded, and no stage acts on it again.
-func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Versioned, error) {
-	id, err := events.JobIDOf(id)
-	if err != nil {
+func (p *Pipeline) Abort(ctx context.Context, c events.JobChange) (*kvstore.Versioned, error) {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return p.control(ctx, id, "abort", func(j *kvstore.Job) error {
+	return p.control(ctx, c.JobID, c.IfRevision, "abort", func(j *kvstore.Job) error {
 		switch {
 		case j.Status == events.StatusCompleted || j.Status == events.StatusAborted:
 			return conflict(j, "abort")
@@ -206,12 +204,20 @@ func (p *Pipeline) Abort(ctx context.Context, id string) (*kvstore.Versioned, er
 	})
 }
 
-// control applies a user's transition to job id and hands the job to the stage it
-// now expects; it returns the job as the transition left it.
-func (p *Pipeline) control(ctx context.Context, id, what string, fn func(*kvstore.Job) error) (*kvstore.Versioned, error) {
+// control applies a user's transition to job id, based on revision ifRev when
+// given, and hands the job to the stage it now expects; it returns the job as the
+// transition left it.
+func (p *Pipeline) control(ctx context.Context, id string, ifRev *uint64, what string, fn func(*kvstore.Job) error) (*kvstore.Versioned, error) {
 	ctx, cancel := afterWrite(ctx)
 	defer cancel()
-	job, rev, err := p.applyRev(ctx, id, fn)
+	var job *kvstore.Job
+	var rev uint64
+	var err error
+	if ifRev == nil {
+		job, rev, err = p.applyRev(ctx, id, fn)
+	} else {
+		job, rev, err = p.applyAt(ctx, id, *ifRev, fn)
+	}
 	if err != nil {
 		return nil, known(id, err)
 	}
@@ -221,6 +227,31 @@ func (p *Pipeline) control(ctx context.Context, id, what string, fn func(*kvstor
 		return j, fmt.Errorf("job %s: %s recorded but not yet handed on (the sweeper will): %w", id, what, err)
 	}
 	return j, nil
+}
+
+// applyAt is applyRev for a user's change based on revision base: fn runs only
+// on the job at base, and the CAS write expects base itself, so of two changes
+// on the same base one is written and the other, on its retry, finds the job at
+// another revision. That one is refused with a *events.StaleError naming the
+// current revision, writing nothing and publishing no event.
+func (p *Pipeline) applyAt(ctx context.Context, id string, base uint64, fn func(*kvstore.Job) error) (*kvstore.Job, uint64, error) {
+	var before events.Status
+	j, rev, err := p.store.UpdateRev(ctx, id, func(j *kvstore.Job, rev uint64) error {
+		if rev != base {
+			return &events.StaleError{JobID: id, IfRevision: base, Revision: rev}
+		}
+		before = j.Status
+		if err := fn(j); err != nil {
+			return err
+		}
+		j.EventRev = 0 // this write has its event
+		return nil
+	})
+	if err != nil {
+		return j, rev, err
+	}
+	p.emit(ctx, j, rev, before)
+	return j, rev, nil
 }
 
 // restart clears what a finished or failed run left before the job runs again;

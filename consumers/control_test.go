@@ -94,7 +94,7 @@ func TestAbortCancelsRunningLLMCall(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("design call never started")
 	}
-	j, err := e.pipe.Abort(e.ctx, id)
+	j, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: id})
 	if err != nil || j.Status != events.StatusAborted {
 		t.Fatalf("abort: %v, %+v", err, j)
 	}
@@ -107,7 +107,7 @@ func TestAbortCancelsRunningLLMCall(t *testing.T) {
 	if got := e.job(id); got.Status != events.StatusAborted || got.Design != "" {
 		t.Fatalf("job after abort: %s, design %q", got.Status, got.Design)
 	}
-	if _, err := e.pipe.Abort(e.ctx, id); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "aborted") {
+	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: id}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "aborted") {
 		t.Fatalf("second abort: %v, want a conflict naming the state", err)
 	}
 }
@@ -119,7 +119,7 @@ func TestAbortWhileWaitingForRetry(t *testing.T) {
 	e.llm.Close() // every call fails: the job waits in error for its retry
 	id := e.submitNew("")
 	e.waitStatus(id, events.StatusError)
-	if _, err := e.pipe.Abort(e.ctx, id); err != nil {
+	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: id}); err != nil {
 		t.Fatal(err)
 	}
 	n := len(e.waitStatus(id, events.StatusAborted))
@@ -186,7 +186,7 @@ func TestEditRefusedWhileRunning(t *testing.T) {
 			_, err := e.pipe.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: goodLatex})
 			return err
 		},
-		"retry": func() error { _, err := e.pipe.Retry(e.ctx, id); return err },
+		"retry": func() error { _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id}); return err },
 		"refine": func() error {
 			_, err := e.pipe.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "x"})
 			return err
@@ -196,7 +196,7 @@ func TestEditRefusedWhileRunning(t *testing.T) {
 			t.Errorf("%s of a running job: %v, want a conflict naming the state", name, err)
 		}
 	}
-	if _, err := e.pipe.Abort(e.ctx, id); err != nil {
+	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: id}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -270,29 +270,29 @@ func TestRetry(t *testing.T) {
 	if j := e.job(id); j.CurrentStep != events.StepDesign {
 		t.Fatalf("refused design left the job at %s", j.CurrentStep)
 	}
-	j, err := e.pipe.Retry(e.ctx, id)
+	j, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id})
 	if err != nil || j.Status != events.StatusPending || j.RetryCount != 0 {
 		t.Fatalf("retry: %v, %+v", err, j)
 	}
 	e.waitStatus(id, events.StatusCompleted)
 
-	if _, err := e.pipe.Retry(e.ctx, id); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "completed") {
+	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "completed") {
 		t.Errorf("retry of a completed job: %v, want a conflict naming the state", err)
 	}
-	if _, err := e.pipe.Retry(e.ctx, uuid.NewString()); !errors.Is(err, events.ErrNotFound) {
+	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: uuid.NewString()}); !errors.Is(err, events.ErrNotFound) {
 		t.Errorf("retry of an unknown job: %v, want ErrNotFound", err)
 	}
-	if _, err := e.pipe.Retry(e.ctx, "not-a-uuid"); events.CodeOf(err) != 400 {
+	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: "not-a-uuid"}); events.CodeOf(err) != 400 {
 		t.Errorf("retry with a bad id: %v, want 400", err)
 	}
 
 	bad := uuid.NewString()
 	e.submit(events.JobRequest{JobID: bad, UserID: "u1", Prompt: " "})
 	e.waitStatus(bad, events.StatusError)
-	if _, err := e.pipe.Retry(e.ctx, bad); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "invalid") {
+	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: bad}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "invalid") {
 		t.Errorf("retry of an invalid request: %v, want a conflict", err)
 	}
-	if _, err := e.pipe.Abort(e.ctx, bad); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "invalid") {
+	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: bad}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "invalid") {
 		t.Errorf("abort of an invalid request, which already ended: %v, want a conflict", err)
 	}
 }
@@ -308,7 +308,7 @@ func TestRetryAfterFixBudgetRunsTheFixAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitStatus(id, events.StatusWaitingManual)
-	j, err := e.pipe.Retry(e.ctx, id)
+	j, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id})
 	if err != nil || j.Status != events.StatusWaitingAIFix {
 		t.Fatalf("retry: %v, %+v; want the fix stage again", err, j)
 	}
@@ -404,7 +404,7 @@ func TestAbortKillsRunningCompile(t *testing.T) {
 	e.waitFor(id, "compile running", func(ev events.StatusEvent) bool {
 		return ev.Status == events.StatusRunning && ev.Step == events.StepCompile
 	})
-	if _, err := e.pipe.Abort(e.ctx, id); err != nil {
+	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: id}); err != nil {
 		t.Fatal(err)
 	}
 	waitCounter(t, func() float64 {

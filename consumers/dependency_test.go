@@ -217,10 +217,10 @@ func TestAbortedDependency(t *testing.T) {
 	gaveUp := submitKey(e, waiting, sheet)
 
 	// A waiting dependent can be aborted; its dependency's end then leaves it be.
-	if j, err := e.pipe.Abort(e.ctx, gaveUp); err != nil || j.Status != events.StatusAborted || j.Blocked {
+	if j, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: gaveUp}); err != nil || j.Status != events.StatusAborted || j.Blocked {
 		t.Fatalf("abort of a waiting job: %v, %+v", err, j)
 	}
-	if _, err := e.pipe.Abort(e.ctx, sheet); err != nil {
+	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: sheet}); err != nil {
 		t.Fatalf("abort worksheet: %v", err)
 	}
 	want := "dependency " + sheet + " was aborted"
@@ -233,10 +233,10 @@ func TestAbortedDependency(t *testing.T) {
 		t.Fatalf("dependent: error %q, blocked %v", j.ErrorMessage, j.Blocked)
 	}
 	// Retry re-evaluates the dependencies: an aborted one never completes.
-	if _, err := e.pipe.Retry(e.ctx, key); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), want) {
+	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: key}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("retry: %v, want a conflict saying %q", err, want)
 	}
-	if j, err := e.pipe.Abort(e.ctx, key); err != nil || j.Status != events.StatusAborted {
+	if j, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: key}); err != nil || j.Status != events.StatusAborted {
 		t.Fatalf("abort of the dependent: %v, %+v", err, j)
 	}
 	e.noEventsAfter(gaveUp, len(e.eventsOf(gaveUp)))

@@ -245,7 +245,7 @@ func TestJanitorKeepsJobChangedAfterScan(t *testing.T) {
 		act    func(id string) error
 	}{
 		{"retry of waiting_manual", events.StatusWaitingManual, func(id string) error {
-			_, err := e.pipe.Retry(e.ctx, id)
+			_, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id})
 			return err
 		}},
 		{"refine of completed", events.StatusCompleted, func(id string) error {

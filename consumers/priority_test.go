@@ -146,7 +146,7 @@ func TestRetriedHighTicketKeepsItsQueue(t *testing.T) {
 	if n := count(evs, func(ev events.StatusEvent) bool { return ev.Status == events.StatusError }); n != 1 {
 		t.Fatalf("%d error events before waiting_manual, want 1:%s", n, describe(evs))
 	}
-	if _, err := e.pipe.Retry(e.ctx, id); err != nil {
+	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id}); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	e.waitStatus(id, events.StatusCompleted)

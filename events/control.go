@@ -49,10 +49,12 @@ const (
 )
 
 // ControlError is a failed control request: the code says which of the contract's
-// error classes it is (400, 404, 409, 500) and Message says why.
+// error classes it is (400, 404, 409, 500) and Message says why. Revision is the
+// job's current revision when the request was refused as stale (409), else 0.
 type ControlError struct {
-	Code    int
-	Message string
+	Code     int
+	Message  string
+	Revision uint64
 }
 
 func (e *ControlError) Error() string { return e.Message }
@@ -64,6 +66,8 @@ func (e *ControlError) Is(target error) bool {
 		return e.Code == CodeNotFound
 	case ErrConflict:
 		return e.Code == CodeConflict
+	case ErrStale:
+		return e.Code == CodeConflict && e.Revision != 0
 	case ErrInvalid:
 		return e.Code == CodeBadRequest
 	}
@@ -87,9 +91,41 @@ func CodeOf(err error) int {
 	return CodeInternal
 }
 
-// ErrorReply is the JSON body of a failed control request.
+// StaleError refuses a change based on revision IfRevision of a job that is at
+// Revision now: it matches ErrStale and ErrConflict (409), and nothing was changed.
+type StaleError struct {
+	JobID      string
+	IfRevision uint64
+	Revision   uint64
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("%s: job %s is at revision %d, not %d (if_revision); read it again and base the change on that",
+		ErrStale, e.JobID, e.Revision, e.IfRevision)
+}
+
+// Is lets errors.Is(err, ErrStale) and errors.Is(err, ErrConflict) match.
+func (e *StaleError) Is(target error) bool { return target == ErrStale || target == ErrConflict }
+
+// RevisionOf is the job's current revision that a stale-change error carries
+// (a *StaleError, or a decoded *ControlError), else 0.
+func RevisionOf(err error) uint64 {
+	var se *StaleError
+	var ce *ControlError
+	switch {
+	case errors.As(err, &se):
+		return se.Revision
+	case errors.As(err, &ce):
+		return ce.Revision
+	}
+	return 0
+}
+
+// ErrorReply is the JSON body of a failed control request. Revision is set on a
+// 409 for a stale if_revision: the job's current revision.
 type ErrorReply struct {
-	Error string `json:"error"`
+	Error    string `json:"error"`
+	Revision uint64 `json:"revision,omitempty"`
 }
 
 // SubmitReply answers sheetpipe.submit and POST /jobs.
@@ -97,22 +133,39 @@ type SubmitReply struct {
 	JobID string `json:"job_id"`
 }
 
-// JobRef names a job: the body of get, retry and abort.
+// JobRef names a job: the body of get.
 type JobRef struct {
 	JobID string `json:"job_id"`
 }
 
+// The changes below (edit, retry, refine, abort) take IfRevision, the revision of
+// the job the caller based the change on: when given, the change is written only
+// if the job is still at that revision (the KV compare-and-swap expects it), and
+// is refused with a *StaleError otherwise. Nil changes the job whatever its
+// revision. Revisions start at 1, so 0 is refused as invalid.
+
+// JobChange is the body of sheetpipe.retry and sheetpipe.abort.
+type JobChange struct {
+	JobID      string  `json:"job_id"`
+	IfRevision *uint64 `json:"if_revision,omitempty"`
+}
+
 // LatexEdit is a manual edit: the body of sheetpipe.latex.
 type LatexEdit struct {
-	JobID string `json:"job_id"`
-	Latex string `json:"latex"`
+	JobID      string  `json:"job_id"`
+	Latex      string  `json:"latex"`
+	IfRevision *uint64 `json:"if_revision,omitempty"`
 }
 
 // Refinement is the body of sheetpipe.refine.
 type Refinement struct {
-	JobID       string `json:"job_id"`
-	Instruction string `json:"instruction"`
+	JobID       string  `json:"job_id"`
+	Instruction string  `json:"instruction"`
+	IfRevision  *uint64 `json:"if_revision,omitempty"`
 }
+
+// Revision returns a pointer to rev, for the IfRevision fields.
+func Revision(rev uint64) *uint64 { return &rev }
 
 // ListQuery is the body of sheetpipe.list; every field is optional.
 type ListQuery struct {
@@ -172,6 +225,24 @@ func JobIDOf(id string) (string, error) {
 	return u.String(), nil
 }
 
+// checkIfRevision refuses an if_revision of 0, which no job has.
+func checkIfRevision(rev *uint64) error {
+	if rev != nil && *rev == 0 {
+		return fmt.Errorf("%w: if_revision 0 is not a revision (they start at 1); leave it out to change the job whatever its revision", ErrInvalid)
+	}
+	return nil
+}
+
+// Validate checks a retry or abort and normalises its job id.
+func (c *JobChange) Validate() error {
+	id, err := JobIDOf(c.JobID)
+	if err != nil {
+		return err
+	}
+	c.JobID = id
+	return checkIfRevision(c.IfRevision)
+}
+
 // Validate checks a manual edit and normalises its job id.
 func (e *LatexEdit) Validate() error {
 	id, err := JobIDOf(e.JobID)
@@ -179,6 +250,9 @@ func (e *LatexEdit) Validate() error {
 		return err
 	}
 	e.JobID = id
+	if err := checkIfRevision(e.IfRevision); err != nil {
+		return err
+	}
 	switch {
 	case !utf8.ValidString(e.Latex):
 		return fmt.Errorf("%w: latex is not valid UTF-8", ErrInvalid)
@@ -197,6 +271,9 @@ func (r *Refinement) Validate() error {
 		return err
 	}
 	r.JobID = id
+	if err := checkIfRevision(r.IfRevision); err != nil {
+		return err
+	}
 	switch {
 	case !utf8.ValidString(r.Instruction):
 		return fmt.Errorf("%w: instruction is not valid UTF-8", ErrInvalid)

@@ -17,4 +17,7 @@ var (
 	ErrNotFound = errors.New("unknown job")
 	// ErrConflict marks a request the job's current state does not allow.
 	ErrConflict = errors.New("not allowed in this state")
+	// ErrStale marks a change based on a revision of the job that is no longer
+	// its current one (a *StaleError); it is also an ErrConflict.
+	ErrStale = errors.New("job changed since it was read")
 )

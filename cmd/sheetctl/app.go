@@ -52,6 +52,9 @@ type app struct {
 	stdio
 	opts          options
 	progressEvery time.Duration
+	// beforeChange, when set, runs between reading a job's revision and sending
+	// the change based on it: tests change the job there.
+	beforeChange func()
 }
 
 // globalFlags returns the top-level flag set, with defaults from the environment.

@@ -105,7 +105,7 @@ Exit status (the reason of a failure is on stderr):
   2  bad usage, or a request the service refused as invalid
   3  unknown job or batch
   4  not allowed in the job's state (e.g. retry of a completed job, abort of an
-     aborted one)
+     aborted one), or the job changed since the revision the change was based on
 `
 
 // jobIDArg checks that arg, an argument of command cmd, is a job id.

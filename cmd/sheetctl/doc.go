@@ -31,5 +31,6 @@
 // failed>: <why>" on stderr (a wait that ends waiting_manual or aborted is a
 // failure, as is one that outlasts --timeout, and a server where no sheetd
 // answers); 2 bad usage, or a request the service refused as invalid (400); 3
-// unknown job or batch (404); 4 not allowed in the job's state (409).
+// unknown job or batch (404); 4 not allowed in the job's state, or the job changed
+// since the revision a change was based on (409).
 package main

@@ -18,7 +18,10 @@ func main() {
 
 // run parses the global flags, dispatches to the command and returns the exit code.
 func run(ctx context.Context, sys stdio, args []string) int {
-	a := &app{stdio: sys, progressEvery: progressEvery}
+	return (&app{stdio: sys, progressEvery: progressEvery}).run(ctx, args)
+}
+
+func (a *app) run(ctx context.Context, args []string) int {
 	fs := a.globalFlags()
 	err := fs.Parse(args)
 	switch {
