@@ -236,6 +236,9 @@ func listQuery(v url.Values) (events.ListQuery, error) {
 		if err != nil {
 			return q, fmt.Errorf("%w: limit %q is not a whole number", events.ErrInvalid, s)
 		}
+		if n == 0 { // a zero Limit would read as absent
+			return q, fmt.Errorf("%w: limit 0 is outside 1..%d", events.ErrInvalid, events.MaxListLimit)
+		}
 		q.Limit = n
 	}
 	return q, nil

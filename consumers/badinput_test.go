@@ -120,3 +120,77 @@ func TestMalformedFloodDoesNotStarveValidJobs(t *testing.T) {
 		t.Fatalf("%d rejections (want %d), %d jobs with events (want %d)", len(e.reject), floodSize, len(e.events), valid)
 	}
 }
+
+// Text on jobs.prompt that encoding/json would silently repair (a byte that is
+// not UTF-8, an escape of half a surrogate pair) and a user_id with control or
+// invisible characters make a job in status error saying so, with the job_id
+// and user_id of the request; nothing reaches the LLM.
+func TestInvalidTextOnJobsPrompt(t *testing.T) {
+	e := newEnv(t, steps("outline", goodLatex, ""))
+	for _, tc := range []struct{ name, body, want, user string }{
+		{"raw 0xff", `{"job_id":"%s","user_id":"alice","prompt":"fractions ` + "\xff" + ` grade 5"}`, "prompt is not valid UTF-8", "alice"},
+		{"lone surrogate", `{"job_id":"%s","user_id":"alice","prompt":"fractions \ud800"}`, "prompt is not valid UTF-8", "alice"},
+		{"bidi override", `{"job_id":"%s","user_id":"alice\u202e","prompt":"fractions"}`, "user_id contains U+202E, an invisible formatting character", "alice\u202e"},
+		{"escape in user_id", `{"job_id":"%s","user_id":"alice\u001b[31m","prompt":"fractions"}`, "user_id contains U+001B, a control character", "alice\x1b[31m"},
+		{"C1 in user_id", `{"job_id":"%s","user_id":"alice` + "\u0085" + `","prompt":"fractions"}`, "user_id contains U+0085, a control character", "alice\u0085"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := uuid.NewString()
+			e.publish(fmt.Appendf(nil, tc.body, id), id)
+			evs := e.waitStatus(id, events.StatusError)
+			if evs[0].Step != events.StepPrompt || evs[0].Error == nil || !strings.Contains(evs[0].Error.Message, tc.want) {
+				t.Fatalf("event %+v error %+v, want a rejection saying %q", evs[0], evs[0].Error, tc.want)
+			}
+			if evs[0].UserID != tc.user {
+				t.Fatalf("user_id %q, want the request's %q", evs[0].UserID, tc.user)
+			}
+		})
+	}
+	e.settle()
+	if n := len(e.llm.Calls()); n != 0 {
+		t.Fatalf("%d LLM calls for invalid requests", n)
+	}
+}
+
+// An invalid request of nearly the stream's 1 MiB keeps, in its error job for
+// the retention period, only the first 1 KiB of its prompt (cut on a UTF-8
+// boundary, with the size noted) and a bounded user_id and mode; the error
+// message quotes no more than a short excerpt of a huge value.
+func TestInvalidRequestStoresBoundedPrompt(t *testing.T) {
+	e := newEnv(t, steps("outline", goodLatex, ""))
+	long := "a" + strings.Repeat("é", 450<<10) // 921601 bytes; byte 1024 is inside an é
+	tests := []struct {
+		name              string
+		req               events.JobRequest
+		prompt, user, why string
+	}{
+		{"long prompt", events.JobRequest{UserID: "alice", Prompt: long},
+			long[:1023] + "… [cut: 921601 bytes in all]", "alice", "prompt is 921601 bytes"},
+		{"long mode", events.JobRequest{UserID: "alice", Prompt: "fractions", Mode: strings.Repeat("m", 900<<10)},
+			"fractions", "alice", `mode "` + strings.Repeat("m", 64) + `"… (921600 bytes) is not`},
+		{"long user", events.JobRequest{UserID: strings.Repeat("u", 900<<10), Prompt: long[:events.MaxPromptBytes-1]},
+			long[:1023] + "… [cut: 16383 bytes in all]", strings.Repeat("u", 512) + "… [cut: 921600 bytes in all]", "user_id is longer than 128"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.JobID = uuid.NewString()
+			e.submit(tc.req)
+			evs := e.waitStatus(tc.req.JobID, events.StatusError)
+			j := e.job(tc.req.JobID)
+			if j.Prompt != tc.prompt {
+				t.Fatalf("stored prompt of %d bytes ends %q, want %d bytes ending %q", len(j.Prompt), tail(j.Prompt), len(tc.prompt), tail(tc.prompt))
+			}
+			if j.UserID != tc.user || evs[0].UserID != tc.user {
+				t.Fatalf("stored user_id of %d bytes, event's of %d, want %d", len(j.UserID), len(evs[0].UserID), len(tc.user))
+			}
+			if len(j.Mode) > 64 {
+				t.Fatalf("stored mode of %d bytes", len(j.Mode))
+			}
+			if !strings.Contains(j.ErrorMessage, tc.why) || len(j.ErrorMessage) > 256 || len(j.Message) > 256 {
+				t.Fatalf("error_message of %d bytes %.300q, want a short one saying %q", len(j.ErrorMessage), j.ErrorMessage, tc.why)
+			}
+		})
+	}
+}
+
+func tail(s string) string { return s[max(0, len(s)-40):] }

@@ -106,6 +106,11 @@ func (p *Pipeline) newJob(req events.JobRequest, invalid error) *kvstore.Job {
 		invalid = req.Validate(*p.cfg.MaxRetries)
 	}
 	if err := invalid; err != nil {
+		// The job only shows what was refused: it keeps a bounded excerpt of
+		// each text, however large the request (up to the stream's 1 MiB).
+		j.Prompt = events.Excerpt(req.Prompt, events.MaxRejectedPromptBytes)
+		j.UserID = events.Excerpt(req.UserID, 4*events.MaxUserIDLen)
+		j.Mode = events.Excerpt(req.Mode, 16)
 		j.Status = events.StatusError
 		j.CurrentStep = events.StepPrompt
 		j.ErrorMessage = err.Error()
@@ -180,7 +185,7 @@ func derivedJobID(msg jetstream.Msg, msgID string) string {
 func canonicalID(id string) (string, error) {
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
-		return "", fmt.Errorf("%w: job_id %q is not a UUID like 0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10", events.ErrMalformed, id)
+		return "", fmt.Errorf("%w: job_id %s is not a UUID like 0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10", events.ErrMalformed, events.Quoted(id))
 	}
 	return u.String(), nil
 }

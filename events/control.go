@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -199,17 +200,21 @@ type ListReply struct {
 }
 
 // DecodeControl parses the JSON object body of a control request into v, refusing
-// anything else (and unknown fields) with ErrInvalid.
+// anything else (and unknown fields) with ErrInvalid, as well as text that is not
+// valid UTF-8, which encoding/json would replace with U+FFFD ("instruction is
+// not valid UTF-8").
 func DecodeControl(data []byte, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := dec.Decode(v); errors.Is(err, ErrInvalid) {
+		return err // a field's own refusal (ListQuery's limit)
+	} else if err != nil {
 		return fmt.Errorf("%w: body is not the expected JSON object: %v", ErrInvalid, err)
 	}
 	if dec.More() {
 		return fmt.Errorf("%w: body has data after the JSON object", ErrInvalid)
 	}
-	return nil
+	return checkText(data)
 }
 
 // JobIDOf checks that id is a job id (a UUID in its 36-character form, any case)
@@ -281,6 +286,29 @@ func (r *Refinement) Validate() error {
 		return fmt.Errorf("%w: instruction is required and must not be blank", ErrInvalid)
 	case len(r.Instruction) > MaxInstructionBytes:
 		return fmt.Errorf("%w: instruction is %d bytes, more than the %d allowed", ErrInvalid, len(r.Instruction), MaxInstructionBytes)
+	}
+	return nil
+}
+
+// UnmarshalJSON decodes a list query, refusing an explicit "limit": 0, which
+// the zero Limit (absent: the default) could not tell apart.
+func (q *ListQuery) UnmarshalJSON(data []byte) error {
+	type fields ListQuery
+	var v struct {
+		fields
+		Limit *int `json:"limit"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	if v.Limit != nil && *v.Limit == 0 {
+		return fmt.Errorf("%w: limit 0 is outside 1..%d", ErrInvalid, MaxListLimit)
+	}
+	*q = ListQuery(v.fields)
+	if v.Limit != nil {
+		q.Limit = *v.Limit
 	}
 	return nil
 }

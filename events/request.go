@@ -47,9 +47,11 @@ type JobRequest struct {
 }
 
 // DecodeRequest parses a job request. It fails with ErrMalformed when data is not a
-// JSON object, and with ErrInvalid when a field has the wrong type (the request
-// then carries whatever job_id it had, so the failure can be reported on that
-// job); the rules on values are checked by Validate.
+// JSON object, and with ErrInvalid when a field has the wrong type or its text
+// is not valid UTF-8 ("prompt is not valid UTF-8": encoding/json would have
+// replaced each bad byte with U+FFFD) — the request then carries whatever job_id
+// and user_id it had, so the failure can be reported on that job; the rules on
+// values are checked by Validate.
 func DecodeRequest(data []byte) (JobRequest, error) {
 	var r JobRequest
 	var fields map[string]json.RawMessage
@@ -61,7 +63,7 @@ func DecodeRequest(data []byte) (JobRequest, error) {
 		return r, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if raw, ok := fields["job_id"]; ok && len(raw) > 0 && raw[0] != '"' && string(raw) != "null" {
-		return r, fmt.Errorf("%w: job_id must be a string UUID, not %s", ErrMalformed, raw)
+		return r, fmt.Errorf("%w: job_id must be a string UUID, not %s", ErrMalformed, Excerpt(string(raw), maxQuotedBytes))
 	}
 	if err := json.Unmarshal(trimmed, &r); err != nil {
 		// r keeps the fields decoded before the bad one; job_id and user_id are
@@ -70,11 +72,11 @@ func DecodeRequest(data []byte) (JobRequest, error) {
 		_ = json.Unmarshal(fields["user_id"], &r.UserID)
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			return r, fmt.Errorf("%w: %s must be a %s, not %s", ErrInvalid, typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value)
+			return r, fmt.Errorf("%w: %s must be a %s, not %s", ErrInvalid, typeErr.Field, jsonKind(typeErr.Type.Kind()), Excerpt(typeErr.Value, maxQuotedBytes))
 		}
 		return r, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	return r, nil
+	return r, checkText(trimmed)
 }
 
 func jsonKind(k reflect.Kind) string {
@@ -96,15 +98,19 @@ func (r *JobRequest) Validate(defaultMaxRetries int) error {
 	if r.JobID != "" {
 		id, err := uuid.Parse(r.JobID)
 		if err != nil {
-			return fmt.Errorf("%w: job_id %q is not a UUID", ErrInvalid, r.JobID)
+			return fmt.Errorf("%w: job_id %s is not a UUID", ErrInvalid, Quoted(r.JobID))
 		}
 		r.JobID = id.String()
 	}
 	switch {
 	case r.UserID == "":
 		return fmt.Errorf("%w: user_id is required", ErrInvalid)
+	case !utf8.ValidString(r.UserID):
+		return fmt.Errorf("%w: user_id is not valid UTF-8", ErrInvalid)
 	case utf8.RuneCountInString(r.UserID) > MaxUserIDLen:
 		return fmt.Errorf("%w: user_id is longer than %d characters", ErrInvalid, MaxUserIDLen)
+	case userIDFault(r.UserID) != "":
+		return fmt.Errorf("%w: user_id contains %s", ErrInvalid, userIDFault(r.UserID))
 	case !utf8.ValidString(r.Prompt):
 		return fmt.Errorf("%w: prompt is not valid UTF-8", ErrInvalid)
 	case strings.TrimSpace(r.Prompt) == "":
@@ -124,13 +130,13 @@ func (r *JobRequest) Validate(defaultMaxRetries int) error {
 		r.Mode = ModeAuto
 	case ModeAuto, ModeManual:
 	default:
-		return fmt.Errorf("%w: mode %q is not %q or %q", ErrInvalid, r.Mode, ModeAuto, ModeManual)
+		return fmt.Errorf("%w: mode %s is not %q or %q", ErrInvalid, Quoted(r.Mode), ModeAuto, ModeManual)
 	}
 	if r.Priority == "" {
 		r.Priority = PriorityNormal
 	}
 	if !r.Priority.Valid() {
-		return fmt.Errorf("%w: priority %q is not %q, %q or %q", ErrInvalid, r.Priority, PriorityHigh, PriorityNormal, PriorityLow)
+		return fmt.Errorf("%w: priority %s is not %q, %q or %q", ErrInvalid, Quoted(string(r.Priority)), PriorityHigh, PriorityNormal, PriorityLow)
 	}
 	if err := r.validateDependencies(); err != nil {
 		return err
@@ -148,7 +154,7 @@ func (r *JobRequest) validateDependencies() error {
 	for i, dep := range r.DependsOn {
 		id, err := uuid.Parse(dep)
 		if err != nil || len(dep) != 36 {
-			return fmt.Errorf("%w: depends_on[%d] %q is not a job id (a UUID)", ErrInvalid, i, dep)
+			return fmt.Errorf("%w: depends_on[%d] %s is not a job id (a UUID)", ErrInvalid, i, Quoted(dep))
 		}
 		r.DependsOn[i] = id.String()
 		switch {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -177,6 +178,18 @@ func FuzzDecodeRequest(f *testing.F) {
 		if strings.TrimSpace(req.Prompt) == "" || len(req.Prompt) > MaxPromptBytes || !utf8.ValidString(req.Prompt) ||
 			req.UserID == "" || *req.MaxRetries < 0 || *req.MaxRetries > MaxRetriesCap {
 			t.Fatalf("invalid request accepted: %+v", req)
+		}
+		// Nothing accepted was silently repaired: the JSON text was UTF-8, and a
+		// U+FFFD in the prompt was sent as one, not made from a bad byte or escape.
+		lower := strings.ToLower(string(data))
+		if !utf8.Valid(data) || strings.Contains(req.Prompt, "\uFFFD") &&
+			!strings.Contains(lower, "\uFFFD") && !strings.Contains(lower, `\ufffd`) {
+			t.Fatalf("request accepted with its text repaired: %q became %+v", data, req)
+		}
+		for _, r := range req.UserID {
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+				t.Fatalf("user_id %q with %U accepted", req.UserID, r)
+			}
 		}
 	})
 }

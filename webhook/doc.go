@@ -12,8 +12,9 @@
 // consumer's MaxDeliver; a retry, a re-emitted event or a crash between the POST
 // and its ack may deliver the same key again, so receivers deduplicate on it.
 //
-// Guard keeps webhooks off loopback, private, link-local and other internal
-// addresses, both when a request is submitted (CheckURL) and when the POST dials
+// Guard keeps webhooks off loopback, private, link-local and every other IANA
+// special-purpose address (IPv4-mapped and IPv4-compatible ones judged by the
+// IPv4 address they carry; NAT64, 6to4 and Teredo refused whole), both when a request is submitted (CheckURL) and when the POST dials
 // (a net.Dialer Control hook), so a name that resolves elsewhere later is refused
 // too; redirects are never followed.
 package webhook

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,22 +18,13 @@ import (
 // resolveTimeout bounds the lookup of a webhook host when a request is checked.
 const resolveTimeout = 5 * time.Second
 
-// Address ranges webhooks may not reach beyond what netip classifies.
-var (
-	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
-	sharedCGNAT = netip.MustParsePrefix("100.64.0.0/10")
-	reservedV4  = netip.MustParsePrefix("240.0.0.0/4") // includes 255.255.255.255
-	siteLocalV6 = netip.MustParsePrefix("fec0::/10")
-	nat64       = netip.MustParsePrefix("64:ff9b::/96")
-)
-
 // Guard decides which addresses webhooks may reach: any public unicast address,
 // plus the internal ones its allow list names. A webhook is a request sheetd
 // makes on a user's behalf, so without it a user could make sheetd call its own
 // network (metadata services, admin ports).
 type Guard struct {
 	allow []netip.Prefix
-	// lookup resolves a host name; net.DefaultResolver unless a test sets it.
+	// lookup resolves a host name: net.DefaultResolver, or a test's stub.
 	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
@@ -71,7 +63,7 @@ func (g *Guard) CheckURL(ctx context.Context, raw string) error {
 	host := u.Hostname()
 	addrs, err := g.resolve(ctx, host)
 	if err != nil {
-		return fmt.Errorf("%w: webhook_url host %q does not resolve: %v", events.ErrInvalid, host, err)
+		return fmt.Errorf("%w: webhook_url host %q does not resolve: %s", events.ErrInvalid, host, lookupFailure(err))
 	}
 	for _, a := range addrs {
 		if err := g.Allowed(a); err != nil {
@@ -89,9 +81,26 @@ func (g *Guard) resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 	defer cancel()
 	addrs, err := g.lookup(ctx, host)
 	if err == nil && len(addrs) == 0 {
-		err = fmt.Errorf("no addresses")
+		err = errNoAddresses
 	}
 	return addrs, err
+}
+
+var errNoAddresses = errors.New("no addresses")
+
+// lookupFailure says why a lookup failed without the resolver's own text, which
+// names the DNS server sheetd uses: a user learns nothing of sheetd's network.
+func lookupFailure(err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, errNoAddresses):
+		return "it has no addresses"
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return "no such host"
+	case errors.As(err, &dnsErr) && dnsErr.IsTimeout, errors.Is(err, context.DeadlineExceeded):
+		return "the lookup timed out"
+	}
+	return "the lookup failed"
 }
 
 // Allowed returns an error wrapping ErrForbiddenAddress, naming the kind of
@@ -112,34 +121,6 @@ func (g *Guard) Allowed(a netip.Addr) error {
 		article = "an"
 	}
 	return fmt.Errorf("%w: %s is %s %s address", ErrForbiddenAddress, a, article, kind)
-}
-
-// internalKind names the kind of a non-public address, or is empty for a public one.
-func internalKind(a netip.Addr) string {
-	if nat64.Contains(a) {
-		// A NAT64 address reaches the IPv4 address in its last 32 bits.
-		b := a.As16()
-		if kind := internalKind(netip.AddrFrom4([4]byte(b[12:]))); kind != "" {
-			return kind + " (NAT64)"
-		}
-	}
-	switch {
-	case a.IsLoopback():
-		return "loopback"
-	case a.IsUnspecified() || thisNetwork.Contains(a):
-		return "unspecified"
-	case a.IsPrivate() || siteLocalV6.Contains(a):
-		return "private"
-	case a.IsLinkLocalUnicast():
-		return "link-local"
-	case a.IsMulticast():
-		return "multicast"
-	case sharedCGNAT.Contains(a):
-		return "shared (CGNAT)"
-	case reservedV4.Contains(a):
-		return "reserved"
-	}
-	return ""
 }
 
 // Control is a net.Dialer Control hook: it refuses a connection to an address

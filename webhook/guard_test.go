@@ -3,9 +3,13 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,7 +36,8 @@ func TestCheckURLRefusesInternalAddresses(t *testing.T) {
 		{"multicast", "http://224.0.0.1/hook", "224.0.0.1 is a multicast address"},
 		{"cgnat", "http://100.64.0.1/hook", "100.64.0.1 is a shared (CGNAT) address"},
 		{"v4-mapped loopback", "http://[::ffff:127.0.0.1]/hook", "127.0.0.1 is a loopback address"},
-		{"nat64 private", "http://[64:ff9b::a00:1]/hook", "private (NAT64) address"},
+		{"nat64 private", "http://[64:ff9b::a00:1]/hook", "NAT64 (IPv4/IPv6 translation) address"},
+		{"nat64 public", "http://[64:ff9b::808:808]/hook", "NAT64 (IPv4/IPv6 translation) address"},
 	}
 	g := webhook.NewGuard(nil)
 	for _, tc := range tests {
@@ -84,6 +89,132 @@ func TestCheckURLHostThatDoesNotResolve(t *testing.T) {
 	err := webhook.NewGuard(nil).CheckURL(context.Background(), "https://no-such-host.invalid/hook")
 	if !errors.Is(err, events.ErrInvalid) || !strings.Contains(err.Error(), "does not resolve") {
 		t.Fatalf("CheckURL = %v, want a 400 saying the host does not resolve", err)
+	}
+	for _, ns := range nameservers(t) {
+		if strings.Contains(err.Error(), ns) {
+			t.Fatalf("CheckURL = %v: the refusal names sheetd's DNS server %s", err, ns)
+		}
+	}
+}
+
+// nameservers lists the DNS servers of /etc/resolv.conf.
+func nameservers(t *testing.T) []string {
+	data, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		t.Skipf("no /etc/resolv.conf: %v", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "nameserver" {
+			out = append(out, f[1])
+		}
+	}
+	return out
+}
+
+// TestRefusalNamesNoResolver: however the lookup fails, the refusal quotes the
+// host the user gave and says why in its own words, never the resolver's error
+// text, which names the DNS server sheetd uses.
+func TestRefusalNamesNoResolver(t *testing.T) {
+	const server = "10.9.8.7:53"
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"not found", &net.DNSError{Err: "no such host", Name: "hooks.example", Server: server, IsNotFound: true}, "does not resolve: no such host"},
+		{"timeout", &net.DNSError{Err: "i/o timeout", Name: "hooks.example", Server: server, IsTimeout: true}, "does not resolve: the lookup timed out"},
+		{"deadline", fmt.Errorf("lookup hooks.example on %s: %w", server, context.DeadlineExceeded), "does not resolve: the lookup timed out"},
+		{"server failure", &net.DNSError{Err: "server misbehaving", Name: "hooks.example", Server: server}, "does not resolve: the lookup failed"},
+		{"unreachable", &net.OpError{Op: "dial", Net: "udp", Addr: &net.UDPAddr{IP: net.IPv4(10, 9, 8, 7), Port: 53}, Err: errors.New("network is unreachable")}, "does not resolve: the lookup failed"},
+		{"no addresses", nil, "does not resolve: it has no addresses"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := webhook.NewGuardWithLookup(nil, func(context.Context, string) ([]netip.Addr, error) { return nil, tc.err })
+			err := g.CheckURL(context.Background(), "https://hooks.example/x")
+			if !errors.Is(err, events.ErrInvalid) || !strings.Contains(err.Error(), `host "hooks.example" `+tc.want) {
+				t.Fatalf("CheckURL = %v, want a 400 saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "10.9.8.7") || strings.Contains(err.Error(), ":53") {
+				t.Fatalf("CheckURL = %v: the refusal names the resolver", err)
+			}
+		})
+	}
+}
+
+// loopbackSpellings are ways to write a loopback (or other internal) host that
+// are not its plain dotted quad: IPv4-mapped and IPv4-compatible IPv6, NAT64,
+// 6to4 and Teredo addresses carrying 127.0.0.1, and the decimal, octal, hex and
+// short IPv4 forms inet_aton accepts.
+var loopbackSpellings = []string{
+	"[::127.0.0.1]", "[::7f00:1]", "[::ffff:7f00:1]", "[::ffff:127.0.0.1]", "[0:0:0:0:0:ffff:127.0.0.1]",
+	"[::ffff:127.0.0.1%25lo]", "[::1%25lo]", "[64:ff9b::127.0.0.1]", "[64:ff9b:1::7f00:1]",
+	"[2002:7f00:1::1]", "[2001:0:4136:e378:8000:63bf:80ff:fffe]",
+	"2130706433", "0x7f.1", "0x7f000001", "017700000001", "0177.0.0.1", "0177.1", "127.1", "127.0.1",
+	"0x7f.0x0.0x0.0x1", "127.0.0.1.", "0", "0.0.0.0", "localhost", "LOCALHOST", "localhost.",
+}
+
+// inetAton is the IPv4 address C's inet_aton reads in s (decimal, octal and hex
+// parts, one to four of them), as a resolver built on it (glibc's getaddrinfo,
+// sheetd built with cgo) answers for such a name.
+func inetAton(s string) (netip.Addr, bool) {
+	parts := strings.Split(strings.TrimSuffix(s, "."), ".")
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	vals := make([]uint64, len(parts))
+	for i, p := range parts {
+		v, err := strconv.ParseUint(p, 0, 32)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		vals[i] = v
+	}
+	n := vals[len(vals)-1]
+	for i, v := range vals[:len(vals)-1] {
+		n |= v << (24 - 8*i)
+	}
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true
+}
+
+// TestNoSpellingReachesLoopback: every other spelling of a loopback host is
+// refused on submit, both by the system's resolver and by one that reads
+// inet_aton's forms as addresses, and no POST to one reaches a loopback receiver.
+func TestNoSpellingReachesLoopback(t *testing.T) {
+	real := webhook.NewGuard(nil)
+	aton := webhook.NewGuardWithLookup(nil, func(_ context.Context, host string) ([]netip.Addr, error) {
+		if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}, nil
+		}
+		if a, ok := inetAton(host); ok {
+			return []netip.Addr{a}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	})
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	client := real.Client(5 * time.Second)
+	for _, host := range loopbackSpellings {
+		u := "http://" + host + ":" + port + "/hook"
+		if err := real.CheckURL(context.Background(), u); !errors.Is(err, events.ErrInvalid) {
+			t.Errorf("CheckURL(%q) = %v, want it refused", u, err)
+		}
+		if err := aton.CheckURL(context.Background(), u); !errors.Is(err, webhook.ErrForbiddenAddress) {
+			t.Errorf("CheckURL(%q) with an inet_aton resolver = %v, want the address refused", u, err)
+		}
+		resp, err := client.Post(u, "application/json", strings.NewReader("{}"))
+		if err == nil {
+			resp.Body.Close()
+		}
+		var dnsErr *net.DNSError
+		if !errors.Is(err, webhook.ErrForbiddenAddress) && !errors.As(err, &dnsErr) {
+			t.Errorf("POST %s = %v, want the dial refused or the name unresolved", u, err)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the loopback receiver got %d requests", n)
 	}
 }
 
