@@ -1,6 +1,8 @@
 package kvstore
 
 import (
+	"encoding/json"
+	"maps"
 	"slices"
 	"time"
 
@@ -79,6 +81,52 @@ type Job struct {
 	// change no state (the meta stage's) followed the job's last change of state;
 	// 0 when none did.
 	EventRev uint64 `json:"event_rev,omitempty"`
+	// Imported keeps what the old store said of a job imported from it that the
+	// job has no field for (sheetctl import); nil for a job sheetpipe created.
+	Imported *Imported `json:"imported,omitempty"`
+	// ImportedAt is when the job was imported; CreatedAt and UpdatedAt keep the
+	// old store's times.
+	ImportedAt time.Time `json:"imported_at,omitzero"`
+}
+
+// Imported is the old store's record of an imported job, as far as the job's
+// own fields do not hold it.
+type Imported struct {
+	// Status and Step are the job's state in the old store (the job may have
+	// been resumed from it).
+	Status events.Status `json:"status"`
+	Step   events.Step   `json:"step"`
+	// PDFURL is the old store's pdf_url; PDF says what became of that PDF
+	// ("imported", "recompile", "missing: ..." or "" for none).
+	PDFURL string `json:"pdf_url,omitempty"`
+	PDF    string `json:"pdf,omitempty"`
+	// ConversationID is the old conversation id when the job's differs from it
+	// (an id that is no valid key); Conversation notes a conversation the old
+	// store lacked.
+	ConversationID string `json:"conversation_id,omitempty"`
+	Conversation   string `json:"conversation,omitempty"`
+	// Extra holds the old job's fields sheetpipe does not know, as they were;
+	// ConversationExtra the old conversation's, MessageExtra its messages' (by
+	// index in the conversation).
+	Extra             map[string]json.RawMessage            `json:"extra,omitempty"`
+	ConversationExtra map[string]json.RawMessage            `json:"conversation_extra,omitempty"`
+	MessageExtra      map[string]map[string]json.RawMessage `json:"message_extra,omitempty"`
+}
+
+// LastChange is when the job last changed: the later of UpdatedAt and
+// ImportedAt, so that a job imported with an old UpdatedAt counts as changed
+// when it was imported.
+func (j *Job) LastChange() time.Time {
+	if j.ImportedAt.After(j.UpdatedAt) {
+		return j.ImportedAt
+	}
+	return j.UpdatedAt
+}
+
+// UntouchedImport reports whether j was imported and nothing wrote it since:
+// every later write stamps UpdatedAt with its own time, after ImportedAt.
+func (j *Job) UntouchedImport() bool {
+	return j.Imported != nil && !j.ImportedAt.IsZero() && !j.UpdatedAt.After(j.ImportedAt)
 }
 
 // StateRevision is the revision whose status event describes the job read at
@@ -204,6 +252,13 @@ func (j *Job) Clone() *Job {
 	}
 	c.Tags = slices.Clone(j.Tags)
 	c.DependsOn = slices.Clone(j.DependsOn)
+	if j.Imported != nil {
+		imp := *j.Imported
+		imp.Extra = maps.Clone(imp.Extra)
+		imp.ConversationExtra = maps.Clone(imp.ConversationExtra)
+		imp.MessageExtra = maps.Clone(imp.MessageExtra)
+		c.Imported = &imp
+	}
 	return &c
 }
 
