@@ -116,4 +116,3 @@ func readLimited(dir, name string, limit int64) ([]byte, error) {
 	}
 	return data, nil
 }
-
