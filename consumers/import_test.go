@@ -279,3 +279,72 @@ func (e *importEnv) checkPDF(t *testing.T, where string, old oldstore.Job, j *kv
 		}
 	}
 }
+
+// TestJanitorCountsImportedJobFromItsImport: an imported job keeps its months-old
+// updated_at, and the janitor counts its age from imported_at, so it is not
+// deleted the moment it is imported; a job as old that was not imported is.
+func TestJanitorCountsImportedJobFromItsImport(t *testing.T) {
+	e := newImportEnv(t, 18, retain(30*day))
+	if _, results := e.importAll(events.ImportRequest{}); len(results) == 0 {
+		t.Fatal("nothing imported")
+	}
+	var finished []string
+	for _, j := range e.old.Jobs {
+		if finishedOld(j.Status) {
+			finished = append(finished, j.ID)
+			if age := time.Since(e.job(j.ID).UpdatedAt); age < 60*day {
+				t.Fatalf("job %s updated %s ago: the test needs an old updated_at", j.ID, age)
+			}
+		}
+	}
+	aged := &kvstore.Job{ID: "00000000-0000-4000-8000-000000000001", Status: events.StatusCompleted, CurrentStep: events.StepDone}
+	e.seedAged(aged, time.Now().Add(-60*day))
+	jobs, _, _, err := e.idle.JanitorPass(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs != 1 {
+		t.Fatalf("janitor deleted %d jobs, want only the one not imported", jobs)
+	}
+	for _, id := range finished {
+		e.job(id) // fails the test if deleted
+	}
+}
+
+// TestImportOverwriteOnlyUntouchedImports: --overwrite replaces an import nothing
+// changed since, and never a job a stage or user wrote after its import.
+func TestImportOverwriteOnlyUntouchedImports(t *testing.T) {
+	e := newImportEnv(t, 18)
+	e.importAll(events.ImportRequest{})
+	var done, touched string
+	for _, j := range e.old.Jobs {
+		switch {
+		case j.Status == "completed" && done == "":
+			done = j.ID
+		case j.Status == "waiting_manual" && touched == "":
+			touched = j.ID
+		}
+	}
+	if _, err := e.idle.Abort(e.ctx, touched); err != nil {
+		t.Fatal(err)
+	}
+	before := e.revisions()
+	counts, results := e.importAll(events.ImportRequest{Overwrite: true})
+	byID := map[string]events.ImportResult{}
+	for _, r := range results {
+		byID[r.JobID] = r
+	}
+	if r := byID[done]; r.Outcome != events.ImportImported || !r.Overwritten {
+		t.Fatalf("untouched completed import: %+v, want imported again (overwritten)", r)
+	}
+	if r := byID[touched]; r.Outcome != events.ImportSkipped || !strings.Contains(r.Reason, "changed since") {
+		t.Fatalf("aborted import: %+v, want skipped as changed since its import", r)
+	}
+	after := e.revisions()
+	if after[touched] != before[touched] || e.job(touched).Status != events.StatusAborted {
+		t.Fatal("a job changed after its import was overwritten")
+	}
+	if after[done] == before[done] || counts[events.ImportSkipped] == 0 {
+		t.Fatalf("overwrite did %v; completed job revision %d -> %d", counts, before[done], after[done])
+	}
+}
