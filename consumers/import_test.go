@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -346,5 +348,66 @@ func TestImportOverwriteOnlyUntouchedImports(t *testing.T) {
 	}
 	if after[done] == before[done] || counts[events.ImportSkipped] == 0 {
 		t.Fatalf("overwrite did %v; completed job revision %d -> %d", counts, before[done], after[done])
+	}
+}
+
+// oldRecord is a small old record of a completed job with a conversation.
+func oldRecord(id, convID string) events.ImportRecord {
+	at := time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC)
+	return events.ImportRecord{Source: "test",
+		Job: events.OldJob{ID: id, UserID: "ada", Status: events.StatusCompleted, CurrentStep: events.StepDone,
+			Prompt: "fractions", Latex: goodLatex, ConversationID: convID, MaxRetries: 3, CreatedAt: at, UpdatedAt: at},
+		Conversation: &events.OldConversation{ID: convID, JobID: id, CreatedAt: at, UpdatedAt: at,
+			Messages: []events.OldMessage{{Role: "user", Content: "fractions"}, {Role: "assistant", Content: "a design"}}}}
+}
+
+// TestImportCrashAndHijack: a run cut short after the conversation is completed
+// by the next one; a record never takes over what a sheetpipe job owns (its id,
+// even with --overwrite, or its conversation id).
+func TestImportCrashAndHijack(t *testing.T) {
+	e := newEnv(t, steps("a design", goodLatex, goodLatex), quietSweeper)
+	imp := func(req events.ImportRequest) events.ImportResult {
+		t.Helper()
+		reply, err := e.pipe.Import(e.ctx, req)
+		if err != nil || len(reply.Results) != 1 {
+			t.Fatalf("import: %v %+v", err, reply)
+		}
+		return reply.Results[0]
+	}
+
+	// Cut short: only the conversation (one message of two) was written.
+	half := oldRecord("10000000-0000-4000-8000-000000000001", "conv-1")
+	partial := &kvstore.Conversation{ID: "conv-1", JobID: half.Job.ID, Messages: []kvstore.Message{{Role: "user", Content: "fractions"}}}
+	if _, err := e.store.PutImportedConversation(e.ctx, partial, 0); err != nil {
+		t.Fatal(err)
+	}
+	if r := imp(events.ImportRequest{Records: []events.ImportRecord{half}}); r.Outcome != events.ImportImported {
+		t.Fatalf("re-run after a crash: %+v", r)
+	}
+	if c, _, err := e.store.Conversation(e.ctx, "conv-1"); err != nil || len(c.Messages) != 2 {
+		t.Fatalf("conversation after the re-run: %+v %v", c, err)
+	}
+
+	// A live sheetpipe job: its id is never overwritten, its conversation never taken.
+	live := uuid.NewString()
+	e.submit(events.JobRequest{JobID: live, UserID: "bob", Prompt: "geometry"})
+	e.waitStatus(live, events.StatusCompleted)
+	_, rev, _ := e.store.Get(e.ctx, live)
+	r := imp(events.ImportRequest{Overwrite: true, Records: []events.ImportRecord{oldRecord(live, "conv-2")}})
+	if r.Outcome != events.ImportSkipped || !strings.Contains(r.Reason, "was not imported") {
+		t.Fatalf("import over a live job: %+v", r)
+	}
+	other := uuid.NewString()
+	r = imp(events.ImportRequest{Records: []events.ImportRecord{oldRecord(other, live)}})
+	if r.Outcome != events.ImportRefused || !strings.Contains(r.Reason, "is taken by job "+live) {
+		t.Fatalf("import claiming a live job's conversation: %+v", r)
+	}
+	j, rev2, _ := e.store.Get(e.ctx, live)
+	c, _, _ := e.store.Conversation(e.ctx, live)
+	if rev2 != rev || j.UserID != "bob" || c.JobID != live || c.Messages[0].Content == "fractions" {
+		t.Fatal("the live job or its conversation was changed by an import")
+	}
+	if _, _, err := e.store.Get(e.ctx, other); err == nil {
+		t.Fatal("the refused record's job was stored")
 	}
 }
