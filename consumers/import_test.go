@@ -208,7 +208,7 @@ func (e *importEnv) checkImported(t *testing.T) []string {
 		}
 		for k, v := range old.Extra {
 			want, _ := json.Marshal(v)
-			check("imported.extra."+k, string(j.Imported.Extra[k]), string(want))
+			check("imported.extra."+k, j.Imported.Extra[k], string(want))
 		}
 		e.checkConversation(t, where, old, j)
 		switch {
@@ -409,5 +409,31 @@ func TestImportCrashAndHijack(t *testing.T) {
 	}
 	if _, _, err := e.store.Get(e.ctx, other); err == nil {
 		t.Fatal("the refused record's job was stored")
+	}
+}
+
+// TestImportedValuesImitateNothing: an old status and old fields holding
+// `"status":"completed"` do not make a resumed job look finished to the byte
+// search that skips finished jobs (the sweeper's scan).
+func TestImportedValuesImitateNothing(t *testing.T) {
+	e := newIdleEnv(t, broker.Resources{}, steps("a design", goodLatex, goodLatex))
+	p, err := consumers.New(e.ctx, consumers.Config{}, consumers.Deps{JS: e.nats.JS, Store: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := oldRecord(uuid.NewString(), "conv-3")
+	rec.PDFNote = "no file"
+	rec.Job.Extra = map[string]json.RawMessage{"History": json.RawMessage(`{"status":"completed"}`)}
+	reply, err := p.Import(e.ctx, events.ImportRequest{RecompileMissing: true, Records: []events.ImportRecord{rec}})
+	if err != nil || reply.Results[0].Outcome != events.ImportResumed {
+		t.Fatalf("import: %v %+v", err, reply)
+	}
+	seen := false
+	err = e.store.EachUnfinishedJob(e.ctx, func(id string, _ *kvstore.Job, _ uint64, _ error) error {
+		seen = seen || id == rec.Job.ID
+		return nil
+	})
+	if err != nil || !seen {
+		t.Fatalf("the resumed job was taken for a finished one (%v)", err)
 	}
 }

@@ -48,7 +48,7 @@ func (p *Pipeline) planImport(rec *events.ImportRecord, recompile bool, now time
 		CreatedAt: old.CreatedAt.UTC(), UpdatedAt: old.UpdatedAt.UTC(), ImportedAt: now,
 		Message: ImportedMessage,
 		Imported: &kvstore.Imported{Status: old.Status, Step: old.CurrentStep, PDFURL: old.PDFURL,
-			Extra: old.Extra},
+			Extra: jsonTexts(old.Extra)},
 	}
 	if old.ErrorLog != nil {
 		j.ErrorLog = &kvstore.ErrorLog{Log: old.ErrorLog.Log, Snippet: old.ErrorLog.Snippet, Line: old.ErrorLog.Line}
@@ -138,7 +138,7 @@ func importConversation(j *kvstore.Job, old *events.OldJob, c *events.OldConvers
 		if !c.UpdatedAt.IsZero() {
 			conv.UpdatedAt = c.UpdatedAt.UTC()
 		}
-		j.Imported.ConversationExtra = c.Extra
+		j.Imported.ConversationExtra = jsonTexts(c.Extra)
 		conv.Messages = make([]kvstore.Message, len(c.Messages))
 		for i, m := range c.Messages {
 			switch m.Role {
@@ -150,9 +150,9 @@ func importConversation(j *kvstore.Job, old *events.OldJob, c *events.OldConvers
 			conv.Messages[i] = kvstore.Message{Role: m.Role, Content: m.Content, Time: m.Timestamp.UTC()}
 			if len(m.Extra) > 0 {
 				if j.Imported.MessageExtra == nil {
-					j.Imported.MessageExtra = map[string]map[string]json.RawMessage{}
+					j.Imported.MessageExtra = map[string]map[string]string{}
 				}
-				j.Imported.MessageExtra[strconv.Itoa(i)] = m.Extra
+				j.Imported.MessageExtra[strconv.Itoa(i)] = jsonTexts(m.Extra)
 			}
 		}
 	}
@@ -243,4 +243,21 @@ func resume(j *kvstore.Job, stage events.Stage) string {
 		return note + "resumed at " + string(stage)
 	}
 	return ""
+}
+
+// jsonTexts turns JSON values into their compact text; nil for none.
+func jsonTexts(m map[string]json.RawMessage) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		var b bytes.Buffer
+		if json.Compact(&b, v) != nil {
+			out[k] = string(v)
+			continue
+		}
+		out[k] = b.String()
+	}
+	return out
 }

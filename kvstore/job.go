@@ -1,7 +1,6 @@
 package kvstore
 
 import (
-	"encoding/json"
 	"maps"
 	"slices"
 	"time"
@@ -93,9 +92,10 @@ type Job struct {
 // own fields do not hold it.
 type Imported struct {
 	// Status and Step are the job's state in the old store (the job may have
-	// been resumed from it).
-	Status events.Status `json:"status"`
-	Step   events.Step   `json:"step"`
+	// been resumed from it); named old_status and old_step, so that a byte
+	// search for the job's own "status" member never finds them.
+	Status events.Status `json:"old_status"`
+	Step   events.Step   `json:"old_step"`
 	// PDFURL is the old store's pdf_url; PDF says what became of that PDF
 	// ("imported", "recompile", "missing: ..." or "" for none).
 	PDFURL string `json:"pdf_url,omitempty"`
@@ -105,12 +105,14 @@ type Imported struct {
 	// store lacked.
 	ConversationID string `json:"conversation_id,omitempty"`
 	Conversation   string `json:"conversation,omitempty"`
-	// Extra holds the old job's fields sheetpipe does not know, as they were;
-	// ConversationExtra the old conversation's, MessageExtra its messages' (by
-	// index in the conversation).
-	Extra             map[string]json.RawMessage            `json:"extra,omitempty"`
-	ConversationExtra map[string]json.RawMessage            `json:"conversation_extra,omitempty"`
-	MessageExtra      map[string]map[string]json.RawMessage `json:"message_extra,omitempty"`
+	// Extra holds the old job's fields sheetpipe does not know, each as the
+	// text of its JSON value; ConversationExtra the old conversation's,
+	// MessageExtra its messages' (by index in the conversation). They are
+	// strings so that no old value can imitate a member of the job (the byte
+	// searches of store.go and watch.go rely on it).
+	Extra             map[string]string            `json:"extra,omitempty"`
+	ConversationExtra map[string]string            `json:"conversation_extra,omitempty"`
+	MessageExtra      map[string]map[string]string `json:"message_extra,omitempty"`
 }
 
 // LastChange is when the job last changed: the later of UpdatedAt and
