@@ -16,6 +16,7 @@
 //	sheetpipe.list    {"status"?,"user_id"?,"limit"?} (or empty) -> {"jobs","truncated"}
 //	sheetpipe.batch   {"batch_id"?,"jobs":[job request...]} -> {"batch_id","job_ids"}, once every job is stored
 //	sheetpipe.batch.get {"batch_id"}        -> the batch's status {"batch_id","total","counts","done","jobs","created_at"}
+//	sheetpipe.import  {"records":[old record...],"dry_run"?,"overwrite"?,"recompile_missing"?} -> {"results":[...]} (sheetctl import)
 //
 // (micro endpoint names have no dots: batch.get is the endpoint "batch_get".)
 //

@@ -121,9 +121,11 @@ func (jn *janitor) scanJobs(ctx context.Context, cutoff time.Time) ([]expiredJob
 			return nil
 		}
 		inUse[j.ConversationID] = true
-		if finished(j) && j.UpdatedAt.Before(cutoff) {
+		// An imported job keeps the old store's updated_at: its age counts from
+		// its import when that is later.
+		if finished(j) && j.LastChange().Before(cutoff) {
 			expired = append(expired, expiredJob{id: id, conversation: j.ConversationID,
-				status: j.Status, updated: j.UpdatedAt, rev: rev})
+				status: j.Status, updated: j.LastChange(), rev: rev})
 		}
 		return nil
 	})

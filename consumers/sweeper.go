@@ -237,15 +237,15 @@ func (s *sweeper) stuck(j *kvstore.Job, now time.Time, idle map[events.Stage]boo
 	}
 	switch j.Status {
 	case events.StatusRunning:
-		since := j.UpdatedAt
+		since := j.LastChange()
 		if j.Lease != nil {
 			since = j.Lease.ExpiresAt
 		}
 		return now.Sub(since) > s.p.cfg.SweepGrace
 	case events.StatusPending, events.StatusWaitingAIFix:
-		return idle[j.Stage] && now.Sub(j.UpdatedAt) > s.p.cfg.SweepGrace
+		return idle[j.Stage] && now.Sub(j.LastChange()) > s.p.cfg.SweepGrace
 	case events.StatusError:
-		return idle[j.Stage] && now.Sub(j.UpdatedAt) > s.p.cfg.SweepGrace+s.p.cfg.RetryMax
+		return idle[j.Stage] && now.Sub(j.LastChange()) > s.p.cfg.SweepGrace+s.p.cfg.RetryMax
 	}
 	return false
 }

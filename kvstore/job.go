@@ -1,6 +1,7 @@
 package kvstore
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -79,6 +80,55 @@ type Job struct {
 	// change no state (the meta stage's) followed the job's last change of state;
 	// 0 when none did.
 	EventRev uint64 `json:"event_rev,omitempty"`
+	// Imported keeps what the old store said of a job imported from it that the
+	// job has no field for (sheetctl import); nil for a job sheetpipe created.
+	Imported *Imported `json:"imported,omitempty"`
+	// ImportedAt is when the job was imported; CreatedAt and UpdatedAt keep the
+	// old store's times.
+	ImportedAt time.Time `json:"imported_at,omitzero"`
+}
+
+// Imported is the old store's record of an imported job, as far as the job's
+// own fields do not hold it.
+type Imported struct {
+	// Status and Step are the job's state in the old store (the job may have
+	// been resumed from it); named old_status and old_step, so that a byte
+	// search for the job's own "status" member never finds them.
+	Status events.Status `json:"old_status"`
+	Step   events.Step   `json:"old_step"`
+	// PDFURL is the old store's pdf_url; PDF says what became of that PDF
+	// ("imported", "recompile", "missing: ..." or "" for none).
+	PDFURL string `json:"pdf_url,omitempty"`
+	PDF    string `json:"pdf,omitempty"`
+	// ConversationID is the old conversation id when the job's differs from it
+	// (an id that is no valid key); Conversation notes a conversation the old
+	// store lacked.
+	ConversationID string `json:"conversation_id,omitempty"`
+	Conversation   string `json:"conversation,omitempty"`
+	// Extra holds the old job's fields sheetpipe does not know, each as the
+	// text of its JSON value; ConversationExtra the old conversation's,
+	// MessageExtra its messages' (by index in the conversation). They are
+	// strings so that no old value can imitate a member of the job (the byte
+	// searches of store.go and watch.go rely on it).
+	Extra             map[string]string            `json:"extra,omitempty"`
+	ConversationExtra map[string]string            `json:"conversation_extra,omitempty"`
+	MessageExtra      map[string]map[string]string `json:"message_extra,omitempty"`
+}
+
+// LastChange is when the job last changed: the later of UpdatedAt and
+// ImportedAt, so that a job imported with an old UpdatedAt counts as changed
+// when it was imported.
+func (j *Job) LastChange() time.Time {
+	if j.ImportedAt.After(j.UpdatedAt) {
+		return j.ImportedAt
+	}
+	return j.UpdatedAt
+}
+
+// UntouchedImport reports whether j was imported and nothing wrote it since:
+// every later write stamps UpdatedAt with its own time, after ImportedAt.
+func (j *Job) UntouchedImport() bool {
+	return j.Imported != nil && !j.ImportedAt.IsZero() && !j.UpdatedAt.After(j.ImportedAt)
 }
 
 // StateRevision is the revision whose status event describes the job read at
@@ -204,6 +254,13 @@ func (j *Job) Clone() *Job {
 	}
 	c.Tags = slices.Clone(j.Tags)
 	c.DependsOn = slices.Clone(j.DependsOn)
+	if j.Imported != nil {
+		imp := *j.Imported
+		imp.Extra = maps.Clone(imp.Extra)
+		imp.ConversationExtra = maps.Clone(imp.ConversationExtra)
+		imp.MessageExtra = maps.Clone(imp.MessageExtra)
+		c.Imported = &imp
+	}
 	return &c
 }
 

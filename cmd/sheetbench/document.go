@@ -195,4 +195,24 @@ Left as they are: at half load the hop p50 sits around the 1 ms target and the
 p99 around the 10 ms one, run to run; sheetbench, the server, the pipeline and
 the load generator share the two cores, and the rest of a hop is round trips
 (the previous stage's CAS write, the ticket's delivery, the claim's CAS write).
+
+## Import from the old store
+
+Not a sheetbench scenario: ` + "`sheetctl import`" + ` of a generated old store, measured
+by a test that asserts nothing on speed (` + "`internal/oldstore`" + ` writes the store:
+every status and step, three spellings, both layouts, conversations of 2-5
+turns, PDFs for two completed jobs in three):
+
+` + "```sh" + `
+SHEETPIPE_IMPORT_JOBS=10000 go test -count=1 -run TestImportFigure -v ./cmd/sheetctl/
+` + "```" + `
+
+On this 2-core machine (2026-12-06, shared with other work, service running no
+stage so the figure is the import's own, in-process nats-server with file
+storage): 10,000 jobs with 8,000 conversations and 1,110 PDFs in 13.8 s and
+16.7 s over two runs (600-730 jobs/s), progress shown every 0.5 s. Each job
+costs a read, a conversation create, the job's create (with its active-index
+record when it resumes), a status event and, for 6,115 resumed jobs, a ticket;
+sheetctl sends chunks of up to 200 records (at most 1 MiB), sheetd stores 16
+records of a chunk at once.
 `

@@ -26,6 +26,7 @@ type command struct {
 var commands = []*command{
 	submitCommand, batchCommand, getCommand, watchCommand, listCommand,
 	editCommand, retryCommand, refineCommand, abortCommand, pdfCommand,
+	importCommand,
 }
 
 const synopsis = "sheetctl [global flags] <command> [flags] [arguments]"

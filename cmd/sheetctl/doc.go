@@ -5,6 +5,7 @@
 //	sheetctl submit [--wait] [--user U] [--max-retries N] [--mode auto|manual] [--priority high|normal|low] [--depends-on ID,...] [--webhook-url URL] [--job-id ID] "prompt"
 //	sheetctl batch [--wait] [--batch-id ID] [--user U] <file.jsonl | ->
 //	sheetctl batch get|watch <batch-id>
+//	sheetctl import [--dry-run] [--overwrite] [--recompile-missing] [--pdf-dir DIR] <dir>
 //	sheetctl get [--latex] <job-id>
 //	sheetctl watch [job-id]
 //	sheetctl list [--status S] [--user U] [--limit N]

@@ -1,0 +1,187 @@
+package consumers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
+)
+
+// importConcurrency bounds the records of one import request stored at once.
+const importConcurrency = 16
+
+// ImportedMessage is the message of the one status event an imported job
+// publishes.
+const ImportedMessage = "Imported from the old store"
+
+// Import imports a chunk of the old pipeline's records (sheetctl import). Each
+// record is checked and mapped on its own: one that cannot be imported is
+// refused with its reason and the others are imported. A job whose id exists is
+// skipped and never changed, unless req.Overwrite and the job is an import
+// nothing wrote since. A record is stored conversation first, then its PDF, then
+// the job (with kv.Create): a job that exists is complete, and a re-run
+// completes a record an interrupted run left without its job. Each imported job
+// publishes one status event, ImportedMessage, and a resumed one is handed to
+// its stage. With req.DryRun nothing is written and the reply says what an
+// import would do.
+func (p *Pipeline) Import(ctx context.Context, req events.ImportRequest) (events.ImportReply, error) {
+	switch n := len(req.Records); {
+	case n == 0:
+		return events.ImportReply{}, fmt.Errorf("%w: an import needs at least one record", events.ErrInvalid)
+	case n > events.MaxImportRecords:
+		return events.ImportReply{}, fmt.Errorf("%w: %d records, more than the %d one import request may hold", events.ErrInvalid, n, events.MaxImportRecords)
+	}
+	reply := events.ImportReply{DryRun: req.DryRun, Results: make([]events.ImportResult, len(req.Records))}
+	now := time.Now().UTC()
+	sem := make(chan struct{}, importConcurrency)
+	var wg sync.WaitGroup
+	for i := range req.Records {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			reply.Results[i] = p.importRecord(ctx, req, &req.Records[i], now)
+		})
+	}
+	wg.Wait()
+	return reply, nil
+}
+
+// importRecord imports one record and says what became of it.
+func (p *Pipeline) importRecord(ctx context.Context, req events.ImportRequest, rec *events.ImportRecord, now time.Time) events.ImportResult {
+	res := events.ImportResult{JobID: rec.Job.ID, Source: rec.Source, OldStatus: rec.Job.Status}
+	refuse := func(format string, args ...any) events.ImportResult {
+		res.Outcome, res.Reason = events.ImportRefused, fmt.Sprintf(format, args...)
+		return res
+	}
+	plan, err := p.planImport(rec, req.RecompileMissing, now)
+	if err != nil {
+		return refuse("%s", strings.TrimPrefix(err.Error(), events.ErrInvalid.Error()+": "))
+	}
+	j, conv := plan.job, plan.conv
+	res.JobID, res.Note = j.ID, plan.note
+	old, oldRev, err := p.store.Get(ctx, j.ID)
+	switch {
+	case errors.Is(err, kvstore.ErrNotFound):
+		old = nil
+	case err != nil:
+		return refuse("read job: %v (run the import again)", err)
+	case !req.Overwrite || !old.UntouchedImport():
+		res.Outcome, res.Status, res.Step = events.ImportSkipped, old.Status, old.CurrentStep
+		res.Reason, res.Note = skipReason(old, req.Overwrite), ""
+		if !req.DryRun && old.UntouchedImport() {
+			// An earlier run may have stopped between the job and its ticket.
+			if err := p.publishTicket(ctx, old); err != nil {
+				res.Note = fmt.Sprintf("its ticket could not be published again: %v", err)
+			}
+		}
+		return res
+	default:
+		res.Overwritten = true
+		j.Seq = old.Seq + 1 // a new hand-off: a ticket of the old import is stale
+		if j.LatexSeq != 0 {
+			j.LatexSeq = j.Seq
+		}
+	}
+	convRev, err := p.importableConversation(ctx, conv)
+	if err != nil {
+		return refuse("%v", err)
+	}
+	res.Outcome, res.Status, res.Step, res.Stage = events.ImportImported, j.Status, j.CurrentStep, j.Stage
+	if j.Active() {
+		res.Outcome = events.ImportResumed
+	}
+	if req.DryRun {
+		return res
+	}
+	if err := p.storeImport(ctx, plan, convRev, old, oldRev); err != nil {
+		if errors.Is(err, kvstore.ErrExists) || errors.Is(err, kvstore.ErrConflict) {
+			res.Outcome, res.Stage, res.Overwritten = events.ImportSkipped, "", false
+			res.Reason = "the job was written meanwhile by someone else"
+			return res
+		}
+		return refuse("%v (run the import again)", err)
+	}
+	return res
+}
+
+// skipReason says why an existing job old was not imported over.
+func skipReason(old *kvstore.Job, overwrite bool) string {
+	switch {
+	case !overwrite:
+		return "a job with this id exists (it is never overwritten without --overwrite)"
+	case old.Imported == nil:
+		return "a job with this id exists and was not imported: --overwrite replaces only untouched imports"
+	}
+	return "the job was imported before and has changed since: --overwrite replaces only untouched imports"
+}
+
+// importableConversation checks that conversation c may be written: its id is
+// free (revision 0) or holds a conversation of the same job, which an import
+// left (its revision, to replace it). Another job's conversation is refused.
+func (p *Pipeline) importableConversation(ctx context.Context, c *kvstore.Conversation) (uint64, error) {
+	stored, rev, err := p.store.Conversation(ctx, c.ID)
+	switch {
+	case errors.Is(err, kvstore.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read conversation %s: %v (run the import again)", c.ID, err)
+	case stored.JobID != c.JobID:
+		return 0, fmt.Errorf("conversation id %s is taken by job %s", c.ID, stored.JobID)
+	}
+	return rev, nil
+}
+
+// storeImport writes the planned record: conversation, PDF, then the job
+// (created, or replacing old at oldRev), then its event and ticket.
+func (p *Pipeline) storeImport(ctx context.Context, plan *importPlan, convRev uint64, old *kvstore.Job, oldRev uint64) error {
+	j := plan.job
+	if _, err := p.store.PutImportedConversation(ctx, plan.conv, convRev); err != nil {
+		return fmt.Errorf("store conversation %s: %w", plan.conv.ID, err)
+	}
+	if plan.pdf != nil {
+		if _, err := p.pdfs.PutBytes(ctx, j.ID+".pdf", plan.pdf); err != nil {
+			return fmt.Errorf("store pdf %s: %w", j.ID, err)
+		}
+	}
+	var rev uint64
+	var err error
+	if old != nil {
+		rev, err = p.store.ReplaceImported(ctx, j, old, oldRev)
+	} else {
+		rev, err = p.store.CreateImported(ctx, j)
+	}
+	if err != nil {
+		return err
+	}
+	ctx, cancel := afterWrite(ctx)
+	defer cancel()
+	p.emitImported(ctx, j, rev)
+	p.log.InfoContext(ctx, "job imported", "job_id", j.ID, "status", j.Status, "step", j.CurrentStep, "old_status", j.Imported.Status)
+	if err := p.publishTicket(ctx, j); err != nil {
+		return fmt.Errorf("job %s is stored but not yet handed on (the sweeper will): %w", j.ID, err)
+	}
+	return nil
+}
+
+// emitImported publishes the imported job's status event, stamped with the time
+// of the import rather than the old updated_at the job keeps.
+func (p *Pipeline) emitImported(ctx context.Context, j *kvstore.Job, rev uint64) {
+	ev := j.Event(rev)
+	ev.Time = j.ImportedAt
+	data, err := json.Marshal(ev)
+	if err == nil {
+		err = p.publishSync(ctx, events.SubjectStatus, data, ev.MsgID())
+	}
+	if err != nil {
+		if p.metrics != nil {
+			p.metrics.EventPublishErrs.Inc()
+		}
+		p.log.ErrorContext(ctx, "publish status event", "job_id", j.ID, "status", j.Status, "error", err)
+	}
+}
