@@ -126,7 +126,7 @@ func TestFullDisk(t *testing.T) {
 			}
 			return fakellm.Reply{Content: "A worksheet of fraction sums."}
 		},
-		"latex":          fakellm.Script(fakellm.Reply{Content: diskLatex}),
+		"latex":         fakellm.Script(fakellm.Reply{Content: diskLatex}),
 		fakellm.AnyStep: fakellm.Script(fakellm.Reply{Content: `{"description":"Fractions","tags":["fractions"]}`}),
 	}))
 	cfg := baseConfig(t)
