@@ -41,21 +41,22 @@ func diskReserve(size uint64) uint64 {
 
 // diskGuard watches the embedded server's storage (see the comment above).
 type diskGuard struct {
-	srv  *server.Server
-	dir  string
-	jscf server.JetStreamConfig
-	log  *slog.Logger
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	every time.Duration // diskCheckEvery; 0: only when check is called (tests)
+	srv   *server.Server
+	dir   string
+	jscf  server.JetStreamConfig
+	log   *slog.Logger
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
 
 	mu      sync.Mutex
 	limited bool  // the account's storage limit is lowered
 	err     error // nil while storage is fine
 }
 
-func startDiskGuard(srv *server.Server, dir string, log *slog.Logger) *diskGuard {
-	g := &diskGuard{srv: srv, dir: dir, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+func startDiskGuard(srv *server.Server, dir string, every time.Duration, log *slog.Logger) *diskGuard {
+	g := &diskGuard{every: every, srv: srv, dir: dir, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	if cfg := srv.JetStreamConfig(); cfg != nil {
 		g.jscf = *cfg
 	}
@@ -66,7 +67,11 @@ func startDiskGuard(srv *server.Server, dir string, log *slog.Logger) *diskGuard
 
 func (g *diskGuard) run() {
 	defer close(g.done)
-	t := time.NewTicker(diskCheckEvery)
+	if g.every == 0 {
+		<-g.stop
+		return
+	}
+	t := time.NewTicker(g.every)
 	defer t.Stop()
 	for {
 		select {
@@ -181,6 +186,7 @@ func (g *diskGuard) restartJetStream(reason string) {
 		}
 	}
 	cfg := g.jscf
+	cfg.StoreDir = g.dir // the server adds its "jetstream" folder again
 	if err := g.srv.EnableJetStream(&cfg); err != nil {
 		g.log.Error("restart JetStream", "error", err)
 		return

@@ -20,7 +20,8 @@ type Embedded struct {
 type EmbeddedOption func(*embeddedOptions)
 
 type embeddedOptions struct {
-	log *slog.Logger
+	log        *slog.Logger
+	diskChecks time.Duration
 }
 
 // WithLogger logs the embedded server's storage events (disk full, space back,
@@ -34,7 +35,7 @@ func WithLogger(log *slog.Logger) EmbeddedOption {
 // accepts connections. A disk guard (disk.go) keeps the server from writing
 // storeDir's file system full.
 func StartEmbedded(storeDir, listen string, opts ...EmbeddedOption) (*Embedded, error) {
-	o := embeddedOptions{log: slog.Default()}
+	o := embeddedOptions{log: slog.Default(), diskChecks: diskCheckEvery}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -63,7 +64,7 @@ func StartEmbedded(storeDir, listen string, opts ...EmbeddedOption) (*Embedded, 
 		srv.Shutdown()
 		return nil, fmt.Errorf("%w: not ready after 15s (is %s already in use?)", ErrEmbedded, listen)
 	}
-	return &Embedded{srv: srv, guard: startDiskGuard(srv, storeDir, o.log)}, nil
+	return &Embedded{srv: srv, guard: startDiskGuard(srv, storeDir, o.diskChecks, o.log)}, nil
 }
 
 // StorageErr is nil while the server's storage works, else why not (the disk is

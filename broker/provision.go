@@ -185,8 +185,8 @@ func provisionPDFCache(ctx context.Context, js jetstream.JetStream, r Resources)
 			return err
 		}
 		if size/2 < PDFCacheMinBytes {
-			return fmt.Errorf("%w: the server cannot reserve even %d MiB of storage for the PDF cache: "+
-				"give the data dir more free disk (README: Disk)", err, PDFCacheMinBytes>>20)
+			return fmt.Errorf("the server cannot reserve even %d MiB of storage for the PDF cache; "+
+				"give the data dir more free disk (README, Disk): %w", PDFCacheMinBytes>>20, err)
 		}
 	}
 }

@@ -2,14 +2,11 @@ package service_test
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
+	"github.com/sheetpipe/sheetpipe/internal/testdisk"
 )
 
 // diskLatex is what the scripted LLM answers for the latex step.
@@ -27,45 +25,6 @@ const diskLatex = `\documentclass{article}
 $\frac{1}{2} + \frac{1}{4} = \underline{\hspace{2cm}}$
 \end{document}
 `
-
-// mountTmpfs mounts a tmpfs of size (e.g. "64m") on a new directory until the
-// test ends; it skips the test where mounting is not allowed (not root).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs data dir (mount -t tmpfs)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs data dir: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes path until the file system holding it has no space left.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for {
-		_, err := f.Write(buf)
-		if errors.Is(err, syscall.ENOSPC) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("fill %s: %v", path, err)
-		}
-	}
-}
 
 type jobView struct {
 	Status     events.Status `json:"status"`
@@ -110,13 +69,14 @@ func submitOK(t *testing.T, base string) string {
 }
 
 // TestFullDisk fills sheetd's data dir (a 64 MiB tmpfs) while two jobs wait in
-// the design stage: /readyz turns not ready naming storage, POST /jobs and
-// sheetpipe.submit answer 507 "storage full" without waiting for a timeout, and
+// the design stage: /readyz turns not ready naming storage, POST /jobs,
+// sheetpipe.submit and an abort answer 507 "storage full" without waiting for a
+// timeout while GET /jobs/{id} still answers, and
 // the two jobs neither burn retries nor reach waiting_manual: their stage
 // pauses fetching. Once the filler is deleted, with no restart, /readyz is
 // ready, a new submission is accepted, and all three jobs complete.
 func TestFullDisk(t *testing.T) {
-	dir := mountTmpfs(t, "64m")
+	dir := testdisk.Mount(t, "64m")
 	release := make(chan struct{})
 	llm := fakellm.New(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": func(fakellm.Request) fakellm.Reply {
@@ -144,7 +104,7 @@ func TestFullDisk(t *testing.T) {
 	}
 
 	filler := filepath.Join(dir, "filler")
-	fillDisk(t, filler)
+	testdisk.Fill(t, filler)
 	waitStatus(t, base+"/readyz", http.StatusServiceUnavailable, "storage full", 10*time.Second)
 
 	code, body := submitJob(t, base)
@@ -162,6 +122,11 @@ func TestFullDisk(t *testing.T) {
 	}
 	if c := msg.Header.Get(micro.ErrorCodeHeader); c != "507" || !strings.Contains(string(msg.Data), "storage full: ") {
 		t.Fatalf("sheetpipe.submit on a full disk: code %q %s, want 507 storage full", c, msg.Data)
+	}
+
+	// A control operation that writes is refused the same way; reads go on.
+	if code, body := request(t, "POST", base+"/jobs/"+inFlight[0]+"/abort", "", ""); code != http.StatusInsufficientStorage || !strings.Contains(body, "storage full: ") {
+		t.Fatalf("abort on a full disk: %d %s, want 507 storage full", code, body)
 	}
 
 	// The design answers now arrive; recording them is refused: the stage
@@ -199,7 +164,7 @@ func TestFullDisk(t *testing.T) {
 // 1 GiB PDF cache it asks for on a large disk: it starts, and a job completes.
 func TestStartsOnSmallDisk(t *testing.T) {
 	cfg := baseConfig(t)
-	cfg.DataDir = mountTmpfs(t, "256m")
+	cfg.DataDir = testdisk.Mount(t, "256m")
 	startService(t, cfg)
 	base := "http://" + cfg.HTTPAddr
 	id := submitOK(t, base)
