@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // Errors of the API itself; the pipeline's (events.ErrInvalid, ErrNotFound,
@@ -41,6 +42,18 @@ func codeOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, ErrBusy):
 		return http.StatusServiceUnavailable
+	case kvstore.IsStorage(err):
+		return http.StatusInsufficientStorage
 	}
 	return events.CodeOf(err)
+}
+
+// messageOf is the text of a failed request's {"error"}: for a write refused
+// for want of storage, "storage full: " and what the server said, whatever the
+// operation wrapped around it.
+func messageOf(err error) string {
+	if se := kvstore.Storage(err); se != nil {
+		return se.Error()
+	}
+	return err.Error()
 }

@@ -79,7 +79,7 @@ func (a *API) guard(op string, h func(http.ResponseWriter, *http.Request) (strin
 		if err != nil {
 			code := codeOf(err)
 			a.failed(r.Context(), "http", op, jobID, code, err)
-			writeJSON(w, code, events.ErrorReply{Error: err.Error(), Revision: events.RevisionOf(err)})
+			writeJSON(w, code, events.ErrorReply{Error: messageOf(err), Revision: events.RevisionOf(err)})
 		}
 	})
 }

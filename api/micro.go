@@ -151,9 +151,9 @@ func (m *microEndpoint) respond(ctx context.Context, reply, jobID string, v any,
 	if err != nil {
 		code := codeOf(err)
 		m.a.failed(ctx, "nats", m.ep.op, jobID, code, err)
-		msg.Data, _ = json.Marshal(events.ErrorReply{Error: err.Error(), Revision: events.RevisionOf(err)})
+		msg.Data, _ = json.Marshal(events.ErrorReply{Error: messageOf(err), Revision: events.RevisionOf(err)})
 		msg.Header = nats.Header{
-			micro.ErrorHeader:     []string{headerSafe(err.Error())},
+			micro.ErrorHeader:     []string{headerSafe(messageOf(err))},
 			micro.ErrorCodeHeader: []string{strconv.Itoa(code)},
 		}
 	}

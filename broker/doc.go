@@ -8,4 +8,10 @@
 // Provision is idempotent and safe when several sheetd instances start at once:
 // each resource is created or updated to the same configuration, and a create that
 // races another is retried.
+//
+// The embedded server runs with a disk guard (disk.go): when its data dir's file
+// system is nearly full it makes the server refuse writes at once (a storage
+// error, kvstore.ErrStorage) instead of writing the disk full, and once space is
+// back it lifts that and clears any stream's write error by restarting JetStream
+// in place.
 package broker

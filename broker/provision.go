@@ -19,12 +19,19 @@ const BucketPDFs = "pdfs"
 // BucketPDFCache is the KV bucket holding the PDF of LaTeX that compiled, keyed by
 // the source's content hash (a KV value is one message, so a hit costs one read,
 // where an object store read costs a consumer). It is a cache: entries age out
-// after PDFCacheMaxAge, the oldest go first beyond PDFCacheMaxBytes, and a PDF
-// over PDFCacheMaxValue is not cached.
+// after PDFCacheMaxAge, the oldest go first beyond its size, and a PDF over
+// PDFCacheMaxValue is not cached.
+//
+// Its size is PDFCacheMaxBytes where the server can reserve that much (a
+// stream's MaxBytes is reserved out of the server's JetStream storage, which
+// an embedded server sets to 75% of the disk free at its start); on a smaller
+// disk it is the largest half, quarter, ... of it the server can reserve, down
+// to PDFCacheMinBytes, below which provisioning fails with the disk named.
 const (
 	BucketPDFCache   = "pdf_cache"
 	PDFCacheMaxAge   = 7 * 24 * time.Hour
 	PDFCacheMaxBytes = 1 << 30
+	PDFCacheMinBytes = 8 << 20
 	PDFCacheMaxValue = 900 << 10
 )
 
@@ -138,10 +145,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 			return err
 		}},
 		{"bucket " + BucketPDFCache, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketPDFCache,
-				Description: "sheetpipe PDFs by LaTeX content hash", History: 1, Storage: jetstream.FileStorage,
-				Replicas: r.Replicas, TTL: PDFCacheMaxAge, MaxBytes: PDFCacheMaxBytes, MaxValueSize: PDFCacheMaxValue + 1024})
-			return err
+			return provisionPDFCache(ctx, js, r)
 		}},
 	}
 	steps = append(steps, step{"consumer " + ConsumerWebhooks, func(ctx context.Context) error {
@@ -168,6 +172,28 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 	}
 	return nil
 }
+
+// provisionPDFCache creates or updates the pdf_cache bucket with the largest size
+// the server can reserve (see BucketPDFCache).
+func provisionPDFCache(ctx context.Context, js jetstream.JetStream, r Resources) error {
+	for size := int64(PDFCacheMaxBytes); ; size /= 2 {
+		_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketPDFCache,
+			Description: "sheetpipe PDFs by LaTeX content hash", History: 1, Storage: jetstream.FileStorage,
+			Replicas: r.Replicas, TTL: PDFCacheMaxAge, MaxBytes: size, MaxValueSize: PDFCacheMaxValue + 1024})
+		var api *jetstream.APIError
+		if !errors.As(err, &api) || api.ErrorCode != jsStorageResourcesExceeded {
+			return err
+		}
+		if size/2 < PDFCacheMinBytes {
+			return fmt.Errorf("the server cannot reserve even %d MiB of storage for the PDF cache; "+
+				"give the data dir more free disk (README, Disk): %w", PDFCacheMinBytes>>20, err)
+		}
+	}
+}
+
+// jsStorageResourcesExceeded is JetStream's error code for a stream's MaxBytes
+// that the server's storage cannot reserve.
+const jsStorageResourcesExceeded = 10047
 
 // replicaWait bounds the wait for a stream to reach its replica count.
 const replicaWait = time.Minute

@@ -163,11 +163,13 @@ func (p *Pipeline) ask(ctx context.Context, j *kvstore.Job, stage events.Stage,
 
 // failed settles a stage whose work failed: an abort or a lost lease discards the
 // work (a lost lease leaves the ticket to whoever holds the job now), a shutdown
-// hands the ticket back, a transient failure is retried with back-off until the
-// budget is spent, and a permanent one waits for the user.
+// hands the ticket back, a write refused for want of storage is left to the
+// runner (pause.go) with the job untouched and its retries not counted, a
+// transient failure is retried with back-off until the budget is spent, and a
+// permanent one waits for the user.
 func (p *Pipeline) failed(ctx context.Context, j *kvstore.Job, owner string, stage events.Stage, cause error) error {
 	switch {
-	case errors.Is(cause, errLeaseLost), errors.Is(cause, errAborted), ctx.Err() != nil:
+	case errors.Is(cause, errLeaseLost), errors.Is(cause, errAborted), ctx.Err() != nil, kvstore.IsStorage(cause):
 		return cause
 	}
 	var delay time.Duration

@@ -40,6 +40,10 @@ type Deps struct {
 	Compiler compiler
 	Log      *slog.Logger
 	Metrics  *metrics.Metrics
+	// Storage is nil while the server's storage takes writes, else why not; a
+	// stage paused by a storage refusal fetches again only once it is nil.
+	// Default Store.StorageErr.
+	Storage func() error
 }
 
 // Pipeline runs the stages of this process.
@@ -54,6 +58,7 @@ type Pipeline struct {
 	recent  *recentJobs
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	storage func() error
 
 	mu         sync.Mutex
 	runners    []*runner
@@ -83,8 +88,12 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 			return nil, fmt.Errorf("bind bucket %s: %w", broker.BucketPDFCache, err)
 		}
 	}
+	storage := d.Storage
+	if storage == nil {
+		storage = d.Store.StorageErr
+	}
 	return &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler,
-		pdfs: pdfs, cache: cache, recent: newRecentJobs(recentJobsMax), log: log, metrics: d.Metrics}, nil
+		pdfs: pdfs, cache: cache, recent: newRecentJobs(recentJobsMax), log: log, metrics: d.Metrics, storage: storage}, nil
 }
 
 // Start runs the given stages (all when none are named: the pipeline's and meta)
@@ -137,6 +146,7 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 			backoff:     p.cfg.backoff,
 			log:         p.log,
 			metrics:     p.metrics,
+			storageErr:  p.storage,
 		}
 		if err := r.start(ctx, p.js); err != nil {
 			return fmt.Errorf("start stage %s: %w", st, err)

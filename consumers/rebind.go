@@ -18,7 +18,8 @@ const rebindEvery = 2 * time.Second
 // keepConsuming watches the consumption of b's queue: when the server ends it
 // (the queue's consumer or the JOBS stream was deleted, as a restore from backup
 // does) it looks for the consumer every rebindEvery and consumes again once it is
-// back. It returns when the runner stops.
+// back; when a pause for storage ended it (pause.go), it consumes again once the
+// pause is over. It returns when the runner stops.
 func (r *runner) keepConsuming(js jetstream.JetStream, b *binding, cc jetstream.ConsumeContext) {
 	for {
 		select {
@@ -29,26 +30,36 @@ func (r *runner) keepConsuming(js jetstream.JetStream, b *binding, cc jetstream.
 		if !r.setConsumption(b, nil) {
 			return
 		}
-		r.log.Error("stage consumer gone: waiting for it to come back", "step", r.stage, "consumer", b.queue.Durable())
+		paused := r.isPaused(b)
+		if paused {
+			if !r.waitResume() {
+				return
+			}
+		} else {
+			r.log.Error("stage consumer gone: waiting for it to come back", "step", r.stage, "consumer", b.queue.Durable())
+		}
 		var ok bool
-		if cc, ok = r.rebind(js, b); !ok {
+		if cc, ok = r.rebind(js, b, paused); !ok {
 			return
 		}
-		r.log.Info("stage consumer back: consuming again", "step", r.stage, "consumer", b.queue.Durable())
+		r.log.Info("stage consuming again", "step", r.stage, "consumer", b.queue.Durable(), "after_pause", paused)
 	}
 }
 
-// rebind waits for the consumer of b's queue and consumes it; false when the
-// runner stops first.
-func (r *runner) rebind(js jetstream.JetStream, b *binding) (jetstream.ConsumeContext, bool) {
+// rebind waits for the consumer of b's queue and consumes it, trying at once
+// when now is set, else after rebindEvery; false when the runner stops first.
+func (r *runner) rebind(js jetstream.JetStream, b *binding, now bool) (jetstream.ConsumeContext, bool) {
 	t := time.NewTicker(rebindEvery)
 	defer t.Stop()
 	for {
-		select {
-		case <-r.stopping:
-			return nil, false
-		case <-t.C:
+		if !now {
+			select {
+			case <-r.stopping:
+				return nil, false
+			case <-t.C:
+			}
 		}
+		now = false
 		ctx, cancel := context.WithTimeout(r.workCtx, rebindEvery)
 		cons, err := js.Consumer(ctx, events.StreamJobs, b.queue.Durable())
 		cancel()
@@ -68,8 +79,9 @@ func (r *runner) rebind(js jetstream.JetStream, b *binding) (jetstream.ConsumeCo
 	}
 }
 
-// setConsumption records the current consumption of b's queue (nil: none); false
-// when the runner is stopping, in which case nothing is recorded.
+// setConsumption records the current consumption of b's queue (nil: none; a
+// consumption ends a pause); false when the runner is stopping, in which case
+// nothing is recorded.
 func (r *runner) setConsumption(b *binding, cc jetstream.ConsumeContext) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -81,17 +93,30 @@ func (r *runner) setConsumption(b *binding, cc jetstream.ConsumeContext) bool {
 	b.cc = cc
 	if cc == nil {
 		b.downSince = time.Now()
+	} else {
+		b.paused = false
 	}
 	return true
 }
 
 // consuming is nil while the runner consumes every queue of its stage, else
-// names the queues whose consumer is gone and since when.
+// names the queues whose consumer is gone and since when, or the pause of
+// fetching for storage.
 func (r *runner) consuming() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var gone []string
 	for _, b := range r.bindings {
+		if b.paused {
+			gone = append(gone, fmt.Sprintf("stage %s paused fetching: storage full since %s",
+				r.stage, r.pause.since.UTC().Format(time.RFC3339)))
+			break
+		}
+	}
+	for _, b := range r.bindings {
+		if b.paused {
+			continue
+		}
 		if b.cc == nil && !b.downSince.IsZero() {
 			gone = append(gone, fmt.Sprintf("stage %s is not consuming: its consumer %s has been gone since %s",
 				r.stage, b.queue.Durable(), b.downSince.UTC().Format(time.RFC3339)))

@@ -12,12 +12,15 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/failpoint"
+	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
 // handlerFunc is one stage's work on one message. Its error decides the
-// settlement: nil, ErrStale or errGaveUp ack, *RetryError nak with delay,
-// ErrPermanent term, anything else nak with back-off by delivery count.
+// settlement: nil, ErrStale or errGaveUp ack, a storage refusal
+// (kvstore.ErrStorage) nak with delay and a pause of fetching (pause.go),
+// *RetryError nak with delay, ErrPermanent term, anything else nak with back-off
+// by delivery count.
 type handlerFunc func(ctx context.Context, msg jetstream.Msg) error
 
 // runner consumes every queue of one stage into one pool of workers: a worker
@@ -31,11 +34,14 @@ type runner struct {
 	backoff     func(int) time.Duration
 	log         *slog.Logger
 	metrics     *metrics.Metrics
+	// storageErr is nil once storage works again (Deps.Storage).
+	storageErr func() error
 
 	slots      *slots
 	bindings   []*binding // one per queue, in order of priority
 	wg         sync.WaitGroup
-	mu         sync.Mutex // guards the bindings' consumptions
+	mu         sync.Mutex // guards the bindings' consumptions and the pause
+	pause      pause
 	stopping   chan struct{}
 	workCtx    context.Context
 	cancelWork context.CancelFunc
@@ -47,6 +53,7 @@ type binding struct {
 	level     int                      // index in the slots' levels: 0 is the highest
 	cc        jetstream.ConsumeContext // nil while the consumer is gone
 	downSince time.Time
+	paused    bool // its consumption was stopped by a pause
 }
 
 // expectFor is how long a free slot is kept for a queue whose last ticket said
@@ -108,6 +115,10 @@ func (r *runner) consume(b *binding, cons jetstream.Consumer) (jetstream.Consume
 // dispatch runs in the queue's delivery goroutine; it blocks while all workers
 // are busy, which bounds what this process holds.
 func (r *runner) dispatch(b *binding, msg jetstream.Msg) {
+	if d := r.pausedFor(); d > 0 {
+		_ = msg.NakWithDelay(d) // fetched before the pause
+		return
+	}
 	if !r.acquire(b.level, msg) {
 		_ = msg.Nak()
 		return
@@ -214,6 +225,7 @@ func (r *runner) settle(msg jetstream.Msg, err error) string {
 	var settleErr error
 	switch {
 	case err == nil:
+		r.storageWorks()
 		outcome, settleErr = "ok", msg.Ack()
 	case errors.Is(err, errAborted):
 		outcome, settleErr = "aborted", msg.Ack()
@@ -224,6 +236,10 @@ func (r *runner) settle(msg jetstream.Msg, err error) string {
 	case errors.Is(err, errLeaseLost):
 		outcome = "abandoned"
 		r.log.Warn("lease lost: result discarded", "step", r.stage, "error", err)
+	case kvstore.IsStorage(err):
+		d := r.pauseFetching()
+		outcome, settleErr = "storage", msg.NakWithDelay(d)
+		r.log.Warn("storage full: fetching paused", "step", r.stage, "pause", d, "error", err)
 	case errors.As(err, &retry):
 		outcome, settleErr = "retry", msg.NakWithDelay(retry.Delay)
 	case errors.Is(err, ErrPermanent):

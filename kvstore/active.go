@@ -31,7 +31,7 @@ func (j *Job) Active() bool { return j.Stage != "" || j.Blocked }
 // record is written first so the sweeper never misses an active job.
 func (s *Store) activate(ctx context.Context, j *Job) error {
 	rev, err := s.active.Put(ctx, j.ID, nil)
-	if err != nil {
+	if err := s.wrote(err); err != nil {
 		return fmt.Errorf("index active job %s: %w", j.ID, err)
 	}
 	j.ActiveRev = rev
@@ -98,7 +98,7 @@ func (s *Store) EachActive(ctx context.Context, fn func(ActiveRecord) error) err
 // written before the index existed has them) and returns the record's revision.
 func (s *Store) Activate(ctx context.Context, id string) (uint64, error) {
 	rev, err := s.active.Put(ctx, id, nil)
-	if err != nil {
+	if err := s.wrote(err); err != nil {
 		return 0, fmt.Errorf("index active job %s: %w", id, err)
 	}
 	return rev, nil

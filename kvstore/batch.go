@@ -26,7 +26,7 @@ func (s *Store) CreateBatch(ctx context.Context, b *Batch) (uint64, error) {
 	if b.CreatedAt.IsZero() {
 		b.CreatedAt = s.now().UTC()
 	}
-	return create(ctx, s.batches, b.ID, b)
+	return create(ctx, s, s.batches, b.ID, b)
 }
 
 // Batch returns batch id's record and its revision.

@@ -26,10 +26,10 @@ func (s *Store) AddDependent(ctx context.Context, dependent string, deps []strin
 		}
 		// The marker first: a lookup that finds no marker finds no dependents.
 		if _, err := s.deps.Put(ctx, dep, nil); err != nil {
-			return fmt.Errorf("index dependency %s of %s: %w", dep, dependent, err)
+			return fmt.Errorf("index dependency %s of %s: %w", dep, dependent, s.wrote(err))
 		}
 		if _, err := s.deps.Put(ctx, key, nil); err != nil {
-			return fmt.Errorf("index dependency %s of %s: %w", dep, dependent, err)
+			return fmt.Errorf("index dependency %s of %s: %w", dep, dependent, s.wrote(err))
 		}
 	}
 	return nil

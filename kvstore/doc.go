@@ -8,5 +8,7 @@
 // by its revision in the same way. Conflicts are counted in
 // sheetpipe_kv_cas_conflicts_total{bucket}. The reverse index of depends_on is in
 // "dependents" (key = "<dependency_id>.<dependent_id>"); it is only ever added to,
-// with idempotent puts.
+// with idempotent puts. A write the server refuses for want of storage fails
+// with ErrStorage (a *StorageError; Storage classifies any error the same way),
+// and StorageErr reports the last such refusal.
 package kvstore

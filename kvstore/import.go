@@ -22,7 +22,7 @@ func (s *Store) CreateImported(ctx context.Context, j *Job) (uint64, error) {
 			return 0, err
 		}
 	}
-	return create(ctx, s.jobs, j.ID, j)
+	return create(ctx, s, s.jobs, j.ID, j)
 }
 
 // ReplaceImported writes j over the job stored at revision rev (an untouched
@@ -42,7 +42,7 @@ func (s *Store) ReplaceImported(ctx context.Context, j *Job, old *Job, rev uint6
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return 0, fmt.Errorf("replace job %s: %w", j.ID, ErrConflict)
 	}
-	if err != nil {
+	if err := s.wrote(err); err != nil {
 		return 0, fmt.Errorf("replace job %s: %w", j.ID, err)
 	}
 	if old.Active() && old.ActiveRev != 0 && old.ActiveRev != j.ActiveRev {
@@ -56,7 +56,7 @@ func (s *Store) ReplaceImported(ctx context.Context, j *Job, old *Job, rev uint6
 // rev (ErrConflict when it changed since).
 func (s *Store) PutImportedConversation(ctx context.Context, c *Conversation, rev uint64) (uint64, error) {
 	if rev == 0 {
-		return create(ctx, s.convs, c.ID, c)
+		return create(ctx, s, s.convs, c.ID, c)
 	}
 	data, err := json.Marshal(c)
 	if err != nil {
@@ -66,7 +66,7 @@ func (s *Store) PutImportedConversation(ctx context.Context, c *Conversation, re
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return 0, fmt.Errorf("replace conversation %s: %w", c.ID, ErrConflict)
 	}
-	if err != nil {
+	if err := s.wrote(err); err != nil {
 		return 0, fmt.Errorf("replace conversation %s: %w", c.ID, err)
 	}
 	return newRev, nil

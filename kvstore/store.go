@@ -40,6 +40,7 @@ type Store struct {
 	activeStream jetstream.Stream
 	nc           *nats.Conn
 	metrics      *metrics.Metrics
+	storage      storageHealth
 	now          func() time.Time
 }
 
@@ -86,7 +87,7 @@ func (s *Store) Create(ctx context.Context, j *Job) (uint64, error) {
 		j.CreatedAt = now
 	}
 	j.UpdatedAt = now
-	return create(ctx, s.jobs, j.ID, j)
+	return create(ctx, s, s.jobs, j.ID, j)
 }
 
 // Get returns a job and its revision.
@@ -256,7 +257,7 @@ func (s *Store) ConverseFrom(ctx context.Context, id, jobID string, from *Conver
 		}
 		return c, 0, err
 	}
-	rev, err := create(ctx, s.convs, id, c)
+	rev, err := create(ctx, s, s.convs, id, c)
 	if errors.Is(err, ErrExists) {
 		// Another first turn created it meanwhile: this one is an update after all.
 		return s.converse(ctx, id, hint[Conversation]{}, fn)
@@ -277,7 +278,7 @@ func (s *Store) converse(ctx context.Context, id string, h hint[Conversation], f
 	})
 }
 
-func create[T any](ctx context.Context, kv jetstream.KeyValue, key string, v *T) (uint64, error) {
+func create[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key string, v *T) (uint64, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return 0, fmt.Errorf("encode %s: %w", key, err)
@@ -286,7 +287,7 @@ func create[T any](ctx context.Context, kv jetstream.KeyValue, key string, v *T)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return 0, fmt.Errorf("create %s: %w", key, ErrExists)
 	}
-	if err != nil {
+	if err := s.wrote(err); err != nil {
 		return 0, fmt.Errorf("create %s: %w", key, err)
 	}
 	return rev, nil
@@ -339,10 +340,11 @@ func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, r leade
 		}
 		newRev, err := kv.Update(ctx, key, data, rev)
 		if err == nil {
+			s.storage.note(nil)
 			return v, newRev, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return nil, 0, fmt.Errorf("update %s: %w", key, err)
+			return nil, 0, fmt.Errorf("update %s: %w", key, s.wrote(err))
 		}
 		if hinted {
 			continue // an old hint is not contention: read and try again

@@ -18,9 +18,10 @@ import (
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
-// newMux serves metrics and health; consuming reports whether every stage of this
-// process consumes its consumer.
-func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream, consuming func() error) *http.ServeMux {
+// newMux serves metrics and health; storage reports whether the server's storage
+// takes writes, consuming whether every stage of this process consumes its
+// consumer.
+func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream, storage, consuming func() error) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -29,7 +30,7 @@ func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream, con
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := errors.Join(ready(ctx, nc, js), consuming()); err != nil {
+		if err := errors.Join(ready(ctx, nc, js), storageReady(storage), consuming()); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -55,6 +56,15 @@ func ready(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 		if _, err := js.Stream(ctx, name); err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// storageReady names a storage failure: sheetd cannot take jobs while the
+// server refuses writes.
+func storageReady(storage func() error) error {
+	if err := storage(); err != nil {
+		return fmt.Errorf("storage: %w", err)
 	}
 	return nil
 }

@@ -38,11 +38,13 @@ func Run(ctx context.Context, cfg Config) error {
 	conc, _ := cfg.concurrency()
 
 	url := cfg.NATSURL
+	var emb *broker.Embedded
 	if url == "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 			return fmt.Errorf("data dir: %w", err)
 		}
-		emb, err := broker.StartEmbedded(cfg.DataDir, cfg.NATSListen)
+		var err error
+		emb, err = broker.StartEmbedded(cfg.DataDir, cfg.NATSListen, broker.WithLogger(log))
 		if err != nil {
 			return err
 		}
@@ -74,6 +76,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	storage := storageCheck(emb, store)
 	llm, err := ai.New(ai.Config{Provider: cfg.LLMProvider, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL,
 		Model: cfg.LLMModel, Timeout: cfg.LLMTimeout, StepModels: map[string]string{
 			"design": cfg.LLMModelDesign, "latex": cfg.LLMModelLatex, "fix": cfg.LLMModelFix,
@@ -96,7 +99,7 @@ func Run(ctx context.Context, cfg Config) error {
 		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL,
 		SweepInterval: cfg.SweepInterval, SweepGrace: cfg.SweepGrace, Retention: &cfg.Retention,
 		CheckWebhook: checkWebhook},
-		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Log: log, Metrics: m})
+		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Log: log, Metrics: m, Storage: storage})
 	if err != nil {
 		return err
 	}
@@ -110,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("HTTP address is not loopback and SHEETPIPE_API_TOKEN is not set: /jobs answers 403", "http", ln.Addr().String())
 	}
 	control := api.New(pipe, api.Config{Token: cfg.APIToken, Public: public}, log)
-	mux := newMux(reg, nc, js, pipe.Consuming)
+	mux := newMux(reg, nc, js, storage, pipe.Consuming)
 	control.Register(mux)
 	// Streams of events end when the server shuts down, not at the deadline.
 	httpCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
@@ -189,6 +192,16 @@ func startWork(ctx context.Context, pipe *consumers.Pipeline, control *api.API, 
 		return fmt.Errorf("start control service: %w", err)
 	}
 	return nil
+}
+
+// storageCheck is nil while the NATS server's storage takes writes: the
+// embedded server's disk guard says so; of an external server sheetd only
+// knows the writes it refused lately (kvstore.Store.StorageErr).
+func storageCheck(emb *broker.Embedded, store *kvstore.Store) func() error {
+	if emb != nil {
+		return emb.StorageErr
+	}
+	return store.StorageErr
 }
 
 // isLoopback reports whether addr only accepts connections from this host.
