@@ -42,7 +42,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 			return fmt.Errorf("data dir: %w", err)
 		}
-		emb, err := broker.StartEmbedded(cfg.DataDir, cfg.NATSListen)
+		emb, err := broker.StartEmbeddedWith(broker.EmbeddedConfig{StoreDir: cfg.DataDir, Listen: cfg.NATSListen, ConfigFile: cfg.NATSConfig})
 		if err != nil {
 			return err
 		}
@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if public && cfg.APIToken == "" {
 		log.Warn("HTTP address is not loopback and SHEETPIPE_API_TOKEN is not set: /jobs answers 403", "http", ln.Addr().String())
 	}
-	control := api.New(pipe, api.Config{Token: cfg.APIToken, Public: public}, log)
+	control := api.New(pipe, api.Config{Token: cfg.APIToken, Public: public, MaxStreams: cfg.MaxStreams}, log)
 	mux := newMux(reg, nc, js, pipe.Consuming)
 	control.Register(mux)
 	// Streams of events end when the server shuts down, not at the deadline.
