@@ -35,8 +35,8 @@ type Config struct {
 	// MaxStreams (SHEETPIPE_MAX_STREAMS) bounds the server-sent event streams
 	// open at once; beyond, 503 with Retry-After; 0 takes the default. Default 256.
 	MaxStreams int
-	HTTPAddr     string // SHEETPIPE_HTTP_ADDR: metrics, health and API. Default 127.0.0.1:8080.
-	PublicURL    string // SHEETPIPE_PUBLIC_URL: prefix of pdf_url. Default empty.
+	HTTPAddr   string // SHEETPIPE_HTTP_ADDR: metrics, health and API. Default 127.0.0.1:8080.
+	PublicURL  string // SHEETPIPE_PUBLIC_URL: prefix of pdf_url. Default empty.
 	// APIToken (SHEETPIPE_API_TOKEN) is the bearer token that guards /jobs; without
 	// it /jobs is served on a loopback HTTP address only. Default empty.
 	APIToken string
