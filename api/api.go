@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -40,6 +41,7 @@ type Config struct {
 	MaxBodyBytes int64         // default 1 MiB; larger bodies get 413
 	KeepAlive    time.Duration // SSE keep-alive comment interval, default 15s
 	Timeout      time.Duration // per-request deadline for non-streaming operations, default 30s
+	MaxStreams   int           // server-sent event streams (job and batch events) open at once; beyond, 503 with Retry-After. Default 256
 }
 
 // Defaults of Config.
@@ -47,6 +49,7 @@ const (
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultKeepAlive    = 15 * time.Second
 	DefaultTimeout      = 30 * time.Second
+	DefaultMaxStreams   = 256
 )
 
 // maxInFlight bounds the requests one micro endpoint of one process works on at
@@ -63,6 +66,9 @@ func (c Config) withDefaults() Config {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = DefaultMaxStreams
+	}
 	return c
 }
 
@@ -76,6 +82,7 @@ type API struct {
 	svc      micro.Service
 	stopping bool
 	inFlight sync.WaitGroup
+	streams  atomic.Int64 // server-sent event streams open
 }
 
 // New returns an API over ctl; nothing is served until StartMicro or Register.

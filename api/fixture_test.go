@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/api"
@@ -26,6 +27,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/latex"
+	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
 // waitLimit bounds every wait of these tests.
@@ -47,6 +49,9 @@ type fixture struct {
 	api    *api.API
 	http   *httptest.Server
 	logs   *syncBuffer
+	// metrics and pipeLogs are the pipeline's (events_dropped_total{consumer="sse"}).
+	metrics  *metrics.Metrics
+	pipeLogs *syncBuffer
 
 	mu     sync.Mutex
 	events map[string][]events.StatusEvent
@@ -56,7 +61,8 @@ func newFixture(t *testing.T, cfg api.Config) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
 	t.Cleanup(cancel)
-	f := &fixture{t: t, ctx: ctx, events: map[string][]events.StatusEvent{}, logs: &syncBuffer{}}
+	f := &fixture{t: t, ctx: ctx, events: map[string][]events.StatusEvent{}, logs: &syncBuffer{},
+		metrics: metrics.New(prometheus.NewRegistry()), pipeLogs: &syncBuffer{}}
 	f.nats = testnats.Provisioned(t, broker.Resources{})
 	f.subscribe()
 	f.llm = fakellm.New(t, newScript().handle)
@@ -74,7 +80,8 @@ func newFixture(t *testing.T, cfg api.Config) *fixture {
 		t.Fatal(err)
 	}
 	f.pipe, err = consumers.New(ctx, consumers.Config{RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond},
-		consumers.Deps{JS: f.nats.JS, Store: f.store, LLM: llm, Compiler: comp})
+		consumers.Deps{JS: f.nats.JS, Store: f.store, LLM: llm, Compiler: comp, Metrics: f.metrics,
+			Log: slog.New(slog.NewJSONHandler(f.pipeLogs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +173,9 @@ func (f *fixture) waitFollowEnded(t *testing.T, id string, n int) {
 // subscribe records every status event, as a watcher of jobs.status sees them.
 func (f *fixture) subscribe() {
 	sub, err := f.nats.NC.Subscribe(events.SubjectStatus, func(m *nats.Msg) {
+		if m.Header.Get(forgedHeader) != "" {
+			return // a test's forgery, not the pipeline's
+		}
 		var ev events.StatusEvent
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			f.t.Errorf("status event is not JSON: %v: %s", err, m.Data)

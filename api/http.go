@@ -34,10 +34,10 @@ func (a *API) Register(mux *http.ServeMux) {
 		{http.MethodPost, "/jobs/{id}/refine", a.jsonRoute(events.OpRefine, http.StatusOK, a.httpRefine)},
 		{http.MethodPost, "/jobs/{id}/abort", a.jsonRoute(events.OpAbort, http.StatusOK, a.httpChange(a.abort))},
 		{http.MethodGet, "/jobs/{id}/pdf", a.guard("pdf", a.httpPDF)},
-		{http.MethodGet, "/jobs/{id}/events", a.guard("events", a.httpEvents)},
+		{http.MethodGet, "/jobs/{id}/events", a.guard("events", a.stream(a.httpEvents))},
 		{http.MethodPost, "/batches", a.jsonRoute(events.OpBatch, http.StatusAccepted, a.httpSubmitBatch)},
 		{http.MethodGet, "/batches/{id}", a.jsonRoute(events.OpBatchGet, http.StatusOK, a.httpBatch)},
-		{http.MethodGet, "/batches/{id}/events", a.guard("batch.events", a.httpBatchEvents)},
+		{http.MethodGet, "/batches/{id}/events", a.guard("batch.events", a.stream(a.httpBatchEvents))},
 	}
 	allowed := map[string][]string{}
 	for _, rt := range routes {

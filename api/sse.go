@@ -30,6 +30,27 @@ func (a *API) httpEvents(w http.ResponseWriter, r *http.Request) (string, error)
 	return id, nil
 }
 
+// streamRetryAfter is the Retry-After, in seconds, of a stream refused because
+// Config.MaxStreams are open.
+const streamRetryAfter = "5"
+
+// stream serves h, a server-sent event stream, while fewer than
+// Config.MaxStreams streams are open in this process; beyond, it answers 503
+// with Retry-After. Each stream holds a JetStream consumer and a goroutine for
+// as long as its client stays.
+func (a *API) stream(h func(http.ResponseWriter, *http.Request) (string, error)) func(http.ResponseWriter, *http.Request) (string, error) {
+	return func(w http.ResponseWriter, r *http.Request) (string, error) {
+		if a.streams.Add(1) > int64(a.cfg.MaxStreams) {
+			a.streams.Add(-1)
+			w.Header().Set("Retry-After", streamRetryAfter)
+			return r.PathValue("id"), fmt.Errorf("%w: %d event streams are open, the most this process serves (SHEETPIPE_MAX_STREAMS); try again later",
+				ErrBusy, a.cfg.MaxStreams)
+		}
+		defer a.streams.Add(-1)
+		return h(w, r)
+	}
+}
+
 // streamSSE writes each value from ch as the server-sent event frame returns,
 // flushed at once, with a keep-alive comment every Config.KeepAlive, until ch
 // closes or ctx ends (the client went away).

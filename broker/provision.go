@@ -112,7 +112,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		}},
 		{"bucket " + kvstore.BucketJobs, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketJobs,
-				Description: "sheetpipe jobs", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
+				Description: "sheetpipe jobs", History: kvstore.JobsHistory, Storage: jetstream.FileStorage, Replicas: r.Replicas})
 			return err
 		}},
 		{"bucket " + kvstore.BucketConversations, func(ctx context.Context) error {

@@ -15,7 +15,8 @@ import (
 // after the status that is Done or when ctx ends. As Follow does, it reads the
 // end of JOB_EVENTS before the jobs, so no change after that read is missed, and
 // when the events stay silent for a while it reads the jobs again, in case an
-// event was never published.
+// event was never published. Like Follow, it counts an event only once the jobs
+// bucket confirms it.
 func (p *Pipeline) FollowBatch(ctx context.Context, id string) (<-chan events.BatchStatus, error) {
 	id, err := events.BatchIDOf(id)
 	if err != nil {
@@ -36,6 +37,10 @@ func (p *Pipeline) FollowBatch(ctx context.Context, id string) (<-chan events.Ba
 		}
 	}
 	out := make(chan events.BatchStatus)
-	go batchfollow.Send(ctx, msgs, first, out, followRecheck, p.Batch)
+	check := p.eventCheck()
+	verify := func(ctx context.Context, ev events.StatusEvent) (events.StatusEvent, bool) {
+		return p.verifyEvent(ctx, check, ev)
+	}
+	go batchfollow.SendVerified(ctx, msgs, first, out, followRecheck, p.Batch, verify)
 	return out, nil
 }

@@ -4,16 +4,17 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/eventcheck"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
@@ -94,7 +95,10 @@ func (p *Pipeline) PDF(ctx context.Context, id string) ([]byte, error) {
 // of the job from JOB_EVENTS in revision order, and closes the channel after a
 // final state or when ctx ends. The events stream's end is read before the job,
 // so every change after that read has its event after that point: none is missed
-// (KV keeps only a job's latest value, so a watch on it could skip a state).
+// (a watch of the job's key could skip a state a quick next write replaced).
+// Every event is checked against the jobs bucket first (package eventcheck) and
+// sent as the job's value at its revision says; a forged or malformed one is
+// dropped, so it neither shows nor ends the stream.
 func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusEvent, error) {
 	id, err := events.JobIDOf(id)
 	if err != nil {
@@ -115,6 +119,7 @@ func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusE
 			return nil, fmt.Errorf("follow job %s: %w", id, err)
 		}
 	}
+	check := p.eventCheck()
 	out := make(chan events.StatusEvent)
 	go func() {
 		defer close(out)
@@ -132,7 +137,7 @@ func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusE
 				return
 			}
 			var ok bool
-			if ev, ok = p.nextEvent(ctx, msgs, id, ev.Revision); !ok {
+			if ev, ok = p.nextEvent(ctx, msgs, check, id, ev.Revision); !ok {
 				return
 			}
 		}
@@ -144,10 +149,10 @@ func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusE
 // itself, in case the event of its final state was never published.
 const followRecheck = 15 * time.Second
 
-// nextEvent returns job id's next event with a revision above last: from the
-// events stream, or, when that stays silent for followRecheck, the job's final
-// state read from KV.
-func (p *Pipeline) nextEvent(ctx context.Context, msgs jetstream.MessagesContext, id string, last uint64) (events.StatusEvent, bool) {
+// nextEvent returns job id's next verified event with a revision above last:
+// from the events stream, or, when that stays silent for followRecheck, the
+// job's final state read from KV.
+func (p *Pipeline) nextEvent(ctx context.Context, msgs jetstream.MessagesContext, check *eventcheck.Checker, id string, last uint64) (events.StatusEvent, bool) {
 	for {
 		msg, err := msgs.Next(jetstream.NextMaxWait(followRecheck))
 		switch {
@@ -161,12 +166,32 @@ func (p *Pipeline) nextEvent(ctx context.Context, msgs jetstream.MessagesContext
 		case err != nil:
 			return events.StatusEvent{}, false
 		}
-		var ev events.StatusEvent
-		if bytes.Contains(msg.Data(), []byte(id)) && json.Unmarshal(msg.Data(), &ev) == nil &&
-			ev.JobID == id && ev.Revision > last {
+		if !bytes.Contains(msg.Data(), []byte(id)) {
+			continue // another job's
+		}
+		claim, ok := check.Decode(ctx, msg.Data())
+		if !ok || claim.JobID != id || claim.Revision <= last {
+			continue
+		}
+		if ev, ok := p.verifyEvent(ctx, check, claim); ok {
 			return ev, true
 		}
 	}
+}
+
+// eventCheck is the checker of the events the service streams to clients.
+func (p *Pipeline) eventCheck() *eventcheck.Checker {
+	return eventcheck.New("sse", p.store, p.log, p.metrics)
+}
+
+// verifyEvent is claim as the jobs bucket confirms it; false when it is dropped
+// or cannot be read now (a final state then comes from the recheck).
+func (p *Pipeline) verifyEvent(ctx context.Context, check *eventcheck.Checker, claim events.StatusEvent) (events.StatusEvent, bool) {
+	ev, _, ok, err := check.Verify(ctx, claim)
+	if err != nil {
+		p.log.WarnContext(ctx, "check status event", "job_id", claim.JobID, "error", err)
+	}
+	return ev, ok
 }
 
 // eventsEnd binds JOB_EVENTS and returns the sequence its next event will have:
@@ -180,15 +205,48 @@ func (p *Pipeline) eventsEnd(ctx context.Context) (jetstream.Stream, uint64, err
 	return stream, stream.CachedInfo().State.LastSeq + 1, nil
 }
 
-// statusFrom reads the status events of stream JOB_EVENTS from sequence from on.
+// followInactive is how long the server keeps a follow's consumer after its
+// reader stopped pulling without deleting it (a process that died).
+const followInactive = 10 * time.Second
+
+// statusFrom reads the status events of stream JOB_EVENTS from sequence from on,
+// through an ordered consumer that Stop deletes.
 func statusFrom(ctx context.Context, stream jetstream.Stream, from uint64) (jetstream.MessagesContext, error) {
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.SubjectStatus},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    from,
+		FilterSubjects:    []string{events.SubjectStatus},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       from,
+		InactiveThreshold: followInactive,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return cons.Messages()
+	msgs, err := cons.Messages()
+	if err != nil {
+		return nil, err
+	}
+	return &followMsgs{MessagesContext: msgs, stream: stream, cons: cons}, nil
+}
+
+// followMsgs are the messages of a follow's ordered consumer; Stop also deletes
+// the consumer, which the library leaves to the server's inactivity clean-up.
+type followMsgs struct {
+	jetstream.MessagesContext
+	stream jetstream.Stream
+	cons   jetstream.Consumer
+	once   sync.Once
+}
+
+func (m *followMsgs) Stop() {
+	m.once.Do(func() {
+		m.MessagesContext.Stop()
+		info := m.cons.CachedInfo()
+		if info == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// A failure leaves the consumer to followInactive.
+		_ = m.stream.DeleteConsumer(ctx, info.Name)
+	})
 }

@@ -107,13 +107,20 @@ func NewBatchTally(s BatchStatus) *BatchTally {
 // ID is the batch's id.
 func (t *BatchTally) ID() string { return t.status.BatchID }
 
+// Newer reports whether ev names one of the batch's jobs at a later revision
+// than the tally holds: whether Apply would take it.
+func (t *BatchTally) Newer(ev StatusEvent) bool {
+	i, ok := t.index[ev.JobID]
+	return ok && ev.Revision > t.status.Jobs[i].Revision
+}
+
 // Apply records ev if it is a later state of one of the batch's jobs, and then
 // returns the batch's new status listing that job alone.
 func (t *BatchTally) Apply(ev StatusEvent) (BatchStatus, bool) {
-	i, ok := t.index[ev.JobID]
-	if !ok || ev.Revision <= t.status.Jobs[i].Revision {
+	if !t.Newer(ev) {
 		return BatchStatus{}, false
 	}
+	i := t.index[ev.JobID]
 	j := BatchJob{JobID: ev.JobID, Status: ev.Status, Step: ev.Step, Revision: ev.Revision}
 	t.status.Jobs[i] = j
 	return t.changed([]BatchJob{j}), true

@@ -32,6 +32,9 @@ type Metrics struct {
 	WebhookDeliveries *prometheus.CounterVec
 	// WebhookDuration is the time of one webhook POST attempt, by outcome.
 	WebhookDuration *prometheus.HistogramVec
+	// EventsDropped counts status events refused by their check against KV, by
+	// consumer (EventConsumers) and reason (EventDropReasons).
+	EventsDropped *prometheus.CounterVec
 }
 
 // WebhookOutcomes are the outcomes of one webhook attempt: delivered (2xx),
@@ -98,6 +101,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.JobsInFlight, m.ConsumerPending, m.EventPublishErrs, m.JobsRecovered, m.DeadLetters,
 		m.JobsDeleted, m.WebhookDeliveries, m.WebhookDuration)
 	m.initLabels()
+	m.EventsDropped = newEventsDropped(reg)
 	return m
 }
 
@@ -215,5 +219,35 @@ func (m *Metrics) LLMCall(step string, d time.Duration, promptTokens, completion
 func (m *Metrics) Compiled(outcome string, d time.Duration) {
 	if m != nil {
 		m.CompileDuration.WithLabelValues(outcome).Observe(d.Seconds())
+	}
+}
+
+// EventConsumers are the readers of jobs.status that check each event against
+// KV before acting on it: the webhook sender and the server-sent event streams.
+var EventConsumers = []string{"webhooks", "sse"}
+
+// EventDropReasons are why a status event was dropped: malformed (not a status
+// event), unknown_job (no such job), mismatch (the job was not in that status
+// at that revision: forged), superseded (the job has been written more often
+// since than the jobs bucket's history keeps, so the event cannot be checked).
+var EventDropReasons = []string{"malformed", "unknown_job", "mismatch", "superseded"}
+
+func newEventsDropped(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+		Name: "events_dropped_total", Help: "Status events dropped by their check against the jobs bucket, by consumer and reason."},
+		[]string{"consumer", "reason"})
+	reg.MustRegister(c)
+	for _, consumer := range EventConsumers {
+		for _, reason := range EventDropReasons {
+			c.WithLabelValues(consumer, reason)
+		}
+	}
+	return c
+}
+
+// EventDropped counts one status event consumer dropped for reason.
+func (m *Metrics) EventDropped(consumer, reason string) {
+	if m != nil {
+		m.EventsDropped.WithLabelValues(consumer, reason).Inc()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/webhook"
 )
@@ -26,9 +27,16 @@ type Config struct {
 	NATSTLSCert  string // NATS_TLS_CERT: PEM client certificate for NATS (with NATSTLSKey). Default empty.
 	NATSTLSKey   string // NATS_TLS_KEY: PEM private key of NATSTLSCert. Default empty.
 	DataDir      string // SHEETPIPE_DATA_DIR: embedded server's storage. Default ./data.
-	NATSListen   string // SHEETPIPE_NATS_LISTEN: embedded server's client address. Default 127.0.0.1:4222.
-	HTTPAddr     string // SHEETPIPE_HTTP_ADDR: metrics, health and API. Default 127.0.0.1:8080.
-	PublicURL    string // SHEETPIPE_PUBLIC_URL: prefix of pdf_url. Default empty.
+	NATSListen   string // SHEETPIPE_NATS_LISTEN: embedded server's client address; not loopback only with NATSConfig's users. Default 127.0.0.1:4222.
+	// NATSConfig (SHEETPIPE_NATS_CONFIG) is a nats-server configuration file for
+	// the embedded server (users and permissions, e.g. deploy/nats/auth.conf);
+	// sheetd then logs in with NATS_USER/NATS_PASSWORD or NATS_CREDS. Default empty.
+	NATSConfig string
+	// MaxStreams (SHEETPIPE_MAX_STREAMS) bounds the server-sent event streams
+	// open at once; beyond, 503 with Retry-After; 0 takes the default. Default 256.
+	MaxStreams int
+	HTTPAddr   string // SHEETPIPE_HTTP_ADDR: metrics, health and API. Default 127.0.0.1:8080.
+	PublicURL  string // SHEETPIPE_PUBLIC_URL: prefix of pdf_url. Default empty.
 	// APIToken (SHEETPIPE_API_TOKEN) is the bearer token that guards /jobs; without
 	// it /jobs is served on a loopback HTTP address only. Default empty.
 	APIToken string
@@ -103,7 +111,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	str(&c.NATSTLSCert, "nats-tls-cert", "NATS_TLS_CERT", "", "PEM client certificate for NATS (with -nats-tls-key)")
 	str(&c.NATSTLSKey, "nats-tls-key", "NATS_TLS_KEY", "", "PEM private key of the NATS client certificate")
 	str(&c.DataDir, "data-dir", "SHEETPIPE_DATA_DIR", "./data", "embedded NATS storage directory")
-	str(&c.NATSListen, "nats-listen", "SHEETPIPE_NATS_LISTEN", "127.0.0.1:4222", "embedded NATS client address")
+	str(&c.NATSListen, "nats-listen", "SHEETPIPE_NATS_LISTEN", "127.0.0.1:4222", "embedded NATS client address (not loopback: needs -nats-config with users)")
+	str(&c.NATSConfig, "nats-config", "SHEETPIPE_NATS_CONFIG", "", "nats-server config file for the embedded server (users, permissions)")
+	num(&c.MaxStreams, "max-streams", "SHEETPIPE_MAX_STREAMS", api.DefaultMaxStreams, "server-sent event streams open at once")
 	str(&c.HTTPAddr, "http-addr", "SHEETPIPE_HTTP_ADDR", "127.0.0.1:8080", "HTTP address for metrics, health and API")
 	c.APIToken = getenv("SHEETPIPE_API_TOKEN")
 	fs.Var(secret{&c.APIToken}, "api-token", "bearer token guarding /jobs; required to serve /jobs on a non-loopback address ($SHEETPIPE_API_TOKEN)")
@@ -218,6 +228,12 @@ func (c Config) validate() error {
 	if c.MaxRetries < 0 || c.MaxRetries > events.MaxRetriesCap {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_MAX_RETRIES=%d: must be 0..%d", c.MaxRetries, events.MaxRetriesCap))
 	}
+	if c.MaxStreams < 0 {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_MAX_STREAMS=%d: must be at least 1 (0 takes the default %d)", c.MaxStreams, api.DefaultMaxStreams))
+	}
+	if c.NATSURL != "" && c.NATSConfig != "" {
+		errs = append(errs, errors.New("SHEETPIPE_NATS_CONFIG configures the embedded server, which NATS_URL replaces: set one"))
+	}
 	if c.NATSURL == "" {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
 			errs = append(errs, fmt.Errorf("SHEETPIPE_NATS_LISTEN=%q: %v", c.NATSListen, err))
@@ -259,12 +275,13 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// validateNATSAuth checks the settings that log in to NATS_URL: one way to log in,
-// a password with its user, a certificate with its key, every named file present.
-// The embedded server ignores them (they may be set for the nats CLI, which reads
-// the same variables).
+// validateNATSAuth checks the settings that log in to NATS_URL, or to the
+// embedded server when SHEETPIPE_NATS_CONFIG is set: one way to log in, a
+// password with its user, a certificate with its key, every named file present.
+// An embedded server without a config file ignores them (they may be set for
+// the nats CLI, which reads the same variables).
 func (c Config) validateNATSAuth() []error {
-	if c.NATSURL == "" {
+	if c.NATSURL == "" && c.NATSConfig == "" {
 		return nil
 	}
 	var errs []error
@@ -277,7 +294,7 @@ func (c Config) validateNATSAuth() []error {
 	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
 		errs = append(errs, errors.New("NATS_TLS_CERT and NATS_TLS_KEY: set both or neither"))
 	}
-	for _, f := range []struct{ env, path string }{{"NATS_CREDS", c.NATSCreds},
+	for _, f := range []struct{ env, path string }{{"NATS_CREDS", c.NATSCreds}, {"SHEETPIPE_NATS_CONFIG", c.NATSConfig},
 		{"NATS_TLS_CA", c.NATSTLSCA}, {"NATS_TLS_CERT", c.NATSTLSCert}, {"NATS_TLS_KEY", c.NATSTLSKey}} {
 		if f.path == "" {
 			continue

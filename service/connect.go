@@ -44,10 +44,10 @@ func connect(url string, cfg Config, log *slog.Logger) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// authOptions are the login and TLS options for NATS_URL; the embedded server
-// needs none.
+// authOptions are the login and TLS options for NATS_URL, or for the embedded
+// server when SHEETPIPE_NATS_CONFIG gives it users; without one it needs none.
 func authOptions(cfg Config) []nats.Option {
-	if cfg.NATSURL == "" {
+	if cfg.NATSURL == "" && cfg.NATSConfig == "" {
 		return nil
 	}
 	var opts []nats.Option

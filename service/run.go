@@ -44,7 +44,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("data dir: %w", err)
 		}
 		var err error
-		emb, err = broker.StartEmbedded(cfg.DataDir, cfg.NATSListen, broker.WithLogger(log))
+		emb, err = broker.StartEmbeddedWith(broker.EmbeddedConfig{StoreDir: cfg.DataDir, Listen: cfg.NATSListen, ConfigFile: cfg.NATSConfig}, broker.WithLogger(log))
 		if err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if public && cfg.APIToken == "" {
 		log.Warn("HTTP address is not loopback and SHEETPIPE_API_TOKEN is not set: /jobs answers 403", "http", ln.Addr().String())
 	}
-	control := api.New(pipe, api.Config{Token: cfg.APIToken, Public: public}, log)
+	control := api.New(pipe, api.Config{Token: cfg.APIToken, Public: public, MaxStreams: cfg.MaxStreams}, log)
 	mux := newMux(reg, nc, js, storage, pipe.Consuming)
 	control.Register(mux)
 	// Streams of events end when the server shuts down, not at the deadline.

@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // statusError is a webhook answer other than 2xx.
@@ -37,38 +36,45 @@ func retryable(err error) bool {
 	return !errors.Is(err, ErrForbiddenAddress)
 }
 
-// handle delivers one status event if it is final and its job has a webhook, and
-// settles the message.
+// handle delivers one status event if it is final, holds up against KV (see
+// package eventcheck) and its job has a webhook, and settles the message. What
+// is signed and posted is the event built from the job's value at the event's
+// revision, never the published bytes.
 func (s *Sender) handle(ctx context.Context, msg jetstream.Msg) {
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
 	go s.heartbeatLoop(hbCtx, msg)
 
-	var ev events.StatusEvent
-	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.JobID == "" {
-		s.log.Warn("webhook: status event not decodable; dropped", "error", err)
+	claim, ok := s.check.Decode(ctx, msg.Data())
+	if !ok {
 		_ = msg.Term()
 		return
 	}
-	if !ev.Final() {
+	if !claim.Final() {
 		_ = msg.Ack()
 		return
 	}
-	j, _, err := s.store.Get(ctx, ev.JobID)
+	ev, j, ok, err := s.check.Verify(ctx, claim)
 	switch {
-	case errors.Is(err, kvstore.ErrNotFound):
-		_ = msg.Ack() // the job was deleted: nobody to tell
-		return
 	case err != nil:
-		s.log.Warn("webhook: load job", "job_id", ev.JobID, "error", err)
+		s.log.Warn("webhook: load job", "job_id", claim.JobID, "error", err)
 		_ = msg.NakWithDelay(s.cfg.backoff(delivered(msg)))
+		return
+	case !ok: // forged, or the job is gone: counted and logged
+		_ = msg.Term()
 		return
 	case j.WebhookURL == "":
 		_ = msg.Ack()
 		return
 	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		s.log.Error("webhook: encode event", "job_id", ev.JobID, "error", err)
+		_ = msg.Term()
+		return
+	}
 	start := time.Now()
-	err = s.post(ctx, j.WebhookURL, ev, msg.Data())
+	err = s.post(ctx, j.WebhookURL, ev, body)
 	if err != nil && ctx.Err() != nil {
 		_ = msg.Nak() // shutting down: another process delivers it
 		return
@@ -77,8 +83,8 @@ func (s *Sender) handle(ctx context.Context, msg jetstream.Msg) {
 	s.metrics.WebhookAttempt(outcome, time.Since(start))
 }
 
-// post sends one attempt: the event's bytes as published, signed, with the
-// event's idempotency key.
+// post sends one attempt: body (the verified event), signed, with the event's
+// idempotency key "<job_id>:<revision>".
 func (s *Sender) post(ctx context.Context, target string, ev events.StatusEvent, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()

@@ -4,9 +4,13 @@
 // Every sheetd with a secret (SHEETPIPE_WEBHOOK_SECRET) runs a Sender on the
 // durable pull consumer "webhooks" of stream JOB_EVENTS, filtered to jobs.status;
 // the consumer is shared, so each event is handled by one process. For a final
-// event (events.StatusEvent.Final) the Sender reads the job from KV bucket jobs
-// for its URL and POSTs the event exactly as published, with an HMAC-SHA256
-// signature (Sign, Verify) and an idempotency key "<job_id>:<revision>". Delivery
+// event (events.StatusEvent.Final) the Sender first checks the event against KV
+// bucket jobs (package eventcheck): the job must have been in the event's status
+// and step at the event's revision, else the event is dropped unsent (forged, or
+// too old to check), counted in sheetpipe_events_dropped_total{consumer="webhooks"}.
+// It then POSTs the event built from the job's value at that revision, never the
+// published bytes, to the job's URL, with an HMAC-SHA256 signature (Sign, Verify)
+// and an idempotency key "<job_id>:<revision>" of the verified revision. Delivery
 // is at least once: a 2xx acks the event; 5xx, 408, 429, network errors and
 // timeouts are retried with exponential back-off (NakWithDelay) until the
 // consumer's MaxDeliver; a retry, a re-emitted event or a crash between the POST

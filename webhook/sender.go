@@ -13,13 +13,15 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/eventcheck"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
-// jobStore is what the sender needs of package kvstore: a job's webhook URL.
+// jobStore is what the sender needs of package kvstore: the job at an event's
+// revision, to check the event and read the job's webhook URL.
 type jobStore interface {
-	Get(ctx context.Context, id string) (*kvstore.Job, uint64, error)
+	JobAt(ctx context.Context, id string, rev uint64) (*kvstore.Job, error)
 }
 
 // Config tunes a Sender.
@@ -99,6 +101,7 @@ type Sender struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	client  *http.Client
+	check   *eventcheck.Checker
 
 	// maxDeliver and heartbeat come from the consumer's configuration, which
 	// Provision sets and every process shares.
@@ -124,7 +127,7 @@ func New(cfg Config, d Deps) (*Sender, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Sender{cfg: cfg, js: d.JS, store: d.Store, log: log, metrics: d.Metrics,
-		client: cfg.Guard.Client(cfg.Timeout)}, nil
+		client: cfg.Guard.Client(cfg.Timeout), check: eventcheck.New(broker.ConsumerWebhooks, d.Store, log, d.Metrics)}, nil
 }
 
 // CheckURL vets a request's webhook_url (see Guard.CheckURL).

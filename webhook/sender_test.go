@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -74,31 +75,48 @@ type senderEnv struct {
 	nats    *testnats.Server
 	store   *kvstore.Store
 	metrics *metrics.Metrics
+	logs    *logBuffer
 }
 
 // newSenderEnv provisions a server whose webhooks consumer allows attempts
 // deliveries and starts a Sender that may post to loopback when allowLoopback.
 func newSenderEnv(t *testing.T, attempts int, allowLoopback bool) *senderEnv {
 	t.Helper()
+	e := newIdleSenderEnv(t, attempts)
+	e.start(allowLoopback)
+	return e
+}
+
+// newIdleSenderEnv is newSenderEnv without the Sender: events published before
+// start wait in the webhooks consumer.
+func newIdleSenderEnv(t *testing.T, attempts int) *senderEnv {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	e := &senderEnv{t: t, ctx: ctx, metrics: metrics.New(prometheus.NewRegistry())}
+	e := &senderEnv{t: t, ctx: ctx, metrics: metrics.New(prometheus.NewRegistry()), logs: &logBuffer{}}
 	e.nats = testnats.Provisioned(t, broker.Resources{WebhookAttempts: attempts, AckWait: 5 * time.Second})
 	var err error
 	if e.store, err = kvstore.New(ctx, e.nats.JS, e.metrics); err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+// start runs a Sender that may post to loopback when allowLoopback.
+func (e *senderEnv) start(allowLoopback bool) {
+	t := e.t
+	t.Helper()
 	var allow []netip.Prefix
 	if allowLoopback {
 		allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	}
 	s, err := webhook.New(webhook.Config{Secret: secret, Guard: webhook.NewGuard(allow), Timeout: 5 * time.Second,
 		RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond},
-		webhook.Deps{JS: e.nats.JS, Store: e.store, Metrics: e.metrics})
+		webhook.Deps{JS: e.nats.JS, Store: e.store, Metrics: e.metrics, Log: slog.New(slog.NewJSONHandler(e.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(ctx); err != nil {
+	if err := s.Start(e.ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -106,7 +124,6 @@ func newSenderEnv(t *testing.T, attempts int, allowLoopback bool) *senderEnv {
 		defer cancel()
 		s.Stop(stopCtx)
 	})
-	return e
 }
 
 // job creates a job posting to url (none when empty) and returns its id.
@@ -197,7 +214,7 @@ func TestDeliversFinalEventSigned(t *testing.T) {
 	}
 	p := posts[0]
 	if string(p.body) != string(body) {
-		t.Fatalf("body %s, want the published event %s", p.body, body)
+		t.Fatalf("body %s, want the event built from the job, as published: %s", p.body, body)
 	}
 	if !webhook.Verify(secret, p.body, p.headers.Get("X-Sheetpipe-Signature")) {
 		t.Fatalf("signature %q does not verify", p.headers.Get("X-Sheetpipe-Signature"))
