@@ -20,7 +20,7 @@ RUN apt-get update \
       texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
       texlive-latex-extra texlive-pictures texlive-science texlive-plain-generic \
       lmodern cm-super texlive-lang-french texlive-lang-german texlive-lang-spanish \
-      texlive-lang-italian texlive-lang-portuguese \
+      texlive-lang-italian texlive-lang-portuguese texlive-humanities \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 sheetd \

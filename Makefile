@@ -4,10 +4,10 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEXLIVE  := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
             texlive-latex-extra texlive-pictures texlive-science texlive-plain-generic \
             lmodern cm-super texlive-lang-french texlive-lang-german texlive-lang-spanish \
-            texlive-lang-italian texlive-lang-portuguese
+            texlive-lang-italian texlive-lang-portuguese texlive-humanities
 # One file of each package above: a machine lacking any of them gets the whole list.
 TEXFILES := article.cls enumitem.sty exam.cls tikz.sty siunitx.sty ulem.sty lmodern.sty \
-            type1ec.sty frenchb.ldf ngerman.ldf spanish.ldf italian.ldf portuguese.ldf
+            verse.sty type1ec.sty frenchb.ldf ngerman.ldf spanish.ldf italian.ldf portuguese.ldf
 PROMPT   ?= A fractions worksheet for grade 5 with 50% & $$5 examples
 
 .PHONY: run test texlive prometheus deps build vet clean bench

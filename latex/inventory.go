@@ -50,7 +50,7 @@ var (
 		"fontawesome5", "fontawesome", "academicons", "tikzsymbols", "skak", "chessboard",
 		// code and programming
 		"listings", "verbatim", "fancyvrb", "calc", "ifthen", "etoolbox", "xparse", "xstring", "comment",
-		"lipsum", "qrcode",
+		"lipsum", "qrcode", "verse",
 	}
 	catalogClasses   = []string{"article", "exam", "scrartcl", "extarticle", "memoir", "report", "standalone", "letter"}
 	catalogLanguages = []string{
