@@ -58,7 +58,7 @@ make bench                    # installs natscli (bin/nats) from its module, bui
 ./bin/sheetbench -scenarios overhead,compile -jobs 2000 -out /tmp/bench.md
 ` + "```" + `
 
-Scenarios (` + "`-scenarios`" + `, default all): baseline, overhead, concurrency, compile, memory.
+Scenarios (` + "`-scenarios`" + `, default all): baseline, overhead, concurrency, compile, memory, corpus.
 Measure on an otherwise idle machine: the load average at start is recorded
 above because other work on the same cores lowers every figure.
 
@@ -121,6 +121,11 @@ above because other work on the same cores lowers every figure.
   (jobs/s measured like the slow-LLM run's, with batch = cores), and again
   with identical LaTeX for every job: with a content-hash PDF cache the repeat
   run skips compiles, without one the two rates match.
+- **Corpus.** Real pdflatex on the worksheet corpus of ` + "`latex/testdata/corpus`" + `:
+  realistic LLM-style worksheets (good/) must compile on the first try with
+  the installed TeX packages, and broken variants (broken/, the true line of
+  each mistake marked ` + "`% ERROR-LINE`" + `) must fail with that line in their
+  error. Compiled GOMAXPROCS at a time; a quick run takes three of each.
 - **Memory.** The built sheetd binary with its embedded NATS server and only
   the prompt stage (` + "`SHEETPIPE_STAGES=prompt`" + `), so submitted jobs are created and
   stay queued for design: VmRSS from ` + "`/proc/<pid>/status`" + ` when ready and once all
