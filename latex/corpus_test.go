@@ -102,3 +102,16 @@ func TestCorpus(t *testing.T) {
 		t.Errorf("broken: %d/%d report the true line, want at least 90%% of at least 15", right, len(broken))
 	}
 }
+
+// With the T1 font encoding LLMs like, the fonts are cm-super's outlines: no
+// METAFONT run per compile and no Type 3 bitmap fonts in the PDF.
+func TestT1FontsAreOutlines(t *testing.T) {
+	c, _ := newTestCompiler(t, Config{})
+	pdf, err := c.Compile(t.Context(), "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\begin{document}\n\\'El\\`eve \\`a l'\\'ecole, \\textbf{gras}, \\texttt{mono}.\n\\end{document}\n")
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	content := pdfContent(pdf)
+	requireNotContains(t, content, "/Type3", "pdf")
+	requireContains(t, content, "SFRM1000", "pdf fonts")
+}
