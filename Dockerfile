@@ -12,11 +12,15 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/sheetd ./cmd/sheetctl
 
 FROM debian:bookworm-slim
-# pdflatex and the standard packages the worksheets use; CA roots for the LLM API;
+# pdflatex and the TeX packages worksheets use (the Makefile's TEXLIVE list: about
+# 610 MB; not texlive-fonts-extra, 1.4 GB for icon fonts); CA roots for the LLM API;
 # curl for the health check.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
+      texlive-latex-extra texlive-pictures texlive-science texlive-plain-generic \
+      lmodern cm-super texlive-lang-french texlive-lang-german texlive-lang-spanish \
+      texlive-lang-italian texlive-lang-portuguese texlive-humanities \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 sheetd \

@@ -1,7 +1,13 @@
 # sheetpipe. `make run` and `make test` install what a fresh Debian machine lacks.
 GO       ?= go
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-TEXLIVE  := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
+TEXLIVE  := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
+            texlive-latex-extra texlive-pictures texlive-science texlive-plain-generic \
+            lmodern cm-super texlive-lang-french texlive-lang-german texlive-lang-spanish \
+            texlive-lang-italian texlive-lang-portuguese texlive-humanities
+# One file of each package above: a machine lacking any of them gets the whole list.
+TEXFILES := article.cls enumitem.sty exam.cls tikz.sty siunitx.sty ulem.sty lmodern.sty \
+            verse.sty type1ec.sty frenchb.ldf ngerman.ldf spanish.ldf italian.ldf portuguese.ldf
 PROMPT   ?= A fractions worksheet for grade 5 with 50% & $$5 examples
 
 .PHONY: run test texlive prometheus deps build vet clean bench
@@ -24,12 +30,18 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeRequest -fuzztime=$(FUZZTIME) ./events
 	$(GO) test -run='^$$' -fuzz=FuzzParseLog -fuzztime=$(FUZZTIME) ./latex
 
-## texlive: install pdflatex and the standard packages from Debian when missing
+## texlive: install pdflatex and the TeX packages worksheets use from Debian when any is
+## missing (checked by kpsewhich, so a machine with only the base set gets the rest);
+## one line per step, the time at the end
 texlive:
-	@command -v pdflatex >/dev/null 2>&1 || { \
-		echo "installing texlive ($(TEXLIVE))"; \
+	@command -v pdflatex >/dev/null 2>&1 && command -v kpsewhich >/dev/null 2>&1 && \
+		[ "$$(kpsewhich $(TEXFILES) | wc -l)" -eq "$(words $(TEXFILES))" ] || { \
+		start=$$(date +%s); \
+		echo "texlive: apt-get update"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEXLIVE); }
+		echo "texlive: installing $(TEXLIVE) (about 310 MB to download, 610 MB on disk)" && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEXLIVE) >/dev/null && \
+		echo "texlive: installed in $$(( $$(date +%s) - start ))s"; }
 
 ## prometheus: install prometheus and promtool from Debian when missing (deploy's tests run them).
 ## Without systemd, the package's postinst would start a daemon on :9090 through its

@@ -44,8 +44,9 @@ type Reply struct {
 
 // Client calls the language model for each step. It is safe for concurrent use.
 type Client struct {
-	cfg Config
-	api *openai.Client // nil for the offline provider
+	cfg    Config
+	system string         // SystemPrompt(cfg.TeX)
+	api    *openai.Client // nil for the offline provider
 }
 
 // New returns a Client for cfg, or an error wrapping ErrInvalidConfig.
@@ -54,7 +55,7 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg}
+	c := &Client{cfg: cfg, system: SystemPrompt(cfg.TeX)}
 	if cfg.Provider == ProviderOpenAI {
 		oc := openai.DefaultConfig(cfg.APIKey)
 		if cfg.BaseURL != "" {
@@ -66,6 +67,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
+
+// SystemPrompt returns the first turn of every conversation: SystemPrompt of
+// the Config's TeX.
+func (c *Client) SystemPrompt() string { return c.system }
 
 // Provider returns "openai" or "offline".
 func (c *Client) Provider() string { return c.cfg.Provider }
@@ -99,7 +104,7 @@ func (c *Client) call(ctx context.Context, step string, history []Turn, user str
 		answer = offline()
 	} else {
 		var err error
-		answer, reply.Usage, err = c.complete(ctx, step, reply.Model, messages(history, user))
+		answer, reply.Usage, err = c.complete(ctx, step, reply.Model, messages(c.system, history, user))
 		if err != nil {
 			return Reply{}, err
 		}
@@ -109,7 +114,7 @@ func (c *Client) call(ctx context.Context, step string, history []Turn, user str
 		return Reply{}, transient(step, "empty answer")
 	}
 	if len(history) == 0 {
-		reply.Turns = append(reply.Turns, Turn{Role: RoleSystem, Content: SystemPrompt})
+		reply.Turns = append(reply.Turns, Turn{Role: RoleSystem, Content: c.system})
 	}
 	reply.Turns = append(reply.Turns, Turn{Role: RoleUser, Content: user}, Turn{Role: RoleAssistant, Content: answer})
 	return reply, nil
@@ -137,12 +142,12 @@ func (c *Client) complete(ctx context.Context, step, model string, msgs []openai
 // userTag is the OpenAI "user" field of every request for step.
 func userTag(step string) string { return "sheetpipe/" + step }
 
-// messages returns the request messages: the system prompt unless history
-// already starts with a system turn, the history, then the user turn.
-func messages(history []Turn, user string) []openai.ChatCompletionMessage {
+// messages returns the request messages: system unless history already starts
+// with a system turn, the history, then the user turn.
+func messages(system string, history []Turn, user string) []openai.ChatCompletionMessage {
 	msgs := make([]openai.ChatCompletionMessage, 0, len(history)+2)
 	if len(history) == 0 || history[0].Role != RoleSystem {
-		msgs = append(msgs, openai.ChatCompletionMessage{Role: RoleSystem, Content: SystemPrompt})
+		msgs = append(msgs, openai.ChatCompletionMessage{Role: RoleSystem, Content: system})
 	}
 	for _, t := range history {
 		msgs = append(msgs, openai.ChatCompletionMessage{Role: t.Role, Content: t.Content})

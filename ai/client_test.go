@@ -90,7 +90,7 @@ var stepConfig = Config{
 
 func TestStepsSendConversation(t *testing.T) {
 	earlier := []Turn{
-		{Role: RoleSystem, Content: SystemPrompt},
+		{Role: RoleSystem, Content: SystemPrompt(TeX{})},
 		{Role: RoleUser, Content: "earlier request"},
 		{Role: RoleAssistant, Content: "earlier answer"},
 	}
@@ -122,7 +122,7 @@ func TestStepsSendConversation(t *testing.T) {
 				}
 				wantPrefix := hc.history
 				if len(wantPrefix) == 0 {
-					wantPrefix = []Turn{{Role: RoleSystem, Content: SystemPrompt}}
+					wantPrefix = []Turn{{Role: RoleSystem, Content: SystemPrompt(TeX{})}}
 				}
 				if got := turnsOf(req.Messages); len(got) != len(wantPrefix)+1 || !slices.Equal(got[:len(wantPrefix)], wantPrefix) {
 					t.Fatalf("request messages = %q, want %q then one user turn", got, wantPrefix)
@@ -134,7 +134,7 @@ func TestStepsSendConversation(t *testing.T) {
 
 				var wantTurns []Turn
 				if len(hc.history) == 0 {
-					wantTurns = append(wantTurns, Turn{Role: RoleSystem, Content: SystemPrompt})
+					wantTurns = append(wantTurns, Turn{Role: RoleSystem, Content: SystemPrompt(TeX{})})
 				}
 				wantTurns = append(wantTurns, Turn{Role: RoleUser, Content: last.Content}, Turn{Role: RoleAssistant, Content: sc.answer})
 				if !slices.Equal(reply.Turns, wantTurns) {
@@ -162,7 +162,7 @@ func TestHistoryWithoutSystemTurnGetsSystemPrompt(t *testing.T) {
 		t.Fatalf("GenerateDesign: %v", err)
 	}
 	got := turnsOf(srv.Calls()[0].Messages)
-	want := []Turn{{RoleSystem, SystemPrompt}, history[0], history[1]}
+	want := []Turn{{RoleSystem, SystemPrompt(TeX{})}, history[0], history[1]}
 	if len(got) != 4 || !slices.Equal(got[:3], want) {
 		t.Errorf("request messages = %q, want %q then the user turn", got, want)
 	}

@@ -58,6 +58,10 @@ type Config struct {
 	// Timeout bounds each call, from request to parsed answer (LLM_TIMEOUT).
 	// Default: 120s.
 	Timeout time.Duration
+	// TeX is what the compiler can load; the system prompt names it and the
+	// fix prompt offers installed alternatives to a missing package. Default:
+	// the zero TeX, a basic TeX Live (nine packages, article).
+	TeX TeX
 }
 
 // withDefaults returns c with every unset field at its default. It copies
@@ -77,6 +81,8 @@ func (c Config) withDefaults() Config {
 		c.Timeout = DefaultTimeout
 	}
 	c.StepModels = maps.Clone(c.StepModels)
+	c.TeX = TeX{Packages: slices.Clone(c.TeX.Packages), Classes: slices.Clone(c.TeX.Classes),
+		Languages: slices.Clone(c.TeX.Languages), Absent: slices.Clone(c.TeX.Absent)}
 	maps.DeleteFunc(c.StepModels, func(_, model string) bool { return strings.TrimSpace(model) == "" })
 	return c
 }

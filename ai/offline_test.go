@@ -74,7 +74,7 @@ func TestOfflinePipeline(t *testing.T) {
 	prompt := "A fractions worksheet for grade 5"
 	run := runOffline(t, c, prompt)
 
-	if run.conversation[0] != (Turn{RoleSystem, SystemPrompt}) {
+	if run.conversation[0] != (Turn{RoleSystem, SystemPrompt(TeX{})}) {
 		t.Errorf("conversation starts with %q, want the system prompt", run.conversation[0])
 	}
 	if !strings.Contains(run.design, "Topic: "+prompt) || !strings.Contains(run.design, "fraction") {

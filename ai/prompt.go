@@ -7,17 +7,6 @@ import (
 	"unicode"
 )
 
-// SystemPrompt is the fixed first turn of every conversation.
-const SystemPrompt = `You write printable school worksheets in LaTeX.
-
-Rules:
-- Answer with LaTeX only: no explanations, no comments about your answer, no markdown, no code fences. Only when a message asks for a plain-text outline, request, description or tags, answer with exactly that plain text instead.
-- A LaTeX answer is one complete document, from \documentclass to \end{document}, that compiles with pdflatex.
-- Use only standard packages available in a basic TeX Live installation: amsmath, amssymb, geometry, array, tabularx, multicol, xcolor, graphicx, fancyhdr. Do not use enumitem or any other package, and do not include external files or images.
-- Never invent data: no facts, statistics, dates, quotations or names of real people that the user did not give. Use generic exercises or neutral placeholders instead.
-- Leave enough space for the answers: answer lines, boxes or blank space after each exercise.
-- Escape LaTeX special characters in text: \ { } $ & # ^ _ % ~.`
-
 // Delimiters around the user-supplied text embedded in step messages. The
 // offline provider finds the latest request in a history by them.
 const (
@@ -56,10 +45,13 @@ Answer with the LaTeX source only: exactly one complete document from \documentc
 // fixContext is how many source lines fixMessage shows on each side of the error.
 const fixContext = 8
 
-func fixMessage(latex string, e LatexErrorInfo) string {
+func fixMessage(latex string, e LatexErrorInfo, tex TeX) string {
 	var b strings.Builder
 	b.WriteString("The LaTeX document below failed to compile with pdflatex. Fix it.\n\n")
 	fmt.Fprintf(&b, "Error: %s\n", strings.TrimSpace(e.Message))
+	if advice := missingAdvice(e.Message, tex); advice != "" {
+		b.WriteString(advice + "\n")
+	}
 	if e.Line > 0 {
 		fmt.Fprintf(&b, "Line: %d\n", e.Line)
 	} else {

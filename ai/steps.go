@@ -31,7 +31,7 @@ func (c *Client) GenerateLatex(ctx context.Context, history []Turn, design strin
 // lines around e.Line and the full document; Reply.Text is cleaned like
 // GenerateLatex's (step "fix").
 func (c *Client) FixLatex(ctx context.Context, history []Turn, latex string, e LatexErrorInfo) (Reply, error) {
-	return c.call(ctx, StepFix, history, fixMessage(latex, e), Clean,
+	return c.call(ctx, StepFix, history, fixMessage(latex, e, c.cfg.TeX), Clean,
 		func() string { return offlineLatex(topicOf(latestRequest(history))) })
 }
 

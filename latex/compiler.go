@@ -85,7 +85,8 @@ func (c *Compiler) Compile(ctx context.Context, source string) (pdf []byte, err 
 	if err != nil {
 		return nil, err
 	}
-	return c.outcome(dir, res)
+	pdf, err = c.outcome(dir, res)
+	return pdf, locate(err, source)
 }
 
 // outcome turns a finished run into the PDF or the error a caller sees. The log

@@ -91,18 +91,19 @@ func TestCompileBrokenDocuments(t *testing.T) {
 		wantMessage string // substring
 	}{
 		{name: "undefined control sequence", body: "Hello\n\\foo bar", wantLine: 5, wantMessage: "Undefined control sequence."},
-		{name: "missing end itemize", body: "\\begin{itemize}\n\\item one\n\\item two", wantLine: 7,
+		{name: "missing end itemize", body: "\\begin{itemize}\n\\item one\n\\item two", wantLine: 4,
 			wantMessage: `\begin{itemize} on input line 4 ended by \end{document}.`},
 		{name: "mismatched environment", body: "\\begin{center}\nx\n\\end{itemize}", wantLine: 6,
 			wantMessage: `\begin{center} on input line 4 ended by \end{itemize}.`},
-		// TeX reports the line it was reading when the file prompt failed: the
-		// \usepackage peeks at the next line for an optional date.
-		{name: "missing package", preamble: "\\usepackage{doesnotexist}", body: "x", wantLine: 3,
-			wantMessage: "File `doesnotexist.sty' not found."},
+		// TeX reports the line it was reading when the file prompt failed (the
+		// \usepackage peeks at the next line for an optional date): the
+		// \usepackage's own line is reported.
+		{name: "missing package", preamble: "\\usepackage{doesnotexist}", body: "x", wantLine: 2,
+			wantMessage: `LaTeX package "doesnotexist" is not installed (doesnotexist.sty)`},
 		{name: "missing dollar", body: "Text\nx^2 here", wantLine: 5, wantMessage: "Missing $ inserted."},
-		{name: "runaway argument", preamble: `\def\foo#1{#1}`, body: "\\foo{abc\n\nxyz}", wantLine: 5,
+		{name: "runaway argument", preamble: `\def\foo#1{#1}`, body: "\\foo{abc\n\nxyz}", wantLine: 4,
 			wantMessage: `Paragraph ended before \foo was complete.`},
-		{name: "runaway argument to the end of file", body: "\\section{Intro\n\\end{document}", wantLine: 0,
+		{name: "runaway argument to the end of file", body: "\\section{Intro\n\\end{document}", wantLine: 4,
 			wantMessage: "File ended while scanning use of"},
 		{name: "no pages of output", body: "", wantLine: 0, wantMessage: "No pages of output."},
 	}

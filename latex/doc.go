@@ -25,7 +25,11 @@
 //
 // A document that fails (an error, a timeout, a sandbox violation) yields a
 // *LatexError with the first error, its source line and the truncated log; the
-// fix stage sends those to the LLM. Anything else (no temp dir, pdflatex gone,
+// fix stage sends those to the LLM. The line is where the mistake is, not only
+// where TeX noticed it: the \usepackage of a missing package, the start of a
+// runaway argument, the stray text before a list's first \item (see locate).
+// A missing package, class, babel language or TikZ library is named plainly:
+// `LaTeX package "x" is not installed (x.sty)` (see Missing, ParseMissing). Anything else (no temp dir, pdflatex gone,
 // a cancelled context) is a plain wrapped error. The package touches no NATS
 // subject, bucket or store.
 package latex

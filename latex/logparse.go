@@ -25,6 +25,9 @@ var (
 	bangRE = regexp.MustCompile(`^! ?(\S.*)$`)
 	// contextRE matches TeX's context line "l.12 \foo".
 	contextRE = regexp.MustCompile(`^l\.(\d+)(?: |$)`)
+	// packageErrorRE matches the start of a package's or class's error message;
+	// its continuation lines start with "(name)".
+	packageErrorRE = regexp.MustCompile(`^(?:Package|Class) (\S+) Error: `)
 )
 
 // logError is the first error of a log.
@@ -85,12 +88,39 @@ func parseLog(log string) logError {
 	for _, l := range raw[:start] {
 		offset += len(l) + 1
 	}
+	message := withContinuation(found.message, lines[found.index+1:])
+	if missing, ok := missingFile(message); ok {
+		message = missing.String()
+	}
 	return logError{
-		message: clipHead(found.message, maxMessageBytes),
+		message: clipHead(message, maxMessageBytes),
 		snippet: clipHead(strings.TrimRight(strings.Join(lines[start:end], "\n"), " \n"), maxSnippetBytes),
 		line:    line,
 		offset:  offset,
 	}
+}
+
+// withContinuation appends to a package's or class's error message the
+// continuation lines that follow it ("(babel)   or the language ..."), so
+// that a message TeX wraps is not cut mid-sentence.
+func withContinuation(message string, next []string) string {
+	m := packageErrorRE.FindStringSubmatch(message)
+	if m == nil {
+		return message
+	}
+	prefix := "(" + m[1] + ")"
+	var b strings.Builder
+	b.WriteString(message)
+	for _, l := range next {
+		rest, ok := strings.CutPrefix(l, prefix)
+		if !ok || b.Len() > maxMessageBytes {
+			break
+		}
+		if rest = strings.TrimSpace(rest); rest != "" {
+			b.WriteString(" " + rest)
+		}
+	}
+	return b.String()
 }
 
 // firstError returns the first error line, preferring any real error to

@@ -105,7 +105,7 @@ func TestParseLog(t *testing.T) {
 		{
 			name:        "missing package beats the emergency stop",
 			log:         logMissingPackage,
-			wantMessage: "LaTeX Error: File `doesnotexist.sty' not found.",
+			wantMessage: `LaTeX package "doesnotexist" is not installed (doesnotexist.sty)`,
 			wantLine:    3,
 			wantSnippet: []string{"Emergency stop.", `l.3 \begin`, "{document}"},
 		},
@@ -141,9 +141,39 @@ func TestParseLog(t *testing.T) {
 		{
 			name:        "error inside a package has no main.tex line",
 			log:         logPackageError,
-			wantMessage: "Package babel Error: Unknown option 'klingon'. Either you misspelled it",
+			wantMessage: `babel language "klingon" is not installed (klingon.ldf)`,
 			wantLine:    0,
 			wantSnippet: []string{"klingon.ldf", "l.4357"},
+		},
+		{
+			name:        "missing document class",
+			log:         "! LaTeX Error: File `examx.cls' not found.\n\nEnter file name: \n./main.tex:2: Emergency stop.\n<read *> \n\nl.2 \\begin\n",
+			wantMessage: `document class "examx" is not installed (examx.cls)`,
+			wantLine:    2,
+		},
+		{
+			name:        "missing input file",
+			log:         "! LaTeX Error: File `chapter1.tex' not found.\n\n./main.tex:9: Emergency stop.\n",
+			wantMessage: `LaTeX file "chapter1" is not installed (chapter1.tex)`,
+		},
+		{
+			name:        "missing image keeps its message",
+			log:         "./main.tex:7: LaTeX Error: File `photo' not found.\n\nl.7 \\includegraphics{photo}\n",
+			wantMessage: "LaTeX Error: File `photo' not found.",
+			wantLine:    7,
+		},
+		{
+			name: "missing TikZ library",
+			log: "./main.tex:3: Package tikz Error: I did not find the tikz library 'foo'. I looked for files named tikzlibraryfoo.code.tex and pgflibraryfoo.code.tex, but neither could be found in the current texmf trees..\n\n" +
+				"See the tikz package documentation for explanation.\nl.3 \\usetikzlibrary{foo}\n",
+			wantMessage: `TikZ library "foo" is not installed (tikzlibraryfoo.code.tex)`,
+			wantLine:    3,
+		},
+		{
+			name:        "package error continued on the next lines",
+			log:         "./main.tex:8: Package siunitx Error: Invalid number 'abc'.\n(siunitx)                Check the input.\n(other)  not this\n\nl.8 \\num{abc}\n",
+			wantMessage: "Package siunitx Error: Invalid number 'abc'. Check the input.",
+			wantLine:    8,
 		},
 		{
 			name:        "emergency stop alone",
@@ -253,6 +283,12 @@ func FuzzParseLog(f *testing.F) {
 		}
 		if got := truncateLog(log, e.offset, minMaxLog); len(got) > minMaxLog {
 			t.Fatalf("truncated log has %d bytes, limit %d", len(got), minMaxLog)
+		}
+		// The log doubles as a source: locate must stay inside it or keep the line.
+		le := &LatexError{Message: message, Snippet: snippet, Line: line}
+		_ = locate(le, log)
+		if n := strings.Count(log, "\n") + 1; le.Line != line && (le.Line < 1 || le.Line > n) {
+			t.Fatalf("located line %d outside the source's %d lines", le.Line, n)
 		}
 	})
 }

@@ -77,8 +77,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	storage := storageCheck(emb, store)
+	// The prompts name what the compiler can load: taken once, at start.
+	tex, err := latex.TakeInventory(ctx, cfg.CompileCommand)
+	if err != nil {
+		return fmt.Errorf("compiler: %w", err)
+	}
+	log.Info("tex inventory", "packages", len(tex.Packages), "classes", tex.Classes, "languages", tex.Languages, "absent", tex.Absent)
 	llm, err := ai.New(ai.Config{Provider: cfg.LLMProvider, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL,
-		Model: cfg.LLMModel, Timeout: cfg.LLMTimeout, StepModels: map[string]string{
+		TeX: ai.TeX(tex), Model: cfg.LLMModel, Timeout: cfg.LLMTimeout, StepModels: map[string]string{
 			"design": cfg.LLMModelDesign, "latex": cfg.LLMModelLatex, "fix": cfg.LLMModelFix,
 			"refine": cfg.LLMModelRefine, "meta": cfg.LLMModelMeta}})
 	if err != nil {

@@ -124,6 +124,21 @@ func TestRunEmbedded(t *testing.T) {
 		t.Fatalf("pdf: %v", err)
 	}
 
+	// The conversation starts with the system prompt built from the TeX inventory.
+	convs, err := js.KeyValue(ctx, kvstore.BucketConversations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conv kvstore.Conversation
+	if e, err := convs.Get(ctx, job.ConversationID); err != nil || json.Unmarshal(e.Value(), &conv) != nil || len(conv.Messages) == 0 {
+		t.Fatalf("conversation %q: %v", job.ConversationID, err)
+	}
+	for _, want := range []string{"enumitem", "tikz, pgfplots", "article, exam", "french", "NOT installed; never use them: "} {
+		if !strings.Contains(conv.Messages[0].Content, want) {
+			t.Errorf("system prompt lacks %q:\n%s", want, conv.Messages[0].Content)
+		}
+	}
+
 	_, body := get(t, base+"/metrics")
 	for _, name := range []string{"jobs_submitted_total", "jobs_finished_total", "stage_duration_seconds",
 		"stage_messages_total", "llm_request_duration_seconds", "llm_tokens_total", "compile_duration_seconds",

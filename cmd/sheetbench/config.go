@@ -16,9 +16,10 @@ const (
 	scenarioConcurrency = "concurrency"
 	scenarioCompile     = "compile"
 	scenarioMemory      = "memory"
+	scenarioCorpus      = "corpus"
 )
 
-var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory}
+var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus}
 
 // Config is one run's settings.
 type Config struct {
@@ -36,6 +37,9 @@ type Config struct {
 	NATS string
 	// Sheetd is the sheetd binary the memory scenario starts. Default bin/sheetd.
 	Sheetd string
+	// Corpus is the worksheet corpus the corpus scenario compiles (good/ and
+	// broken/ inside). Default latex/testdata/corpus.
+	Corpus string
 }
 
 // RegisterFlags binds cfg's fields to flags of fs.
@@ -46,6 +50,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Out, "out", "", "write the Markdown report here (make bench: BENCHMARKS.md)")
 	fs.StringVar(&c.NATS, "nats", "bin/nats", "natscli binary for the baseline")
 	fs.StringVar(&c.Sheetd, "sheetd", "bin/sheetd", "sheetd binary for the memory scenario")
+	fs.StringVar(&c.Corpus, "corpus", "latex/testdata/corpus", "worksheet corpus for the corpus scenario")
 }
 
 // sizes are how much work each scenario does.

@@ -68,7 +68,7 @@ func (l *scriptedLLM) answer(ctx context.Context, history []ai.Turn, user, text 
 	}
 	reply := ai.Reply{Text: ai.Clean(text), Model: "sheetbench-scripted"}
 	if len(history) == 0 {
-		reply.Turns = append(reply.Turns, ai.Turn{Role: ai.RoleSystem, Content: ai.SystemPrompt})
+		reply.Turns = append(reply.Turns, ai.Turn{Role: ai.RoleSystem, Content: ai.SystemPrompt(ai.TeX{})})
 	}
 	reply.Turns = append(reply.Turns, ai.Turn{Role: ai.RoleUser, Content: user}, ai.Turn{Role: ai.RoleAssistant, Content: text})
 	return reply, nil

@@ -38,7 +38,8 @@ func TestQuickRun(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	r, err := Run(ctx, Config{Quick: true, Out: report, NATS: natsBin, Sheetd: buildSheetd(t)}, &out)
+	r, err := Run(ctx, Config{Quick: true, Out: report, NATS: natsBin, Sheetd: buildSheetd(t),
+		Corpus: filepath.Join("..", "..", "latex", "testdata", "corpus")}, &out)
 	if err != nil {
 		t.Fatalf("quick run: %v\n%s", err, out.String())
 	}
@@ -85,6 +86,9 @@ func TestQuickRun(t *testing.T) {
 	}
 	if m := r.Memory; m == nil || m.IdleKiB <= 0 || m.QueuedKiB <= 0 || m.PeakKiB < m.QueuedKiB {
 		t.Errorf("memory = %+v, want RSS idle and queued", m)
+	}
+	if c := r.Corpus; c == nil || c.Good != 3 || c.Broken != 3 || c.GoodOK != 3 || c.LineOK != 3 || c.Median <= 0 {
+		t.Errorf("corpus = %+v, want 3 good compiled and 3 broken on their line", c)
 	}
 
 	doc, err := os.ReadFile(report)

@@ -54,6 +54,7 @@ func (r *Results) writeResults(w io.Writer) {
 	r.concurrencyRows(res)
 	r.compileRows(res)
 	r.memoryRows(res)
+	r.corpusRows(res)
 	res.write(w)
 
 	for _, n := range r.Notes {

@@ -14,6 +14,7 @@ type Results struct {
 	Concurrency *concurrencyResult
 	Compile     *compileResult
 	Memory      *memoryResult
+	Corpus      *corpusResult
 	// Notes say which scenarios were skipped or failed, and why.
 	Notes []string
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 )
 
@@ -66,6 +67,14 @@ func (r *Results) run(ctx context.Context, name string, cfg Config, srv *benchSe
 		r.Compile, err = runCompile(ctx, srv, sz)
 	case scenarioMemory:
 		r.Memory, err = runMemory(ctx, cfg.Sheetd, sz.memoryJobs)
+	case scenarioCorpus:
+		dir := cfg.Corpus
+		if dir == "" {
+			dir = filepath.Join("latex", "testdata", "corpus")
+		}
+		if r.Corpus, err = runCorpus(ctx, dir, cfg.Quick); err == nil {
+			r.Notes = append(r.Notes, r.Corpus.notes()...)
+		}
 	}
 	return err
 }
