@@ -27,7 +27,7 @@ export function navigate(url, replace) {
 // onFailure shows the login for a 401, and any other failure plainly.
 export function onFailure(root, err) {
   if (err instanceof APIError && err.status === 401) {
-    showLogin(err.message);
+    showLogin(describe(err));
     return;
   }
   root.append(h("p", { class: "alert", role: "alert" }, describe(err)));
