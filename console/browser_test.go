@@ -236,3 +236,35 @@ func TestUntrustedTextIsInert(t *testing.T) {
 		t.Fatalf("list shows prompt %q", got)
 	}
 }
+
+// The list shows new jobs and status changes without a reload, and the overview
+// counts jobs and lists the latest failure.
+func TestListAndOverviewLive(t *testing.T) {
+	s := startSheetd(t, "")
+	ctx := browser(t)
+	first := s.submit(map[string]any{"user_id": "ana", "prompt": "A decimals worksheet for grade 4"})
+	do(t, ctx, 30*time.Second, chromedp.Navigate(s.base+"/"), chromedp.WaitVisible(chromedp.CSS(`#jobs tr[data-job="`+first+`"]`)))
+	second := s.submit(map[string]any{"user_id": "bo", "prompt": "BROKEN geometry: angles in a triangle", "mode": "manual", "priority": "high"})
+	visible(t, ctx, 30*time.Second, `#jobs tr[data-job="`+second+`"]`)
+	visible(t, ctx, 90*time.Second, `#jobs tr[data-job="`+first+`"] .st-completed`)
+	visible(t, ctx, 90*time.Second, `#jobs tr[data-job="`+second+`"] .st-waiting_manual`)
+	for _, p := range []string{"Fractions: add and subtract like denominators", "Times tables 6 to 9, a timed drill"} {
+		s.submit(map[string]any{"user_id": "cy", "prompt": p, "priority": "low"})
+	}
+	do(t, ctx, 30*time.Second, chromedp.WaitVisible(chromedp.CSS(`#jobs tr:nth-child(4)`)))
+	screenshot(t, ctx, "console-jobs")
+
+	do(t, ctx, 30*time.Second,
+		chromedp.Navigate(s.base+"/overview"),
+		chromedp.WaitVisible(chromedp.CSS(`#overview a[href="/job/`+second+`"]`)),
+	)
+	if n := text(t, ctx, `#overview tr[data-status="waiting_manual"] td.num`); n != "1" {
+		t.Fatalf("overview counts %s jobs waiting_manual", n)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#overview tr[data-queue]").length`); n < 10 {
+		t.Fatalf("overview shows %d queues", n)
+	}
+	screenshot(t, ctx, "console-overview")
+	do(t, ctx, 30*time.Second, chromedp.Navigate(s.base+"/submit"), chromedp.WaitVisible(chromedp.CSS("#prompt")))
+	screenshot(t, ctx, "console-submit")
+}
