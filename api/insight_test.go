@@ -208,4 +208,3 @@ func (f *fixture) submitHTTP(t *testing.T, base, token, body string) string {
 	}
 	return r.JobID
 }
-
