@@ -17,10 +17,11 @@ run: deps build
 	PROMPT='$(PROMPT)' ./scripts/run.sh
 
 ## test: install what the tests need, then go vet and go test -race
-## (SHEETPIPE_REQUIRE_PROMETHEUS=1: the live Prometheus test fails rather than skips without it)
-test: deps prometheus
+## (SHEETPIPE_REQUIRE_PROMETHEUS=1: the live Prometheus test fails rather than skips without it;
+## SHEETPIPE_REQUIRE_BROWSER=1: the console's browser tests fail rather than skip without chromium)
+test: deps prometheus chromium console-check
 	$(GO) vet ./...
-	SHEETPIPE_REQUIRE_PROMETHEUS=1 $(GO) test -race -count=1 -timeout 20m ./...
+	SHEETPIPE_REQUIRE_PROMETHEUS=1 SHEETPIPE_REQUIRE_BROWSER=1 $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
 ## fuzz: run each fuzz target for FUZZTIME (seeds in <pkg>/testdata/fuzz; a failing input is written there)
@@ -79,3 +80,28 @@ vet:
 
 clean:
 	rm -rf bin data
+
+## chromium: install Debian's chromium when missing (the console's browser tests drive it headless)
+.PHONY: chromium console console-check screenshots
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian package)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
+## console: rebuild the web console's bundle (console/dist, committed and embedded) from
+## console/web with the versions pinned in its package-lock.json (node and npm from Debian when missing)
+console:
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; }
+	cd console/web && npm ci --no-audit --no-fund && node build.mjs
+
+## console-check: the committed bundle is what its sources and lockfile build
+console-check: console
+	@git diff --quiet --exit-code -- console/dist || { \
+		echo "console/dist differs from a build of console/web: run make console and commit console/dist"; \
+		git diff --stat -- console/dist; exit 1; }
+
+## screenshots: rewrite docs/console-*.png from the console's browser tests
+screenshots: chromium
+	SHEETPIPE_SCREENSHOTS=1 SHEETPIPE_REQUIRE_BROWSER=1 $(GO) test -count=1 -run 'Test' ./console

@@ -223,14 +223,16 @@ func (a *API) httpList(ctx context.Context, _ http.ResponseWriter, r *http.Reque
 	return reply, "", err
 }
 
-// listQuery reads ?status=&user_id=&limit=; any other parameter is refused.
+// listQuery reads ?status=&user_id=&limit=&priority=&batch_id=&text=&before=; any
+// other parameter is refused.
 func listQuery(v url.Values) (events.ListQuery, error) {
 	for k := range v {
-		if k != "status" && k != "user_id" && k != "limit" {
-			return events.ListQuery{}, fmt.Errorf("%w: unknown query parameter %q (use status, user_id, limit)", events.ErrInvalid, k)
+		if !strings.Contains(" status user_id limit priority batch_id text before ", " "+k+" ") {
+			return events.ListQuery{}, fmt.Errorf("%w: unknown query parameter %q (use status, user_id, limit, priority, batch_id, text, before)", events.ErrInvalid, k)
 		}
 	}
-	q := events.ListQuery{Status: events.Status(v.Get("status")), UserID: v.Get("user_id")}
+	q := events.ListQuery{Status: events.Status(v.Get("status")), UserID: v.Get("user_id"),
+		Priority: events.Priority(v.Get("priority")), BatchID: v.Get("batch_id"), Text: v.Get("text"), Before: v.Get("before")}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {

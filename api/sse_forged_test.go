@@ -200,3 +200,61 @@ func TestEventStreamsAreCapped(t *testing.T) {
 		t.Fatal("no first event on the stream opened after one ended")
 	}
 }
+
+// The console's routes check events as the job streams do: GET /events (every
+// job's events) forwards no forged one, and a job's history neither shows a
+// forged event nor lets one with a revision far ahead hide the real ones after it.
+func TestConsoleRoutesDropForgedEvents(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, api.Config{})
+	base := insightServer(t, f)
+	ht := httpTransport{base: f.http.URL}
+	id := submit(t, ht, "u", "fractions "+markSlow+" console-forged")
+	f.waitFor(t, id, 0, "running", func(ev events.StatusEvent) bool { return ev.Status == events.StatusRunning })
+	all := openStream(t, base+"/events")
+
+	_, rev, err := f.store.Get(f.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.forgeCompleted(t, id, rev)      // a state the job was not in at that revision
+	f.forgeCompleted(t, id, rev+1000) // a revision the job never had
+	f.waitDropped(t, "mismatch", 2)
+	decode[any](t, ht.do(t, call{op: events.OpAbort, id: id}))
+
+	for {
+		fields, ok := all.frame(t)
+		if !ok {
+			t.Fatal("GET /events ended before the job's abort")
+		}
+		var ev events.StatusEvent
+		if len(fields) != 2 || fields[0] != "event: status" ||
+			json.Unmarshal([]byte(strings.TrimPrefix(fields[1], "data: ")), &ev) != nil {
+			t.Fatalf("frame %q", fields)
+		}
+		if ev.JobID != id {
+			continue
+		}
+		if ev.Status == events.StatusCompleted || ev.PDFURL != "" {
+			t.Fatalf("GET /events forwarded a forged event: %+v", ev)
+		}
+		if ev.Status == events.StatusAborted {
+			break
+		}
+	}
+
+	var hist struct {
+		Events []events.StatusEvent `json:"events"`
+	}
+	if code := getJSON(t, "GET", base+"/jobs/"+id+"/history", "", &hist); code != http.StatusOK || len(hist.Events) == 0 {
+		t.Fatalf("history: %d %+v", code, hist)
+	}
+	for _, ev := range hist.Events {
+		if ev.Status == events.StatusCompleted || ev.PDFURL != "" {
+			t.Fatalf("history shows a forged event: %s", describe(hist.Events))
+		}
+	}
+	if last := hist.Events[len(hist.Events)-1]; last.Status != events.StatusAborted {
+		t.Fatalf("history ends %+v, want the real abort: %s", last, describe(hist.Events))
+	}
+}

@@ -66,6 +66,8 @@ type Pipeline struct {
 	janitor    *janitor
 	deadLetter *deadLetter
 	dependents *dependents
+	// index serves List and Overview (listindex.go).
+	index jobIndex
 }
 
 // New checks cfg and binds the object store.
@@ -170,6 +172,7 @@ func (p *Pipeline) Stop(ctx context.Context) {
 		wg.Go(func() { r.stop(ctx) })
 	}
 	wg.Wait()
+	p.index.stop()
 	// The runners' last naks can exhaust a ticket's deliveries: keep handling
 	// advisories (and sweeping) until the runners are done.
 	if sw != nil {

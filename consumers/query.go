@@ -2,11 +2,9 @@ package consumers
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -31,44 +29,16 @@ func (p *Pipeline) Get(ctx context.Context, id string) (*kvstore.Job, uint64, er
 	return j, rev, nil
 }
 
-// List returns the jobs that match q, newest first, at most q.Limit of them. It
-// reads the whole jobs bucket once.
+// List returns a page of the jobs that match q, newest first, at most q.Limit of
+// them, from the in-memory index of the bucket (listindex.go): no job is read
+// from NATS for it.
 func (p *Pipeline) List(ctx context.Context, q events.ListQuery) (events.ListReply, error) {
 	if err := q.Validate(); err != nil {
 		return events.ListReply{}, err
 	}
-	var jobs []events.JobSummary
-	err := p.store.EachJob(ctx, func(_ string, j *kvstore.Job, rev uint64, err error) error {
-		if err == nil && (q.Status == "" || j.Status == q.Status) && (q.UserID == "" || j.UserID == q.UserID) {
-			jobs = append(jobs, summary(j, rev))
-		}
-		return nil
-	})
-	if err != nil {
-		return events.ListReply{}, err
-	}
-	slices.SortFunc(jobs, func(a, b events.JobSummary) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.JobID, b.JobID)
-	})
-	reply := events.ListReply{Jobs: jobs, Truncated: len(jobs) > q.Limit}
-	if reply.Truncated {
-		reply.Jobs = jobs[:q.Limit]
-	}
-	if reply.Jobs == nil {
-		reply.Jobs = []events.JobSummary{}
-	}
-	return reply, nil
-}
-
-func summary(j *kvstore.Job, rev uint64) events.JobSummary {
-	return events.JobSummary{
-		JobID: j.ID, UserID: j.UserID, Status: j.Status, Step: j.CurrentStep, Message: j.Message,
-		Prompt: j.Prompt, RetryCount: j.RetryCount, MaxRetries: j.MaxRetries, PDFURL: j.PDFURL,
-		Revision: rev, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Description: j.Description,
-	}
+	reply := events.ListReply{Jobs: []events.JobSummary{}}
+	err := p.index.view(ctx, p.js, func(sorted []*indexEntry) { reply = listPage(sorted, q) })
+	return reply, err
 }
 
 // PDF returns the PDF of a completed job; ErrNotFound, with the job's state, while

@@ -168,11 +168,17 @@ type Refinement struct {
 // Revision returns a pointer to rev, for the IfRevision fields.
 func Revision(rev uint64) *uint64 { return &rev }
 
-// ListQuery is the body of sheetpipe.list; every field is optional.
+// ListQuery is the body of sheetpipe.list; every field is optional. Priority,
+// BatchID, Text (a case-insensitive part of the prompt) and Before (the Next
+// cursor of the previous page) are described in listpage.go.
 type ListQuery struct {
-	Status Status `json:"status,omitempty"`
-	UserID string `json:"user_id,omitempty"`
-	Limit  int    `json:"limit,omitempty"`
+	Status   Status   `json:"status,omitempty"`
+	UserID   string   `json:"user_id,omitempty"`
+	Limit    int      `json:"limit,omitempty"`
+	Priority Priority `json:"priority,omitempty"`
+	BatchID  string   `json:"batch_id,omitempty"`
+	Text     string   `json:"text,omitempty"`
+	Before   string   `json:"before,omitempty"`
 }
 
 // JobSummary is one job in a list reply: the job without its documents.
@@ -190,6 +196,8 @@ type JobSummary struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	Description string    `json:"description,omitempty"`
+	Priority    Priority  `json:"priority,omitempty"`
+	BatchID     string    `json:"batch_id,omitempty"`
 }
 
 // ListReply answers sheetpipe.list and GET /jobs, newest job first. Truncated says
@@ -197,6 +205,10 @@ type JobSummary struct {
 type ListReply struct {
 	Jobs      []JobSummary `json:"jobs"`
 	Truncated bool         `json:"truncated"`
+	// Next is the Before cursor of the following page; empty on the last page.
+	Next string `json:"next,omitempty"`
+	// Total is how many jobs match the query's filters, on every page.
+	Total int `json:"total"`
 }
 
 // DecodeControl parses the JSON object body of a control request into v, refusing
@@ -327,5 +339,5 @@ func (q *ListQuery) Validate() error {
 	case q.Limit < 0 || q.Limit > MaxListLimit:
 		return fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalid, q.Limit, MaxListLimit)
 	}
-	return nil
+	return q.validatePage()
 }

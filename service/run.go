@@ -18,6 +18,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/console"
 	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
@@ -121,6 +122,8 @@ func Run(ctx context.Context, cfg Config) error {
 	control := api.New(pipe, api.Config{Token: cfg.APIToken, Public: public, MaxStreams: cfg.MaxStreams}, log)
 	mux := newMux(reg, nc, js, storage, pipe.Consuming)
 	control.Register(mux)
+	control.RegisterInsight(mux, pipe)
+	console.Register(mux, console.Config{TokenSet: cfg.APIToken != "", Public: public})
 	// Streams of events end when the server shuts down, not at the deadline.
 	httpCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
