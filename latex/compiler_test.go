@@ -73,7 +73,7 @@ func requireEmptyDir(t *testing.T, dir string) {
 			t.Fatalf("left behind in %s: %s", dir, e.Name())
 		}
 	}
-	areas, err := filepath.Glob(filepath.Join(dir, workRootName, "*", "*"))
+	areas, err := filepath.Glob(filepath.Join(dir, workRootName, "*", "job-*"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,8 +130,12 @@ func outermost(paths []string) []string {
 // jailEnv is the whole environment inside the jail, and of bwrap itself (whose
 // initial environment /proc/1/environ shows inside the jail).
 func jailEnv(compiler string) []string {
+	path := "/usr/bin:/bin"
+	if dir := filepath.Dir(compiler); dir != "/usr/bin" && dir != "/bin" {
+		path = dir + ":" + path
+	}
 	return []string{
-		"PATH=" + filepath.Dir(compiler) + ":/usr/bin:/bin",
+		"PATH=" + path,
 		"HOME=" + jailJobDir,
 		"TEXMFVAR=" + filepath.Join(jailJobDir, "texmf-var"),
 		"openin_any=p",
