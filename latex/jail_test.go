@@ -92,7 +92,7 @@ func secretTargets(t *testing.T, c *Compiler) (file string, names map[string]str
 func leakDocuments(name string) map[string]string {
 	show := `\message{[\x]}\pdfinfo{/Subject (\x)}\pdfcompresslevel=0 \detokenize\expandafter{\x}`
 	return map[string]string{
-		"pdffiledump": `\edef\x{\pdffiledump offset 0 length 4000 {` + name + `}}` + show,
+		"pdffiledump":  `\edef\x{\pdffiledump offset 0 length 4000 {` + name + `}}` + show,
 		"pdfmdfivesum": `\edef\x{\pdfmdfivesum file {` + name + `}}` + show,
 		"pdffilesize":  `\edef\x{\pdffilesize{` + name + `}}` + show,
 		"openin read": `\newread\r\immediate\openin\r=` + name + ` \def\x{}` +
@@ -101,7 +101,7 @@ func leakDocuments(name string) map[string]string {
 		"input":           `\input{` + name + `}`,
 		"pdfobj file": `\pdfcompresslevel=0\immediate\pdfobj file {` + name + `}` +
 			`\pdfcatalog{/X \the\pdflastobj\space 0 R}hello`,
-		"pdfximage": `\pdfximage{` + name + `}\pdfrefximage\pdflastximage`,
+		"pdfximage":  `\pdfximage{` + name + `}\pdfrefximage\pdflastximage`,
 		"pdfmapfile": `\pdfmapfile{+` + name + `}hello\newpage\foo`,
 	}
 }
@@ -328,7 +328,7 @@ func TestNewRefusesWithoutJail(t *testing.T) {
 			for _, s := range tt.wantIn {
 				requireContains(t, err.Error(), s, "error")
 			}
-			c, err := New(Config{Command: pdflatex, TempDir: t.TempDir(), Sandbox: SandboxNone})
+			c, err := New(Config{Command: pdflatex, TempDir: t.TempDir()})
 			if err != nil {
 				t.Fatalf("New with Sandbox none: %v", err)
 			}
@@ -355,4 +355,83 @@ func BenchmarkCompile(b *testing.B) {
 			}
 		})
 	}
+}
+
+const helperEnv = "SHEETPIPE_LATEX_TEST_HELPER"
+
+// TestCompilerDiesWithItsProcess starts a process (this test binary again)
+// that compiles an endless document with a long timeout, kills it with
+// SIGKILL mid-compile, and requires every process of that compile gone within
+// 2s; then a new Compiler on the same TempDir removes the dead process's work
+// area, with the document in it.
+func TestCompilerDiesWithItsProcess(t *testing.T) {
+	if dir := os.Getenv(helperEnv); dir != "" {
+		c, err := New(Config{TempDir: dir, Timeout: 10 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Compile(context.Background(), endlessLoop(os.Getenv(helperEnv+"_MARKER")))
+		t.Fatalf("Compile returned: %v", err)
+	}
+	tmp := t.TempDir()
+	marker := newMarker(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCompilerDiesWithItsProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+tmp, helperEnv+"_MARKER="+marker)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	waitForCompiler(t, marker, 30*time.Second)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	requireCompilerGone(t, marker)
+
+	areas, _ := filepath.Glob(filepath.Join(tmp, workRootName, "*", "job-*", sourceName))
+	requireEqual(t, len(areas), 1, "work dirs with the document left by the killed process")
+	c, err := New(Config{TempDir: tmp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = os.Stat(areas[0])
+	requireEqual(t, errors.Is(err, os.ErrNotExist), true, "the dead process's work dir is removed ("+errString(err)+")")
+	left, _ := filepath.Glob(filepath.Join(tmp, workRootName, "*"))
+	slices.Sort(left)
+	requireEqual(t, strings.Join(left, " "), strings.Join([]string{filepath.Join(tmp, workRootName, rootLockName), c.area.dir, c.area.dir + lockSuffix}, " "), "left in "+workRootName)
+}
+
+// TestNewKeepsLiveWorkAreas: a Compiler created while another one (of this or
+// another process: flock locks are per open file) compiles leaves that
+// compile's work dir alone; leftovers without an owner go.
+func TestNewKeepsLiveWorkAreas(t *testing.T) {
+	a, tmp := newTestCompiler(t, Config{})
+	marker := newMarker(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := compileAsync(ctx, a, endlessLoop(marker))
+	waitForCompiler(t, marker, 10*time.Second)
+	root := filepath.Join(tmp, workRootName)
+	orphan := filepath.Join(root, "12345-1")
+	stale := filepath.Join(root, "12346-2")
+	for _, d := range []string{orphan, stale, filepath.Join(stale, "job-1")} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(stale+lockSuffix, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{TempDir: tmp}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, _ := filepath.Glob(filepath.Join(a.area.dir, "job-*"))
+	requireEqual(t, len(jobs), 1, "the running compile's work dir")
+	for _, gone := range []string{orphan, stale, stale + lockSuffix} {
+		_, err := os.Stat(gone)
+		requireEqual(t, errors.Is(err, os.ErrNotExist), true, gone+" removed")
+	}
+	cancel()
+	_ = waitDone(t, done, 10*time.Second)
+	requireEmptyDir(t, tmp)
 }
