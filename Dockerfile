@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # sheetd and sheetctl on Debian with pdflatex. Build: docker build -t sheetpipe/sheetd .
-# Run (embedded NATS): docker run -p 127.0.0.1:8080:8080 -e SHEETPIPE_API_TOKEN=... sheetpipe/sheetd
+# Run (embedded NATS): docker run -p 127.0.0.1:8080:8080 -e SHEETPIPE_API_TOKEN=... \
+#   --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined sheetpipe/sheetd
+# (the compile jail needs user namespaces and a fresh /proc; see README "Compile sandbox")
 # compose.yaml runs two of these against a 3-node NATS cluster.
 
 FROM golang:1.26-bookworm AS build
@@ -12,12 +14,12 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/sheetd ./cmd/sheetctl
 
 FROM debian:bookworm-slim
-# pdflatex and the standard packages the worksheets use; CA roots for the LLM API;
-# curl for the health check.
+# pdflatex and the standard packages the worksheets use; bubblewrap, the jail of
+# every compile; CA roots for the LLM API; curl for the health check.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
-      ca-certificates curl \
+      bubblewrap ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 sheetd \
  && useradd --system --uid 10001 --gid sheetd --home-dir /var/lib/sheetd --create-home --shell /usr/sbin/nologin sheetd

@@ -4,7 +4,7 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEXLIVE  := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
 PROMPT   ?= A fractions worksheet for grade 5 with 50% & $$5 examples
 
-.PHONY: run test texlive prometheus deps build vet clean bench
+.PHONY: run test texlive bubblewrap prometheus deps build vet clean bench
 
 ## run: install texlive if missing, build, start sheetd (embedded NATS), submit one job, write its PDF here, keep serving
 run: deps build
@@ -56,7 +56,14 @@ bench: texlive build
 	$(GO) build -o bin/ ./cmd/sheetbench
 	./bin/sheetbench -nats bin/nats -sheetd bin/sheetd -out BENCHMARKS.md
 
-deps: texlive
+## bubblewrap: install bwrap, the jail of every compile (COMPILE_SANDBOX=bwrap), when missing
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+		echo "installing bubblewrap"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends bubblewrap; }
+
+deps: texlive bubblewrap
 	$(GO) mod download
 
 build:
