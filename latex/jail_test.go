@@ -328,7 +328,7 @@ func TestNewRefusesWithoutJail(t *testing.T) {
 			for _, s := range tt.wantIn {
 				requireContains(t, err.Error(), s, "error")
 			}
-			c, err := New(Config{Command: pdflatex, TempDir: t.TempDir()})
+			c, err := New(Config{Command: pdflatex, TempDir: t.TempDir(), Sandbox: SandboxNone})
 			if err != nil {
 				t.Fatalf("New with Sandbox none: %v", err)
 			}
