@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # sheetd and sheetctl on Debian with pdflatex. Build: docker build -t sheetpipe/sheetd .
-# Run (embedded NATS): docker run -p 127.0.0.1:8080:8080 -e SHEETPIPE_API_TOKEN=... sheetpipe/sheetd
+# Run (embedded NATS): docker run -p 127.0.0.1:8080:8080 -e SHEETPIPE_API_TOKEN=... \
+#   --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined sheetpipe/sheetd
+# (the compile jail needs user namespaces and a fresh /proc; see README "Compile sandbox")
 # compose.yaml runs two of these against a 3-node NATS cluster.
 
 FROM golang:1.26-bookworm AS build
@@ -13,7 +15,8 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 
 FROM debian:bookworm-slim
 # pdflatex and the TeX packages worksheets use (the Makefile's TEXLIVE list: about
-# 610 MB; not texlive-fonts-extra, 1.4 GB for icon fonts); CA roots for the LLM API;
+# 610 MB; not texlive-fonts-extra, 1.4 GB for icon fonts); bubblewrap, the jail of every
+# compile; CA roots for the LLM API;
 # curl for the health check.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -21,7 +24,7 @@ RUN apt-get update \
       texlive-latex-extra texlive-pictures texlive-science texlive-plain-generic \
       lmodern cm-super texlive-lang-french texlive-lang-german texlive-lang-spanish \
       texlive-lang-italian texlive-lang-portuguese texlive-humanities \
-      ca-certificates curl \
+      bubblewrap ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 sheetd \
  && useradd --system --uid 10001 --gid sheetd --home-dir /var/lib/sheetd --create-home --shell /usr/sbin/nologin sheetd

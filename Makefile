@@ -10,7 +10,7 @@ TEXFILES := article.cls enumitem.sty exam.cls tikz.sty siunitx.sty ulem.sty lmod
             verse.sty type1ec.sty frenchb.ldf ngerman.ldf spanish.ldf italian.ldf portuguese.ldf
 PROMPT   ?= A fractions worksheet for grade 5 with 50% & $$5 examples
 
-.PHONY: run test texlive prometheus deps build vet clean bench
+.PHONY: run test texlive bubblewrap prometheus deps build vet clean bench
 
 ## run: install texlive if missing, build, start sheetd (embedded NATS), submit one job, write its PDF here, keep serving
 run: deps build
@@ -64,12 +64,19 @@ prometheus:
 ## benchmark scenario against one embedded nats-server, print the tables and rewrite BENCHMARKS.md
 ## (natscli is a separate tool: it is not in go.mod)
 NATSCLI_VERSION ?= v0.5.1
-bench: texlive build
+bench: deps build
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION)
 	$(GO) build -o bin/ ./cmd/sheetbench
 	./bin/sheetbench -nats bin/nats -sheetd bin/sheetd -out BENCHMARKS.md
 
-deps: texlive
+## bubblewrap: install bwrap, the jail of every compile (COMPILE_SANDBOX=bwrap), when missing
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+		echo "installing bubblewrap"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends bubblewrap; }
+
+deps: texlive bubblewrap
 	$(GO) mod download
 
 build:

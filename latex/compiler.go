@@ -20,7 +20,12 @@ const (
 
 	// maxFileSize bounds every file pdflatex writes (log, PDF, aux...): an
 	// endless \message loop fills the log at ~30 MB/s.
-	maxFileSize = 64 << 20
+	maxFileSize = 48 << 20
+	// maxJobSize bounds all the files one compile writes together (the jail's
+	// tmpfs). It is above maxFileSize so that one runaway file meets its own
+	// limit (pdflatex is killed at once) before the tmpfs is full (pdflatex
+	// would go on, ignoring its failed writes, until the timeout).
+	maxJobSize = 64 << 20
 	// logReadLimit bounds how much of main.log is read back; beyond it the
 	// middle is dropped before parsing.
 	logReadLimit = 8 << 20
@@ -30,14 +35,19 @@ const (
 // concurrent use; each Compile runs its own pdflatex process.
 type Compiler struct {
 	cfg      Config
-	path     string   // resolved pdflatex binary
-	envPath  string   // PATH handed to pdflatex
-	texRoots []string // TeX trees a document may read, from kpsewhich
-	fileMax  uint64   // RLIMIT_FSIZE of pdflatex; tests lower it
+	path     string    // resolved pdflatex binary
+	envPath  string    // PATH handed to pdflatex without the jail
+	texRoots []string  // TeX trees a document may read, from kpsewhich
+	fileMax  uint64    // RLIMIT_FSIZE of pdflatex; tests lower it
+	jail     *jail     // nil with SandboxNone
+	area     *workArea // where the work directories go
 }
 
 // New checks cfg, finds pdflatex and kpsewhich and asks kpsewhich where the
-// TeX trees are. A missing binary gives an error wrapping ErrNoCompiler.
+// TeX trees are. With SandboxBwrap it runs the compiler once in the jail and
+// fails with an error wrapping ErrNoSandbox, naming the fix, when that does
+// not work. It then removes the work directories of Compilers that are gone
+// (a crashed sheetd's). A missing binary gives an error wrapping ErrNoCompiler.
 func New(cfg Config) (*Compiler, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -58,8 +68,23 @@ func New(cfg Config) (*Compiler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Compiler{cfg: cfg, path: path, envPath: envPath, texRoots: roots, fileMax: maxFileSize}, nil
+	c := &Compiler{cfg: cfg, path: path, envPath: envPath, texRoots: roots, fileMax: maxFileSize}
+	if cfg.Sandbox == SandboxBwrap {
+		if c.jail, err = newJail(path, roots); err != nil {
+			return nil, err
+		}
+		if err := c.jail.probe(path); err != nil {
+			return nil, err
+		}
+	}
+	if c.area, err = newWorkArea(cfg.TempDir); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
+
+// Sandbox returns how this Compiler confines pdflatex: SandboxBwrap or SandboxNone.
+func (c *Compiler) Sandbox() string { return c.cfg.Sandbox }
 
 // Compile runs pdflatex once on source and returns the PDF. A document that does
 // not compile gives a *LatexError (errors.As); a timeout gives one that also
@@ -69,9 +94,9 @@ func (c *Compiler) Compile(ctx context.Context, source string) (pdf []byte, err 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("latex: compile: %w", err)
 	}
-	dir, err := os.MkdirTemp(c.cfg.TempDir, "latex-")
+	dir, err := c.area.jobDir()
 	if err != nil {
-		return nil, fmt.Errorf("latex: create work dir: %w", err)
+		return nil, err
 	}
 	defer func() {
 		if rmErr := os.RemoveAll(dir); rmErr != nil {
@@ -81,47 +106,51 @@ func (c *Compiler) Compile(ctx context.Context, source string) (pdf []byte, err 
 	if err := os.WriteFile(filepath.Join(dir, sourceName), []byte(source), 0o600); err != nil {
 		return nil, fmt.Errorf("latex: write source: %w", err)
 	}
-	res, err := c.run(ctx, dir)
+	res, outDir, err := c.run(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	pdf, err = c.outcome(dir, res)
+	pwd := dir // pdflatex's working directory, as the recorder file names it
+	if c.jail != nil {
+		pwd = jailJobDir
+	}
+	pdf, err = c.outcome(outDir, pwd, res)
 	return pdf, locate(err, source)
 }
 
-// outcome turns a finished run into the PDF or the error a caller sees. The log
-// is only ever returned from a run that ended on its own with a clean recorder
-// file: after a kill the recorder may not have been flushed, so it vouches for
-// nothing.
-func (c *Compiler) outcome(dir string, res runResult) ([]byte, error) {
-	if res.timedOut {
+// outcome turns a finished run into the PDF or the error a caller sees; outDir
+// holds pdflatex's files and pwd is where it ran. The log is only ever returned
+// from a run that ended on its own with a clean recorder file: after a kill the
+// recorder may not have been flushed, so it vouches for nothing.
+func (c *Compiler) outcome(outDir, pwd string, res runResult) ([]byte, error) {
+	if res.timedOut || res.signal == syscall.SIGXCPU {
 		msg := fmt.Sprintf("compilation timed out after %s", c.cfg.Timeout)
 		return nil, &LatexError{Message: msg, cause: ErrTimeout}
 	}
-	if ws, ok := res.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return nil, &LatexError{Message: signalMessage(ws.Signal(), c.fileMax)}
+	if res.signal != 0 {
+		return nil, &LatexError{Message: signalMessage(res.signal, c.fileMax)}
 	}
-	violation, err := checkRecorder(filepath.Join(dir, recorderName), dir, c.texRoots)
+	violation, err := checkRecorder(filepath.Join(outDir, recorderName), pwd, c.texRoots)
 	if err != nil {
 		return nil, err
 	}
 	if violation != "" {
 		return nil, &LatexError{Message: violation, cause: ErrSandbox}
 	}
-	if res.state.Success() {
-		pdf, err := os.ReadFile(filepath.Join(dir, pdfName))
+	if res.exitCode == 0 {
+		pdf, err := readOutput(filepath.Join(outDir, pdfName), maxFileSize)
 		if err == nil {
 			return pdf, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("latex: read pdf: %w", err)
+			return nil, err
 		}
 	}
-	log, err := readLog(filepath.Join(dir, logName), res.output)
+	log, err := readLog(filepath.Join(outDir, logName), res.output)
 	if err != nil {
 		return nil, err
 	}
-	return nil, c.documentError(log, res.state.ExitCode())
+	return nil, c.documentError(log, res.exitCode)
 }
 
 // documentError builds the *LatexError of a run that failed on its own.

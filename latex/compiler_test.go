@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,15 +60,25 @@ func requireLatexError(t *testing.T, err error) *LatexError {
 	return le
 }
 
-// requireEmptyDir stops the test when a work directory was left in dir.
+// requireEmptyDir stops the test when a work directory was left in a work
+// area under dir (TempDir), or anything but sheetpipe-compile in dir.
 func requireEmptyDir(t *testing.T, dir string) {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatalf("read %s: %v", dir, err)
 	}
-	if len(entries) != 0 {
-		t.Fatalf("work directory left behind in %s: %s", dir, entries[0].Name())
+	for _, e := range entries {
+		if e.Name() != workRootName {
+			t.Fatalf("left behind in %s: %s", dir, e.Name())
+		}
+	}
+	areas, err := filepath.Glob(filepath.Join(dir, workRootName, "*", "job-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(areas) != 0 {
+		t.Fatalf("work directory left behind: %s", areas[0])
 	}
 }
 

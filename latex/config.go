@@ -17,9 +17,14 @@ type Config struct {
 	// MaxLog is the number of log bytes kept in LatexError.Log, at least 1024.
 	// Default: 65536 (64 KiB).
 	MaxLog int
-	// TempDir is the existing parent directory of the per-compile work
-	// directories. Default: os.TempDir().
+	// TempDir is the existing parent directory of sheetpipe-compile/, which
+	// holds the per-compile work directories. Default: os.TempDir().
 	TempDir string
+	// Sandbox is how pdflatex is confined: SandboxBwrap ("bwrap") runs every
+	// compile in a bubblewrap jail and New fails when the jail cannot be set
+	// up; SandboxNone ("none") runs pdflatex bare (unsafe with untrusted LaTeX).
+	// Default: "bwrap".
+	Sandbox string
 }
 
 const (
@@ -42,6 +47,9 @@ func (c Config) withDefaults() Config {
 	if c.TempDir == "" {
 		c.TempDir = os.TempDir()
 	}
+	if c.Sandbox == "" {
+		c.Sandbox = SandboxBwrap
+	}
 	return c
 }
 
@@ -51,6 +59,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxLog < minMaxLog {
 		return fmt.Errorf("%w: MaxLog %d is below %d", ErrInvalidConfig, c.MaxLog, minMaxLog)
+	}
+	if c.Sandbox != SandboxBwrap && c.Sandbox != SandboxNone {
+		return fmt.Errorf("%w: Sandbox %q: want %q or %q", ErrInvalidConfig, c.Sandbox, SandboxBwrap, SandboxNone)
 	}
 	fi, err := os.Stat(c.TempDir)
 	if err != nil {

@@ -8,6 +8,9 @@ import (
 var (
 	// ErrNoCompiler means pdflatex (or its kpsewhich) is not on PATH.
 	ErrNoCompiler = errors.New("latex: compiler not found")
+	// ErrNoSandbox means the compile jail (bubblewrap) cannot be set up on this
+	// host; the error says how to fix it.
+	ErrNoSandbox = errors.New("latex: compile sandbox unavailable")
 	// ErrInvalidConfig marks a Config that fails validation.
 	ErrInvalidConfig = errors.New("latex: invalid config")
 	// ErrTimeout marks a *LatexError for a compile that ran past Config.Timeout.

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -25,52 +27,152 @@ const (
 
 // runResult is how one pdflatex run ended.
 type runResult struct {
-	state    *os.ProcessState // nil when timedOut
-	output   []byte           // console output, at most maxOutput bytes
+	exitCode int            // pdflatex's exit status when it exited on its own
+	signal   syscall.Signal // the signal that killed pdflatex, 0 if none
+	output   []byte         // console output, at most maxOutput bytes
 	timedOut bool
 }
 
-// run runs pdflatex in dir and waits for it, at most Config.Timeout. A timeout
-// is a result; a cancelled ctx or a failure to run pdflatex at all is an error.
-func (c *Compiler) run(ctx context.Context, dir string) (runResult, error) {
+// run runs pdflatex on dir's main.tex, in the jail or bare, and waits for it,
+// at most Config.Timeout. It returns the directory holding pdflatex's output
+// files (main.pdf, main.log, main.fls). A timeout is a result; a cancelled ctx
+// or a failure to run pdflatex at all is an error.
+func (c *Compiler) run(ctx context.Context, dir string) (runResult, string, error) {
 	runCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	var cmd *exec.Cmd
+	outDir := dir
+	if c.jail != nil {
+		if _, err := os.Stat(c.path); err != nil { // the jail would only say "not found"
+			return runResult{}, "", fmt.Errorf("latex: %w", err)
+		}
+		src, err := os.Open(filepath.Join(dir, sourceName))
+		if err != nil {
+			return runResult{}, "", fmt.Errorf("latex: open source: %w", err)
+		}
+		defer src.Close()
+		outDir = filepath.Join(dir, "out")
+		if err := os.Mkdir(outDir, 0o700); err != nil {
+			return runResult{}, "", fmt.Errorf("latex: create out dir: %w", err)
+		}
+		cmd = c.jail.command(runCtx, c.path, outDir, c.fileMax, c.cfg.Timeout)
+		cmd.ExtraFiles = []*os.File{src} // fd 3, copied into the jail by bwrap
+	} else {
+		cmd = exec.CommandContext(runCtx, c.path, "-no-shell-escape", "-interaction=nonstopmode",
+			"-halt-on-error", "-file-line-error", "-recorder", sourceName)
+		cmd.Dir = dir
+		cmd.Env = sandboxEnv(c.envPath, dir)
+	}
 	out := &cappedBuffer{limit: maxOutput}
-	cmd := exec.CommandContext(runCtx, c.path, "-no-shell-escape", "-interaction=nonstopmode",
-		"-halt-on-error", "-file-line-error", "-recorder", sourceName)
-	cmd.Dir = dir
-	cmd.Env = sandboxEnv(c.envPath, dir)
 	cmd.Stdout = out // stdin stays nil: /dev/null
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = waitDelay
 	if err := cmd.Start(); err != nil {
-		return runResult{}, fmt.Errorf("latex: start %s: %w", c.path, err)
+		return runResult{}, "", fmt.Errorf("latex: start %s: %w", cmd.Path, err)
 	}
 	pid := cmd.Process.Pid
-	if err := limitFiles(pid, c.fileMax); err != nil {
-		_ = killGroup(pid)
-		_ = cmd.Wait()
-		return runResult{}, fmt.Errorf("latex: limit pdflatex: %w", err)
+	if c.jail == nil {
+		if err := limitFiles(pid, c.fileMax); err != nil {
+			_ = killGroup(pid)
+			_ = cmd.Wait()
+			return runResult{}, "", fmt.Errorf("latex: limit pdflatex: %w", err)
+		}
 	}
 	waitErr := cmd.Wait()
 	// Whatever happened, leave nothing of the group behind (a straggler holding
 	// the output pipe, say). The pgid stays reserved while a member lives; once
 	// none does, the kill finds nothing, as Linux hands out pids in sequence and
-	// would have to wrap around within these microseconds to reuse it.
+	// would have to wrap around within these microseconds to reuse it. In the
+	// jail, killing bwrap kills everything inside (--die-with-parent, and the
+	// PID namespace ends with its first process).
 	_ = killGroup(pid)
 	var exitErr *exec.ExitError
 	switch {
 	case waitErr == nil:
 	case ctx.Err() != nil:
-		return runResult{}, fmt.Errorf("latex: compile: %w", ctx.Err())
+		return runResult{}, "", fmt.Errorf("latex: compile: %w", ctx.Err())
 	case runCtx.Err() != nil:
-		return runResult{timedOut: true}, nil
+		return runResult{timedOut: true}, outDir, nil
 	case !errors.As(waitErr, &exitErr):
-		return runResult{}, fmt.Errorf("latex: wait for pdflatex: %w", waitErr)
+		return runResult{}, "", fmt.Errorf("latex: wait for pdflatex: %w", waitErr)
 	}
-	return runResult{state: cmd.ProcessState, output: out.Bytes()}, nil
+	res := runResult{output: out.Bytes()}
+	if c.jail != nil {
+		return jailResult(res, outDir, cmd.ProcessState)
+	}
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		res.signal = ws.Signal()
+	}
+	res.exitCode = cmd.ProcessState.ExitCode()
+	return res, outDir, nil
+}
+
+// jailResult completes res from the status file the jail's wrapper wrote last.
+// Without one the jail itself failed (bwrap could not set it up): that is not
+// the document's fault, so it is a plain error quoting bwrap's own messages.
+func jailResult(res runResult, outDir string, state *os.ProcessState) (runResult, string, error) {
+	b, err := readOutput(filepath.Join(outDir, statusName), 64)
+	if errors.Is(err, fs.ErrNotExist) {
+		var msgs []string
+		for _, line := range strings.Split(string(res.output), "\n") {
+			if strings.HasPrefix(line, "bwrap:") {
+				msgs = append(msgs, line)
+			}
+		}
+		return runResult{}, "", fmt.Errorf("latex: compile jail failed (%s): %q", state, strings.Join(msgs, "; "))
+	}
+	if err != nil {
+		return runResult{}, "", err
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return runResult{}, "", fmt.Errorf("latex: malformed jail status %q", b)
+	}
+	if code > 128 && code <= 128+64 { // the shell's way to say "killed by signal code-128"
+		res.signal = syscall.Signal(code - 128)
+	} else {
+		res.exitCode = code
+	}
+	return res, outDir, nil
+}
+
+// readOutput reads a file pdflatex or the jail wrote, at most limit bytes. It
+// must be a regular file, not a link.
+func readOutput(path string, limit int64) ([]byte, error) {
+	f, err := openOutput(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit))
+	if err != nil {
+		return nil, fmt.Errorf("latex: read %s: %w", filepath.Base(path), err)
+	}
+	return b, nil
+}
+
+// openOutput opens a file pdflatex or the jail wrote without following a link
+// and checks it is a regular file.
+func openOutput(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("latex: open %s: %w", filepath.Base(path), err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("latex: open %s: %w", filepath.Base(path), err)
+	}
+	return f, nil
 }
 
 // sandboxEnv is pdflatex's whole environment. TEXMFOUTPUT stays unset, so with
@@ -115,12 +217,12 @@ func (b *cappedBuffer) Bytes() []byte { return b.buf.Bytes() }
 // readLog returns main.log, or the console output when there is no log. A log
 // over logReadLimit keeps its first and last halves.
 func readLog(path string, output []byte) (string, error) {
-	f, err := os.Open(path)
+	f, err := openOutput(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return string(output), nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("latex: open log: %w", err)
+		return "", err
 	}
 	defer f.Close()
 	fi, err := f.Stat()

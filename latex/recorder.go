@@ -16,9 +16,11 @@ import (
 const kpsewhichTimeout = 10 * time.Second
 
 // findTexRoots asks the kpsewhich next to pdflatex (else the one on PATH) for
-// the TeX trees ($TEXMF), the only places outside its work directory a
-// document may read. Relative and home trees are dropped: in the sandbox they
-// lie inside the work directory.
+// the TeX trees ($TEXMF) and the directories of texmf.cnf ($TEXMFCNF), the
+// only places outside its work directory a document may read, and the only
+// ones the jail shows besides the system's binaries and libraries. Relative
+// and home trees are dropped: in the sandbox they lie inside the work
+// directory.
 func findTexRoots(pdflatex, envPath string) ([]string, error) {
 	kpsewhich := filepath.Join(filepath.Dir(pdflatex), "kpsewhich")
 	if _, err := os.Stat(kpsewhich); err != nil {
@@ -29,7 +31,7 @@ func findTexRoots(pdflatex, envPath string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), kpsewhichTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kpsewhich, "-engine=pdftex", "-progname=pdflatex",
-		"--expand-braces=$TEXMF")
+		"--expand-braces=$TEXMF:$TEXMFCNF")
 	cmd.Env = []string{"PATH=" + envPath}
 	out, err := cmd.Output()
 	if err != nil {
@@ -54,12 +56,12 @@ func findTexRoots(pdflatex, envPath string) ([]string, error) {
 // malformed recorder file. It returns "" when there is none. A missing recorder
 // file is none: pdflatex creates it before it reads the document.
 func checkRecorder(path, dir string, roots []string) (string, error) {
-	f, err := os.Open(path)
+	f, err := openOutput(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("latex: open recorder file: %w", err)
+		return "", err
 	}
 	defer f.Close()
 	logWrites := 0

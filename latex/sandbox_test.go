@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -47,11 +46,20 @@ func TestCompileCannotReadOutsideWorkDir(t *testing.T) {
 		{name: "primitive input", body: "\\makeatletter\\@@input /etc/passwd \\relax"},
 		{name: "openin and read", body: "\\newread\\r\\immediate\\openin\\r=/etc/passwd\n" +
 			"\\ifeof\\r closed\\else\\read\\r to\\x \\message{\\x}\\x\\fi"},
+		// /etc/passwd does not exist in the jail; these read it on the host
+		// without one.
 		{name: "pdfobj file", body: "\\pdfcompresslevel=0\\immediate\\pdfobj file {/etc/passwd}\n" +
-			"\\pdfcatalog{/X \\the\\pdflastobj\\space 0 R}hello", wantSandbox: true},
+			"\\pdfcatalog{/X \\the\\pdflastobj\\space 0 R}hello"},
 		{name: "pdfobj stream file", body: "\\immediate\\pdfobj stream file {../../../../etc/passwd}\n" +
+			"\\pdfcatalog{/X \\the\\pdflastobj\\space 0 R}hello"},
+		{name: "pdfmapfile then an error", body: "\\pdfmapfile{+/etc/passwd}hello\\newpage\\foo"},
+		// The recorder check, second line behind the jail, catches a read of a
+		// file that exists in the jail outside the work dir and the TeX trees.
+		{name: "pdfobj file of a jail file", body: "\\pdfcompresslevel=0\\immediate\\pdfobj file {/proc/self/status}\n" +
 			"\\pdfcatalog{/X \\the\\pdflastobj\\space 0 R}hello", wantSandbox: true},
-		{name: "pdfmapfile then an error", body: "\\pdfmapfile{+/etc/passwd}hello\\newpage\\foo",
+		{name: "pdfobj stream file of a jail file", body: "\\immediate\\pdfobj stream file {../proc/version}\n" +
+			"\\pdfcatalog{/X \\the\\pdflastobj\\space 0 R}hello", wantSandbox: true},
+		{name: "pdfmapfile of a jail file then an error", body: "\\pdfmapfile{+/proc/version}hello\\newpage\\foo",
 			wantSandbox: true},
 		{name: "writing the recorder file", body: "\\newwrite\\f\\immediate\\openout\\f=main.fls\n" +
 			"\\immediate\\write\\f{PWD .}\\immediate\\closeout\\f hello", wantSandbox: true},
@@ -126,13 +134,22 @@ func TestCompileFileSizeLimit(t *testing.T) {
 	requireEmptyDir(t, tmp)
 }
 
-const endlessLoop = "\\documentclass{article}\n\\begin{document}\n\\def\\x{\\x}\\x\n\\end{document}\n"
+// endlessLoop is a document that never ends; marker, in a comment, tells its
+// processes apart from any other pdflatex on the machine.
+func endlessLoop(marker string) string {
+	return "% " + marker + "\n\\documentclass{article}\n\\begin{document}\n\\def\\x{\\x}\\x\n\\end{document}\n"
+}
 
-func TestCompileTimeoutKillsProcessGroup(t *testing.T) {
+func newMarker(t *testing.T) string {
+	return fmt.Sprintf("sheetpipe-test-%d-%d-%s", os.Getpid(), time.Now().UnixNano(), t.Name())
+}
+
+func TestCompileTimeoutKillsCompiler(t *testing.T) {
 	c, tmp := newTestCompiler(t, Config{Timeout: 2 * time.Second})
+	marker := newMarker(t)
 	start := time.Now()
-	done := compileAsync(t.Context(), c, endlessLoop)
-	pgid := waitForProcessGroup(t, tmp)
+	done := compileAsync(t.Context(), c, endlessLoop(marker))
+	waitForCompiler(t, marker, 10*time.Second)
 	err := waitDone(t, done, 10*time.Second)
 	if elapsed := time.Since(start); elapsed > 7*time.Second {
 		t.Fatalf("Compile took %s with a 2s timeout", elapsed)
@@ -140,22 +157,23 @@ func TestCompileTimeoutKillsProcessGroup(t *testing.T) {
 	le := requireLatexError(t, err)
 	requireEqual(t, errors.Is(err, ErrTimeout), true, "errors.Is ErrTimeout")
 	requireEqual(t, le.Message, "compilation timed out after 2s", "message")
-	requireGroupGone(t, pgid)
+	requireCompilerGone(t, marker)
 	requireEmptyDir(t, tmp)
 }
 
-func TestCompileCancelKillsProcessGroup(t *testing.T) {
+func TestCompileCancelKillsCompiler(t *testing.T) {
 	c, tmp := newTestCompiler(t, Config{})
+	marker := newMarker(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	done := compileAsync(ctx, c, endlessLoop)
-	pgid := waitForProcessGroup(t, tmp)
+	done := compileAsync(ctx, c, endlessLoop(marker))
+	waitForCompiler(t, marker, 10*time.Second)
 	cancel()
 	err := waitDone(t, done, 5*time.Second)
 	requireEqual(t, errors.Is(err, context.Canceled), true, "errors.Is context.Canceled ("+errString(err)+")")
 	var le *LatexError
 	requireEqual(t, errors.As(err, &le), false, "is a *LatexError")
-	requireGroupGone(t, pgid)
+	requireCompilerGone(t, marker)
 	requireEmptyDir(t, tmp)
 }
 
@@ -179,44 +197,56 @@ func waitDone(t *testing.T, done <-chan error, timeout time.Duration) error {
 	}
 }
 
-// waitForProcessGroup finds, through /proc, the pdflatex running in a work
-// directory under tmp, checks it leads its own process group and returns it.
-func waitForProcessGroup(t *testing.T, tmp string) int {
+// markedProcesses returns the pids and names of the processes, in or out of a
+// jail, whose working directory holds a main.tex containing marker: pdflatex
+// and, in the jail, the wrapper and bwrap's init.
+func markedProcesses(t *testing.T, marker string) map[int]string {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("needs /proc")
 	}
-	tmp, err := filepath.EvalSymlinks(tmp)
+	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		entries, err := os.ReadDir("/proc")
+	found := map[int]string{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		for _, e := range entries {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || !strings.HasPrefix(cwd, tmp+"/") {
-				continue
-			}
-			pgid, err := syscall.Getpgid(pid)
-			if err != nil {
-				continue
-			}
-			requireEqual(t, pgid, pid, "pdflatex's process group")
-			return pgid
+		src, err := os.ReadFile(fmt.Sprintf("/proc/%d/cwd/main.tex", pid))
+		if err != nil || !strings.Contains(string(src), marker) {
+			continue
 		}
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		found[pid] = strings.TrimSpace(string(comm))
 	}
-	t.Fatalf("no pdflatex process found in %s", tmp)
-	return 0
+	return found
 }
 
-func requireGroupGone(t *testing.T, pgid int) {
+// waitForCompiler waits until a pdflatex compiles the document with marker.
+func waitForCompiler(t *testing.T, marker string, timeout time.Duration) {
 	t.Helper()
-	err := syscall.Kill(-pgid, 0)
-	requireEqual(t, errors.Is(err, syscall.ESRCH), true, fmt.Sprintf("process group %d is gone (%v)", pgid, err))
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, comm := range markedProcesses(t, marker) {
+			if comm == "pdflatex" {
+				return
+			}
+		}
+	}
+	t.Fatalf("no pdflatex compiling %s within %s", marker, timeout)
+}
+
+// requireCompilerGone waits at most 2s for every process of the document with
+// marker to be gone (a SIGKILL takes effect asynchronously).
+func requireCompilerGone(t *testing.T, marker string) {
+	t.Helper()
+	var left map[int]string
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if left = markedProcesses(t, marker); len(left) == 0 {
+			return
+		}
+	}
+	t.Fatalf("compiler processes still running 2s later: %v", left)
 }

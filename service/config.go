@@ -80,6 +80,10 @@ type Config struct {
 
 	CompileTimeout time.Duration // COMPILE_TIMEOUT: one pdflatex run. Default 30s.
 	CompileCommand string        // COMPILE_COMMAND: the pdflatex binary. Default pdflatex.
+	// CompileSandbox (COMPILE_SANDBOX) is how pdflatex is confined: bwrap (a
+	// bubblewrap jail; sheetd refuses to start when it cannot set one up) or
+	// none (bare pdflatex, unsafe with untrusted LaTeX). Default bwrap.
+	CompileSandbox string
 
 	envErrs []error // malformed environment values, reported by validate
 }
@@ -151,6 +155,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	dur(&c.LLMTimeout, "llm-timeout", "LLM_TIMEOUT", 120*time.Second, "timeout of one LLM call")
 	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one pdflatex run")
 	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
+	str(&c.CompileSandbox, "compile-sandbox", "COMPILE_SANDBOX", "bwrap", "bwrap (jail every compile) or none (unsafe)")
 }
 
 // fromEnv is env's value parsed, or def when it is unset; a value that does not
@@ -266,6 +271,9 @@ func (c Config) validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_LOG_FORMAT=%q: want json or text", c.LogFormat))
+	}
+	if c.CompileSandbox != "" && c.CompileSandbox != "bwrap" && c.CompileSandbox != "none" {
+		errs = append(errs, fmt.Errorf("COMPILE_SANDBOX=%q: want bwrap or none", c.CompileSandbox))
 	}
 	switch c.LLMProvider {
 	case "", "openai", "offline":

@@ -20,8 +20,9 @@ import (
 
 // newMux serves metrics and health; storage reports whether the server's storage
 // takes writes, consuming whether every stage of this process consumes its
-// consumer.
-func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream, storage, consuming func() error) *http.ServeMux {
+// consumer; sandbox (latex.SandboxBwrap or SandboxNone) is reported in /readyz's
+// body.
+func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream, storage, consuming func() error, sandbox string) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -30,11 +31,15 @@ func newMux(reg *prometheus.Registry, nc *nats.Conn, js jetstream.JetStream, sto
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
+		detail := "compile sandbox: bwrap\n"
+		if sandbox != "bwrap" {
+			detail = "compile sandbox: OFF (COMPILE_SANDBOX=none): pdflatex runs without a jail\n"
+		}
 		if err := errors.Join(ready(ctx, nc, js), storageReady(storage), consuming()); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			http.Error(w, "not ready: "+err.Error()+"\n"+detail, http.StatusServiceUnavailable)
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		_, _ = w.Write([]byte("ready\n" + detail))
 	})
 	return mux
 }

@@ -94,9 +94,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if llm.Provider() == "offline" {
 		log.Warn("LLM provider is offline: no OPENAI_API_KEY or OPENAI_BASE_URL set; worksheets come from the built-in deterministic generator")
 	}
-	comp, err := latex.New(latex.Config{Command: cfg.CompileCommand, Timeout: cfg.CompileTimeout})
+	comp, err := latex.New(latex.Config{Command: cfg.CompileCommand, Timeout: cfg.CompileTimeout, Sandbox: cfg.CompileSandbox})
 	if err != nil {
 		return fmt.Errorf("compiler: %w", err)
+	}
+	if comp.Sandbox() == latex.SandboxNone {
+		log.Warn("COMPILE SANDBOX OFF: COMPILE_SANDBOX=none runs pdflatex without a jail; LaTeX from users or the LLM can read files and environments sheetd can read")
 	}
 	hooks, checkWebhook, err := newWebhooks(cfg, js, store, log, m)
 	if err != nil {
@@ -120,7 +123,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("HTTP address is not loopback and SHEETPIPE_API_TOKEN is not set: /jobs answers 403", "http", ln.Addr().String())
 	}
 	control := api.New(pipe, api.Config{Token: cfg.APIToken, Public: public, MaxStreams: cfg.MaxStreams}, log)
-	mux := newMux(reg, nc, js, storage, pipe.Consuming)
+	mux := newMux(reg, nc, js, storage, pipe.Consuming, comp.Sandbox())
 	control.Register(mux)
 	control.RegisterInsight(mux, pipe)
 	console.Register(mux, console.Config{TokenSet: cfg.APIToken != "", Public: public})

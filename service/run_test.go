@@ -8,6 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +181,8 @@ func TestRunFailsClearly(t *testing.T) {
 		{"http address taken", func(c *service.Config) { c.HTTPAddr = busy.Addr().String() }, "http listen"},
 		{"no compiler", func(c *service.Config) { c.CompileCommand = "no-such-pdflatex" }, "compiler"},
 		{"bad config", func(c *service.Config) { c.Replicas = 0 }, "SHEETPIPE_REPLICAS=0"},
+		{"bad compile sandbox", func(c *service.Config) { c.CompileSandbox = "docker" }, `COMPILE_SANDBOX="docker": want bwrap or none`},
+		{"no bwrap", func(c *service.Config) { c.CompileCommand = pathWithout(t, "bwrap") }, "bwrap not found: install bubblewrap"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,6 +197,44 @@ func TestRunFailsClearly(t *testing.T) {
 			if errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Run hung until the deadline: %v", err)
 			}
+		})
+	}
+}
+
+// pathWithout sets PATH, for the test, to a directory with links to pdflatex
+// and kpsewhich and none to missing, and returns pdflatex's path there.
+func pathWithout(t *testing.T, missing string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"pdflatex", "kpsewhich"} {
+		real, err := exec.LookPath(name)
+		if err != nil {
+			t.Skipf("%s is not on PATH", name)
+		}
+		if err := os.Symlink(real, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, missing)); err == nil {
+		t.Fatalf("%s is in %s", missing, dir)
+	}
+	t.Setenv("PATH", dir)
+	return filepath.Join(dir, "pdflatex")
+}
+
+// TestReadinessNamesSandboxOff: with COMPILE_SANDBOX=none sheetd starts and
+// /readyz says the compile sandbox is off; by default it says bwrap.
+func TestReadinessNamesSandbox(t *testing.T) {
+	for _, tc := range []struct{ sandbox, want string }{
+		{"none", "compile sandbox: OFF (COMPILE_SANDBOX=none)"},
+		{"", "compile sandbox: bwrap"},
+	} {
+		t.Run("sandbox="+tc.sandbox, func(t *testing.T) {
+			cfg := baseConfig(t)
+			cfg.CompileSandbox = tc.sandbox
+			stop := runService(t, cfg)
+			defer stop()
+			waitStatus(t, "http://"+cfg.HTTPAddr+"/readyz", http.StatusOK, tc.want, 60*time.Second)
 		})
 	}
 }
