@@ -125,6 +125,11 @@ func TestComposeProject(t *testing.T) {
 			if cfg.HTTPAddr != "0.0.0.0:8080" || len(svc.Ports) != 1 || svc.Ports[0].Target != 8080 {
 				t.Fatalf("%s: HTTP %s, ports %+v", name, cfg.HTTPAddr, svc.Ports)
 			}
+			for _, opt := range []string{"seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"} {
+				if !slices.Contains(svc.SecurityOpt, opt) {
+					t.Fatalf("%s security_opt %v lacks %s: the compile jail cannot start", name, svc.SecurityOpt, opt)
+				}
+			}
 			if test := strings.Join(svc.HealthCheck.Test, " "); !strings.Contains(test, "127.0.0.1:8080/readyz") {
 				t.Fatalf("%s health check %q is not /readyz", name, test)
 			}
