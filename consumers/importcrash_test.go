@@ -50,8 +50,8 @@ func (e *env) storedEvents() map[string][]events.StatusEvent {
 // TestImportEventSurvivesCrash: an import that dies between the job's create
 // and its event leaves the job stored without either event or ticket; a re-run
 // publishes the event with the revision of that create, so JOB_EVENTS holds it
-// exactly once (a further re-run inside the duplicates window adds nothing),
-// and hands the resumed job to its stage, which completes it. Outside the
+// exactly once (a further re-run inside the duplicates window adds nothing;
+// a run whose record differs from the stored job publishes none), and hands the resumed job to its stage, which completes it. Outside the
 // window a re-run stores the event again, with the same revision.
 func TestImportEventSurvivesCrash(t *testing.T) {
 	e := newIdleEnv(t, broker.Resources{}, steps("a design", goodLatex, goodLatex))
@@ -116,6 +116,22 @@ func TestImportEventSurvivesCrash(t *testing.T) {
 	want(1)
 	rerun()
 	want(1)
+
+	// A job stored by another import than this run's (the record changed since)
+	// is not announced by it: the event would not be this run's.
+	other := oldRecord("20000000-0000-4000-8000-000000000003", "conv-other")
+	if err := p.ImportCrashed(e.ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	other.Job.Prompt = "fractions, changed since"
+	if reply, err := p.Import(e.ctx, events.ImportRequest{Records: []events.ImportRecord{other}}); err != nil ||
+		reply.Results[0].Outcome != events.ImportSkipped {
+		t.Fatalf("import of a changed record: %+v %v", reply, err)
+	}
+	want(1)
+	if evs := e.storedEvents()[other.Job.ID]; len(evs) != 0 {
+		t.Fatalf("a different import's job was announced:%s", describe(evs))
+	}
 
 	// Outside the duplicates window the event is stored again, same revision.
 	s, err := e.nats.JS.Stream(e.ctx, events.StreamEvents)

@@ -186,6 +186,7 @@ func (a *app) sendImport(ctx context.Context, c *client.Client, req events.Impor
 type progress struct {
 	a          *app
 	total, n   int
+	shown      int // n when progress was last shown
 	start      time.Time
 	lastReport time.Time
 }
@@ -198,12 +199,12 @@ func (p *progress) advance(n int) {
 }
 
 func (p *progress) done() {
-	if p.n > 0 {
+	if p.n > p.shown {
 		p.show()
 	}
 }
 
 func (p *progress) show() {
-	p.lastReport = time.Now()
+	p.lastReport, p.shown = time.Now(), p.n
 	fmt.Fprintf(p.a.err, "import: %d/%d jobs (%s)\n", p.n, p.total, time.Since(p.start).Round(time.Millisecond))
 }
