@@ -1,6 +1,11 @@
 package consumers
 
-import "context"
+import (
+	"context"
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
+)
 
 // JanitorPass runs one janitor pass of p now, whatever its interval, and
 // returns how many jobs, orphan conversations and orphan PDFs it deleted.
@@ -14,4 +19,15 @@ func (p *Pipeline) JanitorPass(ctx context.Context) (jobs, conversations, pdfs i
 // whether it deleted the job.
 func (p *Pipeline) ExpireJob(ctx context.Context, id string, rev uint64) (bool, error) {
 	return (&janitor{p: p}).expire(ctx, expiredJob{id: id, conversation: id, rev: rev})
+}
+
+// ImportCrashed writes rec as Import does and stops where a crash right after
+// the job's create would: no status event, no ticket.
+func (p *Pipeline) ImportCrashed(ctx context.Context, rec events.ImportRecord) error {
+	plan, err := p.planImport(&rec, false, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	_, err = p.writeImport(ctx, plan, 0, nil, 0)
+	return err
 }

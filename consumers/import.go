@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,8 +29,9 @@ const ImportedMessage = "Imported from the old store"
 // the job (with kv.Create): a job that exists is complete, and a re-run
 // completes a record an interrupted run left without its job. Each imported job
 // publishes one status event, ImportedMessage, and a resumed one is handed to
-// its stage. With req.DryRun nothing is written and the reply says what an
-// import would do.
+// its stage; a re-run that skips an untouched import publishes them again, in
+// case the earlier run stopped between the job and them (announceAgain). With
+// req.DryRun nothing is written and the reply says what an import would do.
 func (p *Pipeline) Import(ctx context.Context, req events.ImportRequest) (events.ImportReply, error) {
 	switch n := len(req.Records); {
 	case n == 0:
@@ -75,10 +77,7 @@ func (p *Pipeline) importRecord(ctx context.Context, req events.ImportRequest, r
 		res.Outcome, res.Status, res.Step = events.ImportSkipped, old.Status, old.CurrentStep
 		res.Reason, res.Note = skipReason(old, req.Overwrite), ""
 		if !req.DryRun && old.UntouchedImport() {
-			// An earlier run may have stopped between the job and its ticket.
-			if err := p.publishTicket(ctx, old); err != nil {
-				res.Note = fmt.Sprintf("its ticket could not be published again: %v", err)
-			}
+			res.Note = p.announceAgain(ctx, old, oldRev, sameImport(old, j))
 		}
 		return res
 	default:
@@ -137,25 +136,42 @@ func (p *Pipeline) importableConversation(ctx context.Context, c *kvstore.Conver
 	return rev, nil
 }
 
-// storeImport writes the planned record: conversation, PDF, then the job
-// (created, or replacing old at oldRev), then its event and ticket.
-func (p *Pipeline) storeImport(ctx context.Context, plan *importPlan, convRev uint64, old *kvstore.Job, oldRev uint64) error {
-	j := plan.job
-	if _, err := p.store.PutImportedConversation(ctx, plan.conv, convRev); err != nil {
-		return fmt.Errorf("store conversation %s: %w", plan.conv.ID, err)
-	}
-	if plan.pdf != nil {
-		if _, err := p.pdfs.PutBytes(ctx, j.ID+".pdf", plan.pdf); err != nil {
-			return fmt.Errorf("store pdf %s: %w", j.ID, err)
+// announceAgain re-publishes what an earlier run may have stopped before, for
+// an untouched import old stored at rev: its ticket, and, when same says the
+// stored job is what this run would write, its status event. The event keeps
+// its revision and so its dedupe id (Nats-Msg-Id): inside JOB_EVENTS'
+// duplicates window the stream drops it when the first run did publish it;
+// outside, it is stored again with the same revision, which consumers of
+// events recognise. It returns a note for the report, "" when all went well.
+func (p *Pipeline) announceAgain(ctx context.Context, old *kvstore.Job, rev uint64, same bool) string {
+	if same {
+		if err := p.publishImported(ctx, old, rev); err != nil {
+			return fmt.Sprintf("its event could not be published again: %v", err)
 		}
 	}
-	var rev uint64
-	var err error
-	if old != nil {
-		rev, err = p.store.ReplaceImported(ctx, j, old, oldRev)
-	} else {
-		rev, err = p.store.CreateImported(ctx, j)
+	if err := p.publishTicket(ctx, old); err != nil {
+		return fmt.Sprintf("its ticket could not be published again: %v", err)
 	}
+	return ""
+}
+
+// sameImport reports whether the stored job old is what this run's plan j
+// would write: equal in every field but the time of the import and the
+// bookkeeping of where it was stored (its active index record, the hand-off
+// an --overwrite numbered).
+func sameImport(old, j *kvstore.Job) bool {
+	c := *j
+	c.ImportedAt, c.ActiveRev, c.Seq, c.LatexSeq = old.ImportedAt, old.ActiveRev, old.Seq, old.LatexSeq
+	a, errA := json.Marshal(&c)
+	b, errB := json.Marshal(old)
+	return errA == nil && errB == nil && bytes.Equal(a, b)
+}
+
+// storeImport writes the planned record (writeImport), then publishes its
+// event and ticket.
+func (p *Pipeline) storeImport(ctx context.Context, plan *importPlan, convRev uint64, old *kvstore.Job, oldRev uint64) error {
+	j := plan.job
+	rev, err := p.writeImport(ctx, plan, convRev, old, oldRev)
 	if err != nil {
 		return err
 	}
@@ -169,19 +185,43 @@ func (p *Pipeline) storeImport(ctx context.Context, plan *importPlan, convRev ui
 	return nil
 }
 
+// writeImport writes the planned record: conversation, PDF, then the job
+// (created, or replacing old at oldRev), and returns the job's revision.
+func (p *Pipeline) writeImport(ctx context.Context, plan *importPlan, convRev uint64, old *kvstore.Job, oldRev uint64) (uint64, error) {
+	j := plan.job
+	if _, err := p.store.PutImportedConversation(ctx, plan.conv, convRev); err != nil {
+		return 0, fmt.Errorf("store conversation %s: %w", plan.conv.ID, err)
+	}
+	if plan.pdf != nil {
+		if _, err := p.pdfs.PutBytes(ctx, j.ID+".pdf", plan.pdf); err != nil {
+			return 0, fmt.Errorf("store pdf %s: %w", j.ID, err)
+		}
+	}
+	if old != nil {
+		return p.store.ReplaceImported(ctx, j, old, oldRev)
+	}
+	return p.store.CreateImported(ctx, j)
+}
+
 // emitImported publishes the imported job's status event, stamped with the time
 // of the import rather than the old updated_at the job keeps.
 func (p *Pipeline) emitImported(ctx context.Context, j *kvstore.Job, rev uint64) {
-	ev := j.Event(rev)
-	ev.Time = j.ImportedAt
-	data, err := json.Marshal(ev)
-	if err == nil {
-		err = p.publishSync(ctx, events.SubjectStatus, data, ev.MsgID())
-	}
-	if err != nil {
+	if err := p.publishImported(ctx, j, rev); err != nil {
 		if p.metrics != nil {
 			p.metrics.EventPublishErrs.Inc()
 		}
 		p.log.ErrorContext(ctx, "publish status event", "job_id", j.ID, "status", j.Status, "error", err)
 	}
+}
+
+// publishImported publishes the status event of imported job j at revision rev,
+// with its dedupe id.
+func (p *Pipeline) publishImported(ctx context.Context, j *kvstore.Job, rev uint64) error {
+	ev := j.Event(rev)
+	ev.Time = j.ImportedAt
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event of %s: %w", j.ID, err)
+	}
+	return p.publishSync(ctx, events.SubjectStatus, data, ev.MsgID())
 }

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/client"
@@ -32,7 +35,12 @@ earlier import that nothing changed since is replaced), so running the import
 again imports only what is missing. A record that cannot be imported is refused
 with its reason and the others are imported. The report counts imported,
 resumed, skipped and refused records per old status and names every refusal
-(--json: every record's result). Exit 1 when a record was refused.`,
+(--json: every record's result). Exit 1 when a record was refused.
+
+Importing stores completed jobs with any LaTeX and PDF, so the NATS user must
+be allowed to call sheetpipe.import: with deploy/nats/auth.conf, user sheetd
+(NATS_URL=nats://sheetd:PASSWORD@host:4222), not user client, whose request the
+server refuses. The embedded server without users lets anyone on loopback in.`,
 	setup: setupImport,
 }
 
@@ -75,6 +83,15 @@ func (a *app) importStore(ctx context.Context, f importFlags, dir string) error 
 		return err
 	}
 	defer nc.Close()
+	ctx, refuse := context.WithCancelCause(ctx)
+	defer refuse(nil)
+	// A NATS user not allowed to import has its request dropped by the server,
+	// which says so asynchronously: end the import then, not at the timeout.
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			refuse(err)
+		}
+	})
 	budget := int(min(nc.MaxPayload(), api.DefaultMaxBodyBytes)) - importBodyMargin
 	rep := newImportReport(dir, store, f.dryRun)
 	req := events.ImportRequest{DryRun: f.dryRun, Overwrite: f.overwrite, RecompileMissing: f.recompile}
@@ -151,6 +168,10 @@ func (a *app) sendImport(ctx context.Context, c *client.Client, req events.Impor
 	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	reply, err := c.Import(reqCtx, req)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, nats.ErrPermissionViolation) {
+		return nil, fmt.Errorf("import: the NATS server refused it (%v): this NATS user may not import; "+
+			"the operator imports as user sheetd", cause)
+	}
 	if err != nil {
 		return nil, refused(err, "import (the records sent before are stored; run the import again to go on)")
 	}
@@ -165,6 +186,7 @@ func (a *app) sendImport(ctx context.Context, c *client.Client, req events.Impor
 type progress struct {
 	a          *app
 	total, n   int
+	shown      int // n when progress was last shown
 	start      time.Time
 	lastReport time.Time
 }
@@ -177,12 +199,12 @@ func (p *progress) advance(n int) {
 }
 
 func (p *progress) done() {
-	if p.n > 0 {
+	if p.n > p.shown {
 		p.show()
 	}
 }
 
 func (p *progress) show() {
-	p.lastReport = time.Now()
+	p.lastReport, p.shown = time.Now(), p.n
 	fmt.Fprintf(p.a.err, "import: %d/%d jobs (%s)\n", p.n, p.total, time.Since(p.start).Round(time.Millisecond))
 }
