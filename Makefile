@@ -18,7 +18,7 @@ run: deps build
 
 ## test: install what the tests need, then go vet and go test -race
 ## (SHEETPIPE_REQUIRE_PROMETHEUS=1: the live Prometheus test fails rather than skips without it;
-## SHEETPIPE_REQUIRE_BROWSER=1: the console's browser tests fail rather than skip without chromium)
+## SHEETPIPE_REQUIRE_BROWSER=1: the console's browser tests fail rather than skip without chromium or firefox-esr)
 test: deps prometheus chromium console-check
 	$(GO) vet ./...
 	SHEETPIPE_REQUIRE_PROMETHEUS=1 SHEETPIPE_REQUIRE_BROWSER=1 $(GO) test -race -count=1 -timeout 20m ./...
@@ -88,13 +88,18 @@ vet:
 clean:
 	rm -rf bin data
 
-## chromium: install Debian's chromium when missing (the console's browser tests drive it headless)
+## chromium: install Debian's chromium and firefox-esr when missing (the console's browser
+## tests drive them headless: chromium over CDP, firefox-esr over Marionette)
 .PHONY: chromium console console-check screenshots
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing chromium (Debian package)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+	@command -v firefox-esr >/dev/null 2>&1 || { \
+		echo "installing firefox-esr (Debian package)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends firefox-esr; }
 
 ## console: rebuild the web console's bundle (console/dist, committed and embedded) from
 ## console/web with the versions pinned in its package-lock.json (node and npm from Debian when missing)

@@ -53,6 +53,8 @@ func llmHandler(req fakellm.Request) fakellm.Reply {
 			return fakellm.Reply{Content: brokenLatex}
 		}
 		return fakellm.Reply{Content: goodLatex, Delay: 300 * time.Millisecond}
+	case "refine":
+		return fakellm.Reply{Content: "Revised request: " + last}
 	case "meta":
 		if strings.HasPrefix(last, "Describe the worksheet") {
 			return fakellm.Reply{Content: "A worksheet."}

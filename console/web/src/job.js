@@ -4,17 +4,35 @@ import { describe, onFailure } from "./main.js";
 import { latexEditor } from "./editor.js";
 import { renderPDF } from "./pdf.js";
 
-// confirmAction asks in a modal dialog (keyboard: Enter confirms, Escape cancels).
+// confirmAction asks in a modal dialog. Keyboard: the focus starts on the
+// confirm button (Enter confirms), Escape cancels, Tab and Shift+Tab cycle
+// through the dialog's buttons only, and the focus returns to the control that
+// opened it.
 function confirmAction(text, ok) {
   return new Promise((resolve) => {
+    const opener = document.activeElement;
     const dlg = h(
       "dialog",
-      { class: "confirm", "aria-label": "Confirm" },
-      h("form", { method: "dialog" }, h("p", {}, text), h("div", { class: "actions" }, h("button", { value: "cancel" }, "Cancel"), h("button", { value: "ok", class: "danger", id: "confirm-ok" }, ok))),
+      { class: "confirm", "aria-labelledby": "confirm-text" },
+      h(
+        "form",
+        { method: "dialog" },
+        h("p", { id: "confirm-text" }, text),
+        h("div", { class: "actions" }, h("button", { value: "cancel", id: "confirm-cancel" }, "Cancel"), h("button", { value: "ok", class: "danger", id: "confirm-ok", autofocus: true }, ok)),
+      ),
     );
+    dlg.addEventListener("keydown", (e) => {
+      if (e.key !== "Tab") return;
+      const stops = [...dlg.querySelectorAll("button, input, [href], [tabindex]:not([tabindex='-1'])")].filter((el) => !el.disabled);
+      const i = stops.indexOf(document.activeElement);
+      const next = e.shiftKey ? (i <= 0 ? stops.length - 1 : i - 1) : (i + 1) % stops.length;
+      e.preventDefault();
+      stops[next].focus();
+    });
     dlg.addEventListener("close", () => {
       resolve(dlg.returnValue === "ok");
       dlg.remove();
+      if (opener && opener.isConnected && opener.focus) opener.focus();
     });
     document.body.append(dlg);
     dlg.showModal();
@@ -48,7 +66,7 @@ export function jobView(root, m) {
     { class: "actions" },
     btn("Retry", "retry", () => act("retry", "POST", `/jobs/${id}/retry`)),
     btn("Abort", "abort", async () => (await confirmAction("Abort this job? An aborted job cannot be resumed.", "Abort job")) && act("abort", "POST", `/jobs/${id}/abort`), "danger"),
-    btn("Download PDF", "download", download),
+    h("a", { href: `/jobs/${id}/pdf`, download: id + ".pdf", id: "download", class: "button", onclick: (e) => (e.preventDefault(), download()) }, "Download PDF"),
   );
   const refineForm = h("form", { class: "inline", id: "refine" }, h("label", { for: "refine-text" }, "Refine"), refineInput, h("button", { type: "submit" }, "Refine"));
   refineForm.addEventListener("submit", async (e) => {
@@ -118,8 +136,11 @@ export function jobView(root, m) {
     await act("recompile", "POST", `/jobs/${id}/latex`, { latex: text });
   }
 
+  // download fetches the PDF with the token (a plain link cannot send it) and
+  // saves it as <job>.pdf.
   async function download() {
     alert.hidden = true;
+    note.textContent = "";
     try {
       const b = await blob(`/jobs/${id}/pdf`);
       const url = URL.createObjectURL(b);

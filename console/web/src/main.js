@@ -22,6 +22,13 @@ export function navigate(url, replace) {
   if (replace) history.replaceState(null, "", url);
   else history.pushState(null, "", url);
   render();
+  focusMain();
+}
+
+// focusMain puts the focus at the start of the new page when the view did not
+// place it (the focused link was replaced), so that Tab continues from there.
+function focusMain() {
+  if (!document.activeElement || document.activeElement === document.body) main.focus({ preventScroll: true });
 }
 
 // onFailure shows the login for a 401, and any other failure plainly.
@@ -92,7 +99,10 @@ document.addEventListener("click", (e) => {
   e.preventDefault();
   navigate(url.pathname + url.search);
 });
-window.addEventListener("popstate", render);
+window.addEventListener("popstate", () => {
+  render();
+  focusMain();
+});
 document.getElementById("signout").addEventListener("click", () => {
   setToken("");
   showLogin("");

@@ -47,7 +47,7 @@ export function submitView(root) {
 
   const lines = h("textarea", { id: "batch-lines", name: "lines", rows: 6, placeholder: '{"user_id":"ana","prompt":"fractions for grade 5"}' });
   const file = h("input", { id: "batch-file", type: "file", accept: ".jsonl,.ndjson,.json,.txt,application/x-ndjson" });
-  const batchID = h("input", { id: "batch-id", name: "batch_id", placeholder: "optional" });
+  const batchID = h("input", { id: "batch-id", name: "batch_id", placeholder: "optional: a UUID" });
   const berr = h("p", { class: "alert", role: "alert", id: "batch-error", hidden: true });
   file.addEventListener("change", async () => {
     if (file.files[0]) lines.value = await file.files[0].text();
