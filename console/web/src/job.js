@@ -259,6 +259,10 @@ export function jobView(root, m) {
       const hist = await call("GET", `/jobs/${id}/history`);
       if (stopped) return;
       hist.events.forEach(addEvent);
+      // The job may have changed between its read and the history's: the
+      // stream then starts at a revision already shown and triggers no reload.
+      if (lastRev > (job.revision || 0)) await load();
+      if (stopped) return;
       follow();
     } catch (e) {
       if (!stopped) {
