@@ -25,6 +25,9 @@ var (
 	// after its bounded retries: the ticket is acked and the failure counted; the
 	// job's status is not touched.
 	errGaveUp = errors.New("gave up")
+	// errAckTimeout means a publish sent without waiting was not acknowledged
+	// within publishAckTimeout.
+	errAckTimeout = errors.New("no acknowledgement in time")
 )
 
 // RetryError asks the runner to redeliver the message after Delay.

@@ -140,8 +140,46 @@ func (p *Pipeline) ask(ctx context.Context, j *kvstore.Job, stage events.Stage,
 	if err != nil {
 		return "", err
 	}
+	return p.record(ctx, j, stage, held, convRev, reply)
+}
+
+const (
+	// recordAnswerFor bounds how long an answer the conversation's stream did
+	// not take (no leader after a node loss, an election) is kept and offered
+	// again; the work's context ends sooner when the job's lease is lost.
+	recordAnswerFor = 2 * time.Minute
+	// recordAttemptTimeout bounds one attempt to record an answer.
+	recordAttemptTimeout = 5 * time.Second
+)
+
+// record writes reply into the job's conversation, tagged with the hand-off, and
+// returns the answer to use: the one recorded first when another worker recorded
+// one. A write that fails is tried again, from a fresh read, until it is taken
+// or recordAnswerFor or the lease ends: an answer is paid for, and dropping it
+// would pay for it again.
+func (p *Pipeline) record(ctx context.Context, j *kvstore.Job, stage events.Stage, held *kvstore.Conversation, rev uint64, reply ai.Reply) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, recordAnswerFor)
+	defer cancel()
+	delay := 100 * time.Millisecond
+	for {
+		actx, cancelAttempt := context.WithTimeout(ctx, recordAttemptTimeout)
+		answer, err := p.recordOnce(actx, j, stage, held, rev, reply)
+		cancelAttempt()
+		if err == nil || kvstore.IsStorage(err) {
+			return answer, err
+		}
+		p.log.WarnContext(ctx, "record answer: keeping it to record again", "job_id", j.ID, "step", stage, "error", err)
+		held, rev = nil, 0
+		if !sleep(ctx, delay) {
+			return "", err
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+func (p *Pipeline) recordOnce(ctx context.Context, j *kvstore.Job, stage events.Stage, held *kvstore.Conversation, rev uint64, reply ai.Reply) (string, error) {
 	var answer string
-	_, _, err = p.store.ConverseFrom(ctx, j.ConversationID, j.ID, held, convRev, func(c *kvstore.Conversation) error {
+	_, _, err := p.store.ConverseFrom(ctx, j.ConversationID, j.ID, held, rev, func(c *kvstore.Conversation) error {
 		if m, ok := c.Answer(stage, j.Seq); ok {
 			answer = m.Content
 			return kvstore.ErrNoChange

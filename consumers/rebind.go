@@ -129,7 +129,8 @@ func (r *runner) consuming() error {
 }
 
 // Consuming is nil while every stage this process runs consumes all its queues'
-// consumers; otherwise it names the consumers it waits for to come back.
+// consumers and none of its workers is stuck waiting on the server; otherwise
+// it names the consumers it waits for to come back and the stuck workers.
 func (p *Pipeline) Consuming() error {
 	p.mu.Lock()
 	runners := p.runners
@@ -137,6 +138,9 @@ func (p *Pipeline) Consuming() error {
 	var errs []string
 	for _, r := range runners {
 		if err := r.consuming(); err != nil {
+			errs = append(errs, err.Error())
+		}
+		if err := r.stuck(); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

@@ -45,6 +45,9 @@ type runner struct {
 	stopping   chan struct{}
 	workCtx    context.Context
 	cancelWork context.CancelFunc
+
+	settleMu sync.Mutex
+	settling map[*struct{}]time.Time // workers collecting acknowledgements, since when
 }
 
 // binding is the runner's consumption of one queue.
@@ -190,9 +193,11 @@ func (r *runner) run(msg jetstream.Msg) {
 	ctx, sc := withScope(r.workCtx)
 	defer sc.close()
 	err := r.handle(ctx, msg)
+	settled := r.settleStarted()
 	if serr := r.settleScope(ctx, sc); err == nil {
 		err = serr
 	}
+	settled()
 	stopHB()
 	if err == nil {
 		failpoint.Inject(r.stage, failpoint.AfterPublish)
@@ -200,6 +205,47 @@ func (r *runner) run(msg jetstream.Msg) {
 
 	outcome := r.settle(msg, err)
 	r.metrics.StageDone(string(r.stage), outcome, time.Since(start))
+}
+
+// stuckAfter is how long a worker may wait for the acknowledgements of its
+// publishes before the process reports it stuck (Pipeline.Consuming, and so
+// /readyz): well past the bounded wait of settleScope, so only a wait that
+// escaped its deadline counts.
+var stuckAfter = 2 * (publishAckTimeout + republishTimeout)
+
+// settleStarted notes a worker starting to collect its acknowledgements; the
+// returned func notes it done.
+func (r *runner) settleStarted() func() {
+	key := new(struct{})
+	r.settleMu.Lock()
+	if r.settling == nil {
+		r.settling = map[*struct{}]time.Time{}
+	}
+	r.settling[key] = time.Now()
+	r.settleMu.Unlock()
+	return func() {
+		r.settleMu.Lock()
+		delete(r.settling, key)
+		r.settleMu.Unlock()
+	}
+}
+
+// stuck names the workers that have waited for acknowledgements longer than
+// stuckAfter, or is nil.
+func (r *runner) stuck() error {
+	r.settleMu.Lock()
+	defer r.settleMu.Unlock()
+	n := 0
+	for _, since := range r.settling {
+		if time.Since(since) > stuckAfter {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("stage %s: %d of %d workers stuck waiting for NATS acknowledgements for more than %s",
+		r.stage, n, r.concurrency, stuckAfter)
 }
 
 func (r *runner) heartbeatLoop(ctx context.Context, msg jetstream.Msg) {

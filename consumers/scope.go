@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -102,15 +103,34 @@ func (h *hold) wrote(j *kvstore.Job, rev uint64) {
 	h.mu.Unlock()
 }
 
-// settle waits for the scope's publishes. One that failed is published again
-// with a wait for its acknowledgement (its dedupe id makes that harmless if the
-// first one was stored after all); a ticket that still cannot be published is an
-// error, so the message is retried rather than acked with the job stranded.
+// publishAckTimeout bounds the wait for the acknowledgements of a scope's
+// publishes, counted from when the runner starts collecting them, and then the
+// publish again of those not acknowledged. A stream with no leader (its node
+// killed, an election) never answers, and a worker that waited for ever would
+// keep heartbeating its ticket, so nobody else could take it.
+const publishAckTimeout = 5 * time.Second
+
+// republishTimeout bounds the publishes again, with their retries, of one scope.
+const republishTimeout = 15 * time.Second
+
+// settle waits for the scope's publishes, for at most publishAckTimeout. One that
+// failed or was not acknowledged in time is published again with a wait for its
+// acknowledgement (its dedupe id makes that harmless if the first one was stored
+// after all), within republishTimeout; a ticket that still cannot be published is
+// an error, so the message is retried (naked with back-off, or redelivered to any
+// process) rather than acked with the job stranded.
 func (p *Pipeline) settleScope(ctx context.Context, sc *scope) error {
 	sc.mu.Lock()
 	pend := sc.pending
 	sc.pending = nil
 	sc.mu.Unlock()
+	if len(pend) == 0 {
+		return nil
+	}
+	acks := time.NewTimer(publishAckTimeout)
+	defer acks.Stop()
+	rctx, cancel := context.WithTimeout(ctx, publishAckTimeout+republishTimeout)
+	defer cancel()
 	var errs []error
 	for _, pub := range pend {
 		var err error
@@ -118,11 +138,14 @@ func (p *Pipeline) settleScope(ctx context.Context, sc *scope) error {
 		case <-pub.ack.Ok():
 			continue
 		case err = <-pub.ack.Err():
+		case <-acks.C:
+			acks.Reset(0) // the deadline passed for every other one too
+			err = errAckTimeout
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
 		p.log.WarnContext(ctx, "publish not acknowledged: publishing again", "subject", pub.subject, "error", err)
-		if err = p.publishSync(ctx, pub.subject, pub.data, pub.msgID); err == nil {
+		if err = p.publishSync(rctx, pub.subject, pub.data, pub.msgID); err == nil {
 			continue
 		}
 		if pub.ticket {

@@ -16,6 +16,10 @@ const (
 	orphanMessage = "Recovered: ticket lost"
 	// sweepPassTimeout bounds one scan of the jobs bucket.
 	sweepPassTimeout = time.Minute
+	// sweepRequestTimeout bounds each request of a scan: a stream with no leader
+	// (a node lost, an election) never answers, and without its own deadline a
+	// request would wait for the whole pass's.
+	sweepRequestTimeout = 5 * time.Second
 	// rescueTimeout bounds the write and the ticket publish of one recovery.
 	rescueTimeout = 10 * time.Second
 )
@@ -165,11 +169,16 @@ func (s *sweeper) scanIndex(ctx context.Context, now time.Time, visit func(strin
 		return err
 	}
 	for _, r := range records {
-		j, rev, err := s.p.store.Get(ctx, r.ID)
+		rctx, cancel := context.WithTimeout(ctx, sweepRequestTimeout)
+		j, rev, err := s.p.store.Get(rctx, r.ID)
+		cancel()
 		settled := errors.Is(err, kvstore.ErrNotFound) || (err == nil && !j.Active())
 		switch {
 		case settled && ((err == nil && j.ActiveRev == r.Rev) || now.Sub(r.Written) > activeGrace):
-			if err := s.p.store.Deactivate(ctx, r.ID, r.Rev); err != nil {
+			rctx, cancel := context.WithTimeout(ctx, sweepRequestTimeout)
+			err := s.p.store.Deactivate(rctx, r.ID, r.Rev)
+			cancel()
+			if err != nil {
 				return err
 			}
 		case settled:
@@ -216,16 +225,24 @@ func (s *sweeper) idleStages(ctx context.Context) map[events.Stage]bool {
 // idle reports whether every queue of stage holds no live ticket.
 func (s *sweeper) idle(ctx context.Context, st events.Stage) bool {
 	for _, q := range events.QueuesOf(st) {
-		c, err := s.p.js.Consumer(ctx, events.StreamJobs, q.Durable())
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+		if !s.queueIdle(ctx, q) {
 			return false
 		}
 	}
 	return true
+}
+
+// queueIdle reports whether queue q holds no live ticket; false when its
+// consumer does not answer within sweepRequestTimeout.
+func (s *sweeper) queueIdle(ctx context.Context, q events.Queue) bool {
+	ctx, cancel := context.WithTimeout(ctx, sweepRequestTimeout)
+	defer cancel()
+	c, err := s.p.js.Consumer(ctx, events.StreamJobs, q.Durable())
+	if err != nil {
+		return false
+	}
+	info, err := c.Info(ctx)
+	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 }
 
 // stuck reports whether no ticket will move j again: it runs under a lease that

@@ -107,7 +107,8 @@ func (p *Pipeline) publishSync(ctx context.Context, subject string, data []byte,
 }
 
 // publishTicket hands the job to its next stage when it expects one. The dedupe id
-// makes a re-publish of the same hand-off a no-op inside the duplicates window.
+// (ticketMsgID) makes a re-publish of the same hand-off a no-op inside the
+// duplicates window.
 //
 // A hand-off to compile whose LaTeX is not yet described also goes to the meta
 // stage, after the compile ticket so the PDF never waits for it: every place
@@ -117,27 +118,43 @@ func (p *Pipeline) publishTicket(ctx context.Context, j *kvstore.Job) error {
 	if j.Stage == "" || (j.Status != events.StatusPending && j.Status != events.StatusWaitingAIFix) {
 		return nil
 	}
-	if err := p.sendTicket(ctx, j.Queue().Subject(), j.Ticket()); err != nil {
+	if err := p.sendTicket(ctx, j, j.Queue().Subject(), j.Ticket()); err != nil {
 		return err
 	}
 	if j.Stage == events.StageCompile && j.MetaDue() {
-		return p.sendTicket(ctx, events.SubjectMeta, j.MetaTicket())
+		return p.sendTicket(ctx, j, events.SubjectMeta, j.MetaTicket())
 	}
 	return nil
 }
 
-func (p *Pipeline) sendTicket(ctx context.Context, subject string, t events.Ticket) error {
+func (p *Pipeline) sendTicket(ctx context.Context, j *kvstore.Job, subject string, t events.Ticket) error {
+	id := ticketMsgID(j, t)
 	data, err := json.Marshal(t)
 	if err != nil {
-		return fmt.Errorf("encode ticket %s: %w", t.MsgID(), err)
+		return fmt.Errorf("encode ticket %s: %w", id, err)
 	}
-	if p.publishAsync(ctx, subject, data, t.MsgID(), true) {
+	if p.publishAsync(ctx, subject, data, id, true) {
 		return nil
 	}
-	if _, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(t.MsgID())); err != nil {
-		return fmt.Errorf("publish ticket %s: %w", t.MsgID(), err)
+	if _, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(id)); err != nil {
+		return fmt.Errorf("publish ticket %s: %w", id, err)
 	}
 	return nil
+}
+
+// ticketMsgID is the dedupe id of ticket t of job j: the hand-off's own id (job,
+// stage, sequence) and the job's incarnation. A re-publish of the same hand-off
+// (a redelivered stale ticket, the sweeper, the max-deliveries handler) repeats
+// it and is dropped inside the duplicates window; a job created again under the
+// id of a deleted one starts its sequence again, but not its incarnation, so its
+// first ticket is not taken for the deleted job's. Status events need no such
+// part: their id holds the KV revision of the write, which the bucket never
+// hands out twice.
+func ticketMsgID(j *kvstore.Job, t events.Ticket) string {
+	if j.Incarnation == "" { // stored before incarnations
+		return t.MsgID()
+	}
+	return t.MsgID() + ":" + j.Incarnation
 }
 
 // claim checks a ticket against its job and takes the job's lease. A ticket for a

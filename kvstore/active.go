@@ -66,21 +66,31 @@ type ActiveRecord struct {
 	Written time.Time
 }
 
+// scanRequestTimeout bounds each request of a scan.
+const scanRequestTimeout = 5 * time.Second
+
 // EachActive passes every record of the active index to fn, in no particular
 // order. An error from fn ends the pass and is returned.
 //
 // It lists the index's subjects from the stream's state and reads each record,
 // rather than watching the bucket: a watcher that counted a record removed
 // before it was delivered would wait for ever for the end of the listing.
+//
+// Each request has its own deadline (scanRequestTimeout), whatever the scan's:
+// a stream with no leader never answers.
 func (s *Store) EachActive(ctx context.Context, fn func(ActiveRecord) error) error {
 	prefix := "$KV." + BucketActive + "."
-	info, err := s.activeStream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	rctx, cancel := context.WithTimeout(ctx, scanRequestTimeout)
+	info, err := s.activeStream.Info(rctx, jetstream.WithSubjectFilter(prefix+">"))
+	cancel()
 	if err != nil {
 		return fmt.Errorf("scan bucket %s: %w", BucketActive, err)
 	}
 	for subject := range info.State.Subjects {
 		id := strings.TrimPrefix(subject, prefix)
-		e, err := s.active.Get(ctx, id)
+		rctx, cancel := context.WithTimeout(ctx, scanRequestTimeout)
+		e, err := s.active.Get(rctx, id)
+		cancel()
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 			continue // removed since the listing

@@ -22,6 +22,7 @@ func (s *Store) CreateImported(ctx context.Context, j *Job) (uint64, error) {
 			return 0, err
 		}
 	}
+	j.incarnate()
 	return create(ctx, s, s.jobs, j.ID, j)
 }
 
@@ -34,6 +35,7 @@ func (s *Store) ReplaceImported(ctx context.Context, j *Job, old *Job, rev uint6
 			return 0, err
 		}
 	}
+	j.incarnate()
 	data, err := json.Marshal(j)
 	if err != nil {
 		return 0, fmt.Errorf("encode %s: %w", j.ID, err)

@@ -1,6 +1,7 @@
 package kvstore
 
 import (
+	"crypto/rand"
 	"maps"
 	"slices"
 	"time"
@@ -86,6 +87,19 @@ type Job struct {
 	// ImportedAt is when the job was imported; CreatedAt and UpdatedAt keep the
 	// old store's times.
 	ImportedAt time.Time `json:"imported_at,omitzero"`
+	// Incarnation tells this job apart from an earlier job stored under the same
+	// id (deleted by the janitor, then submitted again). It is set when the job is
+	// stored as new and is part of the dedupe id of every ticket of the job, so
+	// that none repeats a deleted job's inside the JOBS duplicates window. Empty
+	// for a job stored before it existed.
+	Incarnation string `json:"incarnation,omitempty"`
+}
+
+// incarnate gives a job about to be stored as new its own Incarnation.
+func (j *Job) incarnate() {
+	if j.Incarnation == "" {
+		j.Incarnation = rand.Text()
+	}
 }
 
 // Imported is the old store's record of an imported job, as far as the job's

@@ -87,6 +87,7 @@ func (s *Store) Create(ctx context.Context, j *Job) (uint64, error) {
 		j.CreatedAt = now
 	}
 	j.UpdatedAt = now
+	j.incarnate()
 	return create(ctx, s, s.jobs, j.ID, j)
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // InboxPrefix is the subject prefix of the replies sheetd receives (JetStream API
@@ -64,4 +65,21 @@ func authOptions(cfg Config) []nats.Option {
 		opts = append(opts, nats.ClientCert(cfg.NATSTLSCert, cfg.NATSTLSKey))
 	}
 	return opts
+}
+
+// publishAsyncTimeout fails an asynchronous publish not acknowledged in this
+// time. Without it the client fails such a publish only on a reconnect, so one
+// sent to a stream whose leader was killed stays pending for ever (the stages
+// also bound their own waits for these acknowledgements).
+const publishAsyncTimeout = 10 * time.Second
+
+// newJetStream is the JetStream client of sheetd on nc: every request without a
+// deadline of its own gets the client's default (5s), every asynchronous publish
+// publishAsyncTimeout.
+func newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(publishAsyncTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, nil
 }

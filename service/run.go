@@ -58,9 +58,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := newJetStream(nc)
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		return err
 	}
 	provCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	err = broker.Provision(provCtx, js, broker.Resources{Replicas: cfg.Replicas, EventsMaxAge: cfg.EventsMaxAge, AckWait: cfg.AckWait,

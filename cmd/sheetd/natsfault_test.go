@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"syscall"
@@ -134,4 +135,80 @@ func TestClusterLosesMetaLeader(t *testing.T) {
 		t.Logf("jobs_finished_total{completed} summed over both sheetd is %v for %d completed jobs", finished, len(ids))
 	}
 	t.Logf("kv_cas_conflicts_total{jobs} over both sheetd: %v", conflicts)
+}
+
+var killRuns = flag.Int("kill-runs", 3, "runs of TestClusterKillsMetaLeader (1 with -short)")
+
+// TestClusterKillsMetaLeader is the node loss an operator meets: two sheetd on
+// a 3-node cluster of nats-server processes, everything at 3 replicas, 60 jobs
+// in flight, and the node leading the meta group killed with SIGKILL (no
+// hand-over of its leaderships) and started again 20s later on its store. Every
+// job completes, exactly once, with a history that follows the state machine;
+// no design or LaTeX answer is paid for twice; both sheetd are ready again. It
+// runs -kill-runs times, since the stall it guards against (workers waiting for
+// ever on publish acknowledgements) needs the kill to land on a publish in
+// flight.
+func TestClusterKillsMetaLeader(t *testing.T) {
+	runs := *killRuns
+	if testing.Short() {
+		runs = 1
+	}
+	for i := range runs {
+		t.Run(fmt.Sprintf("run%d", i+1), killMetaLeader)
+	}
+}
+
+func killMetaLeader(t *testing.T) {
+	ctx := testContext(t)
+	cl := startNATSCluster(t, 3)
+	// Answers take 0.2-2s, so that the kill finds LLM calls in flight as well as
+	// compiles.
+	llm := fakellm.New(t, func(req fakellm.Request) fakellm.Reply {
+		delay := 200*time.Millisecond + rand.N(1800*time.Millisecond)
+		switch req.Step {
+		case "design":
+			return fakellm.Reply{Content: crashDesign, Delay: delay}
+		case "latex":
+			return fakellm.Reply{Content: testLatex, Delay: delay}
+		}
+		return fakellm.Reply{Status: 400, Content: "unexpected step " + req.Step}
+	})
+	d := &deployment{t: t, natsURL: cl.URLs(), llm: llm, env: []string{"SHEETPIPE_REPLICAS=3",
+		"SHEETPIPE_ACK_WAIT=5s", "SHEETPIPE_LEASE_TTL=15s", "SHEETPIPE_SWEEP_INTERVAL=2s"}}
+	workers := []*worker{d.startWorker("sheetd-1"), d.startWorker("sheetd-2")}
+	c := dial(t, ctx, cl.URLs())
+	ids := newIDs(60)
+	started := time.Now()
+	c.submitMany(ids, func(i int) string { return fmt.Sprintf("worksheet %d: fractions", i) })
+	c.waitCount(events.StatusCompleted, 3, 2*time.Minute)
+
+	leader := cl.waitMeta(3, 30*time.Second)
+	t.Logf("statuses when %s is killed: %v", leader.name, c.statuses())
+	cl.kill(leader)
+	killed := time.Now()
+	// The outage of the report: a fixed 20s, the fault's duration.
+	time.Sleep(20 * time.Second)
+	cl.startNode(leader)
+	t.Logf("meta leader %s killed %s into the run, restarted after %s", leader.name,
+		killed.Sub(started).Round(10*time.Millisecond), time.Since(killed).Round(10*time.Millisecond))
+
+	jobs := c.waitFinal(ids, 3*time.Minute, workers...)
+	t.Logf("all jobs final %s after the kill; LLM calls design %d, latex %d",
+		time.Since(killed).Round(10*time.Millisecond), d.llm.CallsFor("design"), d.llm.CallsFor("latex"))
+	counts := checkRun(t, jobs, c.settledEvents(jobs))
+	if counts[events.StatusCompleted] != len(ids) {
+		t.Errorf("final statuses %v, want all %d completed", counts, len(ids))
+	}
+	for _, step := range []string{"design", "latex"} {
+		if n := d.llm.CallsFor(step); n != len(ids) {
+			t.Errorf("%d %s calls for %d jobs: an answer was paid for twice", n, step, len(ids))
+		}
+	}
+	for _, w := range workers {
+		if code, exited := w.exited(); exited {
+			t.Errorf("%s exited %d after the node loss", w.name, code)
+			continue
+		}
+		w.waitReady("http://" + w.httpAddr + "/readyz")
+	}
 }

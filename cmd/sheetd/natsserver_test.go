@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
@@ -97,4 +102,168 @@ func (s *natsServer) kill() {
 		s.t.Fatalf("kill nats-server: %v", err)
 	}
 	s.proc.wait(10 * time.Second)
+}
+
+// natsCluster is a JetStream cluster of standalone nats-server processes on
+// fixed ports and store directories, so that one node can be killed with
+// SIGKILL, as a host crash would, and started again where it was.
+type natsCluster struct {
+	t     *testing.T
+	nodes []*clusterNode
+}
+
+// clusterNode is one nats-server of a natsCluster.
+type clusterNode struct {
+	name    string
+	port    int // clients
+	monitor int // HTTP monitoring (/jsz names the meta leader)
+	conf    string
+	proc    *process
+}
+
+// startNATSCluster starts n nats-server processes joined by routes and waits
+// until the meta group has a leader and every peer is current.
+func startNATSCluster(t *testing.T, n int) *natsCluster {
+	t.Helper()
+	port := func() int {
+		_, p, _ := net.SplitHostPort(testnats.FreeAddr(t))
+		v, _ := strconv.Atoi(p)
+		return v
+	}
+	routePorts := make([]int, n)
+	routes := make([]string, n)
+	for i := range routePorts {
+		routePorts[i] = port()
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", routePorts[i])
+	}
+	c := &natsCluster{t: t}
+	dir := t.TempDir()
+	for i := range n {
+		nd := &clusterNode{name: fmt.Sprintf("n%d", i+1), port: port(), monitor: port()}
+		nd.conf = filepath.Join(dir, nd.name+".conf")
+		conf := fmt.Sprintf(`server_name: %s
+listen: "127.0.0.1:%d"
+http: "127.0.0.1:%d"
+jetstream { store_dir: %q }
+cluster {
+  name: sheetpipe-test
+  listen: "127.0.0.1:%d"
+  routes: [%s]
+}
+`, nd.name, nd.port, nd.monitor, filepath.Join(dir, nd.name), routePorts[i], strings.Join(routes, ", "))
+		if err := os.WriteFile(nd.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, nd)
+	}
+	for _, nd := range c.nodes {
+		c.startNode(nd)
+	}
+	c.waitMeta(n, time.Minute)
+	return c
+}
+
+// URLs lists every node's client URL, for a connection that fails over.
+func (c *natsCluster) URLs() string {
+	urls := make([]string, len(c.nodes))
+	for i, nd := range c.nodes {
+		urls[i] = fmt.Sprintf("nats://127.0.0.1:%d", nd.port)
+	}
+	return strings.Join(urls, ",")
+}
+
+func (c *natsCluster) startNode(nd *clusterNode) {
+	c.t.Helper()
+	nd.proc = startCommand(c.t, "nats-server "+nd.name, natsServerBinary(c.t), nil, "-c", nd.conf)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", nd.port), nats.Timeout(time.Second))
+		if err == nil {
+			nc.Close()
+			return
+		}
+		if code, ok := nd.proc.exited(); ok {
+			c.t.Fatalf("nats-server %s exited %d\n%s", nd.name, code, nd.proc.stderr.String())
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("nats-server %s not accepting connections within 30s: %v", nd.name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// meta reads the meta group as node nd sees it.
+func (nd *clusterNode) meta() (*server.MetaClusterInfo, error) {
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/jsz", nd.monitor))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var info server.JSInfo
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return nil, err
+	}
+	if info.Meta == nil {
+		return nil, fmt.Errorf("%s: no meta group", nd.name)
+	}
+	return info.Meta, nil
+}
+
+// waitMeta waits until every live node names the same meta leader, which sees
+// want peers, all current.
+func (c *natsCluster) waitMeta(want int, d time.Duration) *clusterNode {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if leader := c.metaLeader(want); leader != nil {
+			return leader
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no meta leader with %d current peers within %s", want, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *natsCluster) metaLeader(want int) *clusterNode {
+	var leader string
+	for _, nd := range c.nodes {
+		if _, exited := nd.proc.exited(); exited {
+			continue
+		}
+		m, err := nd.meta()
+		if err != nil || m.Leader == "" || (leader != "" && m.Leader != leader) {
+			return nil
+		}
+		leader = m.Leader
+	}
+	for _, nd := range c.nodes {
+		if nd.name != leader {
+			continue
+		}
+		m, err := nd.meta()
+		if err != nil || m.Leader != nd.name {
+			return nil
+		}
+		current := 1
+		for _, r := range m.Replicas {
+			if r.Current && !r.Offline {
+				current++
+			}
+		}
+		if current < want {
+			return nil
+		}
+		return nd
+	}
+	return nil
+}
+
+// kill stops node nd with SIGKILL and waits until the process is gone.
+func (c *natsCluster) kill(nd *clusterNode) {
+	c.t.Helper()
+	if err := syscall.Kill(nd.proc.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		c.t.Fatalf("kill nats-server %s: %v", nd.name, err)
+	}
+	nd.proc.wait(10 * time.Second)
 }
