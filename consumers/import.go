@@ -158,10 +158,10 @@ func (p *Pipeline) announceAgain(ctx context.Context, old *kvstore.Job, rev uint
 // sameImport reports whether the stored job old is what this run's plan j
 // would write: equal in every field but the time of the import and the
 // bookkeeping of where it was stored (its active index record, the hand-off
-// an --overwrite numbered).
+// an --overwrite numbered, the incarnation its create drew).
 func sameImport(old, j *kvstore.Job) bool {
 	c := *j
-	c.ImportedAt, c.ActiveRev, c.Seq, c.LatexSeq = old.ImportedAt, old.ActiveRev, old.Seq, old.LatexSeq
+	c.ImportedAt, c.ActiveRev, c.Seq, c.LatexSeq, c.Incarnation = old.ImportedAt, old.ActiveRev, old.Seq, old.LatexSeq, old.Incarnation
 	a, errA := json.Marshal(&c)
 	b, errB := json.Marshal(old)
 	return errA == nil && errB == nil && bytes.Equal(a, b)
