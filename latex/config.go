@@ -25,6 +25,11 @@ type Config struct {
 	// up; SandboxNone ("none") runs pdflatex bare (unsafe with untrusted LaTeX).
 	// Default: "bwrap".
 	Sandbox string
+	// FormatCacheSize is the disk, in bytes, the dumped preamble formats may
+	// use under TempDir/sheetpipe-compile/fmt, least recently used out first
+	// (COMPILE_FORMAT_CACHE); -1 turns formats off. Formats are only made
+	// with SandboxBwrap and pdflatex. Default: 512 MiB.
+	FormatCacheSize int64
 }
 
 const (
@@ -32,6 +37,8 @@ const (
 	defaultTimeout = 30 * time.Second
 	defaultMaxLog  = 64 << 10
 	minMaxLog      = 1 << 10
+
+	defaultFormatCacheSize = 512 << 20
 )
 
 func (c Config) withDefaults() Config {
@@ -50,6 +57,9 @@ func (c Config) withDefaults() Config {
 	if c.Sandbox == "" {
 		c.Sandbox = SandboxBwrap
 	}
+	if c.FormatCacheSize == 0 {
+		c.FormatCacheSize = defaultFormatCacheSize
+	}
 	return c
 }
 
@@ -59,6 +69,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxLog < minMaxLog {
 		return fmt.Errorf("%w: MaxLog %d is below %d", ErrInvalidConfig, c.MaxLog, minMaxLog)
+	}
+	if c.FormatCacheSize < -1 {
+		return fmt.Errorf("%w: FormatCacheSize %d: want bytes, or -1 for off", ErrInvalidConfig, c.FormatCacheSize)
 	}
 	if c.Sandbox != SandboxBwrap && c.Sandbox != SandboxNone {
 		return fmt.Errorf("%w: Sandbox %q: want %q or %q", ErrInvalidConfig, c.Sandbox, SandboxBwrap, SandboxNone)

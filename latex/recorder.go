@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -101,4 +102,26 @@ func allowedPath(name, dir string, roots []string) bool {
 		}
 	}
 	return false
+}
+
+// recordedOutputs returns the files the recorder file at path says were
+// written, cleaned, sorted and each once.
+func recordedOutputs(path string) ([]string, error) {
+	f, err := openOutput(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if name, ok := strings.CutPrefix(sc.Text(), "OUTPUT "); ok {
+			out = append(out, filepath.Clean(name))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("latex: read %s: %w", filepath.Base(path), err)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
