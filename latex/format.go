@@ -258,7 +258,8 @@ func (c *Compiler) prepareFormat(ctx context.Context, dir, source string, deadli
 // body is not in that jail), under the limits of a compile, and returns the
 // file, or "" when the build failed: an error, a kill, the deadline, a read
 // outside the work dir and the TeX trees, or a file written besides the
-// format and its log (a filecontents a compile from the format would miss).
+// format, its log and the PDF (a filecontents a compile from the format would
+// miss).
 func (c *Compiler) buildFormat(ctx context.Context, dir, pre string, deadline time.Time) (string, error) {
 	build := filepath.Join(dir, "build")
 	if err := os.Mkdir(build, 0o700); err != nil {
@@ -276,8 +277,14 @@ func (c *Compiler) buildFormat(ctx context.Context, dir, pre string, deadline ti
 	if err != nil || violation != "" {
 		return "", err
 	}
-	if wrote, err := recordedOutputs(fls); err != nil || !slices.Equal(wrote, []string{"main.fmt", logName}) {
+	wrote, err := recordedOutputs(fls)
+	if err != nil || !slices.Contains(wrote, "main.fmt") {
 		return "", err
+	}
+	for _, w := range wrote {
+		if w != "main.fmt" && w != logName && w != pdfName { // a \pdfobj opens the PDF (tcolorbox)
+			return "", nil
+		}
 	}
 	built := filepath.Join(outDir, "main.fmt")
 	fm, err := openOutput(built)
