@@ -2,7 +2,10 @@ package latex
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -84,4 +87,25 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: TempDir %s is not a directory", ErrInvalidConfig, c.TempDir)
 	}
 	return nil
+}
+
+// ParseFormatCacheSize reads a COMPILE_FORMAT_CACHE value into a
+// Config.FormatCacheSize: "off" is -1, a size is a whole number of bytes with
+// an optional KiB, MiB or GiB suffix ("512MiB"), at least 1 MiB.
+func ParseFormatCacheSize(s string) (int64, error) {
+	if strings.EqualFold(s, "off") {
+		return -1, nil
+	}
+	num, unit := s, int64(1)
+	for suffix, u := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			num, unit = n, u
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/unit || n*unit < 1<<20 {
+		return 0, fmt.Errorf("%w: format cache size %q: want off or a size of at least 1MiB such as 512MiB or 2GiB",
+			ErrInvalidConfig, s)
+	}
+	return n * unit, nil
 }

@@ -268,3 +268,18 @@ func TestFormatBuiltOnceForConcurrentCompiles(t *testing.T) {
 	requireEqual(t, len(formatFiles(t, c)), 1, "formats")
 	requireEmptyDir(t, tmp)
 }
+
+func TestParseFormatCacheSize(t *testing.T) {
+	tests := map[string]int64{"off": -1, "OFF": -1, "512MiB": 512 << 20, "2GiB": 2 << 30, "4096KiB": 4 << 20, "1048576": 1 << 20}
+	for in, want := range tests {
+		got, err := ParseFormatCacheSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseFormatCacheSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "lots", "-5MiB", "0", "1KiB", "512MB", "99999999999GiB"} {
+		if _, err := ParseFormatCacheSize(bad); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("ParseFormatCacheSize(%q): err = %v, want ErrInvalidConfig", bad, err)
+		}
+	}
+}
