@@ -79,7 +79,7 @@ type Config struct {
 	LLMModelMeta   string        // LLM_MODEL_META (description and tags). Default LLM_MODEL.
 	LLMTimeout     time.Duration // LLM_TIMEOUT: one LLM call. Default 120s.
 
-	CompileTimeout time.Duration // COMPILE_TIMEOUT: one pdflatex run. Default 30s.
+	CompileTimeout time.Duration // COMPILE_TIMEOUT: one compile, all its passes. Default 30s.
 	CompileCommand string        // COMPILE_COMMAND: the pdflatex binary. Default pdflatex.
 	// CompileSandbox (COMPILE_SANDBOX) is how pdflatex is confined: bwrap (a
 	// bubblewrap jail; sheetd refuses to start when it cannot set one up) or
@@ -157,7 +157,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	str(&c.LLMModelRefine, "llm-model-refine", "LLM_MODEL_REFINE", "", "model for refinements (default LLM_MODEL)")
 	str(&c.LLMModelMeta, "llm-model-meta", "LLM_MODEL_META", "", "model for description and tags (default LLM_MODEL)")
 	dur(&c.LLMTimeout, "llm-timeout", "LLM_TIMEOUT", 120*time.Second, "timeout of one LLM call")
-	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one pdflatex run")
+	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one compile (all its pdflatex passes)")
 	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
 	str(&c.CompileSandbox, "compile-sandbox", "COMPILE_SANDBOX", "bwrap", "bwrap (jail every compile) or none (unsafe)")
 	str(&c.CompileFormatCache, "compile-format-cache", "COMPILE_FORMAT_CACHE", "512MiB", "disk for dumped preamble formats (e.g. 512MiB) or off")
