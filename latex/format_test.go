@@ -93,9 +93,10 @@ func TestFormatGivesTheSameDocuments(t *testing.T) {
 	requireEmptyDir(t, tmp)
 }
 
-// TestFormatIsUsed: the third compile of a preamble loads its format (the
-// recorder file shows the read), after the second built it; a source whose
-// preamble a format would not reproduce gets none.
+// TestFormatIsUsed: the second compile of a preamble builds its format, later
+// ones use it; the recorder check still catches a compile from that format
+// that reads outside or writes the recorder file; a source whose preamble a
+// format would not reproduce gets none.
 func TestFormatIsUsed(t *testing.T) {
 	c, _ := newTestCompiler(t, Config{})
 	for i := range 3 {
@@ -103,6 +104,17 @@ func TestFormatIsUsed(t *testing.T) {
 			t.Fatalf("compile %d: %v", i+1, err)
 		}
 		requireEqual(t, len(formatFiles(t, c)), min(i, 1), fmt.Sprintf("formats after compile %d", i+1))
+	}
+	requireEqual(t, c.formats.builds.Load(), int64(1), "builds")
+	// The recorder check holds for compiles from a format: a read outside, or
+	// a write to the recorder file, is caught.
+	pre, _ := splitPreamble(goodWorksheet)
+	for name, body := range map[string]string{
+		"read outside": "\\immediate\\pdfobj file {/proc/version}\\pdfcatalog{/X \\the\\pdflastobj\\space 0 R}hello",
+		"recorder write": "\\newwrite\\f\\immediate\\openout\\f=main.fls\n\\immediate\\write\\f{PWD .}\\immediate\\closeout\\f hello",
+	} {
+		_, err := c.Compile(t.Context(), pre+"\\begin{document}\n"+body+"\n\\end{document}\n")
+		requireEqual(t, errors.Is(err, ErrSandbox), true, name+": errors.Is ErrSandbox ("+errString(err)+")")
 	}
 	requireEqual(t, c.formats.builds.Load(), int64(1), "builds")
 	tests := map[string]bool{

@@ -42,7 +42,10 @@ const (
 //     succeeded, its log asks for a rerun (rerunPattern) and fewer than $5
 //     passes ran; main.aux and the rest of the tmpfs live across the passes.
 //     Each pass's recorder file is copied to /out/main<N>.fls as it ends, then
-//     main.pdf, main.log and the number of passes (/out/passes);
+//     main.pdf, main.log and the number of passes (/out/passes). With a format
+//     -progname stays pdflatex: pdflatex would take the format's path for its
+//     program name, and put its recorder file next to the read-only format,
+//     which means no recorder file at all;
 //   - mode "build": dumps the format of pre.tex (format.go) with
 //     mylatexformat, then copies main.fmt, main.log and main.fls.
 //
@@ -61,7 +64,7 @@ else
 	while :; do
 		pass=$((pass+1))
 		rm -f main.fls
-		"$3" ${6:+-fmt=$6} -no-shell-escape -interaction=nonstopmode -halt-on-error -file-line-error -recorder main.tex </dev/null
+		"$3" ${6:+-fmt=$6 -progname=pdflatex} -no-shell-escape -interaction=nonstopmode -halt-on-error -file-line-error -recorder main.tex </dev/null
 		rc=$?
 		if [ -f main.fls ]; then cp main.fls "/out/main$pass.fls" 2>/dev/null; fi
 		[ "$rc" = 0 ] && [ "$pass" -lt "$5" ] && grep -Eqi '` + rerunPattern + `' main.log 2>/dev/null || break

@@ -55,11 +55,12 @@ func findTexRoots(pdflatex, envPath string) ([]string, error) {
 // violation: a file the run opened outside dir and roots, or a document write
 // to the recorder file or the log (to hide a record), which also shows as a
 // malformed recorder file. It returns "" when there is none. A missing recorder
-// file is none: pdflatex creates it before it reads the document.
+// file is one: the run's reads are unknown (pdflatex given a format by path,
+// without -progname, puts it next to the format, which may be read-only).
 func checkRecorder(path, dir string, roots []string) (string, error) {
 	f, err := openOutput(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+		return "pdflatex wrote no recorder file " + recorderName, nil
 	}
 	if err != nil {
 		return "", err
