@@ -110,7 +110,7 @@ func TestFormatIsUsed(t *testing.T) {
 	// a write to the recorder file, is caught.
 	pre, _ := splitPreamble(goodWorksheet)
 	for name, body := range map[string]string{
-		"read outside": "\\immediate\\pdfobj file {/proc/version}\\pdfcatalog{/X \\the\\pdflastobj\\space 0 R}hello",
+		"read outside":   "\\immediate\\pdfobj file {/proc/version}\\pdfcatalog{/X \\the\\pdflastobj\\space 0 R}hello",
 		"recorder write": "\\newwrite\\f\\immediate\\openout\\f=main.fls\n\\immediate\\write\\f{PWD .}\\immediate\\closeout\\f hello",
 	} {
 		_, err := c.Compile(t.Context(), pre+"\\begin{document}\n"+body+"\n\\end{document}\n")
