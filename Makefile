@@ -4,7 +4,8 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEXLIVE  := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
             texlive-latex-extra texlive-pictures texlive-science texlive-plain-generic \
             lmodern cm-super texlive-lang-french texlive-lang-german texlive-lang-spanish \
-            texlive-lang-italian texlive-lang-portuguese texlive-humanities
+            texlive-lang-italian texlive-lang-portuguese texlive-humanities \
+            poppler-utils
 # One file of each package above: a machine lacking any of them gets the whole list.
 TEXFILES := article.cls enumitem.sty exam.cls tikz.sty siunitx.sty ulem.sty lmodern.sty \
             verse.sty type1ec.sty frenchb.ldf ngerman.ldf spanish.ldf italian.ldf portuguese.ldf
@@ -35,7 +36,7 @@ fuzz:
 ## missing (checked by kpsewhich, so a machine with only the base set gets the rest);
 ## one line per step, the time at the end
 texlive:
-	@command -v pdflatex >/dev/null 2>&1 && command -v kpsewhich >/dev/null 2>&1 && \
+	@command -v pdflatex >/dev/null 2>&1 && command -v kpsewhich >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 && \
 		[ "$$(kpsewhich $(TEXFILES) | wc -l)" -eq "$(words $(TEXFILES))" ] || { \
 		start=$$(date +%s); \
 		echo "texlive: apt-get update"; \

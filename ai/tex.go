@@ -60,7 +60,7 @@ Rules:
 	}
 	b.WriteString(`
 - Do not include external files or images.
-- The document is compiled once: cross-references (\ref, \pageref, lastpage's \pageref{LastPage}, exam's \numpoints and \gradetable) print ?? and a table of contents stays empty, so avoid them.
+- The document is compiled up to three times, so cross-references (\label and \ref, \pageref, "Page \thepage\ of \pageref{LastPage}" with lastpage, exam's \numpoints and \gradetable) resolve and may be used.
 - Never invent data: no facts, statistics, dates, quotations or names of real people that the user did not give. Use generic exercises or neutral placeholders instead.
 - Leave enough space for the answers: answer lines, boxes or blank space after each exercise.
 - Escape LaTeX special characters in text: \ { } $ & # ^ _ % ~.`)

@@ -35,7 +35,7 @@ func TestSystemPromptNamesInstalledTeX(t *testing.T) {
 		"babel languages installed: english, french.",
 		"NOT installed; never use them: fontawesome5, bbding.",
 		"no fontspec",
-		"compiled once",
+		"compiled up to three times",
 	} {
 		if !strings.Contains(system, want) {
 			t.Errorf("system prompt lacks %q:\n%s", want, system)

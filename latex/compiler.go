@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 const (
@@ -35,12 +37,13 @@ const (
 // concurrent use; each Compile runs its own pdflatex process.
 type Compiler struct {
 	cfg      Config
-	path     string    // resolved pdflatex binary
-	envPath  string    // PATH handed to pdflatex without the jail
-	texRoots []string  // TeX trees a document may read, from kpsewhich
-	fileMax  uint64    // RLIMIT_FSIZE of pdflatex; tests lower it
-	jail     *jail     // nil with SandboxNone
-	area     *workArea // where the work directories go
+	path     string       // resolved pdflatex binary
+	envPath  string       // PATH handed to pdflatex without the jail
+	texRoots []string     // TeX trees a document may read, from kpsewhich
+	fileMax  uint64       // RLIMIT_FSIZE of pdflatex; tests lower it
+	jail     *jail        // nil with SandboxNone
+	area     *workArea    // where the work directories go
+	formats  *formatCache // nil when formats are off
 }
 
 // New checks cfg, finds pdflatex and kpsewhich and asks kpsewhich where the
@@ -80,13 +83,22 @@ func New(cfg Config) (*Compiler, error) {
 	if c.area, err = newWorkArea(cfg.TempDir); err != nil {
 		return nil, err
 	}
+	if cfg.Sandbox == SandboxBwrap && cfg.FormatCacheSize > 0 {
+		root := filepath.Join(cfg.TempDir, workRootName)
+		if c.formats, err = newFormatCache(root, cfg.FormatCacheSize, path, envPath); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
 // Sandbox returns how this Compiler confines pdflatex: SandboxBwrap or SandboxNone.
 func (c *Compiler) Sandbox() string { return c.cfg.Sandbox }
 
-// Compile runs pdflatex once on source and returns the PDF. A document that does
+// Compile runs pdflatex on source and returns the PDF: again, at most
+// maxPasses runs in all, while the log asks for a rerun (cross-references,
+// lastpage, exam's point totals), and from the preamble's dumped format once
+// there is one (format.go); Config.Timeout bounds it all. A document that does
 // not compile gives a *LatexError (errors.As); a timeout gives one that also
 // matches ErrTimeout. A cancelled ctx gives ctx.Err() wrapped, and other
 // failures (no work directory, pdflatex gone) give a wrapped plain error.
@@ -106,15 +118,24 @@ func (c *Compiler) Compile(ctx context.Context, source string) (pdf []byte, err 
 	if err := os.WriteFile(filepath.Join(dir, sourceName), []byte(source), 0o600); err != nil {
 		return nil, fmt.Errorf("latex: write source: %w", err)
 	}
-	res, outDir, err := c.run(ctx, dir)
+	deadline := time.Now().Add(c.cfg.Timeout)
+	format, key := c.prepareFormat(ctx, dir, source, deadline)
+	start := time.Now()
+	res, outDir, err := c.run(ctx, dir, deadline, jailRun{passes: maxPasses, format: format})
 	if err != nil {
 		return nil, err
 	}
-	pwd := dir // pdflatex's working directory, as the recorder file names it
+	if format == "" && key != "" && !res.timedOut {
+		c.formats.plain(key, time.Since(start))
+	}
+	pwd, roots := dir, c.texRoots // pdflatex's working directory, as the recorder file names it
 	if c.jail != nil {
 		pwd = jailJobDir
 	}
-	pdf, err = c.outcome(outDir, pwd, res)
+	if format != "" {
+		roots = append(slices.Clone(roots), jailFormatFile)
+	}
+	pdf, err = c.outcome(outDir, pwd, roots, res)
 	return pdf, locate(err, source)
 }
 
@@ -122,7 +143,7 @@ func (c *Compiler) Compile(ctx context.Context, source string) (pdf []byte, err 
 // holds pdflatex's files and pwd is where it ran. The log is only ever returned
 // from a run that ended on its own with a clean recorder file: after a kill the
 // recorder may not have been flushed, so it vouches for nothing.
-func (c *Compiler) outcome(outDir, pwd string, res runResult) ([]byte, error) {
+func (c *Compiler) outcome(outDir, pwd string, roots []string, res runResult) ([]byte, error) {
 	if res.timedOut || res.signal == syscall.SIGXCPU {
 		msg := fmt.Sprintf("compilation timed out after %s", c.cfg.Timeout)
 		return nil, &LatexError{Message: msg, cause: ErrTimeout}
@@ -130,12 +151,14 @@ func (c *Compiler) outcome(outDir, pwd string, res runResult) ([]byte, error) {
 	if res.signal != 0 {
 		return nil, &LatexError{Message: signalMessage(res.signal, c.fileMax)}
 	}
-	violation, err := checkRecorder(filepath.Join(outDir, recorderName), pwd, c.texRoots)
-	if err != nil {
-		return nil, err
-	}
-	if violation != "" {
-		return nil, &LatexError{Message: violation, cause: ErrSandbox}
+	for pass := 1; pass <= res.passes; pass++ { // each pass may have read what the next one shows
+		violation, err := checkRecorder(filepath.Join(outDir, passRecorder(pass)), pwd, roots)
+		if err != nil {
+			return nil, err
+		}
+		if violation != "" {
+			return nil, &LatexError{Message: violation, cause: ErrSandbox}
+		}
 	}
 	if res.exitCode == 0 {
 		pdf, err := readOutput(filepath.Join(outDir, pdfName), maxFileSize)

@@ -2,7 +2,10 @@ package latex
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,6 +28,11 @@ type Config struct {
 	// up; SandboxNone ("none") runs pdflatex bare (unsafe with untrusted LaTeX).
 	// Default: "bwrap".
 	Sandbox string
+	// FormatCacheSize is the disk, in bytes, the dumped preamble formats may
+	// use under TempDir/sheetpipe-compile/fmt, least recently used out first
+	// (COMPILE_FORMAT_CACHE); -1 turns formats off. Formats are only made
+	// with SandboxBwrap and pdflatex. Default: 512 MiB.
+	FormatCacheSize int64
 }
 
 const (
@@ -32,6 +40,8 @@ const (
 	defaultTimeout = 30 * time.Second
 	defaultMaxLog  = 64 << 10
 	minMaxLog      = 1 << 10
+
+	defaultFormatCacheSize = 512 << 20
 )
 
 func (c Config) withDefaults() Config {
@@ -50,6 +60,9 @@ func (c Config) withDefaults() Config {
 	if c.Sandbox == "" {
 		c.Sandbox = SandboxBwrap
 	}
+	if c.FormatCacheSize == 0 {
+		c.FormatCacheSize = defaultFormatCacheSize
+	}
 	return c
 }
 
@@ -59,6 +72,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxLog < minMaxLog {
 		return fmt.Errorf("%w: MaxLog %d is below %d", ErrInvalidConfig, c.MaxLog, minMaxLog)
+	}
+	if c.FormatCacheSize < -1 {
+		return fmt.Errorf("%w: FormatCacheSize %d: want bytes, or -1 for off", ErrInvalidConfig, c.FormatCacheSize)
 	}
 	if c.Sandbox != SandboxBwrap && c.Sandbox != SandboxNone {
 		return fmt.Errorf("%w: Sandbox %q: want %q or %q", ErrInvalidConfig, c.Sandbox, SandboxBwrap, SandboxNone)
@@ -71,4 +87,25 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: TempDir %s is not a directory", ErrInvalidConfig, c.TempDir)
 	}
 	return nil
+}
+
+// ParseFormatCacheSize reads a COMPILE_FORMAT_CACHE value into a
+// Config.FormatCacheSize: "off" is -1, a size is a whole number of bytes with
+// an optional KiB, MiB or GiB suffix ("512MiB"), at least 1 MiB.
+func ParseFormatCacheSize(s string) (int64, error) {
+	if strings.EqualFold(s, "off") {
+		return -1, nil
+	}
+	num, unit := s, int64(1)
+	for suffix, u := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			num, unit = n, u
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/unit || n*unit < 1<<20 {
+		return 0, fmt.Errorf("%w: format cache size %q: want off or a size of at least 1MiB such as 512MiB or 2GiB",
+			ErrInvalidConfig, s)
+	}
+	return n * unit, nil
 }

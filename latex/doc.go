@@ -9,18 +9,34 @@
 //
 // with stdin from /dev/null and an environment of only PATH, openin_any=p,
 // openout_any=p, shell_escape=f, max_print_line=1000 and a private HOME and
-// TEXMFVAR.
+// TEXMFVAR. It runs pdflatex again while the run succeeded and its log asks
+// for a rerun (LaTeX's "Label(s) may have changed", lastpage's and exam's
+// "Rerun" warnings), at most three passes in all in the same work directory
+// (main.aux carries over), Config.Timeout bounding them all; every pass's
+// recorder file is checked.
 //
 // With Sandbox "bwrap" (the default) it runs in a bubblewrap jail (jail.go):
 // its own user (uid 65534), mount, PID (own /proc), network, IPC and UTS
 // namespaces, a root with only the system binaries and libraries, the
 // compiler's directory and the TeX trees read-only, a 64 MiB tmpfs /job as
 // working directory, RLIMIT_FSIZE, RLIMIT_CPU and RLIMIT_CORE set by a fixed
-// shell wrapper that copies main.pdf, main.log and main.fls to the one writable
-// bind, /out, after pdflatex ended; --die-with-parent kills the jail when
-// sheetd dies. New checks the jail once and fails with ErrNoSandbox when it
-// cannot be set up. With Sandbox "none" pdflatex runs bare in the work
-// directory, its process group killed at the timeout and its files capped.
+// shell wrapper that runs the passes and copies main.pdf, main.log and each
+// pass's main.fls (as main<N>.fls) to the one writable bind, /out;
+// --die-with-parent kills the jail when sheetd dies. New checks the jail once
+// and fails with ErrNoSandbox when it cannot be set up. With Sandbox "none"
+// pdflatex runs bare in the work directory, its process group killed at the
+// timeout and its files capped.
+//
+// In the jail and with pdflatex, the preamble (the lines before the one that
+// starts with \begin{document}) of a source compiled a second time gets a
+// dumped format (format.go): mylatexformat run with pdflatex -ini in a jail
+// of its own that holds only the preamble, under the same limits; kept in
+// <TempDir>/sheetpipe-compile/fmt/<sha256>.fmt, keyed by the preamble's bytes
+// with the compiler, its base format and the build's version, at most
+// Config.FormatCacheSize bytes (least recently used out first); bound
+// read-only into later compiles of that exact preamble, which load it with
+// -fmt instead of reading the preamble's packages. A build that fails, reads
+// outside or writes files besides the format only means plain compiles.
 //
 // Each Compiler holds an flock on its work area's lock file while it lives;
 // New removes the areas whose lock nobody holds (a crashed process's).
@@ -31,9 +47,6 @@
 // file (main.fls) is still checked as a second line: a document that opened any
 // file outside its work directory and the TeX trees reported by kpsewhich gets
 // an ErrSandbox error and neither its PDF nor its log is returned.
-//
-// pdflatex runs once: worksheets need no second pass (no cross-references or
-// tables of contents worth a second run), so unresolved references stay "??".
 //
 // A document that fails (an error, a timeout, a sandbox violation) yields a
 // *LatexError with the first error, its source line and the truncated log; the

@@ -28,26 +28,64 @@ const (
 	jailOutDir = "/out" // bind of the host's out dir; only the wrapper writes it
 	jailUID    = "65534"
 	statusName = "status" // written to /out by the wrapper: pdflatex's exit status
+	passesName = "passes" // written to /out by the wrapper before status: pdflatex runs
 	// probeTimeout bounds the one jail run New makes to check the jail works.
 	probeTimeout = 30 * time.Second
 )
 
 // jailScript is the trusted wrapper the jail runs: /bin/sh, with $1 the file
-// size limit in 512-byte blocks, $2 the CPU limit in seconds and $3 the
-// compiler. It sets the limits, runs the compiler on the tmpfs, then copies
-// the three files sheetd reads back to /out and writes the compiler's exit
-// status ($? is 128+N when signal N killed it) last. pdflatex cannot write to
-// /out itself (openout_any=p refuses absolute paths), so a status file means
-// the wrapper ran to its end. No user data is ever part of this script.
+// size limit in 512-byte blocks, $2 the CPU limit in seconds of each pdflatex
+// run, $3 the compiler, $4 the mode, $5 the most passes and $6 the format to
+// load ("" for the compiler's own). It sets the limits, then, on the tmpfs:
+//
+//   - mode "compile": runs the compiler on main.tex, again while the run
+//     succeeded, its log asks for a rerun (rerunPattern) and fewer than $5
+//     passes ran; main.aux and the rest of the tmpfs live across the passes.
+//     Each pass's recorder file is copied to /out/main<N>.fls as it ends, then
+//     main.pdf, main.log and the number of passes (/out/passes). With a format
+//     -progname stays pdflatex: pdflatex would take the format's path for its
+//     program name, and put its recorder file next to the read-only format,
+//     which means no recorder file at all;
+//   - mode "build": dumps the format of pre.tex (format.go) with
+//     mylatexformat, then copies main.fmt, main.log and main.fls.
+//
+// It writes the compiler's exit status last ($? is 128+N when signal N killed
+// it). pdflatex cannot write to /out itself (openout_any=p refuses absolute
+// paths), so a status file means the wrapper ran to its end. No user data is
+// ever part of this script.
 const jailScript = `[ -x "$3" ] || exit 127
 ulimit -c 0 && ulimit -f "$1" && ulimit -t "$2" || exit 125
-"$3" -no-shell-escape -interaction=nonstopmode -halt-on-error -file-line-error -recorder main.tex </dev/null
-rc=$?
-for f in main.pdf main.log main.fls; do
+if [ "$4" = build ]; then
+	"$3" -ini -jobname=main -no-shell-escape -interaction=nonstopmode -halt-on-error -file-line-error -recorder "&pdflatex" mylatexformat.ltx pre.tex </dev/null
+	rc=$?
+	files="main.fmt main.log main.fls"
+else
+	pass=0
+	while :; do
+		pass=$((pass+1))
+		rm -f main.fls
+		"$3" ${6:+-fmt=$6 -progname=pdflatex} -no-shell-escape -interaction=nonstopmode -halt-on-error -file-line-error -recorder main.tex </dev/null
+		rc=$?
+		if [ -f main.fls ]; then cp main.fls "/out/main$pass.fls" 2>/dev/null; fi
+		[ "$rc" = 0 ] && [ "$pass" -lt "$5" ] && grep -Eqi '` + rerunPattern + `' main.log 2>/dev/null || break
+	done
+	echo "$pass" >/out/passes
+	files="main.pdf main.log"
+fi
+for f in $files; do
 	if [ -f "$f" ]; then cp "$f" /out/ 2>/dev/null; fi
 done
 echo "$rc" >/out/status
 `
+
+// rerunPattern (an extended regular expression, matched ignoring case)
+// finds the log lines that ask for another pass: LaTeX's "Label(s) may have
+// changed. Rerun to get cross-references right.", lastpage's and exam's
+// "Rerun ..." warnings, and the like.
+const rerunPattern = `rerun|label\(s\) may have changed`
+
+// maxPasses is the most pdflatex runs of one compile.
+const maxPasses = 3
 
 // jail is the part of the bubblewrap command line every compile shares.
 type jail struct {
@@ -145,24 +183,49 @@ func jailEnv(compiler string) []string {
 	}
 }
 
-// command builds the bwrap command of one compile. The source reaches the
-// jail as fd 3 (the caller's cmd.ExtraFiles[0]), copied by bwrap into the
-// tmpfs; outDir is bound writable at /out for the wrapper's copies.
-func (j *jail) command(ctx context.Context, compiler, outDir string, fileMax uint64, cpu time.Duration) *exec.Cmd {
+// jailRun says what one jail run does.
+type jailRun struct {
+	build  bool   // dump the format of pre.tex instead of compiling main.tex
+	passes int    // the most pdflatex runs of a compile
+	format string // host path of the format a compile loads, "" for none
+}
+
+// Paths of a format inside the jail: the file bound read-only and the name
+// pdflatex's -fmt takes.
+const (
+	jailFormatFile = "/fmt/main.fmt"
+	jailFormatName = "/fmt/main"
+	buildSource    = "pre.tex"
+)
+
+// command builds the bwrap command of one jail run. The source (main.tex, or
+// pre.tex for a build) reaches the jail as fd 3 (the caller's
+// cmd.ExtraFiles[0]), copied by bwrap into the tmpfs; outDir is bound writable
+// at /out for the wrapper's copies, and a format read-only at jailFormatFile.
+func (j *jail) command(ctx context.Context, compiler, outDir string, fileMax uint64, cpu time.Duration, r jailRun) *exec.Cmd {
 	env := jailEnv(compiler)
 	args := slices.Clone(j.args)
+	source, mode, format := sourceName, "compile", ""
+	if r.build {
+		source, mode = buildSource, "build"
+	}
 	args = append(args,
 		"--size", strconv.Itoa(maxJobSize), "--tmpfs", jailJobDir,
-		"--perms", "0600", "--file", "3", filepath.Join(jailJobDir, sourceName),
-		"--bind", outDir, jailOutDir,
-		"--chdir", jailJobDir, "--clearenv")
+		"--perms", "0600", "--file", "3", filepath.Join(jailJobDir, source),
+		"--bind", outDir, jailOutDir)
+	if r.format != "" {
+		args = append(args, "--ro-bind", r.format, jailFormatFile)
+		format = jailFormatName
+	}
+	args = append(args, "--chdir", jailJobDir, "--clearenv")
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		args = append(args, "--setenv", k, v)
 	}
 	cpuSeconds := int64(cpu.Seconds()) + 1
 	args = append(args, "--", "/bin/sh", "-c", jailScript, "sh",
-		strconv.FormatUint(fileMax/512, 10), strconv.FormatInt(cpuSeconds, 10), compiler)
+		strconv.FormatUint(fileMax/512, 10), strconv.FormatInt(cpuSeconds, 10), compiler,
+		mode, strconv.Itoa(max(r.passes, 1)), format)
 	cmd := exec.CommandContext(ctx, j.bwrap, args...)
 	cmd.Env = env
 	return cmd

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -360,17 +361,22 @@ func BenchmarkCompile(b *testing.B) {
 const helperEnv = "SHEETPIPE_LATEX_TEST_HELPER"
 
 // TestCompilerDiesWithItsProcess starts a process (this test binary again)
-// that compiles an endless document with a long timeout, kills it with
-// SIGKILL mid-compile, and requires every process of that compile gone within
-// 2s; then a new Compiler on the same TempDir removes the dead process's work
-// area, with the document in it.
+// that compiles an endless document with a long timeout, kills that process
+// alone (by pid) with SIGKILL mid-compile, and requires every process of
+// that compile gone within 2s; then a new Compiler on the same TempDir
+// removes the dead process's work area, with the document in it.
+//
+// The kill waits until pdflatex has written ready.txt: by then it has
+// written all it will to its console, which is a pipe to the killed process.
+// Killed earlier, pdflatex would die of SIGPIPE at its next console write
+// whether or not the jail dies with its parent, and the test could not fail.
 func TestCompilerDiesWithItsProcess(t *testing.T) {
 	if dir := os.Getenv(helperEnv); dir != "" {
 		c, err := New(Config{TempDir: dir, Timeout: 10 * time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.Compile(context.Background(), endlessLoop(os.Getenv(helperEnv+"_MARKER")))
+		_, err = c.Compile(context.Background(), quietLoop(os.Getenv(helperEnv+"_MARKER")))
 		t.Fatalf("Compile returned: %v", err)
 	}
 	tmp := t.TempDir()
@@ -381,7 +387,13 @@ func TestCompilerDiesWithItsProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	t.Cleanup(func() { // what a failure left behind
+		for pid := range markedProcesses(t, marker) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	waitForCompiler(t, marker, 30*time.Second)
+	waitForReady(t, marker, 30*time.Second)
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +410,30 @@ func TestCompilerDiesWithItsProcess(t *testing.T) {
 	requireEqual(t, errors.Is(err, os.ErrNotExist), true, "the dead process's work dir is removed ("+errString(err)+")")
 	left, _ := filepath.Glob(filepath.Join(tmp, workRootName, "*"))
 	slices.Sort(left)
-	requireEqual(t, strings.Join(left, " "), strings.Join([]string{filepath.Join(tmp, workRootName, rootLockName), c.area.dir, c.area.dir + lockSuffix}, " "), "left in "+workRootName)
+	want := []string{filepath.Join(tmp, workRootName, rootLockName), c.area.dir, c.area.dir + lockSuffix, c.formats.dir}
+	slices.Sort(want)
+	requireEqual(t, strings.Join(left, " "), strings.Join(want, " "), "left in "+workRootName)
+}
+
+// quietLoop is an endless document that writes ready.txt in its work
+// directory, then loops without a word to its console.
+func quietLoop(marker string) string {
+	return "% " + marker + "\n\\documentclass{article}\n\\begin{document}\n" +
+		"\\immediate\\openout15=ready.txt \\immediate\\closeout15 \\def\\x{\\x}\\x\n\\end{document}\n"
+}
+
+// waitForReady waits until the pdflatex compiling the document with marker
+// has written ready.txt.
+func waitForReady(t *testing.T, marker string, timeout time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for pid, comm := range markedProcesses(t, marker) {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d/cwd/ready.txt", pid)); err == nil && comm == "pdflatex" {
+				return
+			}
+		}
+	}
+	t.Fatalf("no pdflatex compiling %s wrote ready.txt within %s", marker, timeout)
 }
 
 // TestNewKeepsLiveWorkAreas: a Compiler created while another one (of this or

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -54,11 +55,12 @@ func findTexRoots(pdflatex, envPath string) ([]string, error) {
 // violation: a file the run opened outside dir and roots, or a document write
 // to the recorder file or the log (to hide a record), which also shows as a
 // malformed recorder file. It returns "" when there is none. A missing recorder
-// file is none: pdflatex creates it before it reads the document.
+// file is one: the run's reads are unknown (pdflatex given a format by path,
+// without -progname, puts it next to the format, which may be read-only).
 func checkRecorder(path, dir string, roots []string) (string, error) {
 	f, err := openOutput(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+		return "pdflatex wrote no recorder file " + recorderName, nil
 	}
 	if err != nil {
 		return "", err
@@ -101,4 +103,26 @@ func allowedPath(name, dir string, roots []string) bool {
 		}
 	}
 	return false
+}
+
+// recordedOutputs returns the files the recorder file at path says were
+// written, cleaned, sorted and each once.
+func recordedOutputs(path string) ([]string, error) {
+	f, err := openOutput(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if name, ok := strings.CutPrefix(sc.Text(), "OUTPUT "); ok {
+			out = append(out, filepath.Clean(name))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("latex: read %s: %w", filepath.Base(path), err)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }

@@ -15,7 +15,7 @@ func TestCheckRecorder(t *testing.T) {
 		fls  string // "" writes no file
 		want string // "" means clean
 	}{
-		{name: "missing file", want: ""},
+		{name: "missing file", want: "pdflatex wrote no recorder file main.fls"},
 		{name: "clean run", fls: head + "INPUT /var/lib/texmf/web2c/pdftex/pdflatex.fmt\n" +
 			"INPUT /usr/share/texlive/texmf-dist/tex/latex/base/article.cls\nINPUT ./main.aux\n" +
 			"OUTPUT main.aux\nINPUT " + dir + "/texmf-var/fonts/x.pk\nOUTPUT main.pdf\n"},

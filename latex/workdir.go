@@ -100,7 +100,7 @@ func sweep(root string) error {
 		name := e.Name()
 		path := filepath.Join(root, name)
 		switch {
-		case name == rootLockName:
+		case name == rootLockName || name == formatDirName:
 		case strings.HasSuffix(name, lockSuffix):
 			stale, err := unlocked(path)
 			if err != nil {

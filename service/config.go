@@ -12,6 +12,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/latex"
 	"github.com/sheetpipe/sheetpipe/webhook"
 )
 
@@ -78,12 +79,15 @@ type Config struct {
 	LLMModelMeta   string        // LLM_MODEL_META (description and tags). Default LLM_MODEL.
 	LLMTimeout     time.Duration // LLM_TIMEOUT: one LLM call. Default 120s.
 
-	CompileTimeout time.Duration // COMPILE_TIMEOUT: one pdflatex run. Default 30s.
+	CompileTimeout time.Duration // COMPILE_TIMEOUT: one compile, all its passes. Default 30s.
 	CompileCommand string        // COMPILE_COMMAND: the pdflatex binary. Default pdflatex.
 	// CompileSandbox (COMPILE_SANDBOX) is how pdflatex is confined: bwrap (a
 	// bubblewrap jail; sheetd refuses to start when it cannot set one up) or
 	// none (bare pdflatex, unsafe with untrusted LaTeX). Default bwrap.
 	CompileSandbox string
+	// CompileFormatCache (COMPILE_FORMAT_CACHE) is the disk the dumped preamble
+	// formats may use ("512MiB", "2GiB") or off. Default 512MiB.
+	CompileFormatCache string
 
 	envErrs []error // malformed environment values, reported by validate
 }
@@ -153,9 +157,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	str(&c.LLMModelRefine, "llm-model-refine", "LLM_MODEL_REFINE", "", "model for refinements (default LLM_MODEL)")
 	str(&c.LLMModelMeta, "llm-model-meta", "LLM_MODEL_META", "", "model for description and tags (default LLM_MODEL)")
 	dur(&c.LLMTimeout, "llm-timeout", "LLM_TIMEOUT", 120*time.Second, "timeout of one LLM call")
-	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one pdflatex run")
+	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one compile (all its pdflatex passes)")
 	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
 	str(&c.CompileSandbox, "compile-sandbox", "COMPILE_SANDBOX", "bwrap", "bwrap (jail every compile) or none (unsafe)")
+	str(&c.CompileFormatCache, "compile-format-cache", "COMPILE_FORMAT_CACHE", "512MiB", "disk for dumped preamble formats (e.g. 512MiB) or off")
 }
 
 // fromEnv is env's value parsed, or def when it is unset; a value that does not
@@ -274,6 +279,11 @@ func (c Config) validate() error {
 	}
 	if c.CompileSandbox != "" && c.CompileSandbox != "bwrap" && c.CompileSandbox != "none" {
 		errs = append(errs, fmt.Errorf("COMPILE_SANDBOX=%q: want bwrap or none", c.CompileSandbox))
+	}
+	if c.CompileFormatCache != "" {
+		if _, err := latex.ParseFormatCacheSize(c.CompileFormatCache); err != nil {
+			errs = append(errs, fmt.Errorf("COMPILE_FORMAT_CACHE=%q: want off or a size such as 512MiB", c.CompileFormatCache))
+		}
 	}
 	switch c.LLMProvider {
 	case "", "openai", "offline":

@@ -94,7 +94,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if llm.Provider() == "offline" {
 		log.Warn("LLM provider is offline: no OPENAI_API_KEY or OPENAI_BASE_URL set; worksheets come from the built-in deterministic generator")
 	}
-	comp, err := latex.New(latex.Config{Command: cfg.CompileCommand, Timeout: cfg.CompileTimeout, Sandbox: cfg.CompileSandbox})
+	var formats int64 // validated: "" is the default
+	if cfg.CompileFormatCache != "" {
+		formats, _ = latex.ParseFormatCacheSize(cfg.CompileFormatCache)
+	}
+	comp, err := latex.New(latex.Config{Command: cfg.CompileCommand, Timeout: cfg.CompileTimeout, Sandbox: cfg.CompileSandbox,
+		FormatCacheSize: formats})
 	if err != nil {
 		return fmt.Errorf("compiler: %w", err)
 	}

@@ -182,6 +182,7 @@ func TestRunFailsClearly(t *testing.T) {
 		{"no compiler", func(c *service.Config) { c.CompileCommand = "no-such-pdflatex" }, "compiler"},
 		{"bad config", func(c *service.Config) { c.Replicas = 0 }, "SHEETPIPE_REPLICAS=0"},
 		{"bad compile sandbox", func(c *service.Config) { c.CompileSandbox = "docker" }, `COMPILE_SANDBOX="docker": want bwrap or none`},
+		{"bad format cache", func(c *service.Config) { c.CompileFormatCache = "lots" }, `COMPILE_FORMAT_CACHE="lots": want off or a size`},
 		{"no bwrap", func(c *service.Config) { c.CompileCommand = pathWithout(t, "bwrap") }, "bwrap not found: install bubblewrap"},
 	}
 	for _, tc := range tests {

@@ -17,9 +17,10 @@ const (
 	scenarioCompile     = "compile"
 	scenarioMemory      = "memory"
 	scenarioCorpus      = "corpus"
+	scenarioFormat      = "format"
 )
 
-var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus}
+var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus, scenarioFormat}
 
 // Config is one run's settings.
 type Config struct {

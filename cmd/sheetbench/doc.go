@@ -18,6 +18,9 @@
 //   - compile: real pdflatex on a typical worksheet from the offline provider,
 //     against cores / single-compile time, and again with identical LaTeX.
 //   - memory: RSS of the built sheetd binary with 10,000 jobs queued at design.
+//   - format: compile throughput of the typical worksheet and of a pgfplots and
+//     a tikz one with the preamble format cache off and on, side by side, and
+//     whether their PDFs have the same text and page count.
 //
 // sheetbench never asserts a time: it reports, and marks each target PASS or MISS.
 package main

@@ -55,6 +55,7 @@ func (r *Results) writeResults(w io.Writer) {
 	r.compileRows(res)
 	r.memoryRows(res)
 	r.corpusRows(res)
+	r.formatRows(res)
 	res.write(w)
 
 	for _, n := range r.Notes {

@@ -15,6 +15,7 @@ type Results struct {
 	Compile     *compileResult
 	Memory      *memoryResult
 	Corpus      *corpusResult
+	Format      *formatResult
 	// Notes say which scenarios were skipped or failed, and why.
 	Notes []string
 }
@@ -63,6 +64,7 @@ func (r *Results) targets() []target {
 		{Name: "Queue hop p99 at half load (each hop)", Goal: "≤ " + ms(goalHopP99)},
 		{Name: "Slow-LLM throughput ÷ Little's-law bound", Goal: "≥ " + percent(goalLittleRatio)},
 		{Name: "Compile throughput ÷ cores/compile time", Goal: "≥ " + percent(goalCompileRatio)},
+		{Name: "Compile throughput with the preamble's format ÷ plain, tikz/pgfplots worksheets", Goal: fmt.Sprintf("≥ %.1f×, same text and pages", goalFormatSpeedup)},
 	}
 	if o := r.Overhead; o != nil {
 		ts[0].Measured, ts[0].Pass = thousands(o.Rate)+" jobs/s", o.Rate >= goalJobsPerSec
@@ -81,6 +83,9 @@ func (r *Results) targets() []target {
 	if c := r.Compile; c != nil {
 		ratio := c.Rate / c.Bound
 		ts[5].Measured, ts[5].Pass = fmt.Sprintf("%s (%.2f of %.2f jobs/s)", percent(ratio), c.Rate, c.Bound), ratio >= goalCompileRatio
+	}
+	if f := r.Format; f != nil {
+		ts[6].Measured, ts[6].Pass = f.target()
 	}
 	return ts
 }

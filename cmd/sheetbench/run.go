@@ -67,14 +67,21 @@ func (r *Results) run(ctx context.Context, name string, cfg Config, srv *benchSe
 		r.Compile, err = runCompile(ctx, srv, sz)
 	case scenarioMemory:
 		r.Memory, err = runMemory(ctx, cfg.Sheetd, sz.memoryJobs)
+	case scenarioFormat:
+		r.Format, err = runFormat(ctx, corpusDir(cfg), sz)
 	case scenarioCorpus:
-		dir := cfg.Corpus
-		if dir == "" {
-			dir = filepath.Join("latex", "testdata", "corpus")
-		}
+		dir := corpusDir(cfg)
 		if r.Corpus, err = runCorpus(ctx, dir, cfg.Quick); err == nil {
 			r.Notes = append(r.Notes, r.Corpus.notes()...)
 		}
 	}
 	return err
+}
+
+// corpusDir is the worksheet corpus of the corpus and format scenarios.
+func corpusDir(cfg Config) string {
+	if cfg.Corpus == "" {
+		return filepath.Join("latex", "testdata", "corpus")
+	}
+	return cfg.Corpus
 }
