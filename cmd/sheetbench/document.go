@@ -212,6 +212,28 @@ p99 around the 10 ms one, run to run; sheetbench, the server, the pipeline and
 the load generator share the two cores, and the rest of a hop is round trips
 (the previous stage's CAS write, the ticket's delivery, the claim's CAS write).
 
+## Issue 13's jail and checks: the same overhead, a slower machine
+
+The full run above (2026-12-06) met fewer targets than the run of 2026-11-28 although
+JetStream operations per job stayed at 39.5 (39.6 then): the machine's own budget
+(` + "`nats bench js pub sync`" + `) measured 26,905 ops/s where it had measured about
+49,000, and the pipeline used 90% of it (83% then). Side by side on the same machine
+minutes later (` + "`-scenarios baseline,overhead`" + `, one run each; the budget then was
+17,000-18,000 ops/s):
+
+| | 842178a (before this stop) | this stop |
+| --- | --- | --- |
+| overhead jobs/s at saturation | 492 | 459 |
+| JetStream ops per job | 39.7 | 39.6 |
+| ops used ÷ available | 108% | 107% |
+
+So the overhead pipeline costs what it cost (the difference is within the ±15%
+run-to-run noise above); the absolute figures follow the machine. The compile
+figures do change: every compile now runs in the bubblewrap jail (about 90 ms of
+set-up per run on this machine), which takes the typical worksheet's pipeline
+throughput from 90% to 72% of the bare-pdflatex bound; the preamble formats win
+that back on heavy worksheets (scenario *format*).
+
 ## Import from the old store
 
 Not a sheetbench scenario: ` + "`sheetctl import`" + ` of a generated old store, measured
