@@ -44,7 +44,7 @@ type pending struct {
 	subject string
 	data    []byte
 	msgID   string
-	ticket  bool // a failure fails the stage (an event's failure is logged)
+	ticket  bool // a ticket (else a status event); either failure fails the delivery
 }
 
 type scopeKey struct{}
@@ -116,9 +116,10 @@ const republishTimeout = 15 * time.Second
 // settle waits for the scope's publishes, for at most publishAckTimeout. One that
 // failed or was not acknowledged in time is published again with a wait for its
 // acknowledgement (its dedupe id makes that harmless if the first one was stored
-// after all), within republishTimeout; a ticket that still cannot be published is
-// an error, so the message is retried (naked with back-off, or redelivered to any
-// process) rather than acked with the job stranded.
+// after all), within republishTimeout; a ticket or an event that still cannot be
+// published is an error, so the message is retried (naked with back-off, or
+// redelivered to any process, which re-emits the job's event) rather than acked
+// with the job stranded or its event lost.
 func (p *Pipeline) settleScope(ctx context.Context, sc *scope) error {
 	sc.mu.Lock()
 	pend := sc.pending
@@ -152,10 +153,14 @@ func (p *Pipeline) settleScope(ctx context.Context, sc *scope) error {
 			errs = append(errs, fmt.Errorf("publish ticket %s: %w", pub.msgID, err))
 			continue
 		}
+		// An event that cannot be published fails the delivery too: acked, its
+		// ticket would leave the state written and its event lost for good
+		// (a final one included); redelivered, it re-emits the job's event.
 		if p.metrics != nil {
 			p.metrics.EventPublishErrs.Inc()
 		}
 		p.log.ErrorContext(ctx, "publish status event", "msg_id", pub.msgID, "error", err)
+		errs = append(errs, fmt.Errorf("publish status event %s: %w", pub.msgID, err))
 	}
 	return errors.Join(errs...)
 }
