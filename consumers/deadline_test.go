@@ -24,8 +24,9 @@ func (lostAck) Msg() *nats.Msg               { return nil }
 
 // A worker whose publishes are never acknowledged (the stream lost its leader
 // with them) stops waiting, publishes again, and when that fails too returns an
-// error naming the ticket, so that its message is naked and retried instead of
-// heartbeated for ever; a status event's loss is only logged.
+// an error naming the ticket and the status event, so that its message is naked
+// and retried (re-emitting the event) instead of heartbeated for ever or acked
+// with the event lost.
 func TestSettleScopeGivesUpOnLostAcknowledgements(t *testing.T) {
 	ns := testnats.Start(t) // no streams: every publish again fails
 	p := &Pipeline{js: ns.JS, log: slog.New(slog.DiscardHandler)}
@@ -36,8 +37,8 @@ func TestSettleScopeGivesUpOnLostAcknowledgements(t *testing.T) {
 	go func() { done <- p.settleScope(context.Background(), sc) }()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "publish ticket j:compile:3:x") || strings.Contains(err.Error(), "j:7") {
-			t.Fatalf("settleScope = %v, want the ticket's publish error only", err)
+		if err == nil || !strings.Contains(err.Error(), "publish ticket j:compile:3:x") || !strings.Contains(err.Error(), "publish status event j:7") {
+			t.Fatalf("settleScope = %v, want the ticket's and the event's publish errors", err)
 		}
 	case <-time.After(publishAckTimeout + republishTimeout + 10*time.Second):
 		t.Fatal("settleScope still waiting for acknowledgements that never come")
