@@ -120,10 +120,7 @@ func TestJailHidesSecrets(t *testing.T) {
 	}
 	c, tmp := newTestCompiler(t, Config{})
 	file, names := secretTargets(t, c)
-	content, _ := os.ReadFile(file)
-	sum := md5.Sum(content)
-	forbidden := []string{secretValue, strings.ToUpper(hex.EncodeToString([]byte(secretValue))),
-		hex.EncodeToString([]byte(secretValue)), strings.ToUpper(hex.EncodeToString(sum[:])), hex.EncodeToString(sum[:])}
+	forbidden := secretSpellings(t, file)
 	for target, name := range names {
 		for attack, body := range leakDocuments(name) {
 			t.Run(target+"/"+attack, func(t *testing.T) {
@@ -469,4 +466,17 @@ func TestNewKeepsLiveWorkAreas(t *testing.T) {
 	cancel()
 	_ = waitDone(t, done, 10*time.Second)
 	requireEmptyDir(t, tmp)
+}
+
+// secretSpellings are the forms in which the secret in file could leak: itself,
+// its hex (\pdffiledump) and its MD5 (\pdfmdfivesum), in both cases.
+func secretSpellings(t *testing.T, file string) []string {
+	t.Helper()
+	content, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := md5.Sum(content)
+	return []string{secretValue, strings.ToUpper(hex.EncodeToString([]byte(secretValue))),
+		hex.EncodeToString([]byte(secretValue)), strings.ToUpper(hex.EncodeToString(sum[:])), hex.EncodeToString(sum[:])}
 }
