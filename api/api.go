@@ -10,17 +10,16 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // Control is what the API needs of the pipeline; *consumers.Pipeline implements it.
 type Control interface {
 	Submit(ctx context.Context, req events.JobRequest) (string, error)
-	Get(ctx context.Context, id string) (*kvstore.Job, uint64, error)
-	EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.Versioned, error)
-	Retry(ctx context.Context, c events.JobChange) (*kvstore.Versioned, error)
-	Refine(ctx context.Context, r events.Refinement) (*kvstore.Versioned, error)
-	Abort(ctx context.Context, c events.JobChange) (*kvstore.Versioned, error)
+	Get(ctx context.Context, id string) (*events.Job, uint64, error)
+	EditLatex(ctx context.Context, e events.LatexEdit) (*events.Versioned, error)
+	Retry(ctx context.Context, c events.JobChange) (*events.Versioned, error)
+	Refine(ctx context.Context, r events.Refinement) (*events.Versioned, error)
+	Abort(ctx context.Context, c events.JobChange) (*events.Versioned, error)
 	List(ctx context.Context, q events.ListQuery) (events.ListReply, error)
 	// PDF returns the PDF of a job that has one; events.ErrNotFound (wrapped, with a message naming the job's state) when it has none yet or the job is unknown.
 	PDF(ctx context.Context, id string) ([]byte, error)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // TestControl runs each control operation to its outcome over both transports,
@@ -77,7 +76,7 @@ func testAbort(t *testing.T, f *fixture, tr transport) {
 	})
 	waitUntil(t, "the design call reaches the LLM", func() bool { return f.callsWith("design", tag) == 1 })
 
-	v := decode[kvstore.Versioned](t, tr.do(t, call{op: events.OpAbort, id: id}))
+	v := decode[events.Versioned](t, tr.do(t, call{op: events.OpAbort, id: id}))
 	if v.Status != events.StatusAborted || v.Message != "Aborted by the user" {
 		t.Fatalf("abort replied status %s, message %q", v.Status, v.Message)
 	}
@@ -102,7 +101,7 @@ func testManualEdit(t *testing.T, f *fixture, tr transport) {
 	f.waitStatus(t, id, 0, events.StatusCompleted)
 	rev := get(t, tr, id).Revision
 
-	v := decode[kvstore.Versioned](t, tr.do(t, call{op: events.OpLatex, id: id, fields: map[string]any{"latex": brokenLatex}}))
+	v := decode[events.Versioned](t, tr.do(t, call{op: events.OpLatex, id: id, fields: map[string]any{"latex": brokenLatex}}))
 	if v.Latex != brokenLatex || v.Revision <= rev {
 		t.Fatalf("edit replied revision %d (was %d), latex %q", v.Revision, rev, v.Latex)
 	}
@@ -122,7 +121,7 @@ func testManualEdit(t *testing.T, f *fixture, tr transport) {
 	if tr.name() == "http" {
 		good = call{op: events.OpLatex, id: id, raw: []byte(editedLatex), ctype: "text/plain; charset=utf-8"}
 	}
-	decode[kvstore.Versioned](t, tr.do(t, good))
+	decode[events.Versioned](t, tr.do(t, good))
 	f.waitStatus(t, id, g.Revision, events.StatusCompleted)
 	if g := get(t, tr, id); g.Latex != editedLatex || g.ErrorLog != nil || g.ErrorMessage != "" {
 		t.Fatalf("job after a good edit: latex %q, error %q", g.Latex, g.ErrorMessage)
@@ -140,7 +139,7 @@ func testRefine(t *testing.T, f *fixture, tr transport) {
 	rev := get(t, tr, id).Revision
 
 	instruction := "use decimals instead of fractions (" + tag + ")"
-	v := decode[kvstore.Versioned](t, tr.do(t, call{op: events.OpRefine, id: id, fields: map[string]any{"instruction": instruction}}))
+	v := decode[events.Versioned](t, tr.do(t, call{op: events.OpRefine, id: id, fields: map[string]any{"instruction": instruction}}))
 	if v.Revision <= rev {
 		t.Fatalf("refine replied %s at revision %d (was %d)", v.Status, v.Revision, rev)
 	}
@@ -180,7 +179,7 @@ func testRetry(t *testing.T, f *fixture, tr transport) {
 		t.Fatalf("refused job: %+v", last)
 	}
 	rev := get(t, tr, id).Revision
-	v := decode[kvstore.Versioned](t, tr.do(t, call{op: events.OpRetry, id: id}))
+	v := decode[events.Versioned](t, tr.do(t, call{op: events.OpRetry, id: id}))
 	if v.Revision <= rev || v.Status == events.StatusWaitingManual {
 		t.Fatalf("retry replied %s at revision %d (was %d)", v.Status, v.Revision, rev)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // endpoint is one operation of the micro service. run decodes a request body,
@@ -101,7 +100,7 @@ var endpoints = []endpoint{
 func endpointName(op string) string { return strings.ReplaceAll(op, ".", "_") }
 
 // byRef runs op on the job a {"job_id"} body names.
-func byRef(op func(*API, context.Context, string) (kvstore.Versioned, error)) func(*API, context.Context, []byte) (any, string, error) {
+func byRef(op func(*API, context.Context, string) (events.Versioned, error)) func(*API, context.Context, []byte) (any, string, error) {
 	return func(a *API, ctx context.Context, data []byte) (any, string, error) {
 		var ref events.JobRef
 		if err := events.DecodeControl(data, &ref); err != nil {
@@ -113,7 +112,7 @@ func byRef(op func(*API, context.Context, string) (kvstore.Versioned, error)) fu
 }
 
 // byChange runs op on the {"job_id", "if_revision"?} a body gives.
-func byChange(op func(*API, context.Context, events.JobChange) (kvstore.Versioned, error)) func(*API, context.Context, []byte) (any, string, error) {
+func byChange(op func(*API, context.Context, events.JobChange) (events.Versioned, error)) func(*API, context.Context, []byte) (any, string, error) {
 	return func(a *API, ctx context.Context, data []byte) (any, string, error) {
 		var c events.JobChange
 		if err := events.DecodeControl(data, &c); err != nil {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // Errors of the API itself; the pipeline's (events.ErrInvalid, ErrNotFound,
@@ -42,7 +41,7 @@ func codeOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, ErrBusy):
 		return http.StatusServiceUnavailable
-	case kvstore.IsStorage(err):
+	case events.AsStorage(err) != nil:
 		return http.StatusInsufficientStorage
 	}
 	return events.CodeOf(err)
@@ -52,7 +51,7 @@ func codeOf(err error) int {
 // for want of storage, "storage full: " and what the server said, whatever the
 // operation wrapped around it.
 func messageOf(err error) string {
-	if se := kvstore.Storage(err); se != nil {
+	if se := events.AsStorage(err); se != nil {
 		return se.Error()
 	}
 	return err.Error()

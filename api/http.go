@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // Register adds the /jobs and /batches routes to mux. Every route checks the bearer token;
@@ -59,7 +58,7 @@ func (a *API) Register(mux *http.ServeMux) {
 }
 
 // byID serves an operation on the job named by the path.
-func byID(op func(context.Context, string) (kvstore.Versioned, error)) func(context.Context, http.ResponseWriter, *http.Request) (any, string, error) {
+func byID(op func(context.Context, string) (events.Versioned, error)) func(context.Context, http.ResponseWriter, *http.Request) (any, string, error) {
 	return func(ctx context.Context, _ http.ResponseWriter, r *http.Request) (any, string, error) {
 		id := r.PathValue("id")
 		v, err := op(ctx, id)
@@ -94,7 +93,7 @@ func (a *API) jsonRoute(op string, status int, fn func(context.Context, http.Res
 		if err != nil {
 			return jobID, err
 		}
-		if j, ok := v.(kvstore.Versioned); ok {
+		if j, ok := v.(events.Versioned); ok {
 			w.Header().Set("ETag", etag(j.Revision))
 		}
 		writeJSON(w, status, v)
@@ -187,7 +186,7 @@ func (a *API) httpRefine(ctx context.Context, w http.ResponseWriter, r *http.Req
 
 // httpChange serves retry or abort of the job of the path. The body is optional:
 // empty, or JSON {"job_id"?, "if_revision"?}; If-Match may name the base revision.
-func (a *API) httpChange(op func(context.Context, events.JobChange) (kvstore.Versioned, error)) func(context.Context, http.ResponseWriter, *http.Request) (any, string, error) {
+func (a *API) httpChange(op func(context.Context, events.JobChange) (events.Versioned, error)) func(context.Context, http.ResponseWriter, *http.Request) (any, string, error) {
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) (any, string, error) {
 		id := r.PathValue("id")
 		data, err := a.body(w, r)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // Insight is what the web console reads beyond the control operations;
@@ -16,7 +15,7 @@ type Insight interface {
 	// Overview counts jobs by status, tickets by queue and running jobs by step, and lists recent failures.
 	Overview(ctx context.Context) (events.Overview, error)
 	// Conversation returns a job's LLM conversation (empty while it has none); events.ErrNotFound for an unknown job.
-	Conversation(ctx context.Context, id string) (*kvstore.Conversation, error)
+	Conversation(ctx context.Context, id string) (*events.Conversation, error)
 	// History returns the job's status events that JOB_EVENTS still holds, oldest first, ending with its current state.
 	History(ctx context.Context, id string) ([]events.StatusEvent, error)
 	// FollowAll sends every job's status events from now on until ctx ends.

@@ -19,7 +19,6 @@ import (
 	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // stubControl answers from memory; a Get of a held job id waits until released.
@@ -56,7 +55,7 @@ func (s *stubControl) Submit(_ context.Context, req events.JobRequest) (string, 
 	return uuid.NewString(), nil
 }
 
-func (s *stubControl) Get(_ context.Context, id string) (*kvstore.Job, uint64, error) {
+func (s *stubControl) Get(_ context.Context, id string) (*events.Job, uint64, error) {
 	s.mu.Lock()
 	ch, ok := s.held[id]
 	if ok {
@@ -70,21 +69,21 @@ func (s *stubControl) Get(_ context.Context, id string) (*kvstore.Job, uint64, e
 	s.mu.Lock()
 	s.waiting--
 	s.mu.Unlock()
-	return &kvstore.Job{ID: id, Status: events.StatusPending}, 1, nil
+	return &events.Job{ID: id, Status: events.StatusPending}, 1, nil
 }
 
 var errStub = errors.New("not in the stub")
 
-func (s *stubControl) EditLatex(context.Context, events.LatexEdit) (*kvstore.Versioned, error) {
+func (s *stubControl) EditLatex(context.Context, events.LatexEdit) (*events.Versioned, error) {
 	return nil, errStub
 }
-func (s *stubControl) Retry(context.Context, events.JobChange) (*kvstore.Versioned, error) {
+func (s *stubControl) Retry(context.Context, events.JobChange) (*events.Versioned, error) {
 	return nil, errStub
 }
-func (s *stubControl) Refine(context.Context, events.Refinement) (*kvstore.Versioned, error) {
+func (s *stubControl) Refine(context.Context, events.Refinement) (*events.Versioned, error) {
 	return nil, errStub
 }
-func (s *stubControl) Abort(context.Context, events.JobChange) (*kvstore.Versioned, error) {
+func (s *stubControl) Abort(context.Context, events.JobChange) (*events.Versioned, error) {
 	return nil, errStub
 }
 func (s *stubControl) List(context.Context, events.ListQuery) (events.ListReply, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // The operations both transports serve, once decoded. Validation is the
@@ -24,35 +23,35 @@ func (a *API) submit(ctx context.Context, data []byte) (events.SubmitReply, stri
 	return events.SubmitReply{JobID: id}, id, nil
 }
 
-func (a *API) get(ctx context.Context, id string) (kvstore.Versioned, error) {
+func (a *API) get(ctx context.Context, id string) (events.Versioned, error) {
 	j, rev, err := a.ctl.Get(ctx, id)
 	if err != nil {
-		return kvstore.Versioned{}, err
+		return events.Versioned{}, err
 	}
-	return kvstore.Versioned{Job: *j, Revision: rev}, nil
+	return events.Versioned{Job: *j, Revision: rev}, nil
 }
 
 // changed replies to a user's change: the job as the change left it, with the
 // revision of the change's own status event.
-func changed(v *kvstore.Versioned, err error) (kvstore.Versioned, error) {
+func changed(v *events.Versioned, err error) (events.Versioned, error) {
 	if err != nil {
-		return kvstore.Versioned{}, err
+		return events.Versioned{}, err
 	}
 	return *v, nil
 }
 
-func (a *API) editLatex(ctx context.Context, e events.LatexEdit) (kvstore.Versioned, error) {
+func (a *API) editLatex(ctx context.Context, e events.LatexEdit) (events.Versioned, error) {
 	return changed(a.ctl.EditLatex(ctx, e))
 }
 
-func (a *API) retry(ctx context.Context, c events.JobChange) (kvstore.Versioned, error) {
+func (a *API) retry(ctx context.Context, c events.JobChange) (events.Versioned, error) {
 	return changed(a.ctl.Retry(ctx, c))
 }
 
-func (a *API) refine(ctx context.Context, r events.Refinement) (kvstore.Versioned, error) {
+func (a *API) refine(ctx context.Context, r events.Refinement) (events.Versioned, error) {
 	return changed(a.ctl.Refine(ctx, r))
 }
 
-func (a *API) abort(ctx context.Context, c events.JobChange) (kvstore.Versioned, error) {
+func (a *API) abort(ctx context.Context, c events.JobChange) (events.Versioned, error) {
 	return changed(a.ctl.Abort(ctx, c))
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // TestNoLostUpdate: a change based on a revision the job has left is refused
@@ -33,7 +32,7 @@ func TestNoLostUpdate(t *testing.T) {
 
 // describedJob submits a job and waits until it completed and the meta stage
 // described it: nothing writes it after that.
-func describedJob(t *testing.T, f *fixture, tr transport, tag string) kvstore.Versioned {
+func describedJob(t *testing.T, f *fixture, tr transport, tag string) events.Versioned {
 	t.Helper()
 	id := submit(t, tr, "u", "fractions "+tag)
 	f.waitStatus(t, id, 0, events.StatusCompleted)
@@ -80,7 +79,7 @@ func testConcurrentEdits(t *testing.T, f *fixture, tr transport) {
 	if won < 0 {
 		t.Fatalf("no edit won: %s", results[0])
 	}
-	winner := decode[kvstore.Versioned](t, results[won])
+	winner := decode[events.Versioned](t, results[won])
 	if winner.Latex != docs[won] || winner.Revision <= base.Revision {
 		t.Fatalf("winner replied revision %d, latex %q", winner.Revision, winner.Latex)
 	}
@@ -102,7 +101,7 @@ func testConcurrentEdits(t *testing.T, f *fixture, tr transport) {
 func testStaleChanges(t *testing.T, f *fixture, tr transport) {
 	old := describedJob(t, f, tr, "stale-"+tr.name())
 	// A broken edit moves the job on: it waits for the user at a new revision.
-	edited := decode[kvstore.Versioned](t, tr.do(t, call{op: events.OpLatex, id: old.ID,
+	edited := decode[events.Versioned](t, tr.do(t, call{op: events.OpLatex, id: old.ID,
 		fields: map[string]any{"latex": brokenLatex, "if_revision": old.Revision}}))
 	f.waitStatus(t, old.ID, edited.Revision, events.StatusWaitingManual)
 	now := get(t, tr, old.ID)
@@ -135,7 +134,7 @@ func testStaleChanges(t *testing.T, f *fixture, tr transport) {
 		t.Fatalf("an event follows the stale changes:%s", describe(evs))
 	}
 	// On the current revision the same retry works.
-	r := decode[kvstore.Versioned](t, tr.do(t, call{op: events.OpRetry, id: old.ID, fields: map[string]any{"if_revision": now.Revision}}))
+	r := decode[events.Versioned](t, tr.do(t, call{op: events.OpRetry, id: old.ID, fields: map[string]any{"if_revision": now.Revision}}))
 	if r.Status != events.StatusPending || r.Revision <= now.Revision {
 		t.Fatalf("retry on the current revision: %s at %d", r.Status, r.Revision)
 	}
@@ -222,7 +221,7 @@ func testIfMatch(t *testing.T, f *fixture) {
 	// The ETag sent back works, and so does the same revision in both places.
 	edited := headerRequest(t, f.http.URL, path, "application/json",
 		[]byte(`{"latex": `+strconv.Quote(brokenLatex)+`, "if_revision": `+strconv.FormatUint(j.Revision, 10)+`}`), map[string]string{"If-Match": etag})
-	v := decode[kvstore.Versioned](t, edited)
+	v := decode[events.Versioned](t, edited)
 	if v.Latex != brokenLatex || edited.header.Get("ETag") != `"`+strconv.FormatUint(v.Revision, 10)+`"` {
 		t.Fatalf("edit with a matching If-Match: %s, ETag %q", edited, edited.header.Get("ETag"))
 	}
@@ -230,7 +229,7 @@ func testIfMatch(t *testing.T, f *fixture) {
 	now := get(t, ht, j.ID)
 	if r := headerRequest(t, f.http.URL, "/jobs/"+j.ID+"/abort", "", nil, map[string]string{"If-Match": "*"}); !r.ok() {
 		t.Fatalf("abort with If-Match *: %s", r)
-	} else if a := decode[kvstore.Versioned](t, r); a.Status != events.StatusAborted || a.Revision <= now.Revision {
+	} else if a := decode[events.Versioned](t, r); a.Status != events.StatusAborted || a.Revision <= now.Revision {
 		t.Fatalf("abort with If-Match *: %s at %d", a.Status, a.Revision)
 	}
 }

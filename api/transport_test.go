@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // call is one control request, sent the way each transport sends it.
@@ -198,7 +197,7 @@ func submit(t *testing.T, tr transport, userID, prompt string) string {
 }
 
 // get returns the job as tr's get answers it.
-func get(t *testing.T, tr transport, id string) kvstore.Versioned {
+func get(t *testing.T, tr transport, id string) events.Versioned {
 	t.Helper()
-	return decode[kvstore.Versioned](t, tr.do(t, call{op: events.OpGet, id: id}))
+	return decode[events.Versioned](t, tr.do(t, call{op: events.OpGet, id: id}))
 }

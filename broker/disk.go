@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-
-	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 // The disk guard keeps the embedded server from writing its disk full.
@@ -89,7 +88,7 @@ func (g *diskGuard) close() {
 }
 
 // Err is nil while storage works, else the reason it does not, matching
-// kvstore.ErrStorage.
+// events.ErrStorage.
 func (g *diskGuard) Err() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -101,7 +100,7 @@ func (g *diskGuard) Err() error {
 func (g *diskGuard) check() {
 	free, size, err := diskSpace(g.dir)
 	if err != nil {
-		g.setErr(&kvstore.StorageError{Reason: err.Error(), Err: err})
+		g.setErr(&events.StorageError{Reason: err.Error(), Err: err})
 		return
 	}
 	reserve := diskReserve(size)
@@ -125,10 +124,10 @@ func (g *diskGuard) check() {
 	}
 	switch {
 	case low:
-		g.setErr(&kvstore.StorageError{Reason: fmt.Sprintf("%s free in %s, less than the %s sheetd keeps free; writes are refused until %s are free",
-			bytesText(free), g.dir, bytesText(reserve), bytesText(2*reserve)), Err: kvstore.ErrStorage})
+		g.setErr(&events.StorageError{Reason: fmt.Sprintf("%s free in %s, less than the %s sheetd keeps free; writes are refused until %s are free",
+			bytesText(free), g.dir, bytesText(reserve), bytesText(2*reserve)), Err: events.ErrStorage})
 	case broken != "":
-		g.setErr(&kvstore.StorageError{Reason: broken, Err: kvstore.ErrStorage})
+		g.setErr(&events.StorageError{Reason: broken, Err: events.ErrStorage})
 	default:
 		g.setErr(nil)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/testdisk"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
@@ -64,7 +65,7 @@ func TestDiskGuard(t *testing.T) {
 	}
 
 	emb.CheckDisk()
-	if err := emb.StorageErr(); !errors.Is(err, kvstore.ErrStorage) || !strings.Contains(err.Error(), "free in "+dir) {
+	if err := emb.StorageErr(); !errors.Is(err, events.ErrStorage) || !strings.Contains(err.Error(), "free in "+dir) {
 		t.Fatalf("StorageErr on a full disk: %v, want a storage error naming the free space", err)
 	}
 	if err := put("during", 10*time.Second); !kvstore.IsStorage(err) {

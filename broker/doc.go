@@ -11,7 +11,7 @@
 //
 // The embedded server runs with a disk guard (disk.go): when its data dir's file
 // system is nearly full it makes the server refuse writes at once (a storage
-// error, kvstore.ErrStorage) instead of writing the disk full, and once space is
+// error, events.ErrStorage) instead of writing the disk full, and once space is
 // back it lifts that and clears any stream's write error by restarting JetStream
 // in place.
 package broker

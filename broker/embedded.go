@@ -104,7 +104,7 @@ func StartEmbeddedWith(c EmbeddedConfig, options ...EmbeddedOption) (*Embedded, 
 }
 
 // StorageErr is nil while the server's storage works, else why not (the disk is
-// almost full, or a stream hit a write error); it matches kvstore.ErrStorage.
+// almost full, or a stream hit a write error); it matches events.ErrStorage.
 func (e *Embedded) StorageErr() error { return e.guard.Err() }
 
 // loopbackHost reports whether host is reachable from this machine only.

@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // DefaultTimeout bounds a control request whose context has no deadline.
@@ -33,33 +32,33 @@ const DefaultTimeout = 30 * time.Second
 // current revision.
 
 // Get returns job id as stored now, with its revision.
-func (c *Client) Get(ctx context.Context, id string) (*kvstore.Versioned, error) {
+func (c *Client) Get(ctx context.Context, id string) (*events.Versioned, error) {
 	return c.job(ctx, events.OpGet, events.JobRef{JobID: id})
 }
 
 // EditLatex replaces the job's LaTeX with latex and compiles it (status pending at
 // step compile); a failed compile of it waits for the user (waiting_manual).
 // Allowed unless the job is running or aborted.
-func (c *Client) EditLatex(ctx context.Context, id, latex string, opts ...ChangeOption) (*kvstore.Versioned, error) {
+func (c *Client) EditLatex(ctx context.Context, id, latex string, opts ...ChangeOption) (*events.Versioned, error) {
 	return c.job(ctx, events.OpLatex, events.LatexEdit{JobID: id, Latex: latex, IfRevision: changeOf(opts).ifRevision})
 }
 
 // Retry re-runs the step that failed with a fresh retry budget. Allowed from
 // error and waiting_manual.
-func (c *Client) Retry(ctx context.Context, id string, opts ...ChangeOption) (*kvstore.Versioned, error) {
+func (c *Client) Retry(ctx context.Context, id string, opts ...ChangeOption) (*events.Versioned, error) {
 	return c.job(ctx, events.OpRetry, events.JobChange{JobID: id, IfRevision: changeOf(opts).ifRevision})
 }
 
 // Refine adds instruction to the job's conversation and regenerates design,
 // LaTeX and PDF. Allowed from completed, error and waiting_manual.
-func (c *Client) Refine(ctx context.Context, id, instruction string, opts ...ChangeOption) (*kvstore.Versioned, error) {
+func (c *Client) Refine(ctx context.Context, id, instruction string, opts ...ChangeOption) (*events.Versioned, error) {
 	return c.job(ctx, events.OpRefine, events.Refinement{JobID: id, Instruction: instruction, IfRevision: changeOf(opts).ifRevision})
 }
 
 // Abort ends a job that has not ended (status aborted, final); waiting_manual
 // jobs may be aborted. Completed and aborted jobs, and jobs whose request was
 // invalid, refuse it.
-func (c *Client) Abort(ctx context.Context, id string, opts ...ChangeOption) (*kvstore.Versioned, error) {
+func (c *Client) Abort(ctx context.Context, id string, opts ...ChangeOption) (*events.Versioned, error) {
 	return c.job(ctx, events.OpAbort, events.JobChange{JobID: id, IfRevision: changeOf(opts).ifRevision})
 }
 
@@ -93,8 +92,8 @@ func (c *Client) List(ctx context.Context, q events.ListQuery) (events.ListReply
 }
 
 // job runs a control operation whose reply is the job.
-func (c *Client) job(ctx context.Context, op string, req any) (*kvstore.Versioned, error) {
-	var j kvstore.Versioned
+func (c *Client) job(ctx context.Context, op string, req any) (*events.Versioned, error) {
+	var j events.Versioned
 	if err := c.call(ctx, op, req, &j); err != nil {
 		return nil, err
 	}

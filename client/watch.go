@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // watchBuffer is how many events a watch holds for a slow reader.
@@ -94,12 +93,12 @@ const replayMargin = time.Minute
 // key. A KV Get would not do: it may be answered by a lagging replica (direct
 // get) and deny a job created a moment ago, whose first events would be skipped.
 func (c *Client) jobExists(ctx context.Context, id string) (bool, error) {
-	const kvStream = "KV_" + kvstore.BucketJobs
+	const kvStream = "KV_" + events.BucketJobs
 	s, err := c.js.Stream(ctx, kvStream)
 	if err != nil {
-		return false, fmt.Errorf("bucket %s: %w", kvstore.BucketJobs, notProvisioned(err))
+		return false, fmt.Errorf("bucket %s: %w", events.BucketJobs, notProvisioned(err))
 	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter("$KV."+kvstore.BucketJobs+"."+id))
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter("$KV."+events.BucketJobs+"."+id))
 	if err != nil {
 		return false, fmt.Errorf("look up job %s: %w", id, err)
 	}

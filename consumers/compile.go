@@ -10,7 +10,6 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/failpoint"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/latex"
 )
 
@@ -42,11 +41,11 @@ func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
 	var le *latex.LatexError
 	switch {
 	case errors.As(err, &le):
-		j, err = p.finish(ctx, j.ID, owner, func(j *kvstore.Job) { compileFailed(j, le) })
+		j, err = p.finish(ctx, j.ID, owner, func(j *events.Job) { compileFailed(j, le) })
 	case err != nil:
 		return p.failed(ctx, j, owner, events.StageCompile, err)
 	default:
-		j, err = p.finish(ctx, j.ID, owner, func(j *kvstore.Job) {
+		j, err = p.finish(ctx, j.ID, owner, func(j *events.Job) {
 			j.Status = events.StatusCompleted
 			j.CurrentStep = events.StepDone
 			j.PDFURL = p.cfg.PublicURL + "/jobs/" + j.ID + "/pdf"
@@ -79,8 +78,8 @@ func (p *Pipeline) compilePDF(ctx context.Context, source string) ([]byte, error
 	return pdf, err
 }
 
-func compileFailed(j *kvstore.Job, le *latex.LatexError) {
-	j.ErrorLog = &kvstore.ErrorLog{Log: le.Log, Snippet: le.Snippet, Line: le.Line}
+func compileFailed(j *events.Job, le *latex.LatexError) {
+	j.ErrorLog = &events.ErrorLog{Log: le.Log, Snippet: le.Snippet, Line: le.Line}
 	j.ErrorMessage = le.Message
 	where := ""
 	if le.Line > 0 {

@@ -78,18 +78,18 @@ func (p *Pipeline) resubmitted(ctx context.Context, req events.JobRequest) error
 
 // sameRequest reports whether job j is what req asks for: a submit of it again
 // is a retry, not a conflict.
-func sameRequest(j *kvstore.Job, req events.JobRequest) bool {
+func sameRequest(j *events.Job, req events.JobRequest) bool {
 	return j.UserID == req.UserID && j.Prompt == req.Prompt
 }
 
 // EditLatex replaces the job's LaTeX with the user's and compiles it; a compile
 // failure then waits for the user again rather than asking the LLM. Allowed
 // unless the job is running or aborted.
-func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.Versioned, error) {
+func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*events.Versioned, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	return p.control(ctx, e.JobID, e.IfRevision, "edit the LaTeX of", func(j *kvstore.Job) error {
+	return p.control(ctx, e.JobID, e.IfRevision, "edit the LaTeX of", func(j *events.Job) error {
 		if j.Status == events.StatusRunning || j.Status == events.StatusAborted {
 			return conflict(j, "edit the LaTeX of")
 		}
@@ -106,11 +106,11 @@ func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*kvstore.
 // error and waiting_manual, except for a request that was invalid. A retry of
 // step design re-evaluates the job's dependencies: it is refused while one can
 // never complete and waits again while they have not all completed.
-func (p *Pipeline) Retry(ctx context.Context, c events.JobChange) (*kvstore.Versioned, error) {
+func (p *Pipeline) Retry(ctx context.Context, c events.JobChange) (*events.Versioned, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return p.control(ctx, c.JobID, c.IfRevision, "retry", func(j *kvstore.Job) error {
+	return p.control(ctx, c.JobID, c.IfRevision, "retry", func(j *events.Job) error {
 		if j.Status != events.StatusError && j.Status != events.StatusWaitingManual {
 			return conflict(j, "retry")
 		}
@@ -139,7 +139,7 @@ func (p *Pipeline) Retry(ctx context.Context, c events.JobChange) (*kvstore.Vers
 // retryStage is the stage that failed: the one the job was handed to, else the
 // one its step names (a compile error goes back to the fix stage when the job
 // lets the LLM fix its LaTeX).
-func retryStage(j *kvstore.Job) events.Stage {
+func retryStage(j *events.Job) events.Stage {
 	if j.Stage.Valid() && j.Stage != events.StagePrompt {
 		return j.Stage
 	}
@@ -159,11 +159,11 @@ func retryStage(j *kvstore.Job) events.Stage {
 // (in the job's conversation, which keeps the whole dialogue) and regenerates
 // design, LaTeX and PDF from it. Allowed from completed, error and waiting_manual;
 // the job's dependencies are re-evaluated as for a retry of step design.
-func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Versioned, error) {
+func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*events.Versioned, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	return p.control(ctx, r.JobID, r.IfRevision, "refine", func(j *kvstore.Job) error {
+	return p.control(ctx, r.JobID, r.IfRevision, "refine", func(j *events.Job) error {
 		switch {
 		case j.Status != events.StatusCompleted && j.Status != events.StatusError && j.Status != events.StatusWaitingManual:
 			return conflict(j, "refine")
@@ -184,11 +184,11 @@ func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*kvstore.Ve
 // Abort ends a job that has not ended (waiting_manual included: the user gives
 // up on it): it becomes aborted, a worker running it is cancelled and its result
 // discarded, and no stage acts on it again.
-func (p *Pipeline) Abort(ctx context.Context, c events.JobChange) (*kvstore.Versioned, error) {
+func (p *Pipeline) Abort(ctx context.Context, c events.JobChange) (*events.Versioned, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return p.control(ctx, c.JobID, c.IfRevision, "abort", func(j *kvstore.Job) error {
+	return p.control(ctx, c.JobID, c.IfRevision, "abort", func(j *events.Job) error {
 		switch {
 		case j.Status == events.StatusCompleted || j.Status == events.StatusAborted:
 			return conflict(j, "abort")
@@ -207,10 +207,10 @@ func (p *Pipeline) Abort(ctx context.Context, c events.JobChange) (*kvstore.Vers
 // control applies a user's transition to job id, based on revision ifRev when
 // given, and hands the job to the stage it now expects; it returns the job as the
 // transition left it.
-func (p *Pipeline) control(ctx context.Context, id string, ifRev *uint64, what string, fn func(*kvstore.Job) error) (*kvstore.Versioned, error) {
+func (p *Pipeline) control(ctx context.Context, id string, ifRev *uint64, what string, fn func(*events.Job) error) (*events.Versioned, error) {
 	ctx, cancel := afterWrite(ctx)
 	defer cancel()
-	var job *kvstore.Job
+	var job *events.Job
 	var rev uint64
 	var err error
 	if ifRev == nil {
@@ -221,7 +221,7 @@ func (p *Pipeline) control(ctx context.Context, id string, ifRev *uint64, what s
 	if err != nil {
 		return nil, known(id, err)
 	}
-	j := &kvstore.Versioned{Job: *job, Revision: rev}
+	j := &events.Versioned{Job: *job, Revision: rev}
 	p.log.InfoContext(ctx, "job changed by user", "job_id", id, "action", what, "status", j.Status, "step", j.CurrentStep)
 	if err := p.handOn(ctx, &j.Job); err != nil {
 		return j, fmt.Errorf("job %s: %s recorded but not yet handed on (the sweeper will): %w", id, what, err)
@@ -234,9 +234,9 @@ func (p *Pipeline) control(ctx context.Context, id string, ifRev *uint64, what s
 // on the same base one is written and the other, on its retry, finds the job at
 // another revision. That one is refused with a *events.StaleError naming the
 // current revision, writing nothing and publishing no event.
-func (p *Pipeline) applyAt(ctx context.Context, id string, base uint64, fn func(*kvstore.Job) error) (*kvstore.Job, uint64, error) {
+func (p *Pipeline) applyAt(ctx context.Context, id string, base uint64, fn func(*events.Job) error) (*events.Job, uint64, error) {
 	var before events.Status
-	j, rev, err := p.store.UpdateRev(ctx, id, func(j *kvstore.Job, rev uint64) error {
+	j, rev, err := p.store.UpdateRev(ctx, id, func(j *events.Job, rev uint64) error {
 		if rev != base {
 			return &events.StaleError{JobID: id, IfRevision: base, Revision: rev}
 		}
@@ -257,7 +257,7 @@ func (p *Pipeline) applyAt(ctx context.Context, id string, base uint64, fn func(
 // restart clears what a finished or failed run left before the job runs again;
 // a job that waited for its dependencies no longer does (edited LaTeX needs
 // none).
-func restart(j *kvstore.Job) {
+func restart(j *events.Job) {
 	j.Blocked = false
 	j.RetryCount = 0
 	j.ErrorMessage = ""
@@ -266,13 +266,13 @@ func restart(j *kvstore.Job) {
 	j.Lease = nil
 }
 
-func conflict(j *kvstore.Job, what string) error {
+func conflict(j *events.Job, what string) error {
 	return fmt.Errorf("%w: cannot %s job %s: it is %s at step %s", events.ErrConflict, what, j.ID, j.Status, j.CurrentStep)
 }
 
 // invalidRequest refuses what on a job whose request was invalid: that job ended
 // at step prompt and only a corrected request can follow it.
-func invalidRequest(j *kvstore.Job, what string) error {
+func invalidRequest(j *events.Job, what string) error {
 	return fmt.Errorf("%w: cannot %s job %s: its request was invalid (%s); submit a corrected one",
 		events.ErrConflict, what, j.ID, j.ErrorMessage)
 }

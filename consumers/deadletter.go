@@ -164,7 +164,7 @@ func (d *deadLetter) park(ctx context.Context, data []byte, deliveries uint64) e
 		return nil
 	}
 	var movedOn, leased bool
-	j, err := d.p.apply(ctx, t.JobID, func(j *kvstore.Job) error {
+	j, err := d.p.apply(ctx, t.JobID, func(j *events.Job) error {
 		movedOn, leased = j.Seq > t.Seq, false
 		switch {
 		case j.Stage != t.Stage || j.Seq != t.Seq || j.Status.Final():

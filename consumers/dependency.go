@@ -73,7 +73,7 @@ func (p *Pipeline) checkDependencies(ctx context.Context, ids []string) (depende
 
 // hold applies w to j, which is to run from step design: handed to design when
 // ready, waiting_manual when it cannot run, else blocked.
-func (w dependencyWait) hold(j *kvstore.Job) {
+func (w dependencyWait) hold(j *events.Job) {
 	switch {
 	case w.ready:
 		j.Blocked = false
@@ -97,7 +97,7 @@ func (w dependencyWait) hold(j *kvstore.Job) {
 // dependOn prepares the new, valid job j for its dependencies before it is
 // created: each must exist (else an ErrInvalid naming it), j is indexed under
 // each, and j waits unless they have all completed.
-func (p *Pipeline) dependOn(ctx context.Context, j *kvstore.Job) error {
+func (p *Pipeline) dependOn(ctx context.Context, j *events.Job) error {
 	if len(j.DependsOn) == 0 || j.Status != events.StatusPending {
 		return nil
 	}
@@ -121,7 +121,7 @@ func (p *Pipeline) dependOn(ctx context.Context, j *kvstore.Job) error {
 // design (retry, refine): a job that cannot run is refused, one whose
 // dependencies have not all completed waits for them again. It reports whether
 // j may be handed to design now.
-func (p *Pipeline) gate(ctx context.Context, j *kvstore.Job, what string) (bool, error) {
+func (p *Pipeline) gate(ctx context.Context, j *events.Job, what string) (bool, error) {
 	if len(j.DependsOn) == 0 {
 		return true, nil
 	}
@@ -155,7 +155,7 @@ func (p *Pipeline) wake(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		j, err = p.apply(ctx, id, func(j *kvstore.Job) error {
+		j, err = p.apply(ctx, id, func(j *events.Job) error {
 			if !j.Blocked {
 				return kvstore.ErrNoChange
 			}
@@ -181,7 +181,7 @@ func (p *Pipeline) wake(ctx context.Context, id string) error {
 
 // references are the final LaTeX of the jobs j depends on, read now. A
 // dependency without LaTeX (or gone) is left out.
-func (p *Pipeline) references(ctx context.Context, j *kvstore.Job) ([]ai.Reference, error) {
+func (p *Pipeline) references(ctx context.Context, j *events.Job) ([]ai.Reference, error) {
 	var refs []ai.Reference
 	for _, id := range j.DependsOn {
 		d, _, err := p.store.Get(ctx, id)

@@ -204,7 +204,7 @@ func (e *env) eventsOf(id string) []events.StatusEvent {
 	return append([]events.StatusEvent(nil), e.events[id]...)
 }
 
-func (e *env) job(id string) *kvstore.Job {
+func (e *env) job(id string) *events.Job {
 	e.t.Helper()
 	j, _, err := e.store.Get(e.ctx, id)
 	if err != nil {

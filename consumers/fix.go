@@ -10,7 +10,6 @@ import (
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/failpoint"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // handleFix sends the parsed compile error and the LaTeX to the LLM in the job's
@@ -41,7 +40,7 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 	if fixErr != nil && (!llmFailed || ctx.Err() != nil) {
 		return p.failed(ctx, j, owner, events.StageFix, fixErr)
 	}
-	j, err = p.finish(ctx, j.ID, owner, func(j *kvstore.Job) {
+	j, err = p.finish(ctx, j.ID, owner, func(j *events.Job) {
 		if fixErr != nil {
 			j.Status = events.StatusWaitingManual
 			j.Stage = ""

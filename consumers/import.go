@@ -110,7 +110,7 @@ func (p *Pipeline) importRecord(ctx context.Context, req events.ImportRequest, r
 }
 
 // skipReason says why an existing job old was not imported over.
-func skipReason(old *kvstore.Job, overwrite bool) string {
+func skipReason(old *events.Job, overwrite bool) string {
 	switch {
 	case !overwrite:
 		return "a job with this id exists (it is never overwritten without --overwrite)"
@@ -123,7 +123,7 @@ func skipReason(old *kvstore.Job, overwrite bool) string {
 // importableConversation checks that conversation c may be written: its id is
 // free (revision 0) or holds a conversation of the same job, which an import
 // left (its revision, to replace it). Another job's conversation is refused.
-func (p *Pipeline) importableConversation(ctx context.Context, c *kvstore.Conversation) (uint64, error) {
+func (p *Pipeline) importableConversation(ctx context.Context, c *events.Conversation) (uint64, error) {
 	stored, rev, err := p.store.Conversation(ctx, c.ID)
 	switch {
 	case errors.Is(err, kvstore.ErrNotFound):
@@ -143,7 +143,7 @@ func (p *Pipeline) importableConversation(ctx context.Context, c *kvstore.Conver
 // duplicates window the stream drops it when the first run did publish it;
 // outside, it is stored again with the same revision, which consumers of
 // events recognise. It returns a note for the report, "" when all went well.
-func (p *Pipeline) announceAgain(ctx context.Context, old *kvstore.Job, rev uint64, same bool) string {
+func (p *Pipeline) announceAgain(ctx context.Context, old *events.Job, rev uint64, same bool) string {
 	if same {
 		if err := p.publishImported(ctx, old, rev); err != nil {
 			return fmt.Sprintf("its event could not be published again: %v", err)
@@ -159,7 +159,7 @@ func (p *Pipeline) announceAgain(ctx context.Context, old *kvstore.Job, rev uint
 // would write: equal in every field but the time of the import and the
 // bookkeeping of where it was stored (its active index record, the hand-off
 // an --overwrite numbered, the incarnation its create drew).
-func sameImport(old, j *kvstore.Job) bool {
+func sameImport(old, j *events.Job) bool {
 	c := *j
 	c.ImportedAt, c.ActiveRev, c.Seq, c.LatexSeq, c.Incarnation = old.ImportedAt, old.ActiveRev, old.Seq, old.LatexSeq, old.Incarnation
 	a, errA := json.Marshal(&c)
@@ -169,7 +169,7 @@ func sameImport(old, j *kvstore.Job) bool {
 
 // storeImport writes the planned record (writeImport), then publishes its
 // event and ticket.
-func (p *Pipeline) storeImport(ctx context.Context, plan *importPlan, convRev uint64, old *kvstore.Job, oldRev uint64) error {
+func (p *Pipeline) storeImport(ctx context.Context, plan *importPlan, convRev uint64, old *events.Job, oldRev uint64) error {
 	j := plan.job
 	rev, err := p.writeImport(ctx, plan, convRev, old, oldRev)
 	if err != nil {
@@ -187,7 +187,7 @@ func (p *Pipeline) storeImport(ctx context.Context, plan *importPlan, convRev ui
 
 // writeImport writes the planned record: conversation, PDF, then the job
 // (created, or replacing old at oldRev), and returns the job's revision.
-func (p *Pipeline) writeImport(ctx context.Context, plan *importPlan, convRev uint64, old *kvstore.Job, oldRev uint64) (uint64, error) {
+func (p *Pipeline) writeImport(ctx context.Context, plan *importPlan, convRev uint64, old *events.Job, oldRev uint64) (uint64, error) {
 	j := plan.job
 	if _, err := p.store.PutImportedConversation(ctx, plan.conv, convRev); err != nil {
 		return 0, fmt.Errorf("store conversation %s: %w", plan.conv.ID, err)
@@ -205,7 +205,7 @@ func (p *Pipeline) writeImport(ctx context.Context, plan *importPlan, convRev ui
 
 // emitImported publishes the imported job's status event, stamped with the time
 // of the import rather than the old updated_at the job keeps.
-func (p *Pipeline) emitImported(ctx context.Context, j *kvstore.Job, rev uint64) {
+func (p *Pipeline) emitImported(ctx context.Context, j *events.Job, rev uint64) {
 	if err := p.publishImported(ctx, j, rev); err != nil {
 		if p.metrics != nil {
 			p.metrics.EventPublishErrs.Inc()
@@ -216,7 +216,7 @@ func (p *Pipeline) emitImported(ctx context.Context, j *kvstore.Job, rev uint64)
 
 // publishImported publishes the status event of imported job j at revision rev,
 // with its dedupe id.
-func (p *Pipeline) publishImported(ctx context.Context, j *kvstore.Job, rev uint64) error {
+func (p *Pipeline) publishImported(ctx context.Context, j *events.Job, rev uint64) error {
 	ev := j.Event(rev)
 	ev.Time = j.ImportedAt
 	data, err := json.Marshal(ev)

@@ -19,7 +19,6 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/importer"
 	"github.com/sheetpipe/sheetpipe/internal/oldstore"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // importEnv is an env with a generated old store and a pipeline that runs no
@@ -75,7 +74,7 @@ func (e *importEnv) importAll(req events.ImportRequest) (map[string]int, []event
 func (e *importEnv) revisions() map[string]uint64 {
 	e.t.Helper()
 	revs := map[string]uint64{}
-	err := e.store.EachJob(e.ctx, func(id string, _ *kvstore.Job, rev uint64, err error) error {
+	err := e.store.EachJob(e.ctx, func(id string, _ *events.Job, rev uint64, err error) error {
 		revs[id] = rev
 		return err
 	})
@@ -250,7 +249,7 @@ func stageOf(old oldstore.Job) events.Stage {
 	return events.Stage(old.CurrentStep)
 }
 
-func (e *importEnv) checkConversation(t *testing.T, where string, old oldstore.Job, j *kvstore.Job) {
+func (e *importEnv) checkConversation(t *testing.T, where string, old oldstore.Job, j *events.Job) {
 	t.Helper()
 	want, has := e.old.Conversations[old.ID]
 	wantID := old.ConversationID
@@ -277,7 +276,7 @@ func (e *importEnv) checkConversation(t *testing.T, where string, old oldstore.J
 	}
 }
 
-func (e *importEnv) checkPDF(t *testing.T, where string, old oldstore.Job, j *kvstore.Job) {
+func (e *importEnv) checkPDF(t *testing.T, where string, old oldstore.Job, j *events.Job) {
 	t.Helper()
 	want, has := e.old.PDFs[old.ID]
 	switch {
@@ -309,7 +308,7 @@ func TestJanitorCountsImportedJobFromItsImport(t *testing.T) {
 			}
 		}
 	}
-	aged := &kvstore.Job{ID: "00000000-0000-4000-8000-000000000001", Status: events.StatusCompleted, CurrentStep: events.StepDone}
+	aged := &events.Job{ID: "00000000-0000-4000-8000-000000000001", Status: events.StatusCompleted, CurrentStep: events.StepDone}
 	e.seedAged(aged, time.Now().Add(-60*day))
 	jobs, _, _, err := e.idle.JanitorPass(e.ctx)
 	if err != nil {
@@ -387,7 +386,7 @@ func TestImportCrashAndHijack(t *testing.T) {
 
 	// Cut short: only the conversation (one message of two) was written.
 	half := oldRecord("10000000-0000-4000-8000-000000000001", "conv-1")
-	partial := &kvstore.Conversation{ID: "conv-1", JobID: half.Job.ID, Messages: []kvstore.Message{{Role: "user", Content: "fractions"}}}
+	partial := &events.Conversation{ID: "conv-1", JobID: half.Job.ID, Messages: []events.Message{{Role: "user", Content: "fractions"}}}
 	if _, err := e.store.PutImportedConversation(e.ctx, partial, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +438,7 @@ func TestImportedValuesImitateNothing(t *testing.T) {
 		t.Fatalf("import: %v %+v", err, reply)
 	}
 	seen := false
-	err = e.store.EachUnfinishedJob(e.ctx, func(id string, _ *kvstore.Job, _ uint64, _ error) error {
+	err = e.store.EachUnfinishedJob(e.ctx, func(id string, _ *events.Job, _ uint64, _ error) error {
 		seen = seen || id == rec.Job.ID
 		return nil
 	})

@@ -17,8 +17,8 @@ import (
 // to store, the PDF to store (nil: none) and a note on what could not be kept
 // as it was.
 type importPlan struct {
-	job  *kvstore.Job
-	conv *kvstore.Conversation
+	job  *events.Job
+	conv *events.Conversation
 	pdf  []byte
 	note string
 }
@@ -41,17 +41,17 @@ func (p *Pipeline) planImport(rec *events.ImportRecord, recompile bool, now time
 	if err := checkOldJob(old); err != nil {
 		return nil, err
 	}
-	j := &kvstore.Job{
+	j := &events.Job{
 		ID: id, UserID: old.UserID, Status: old.Status, CurrentStep: old.CurrentStep,
 		Prompt: old.Prompt, Mode: events.ModeAuto, Design: old.Design, Latex: old.Latex,
 		ErrorMessage: old.ErrorMessage, RetryCount: old.RetryCount, MaxRetries: old.MaxRetries,
 		CreatedAt: old.CreatedAt.UTC(), UpdatedAt: old.UpdatedAt.UTC(), ImportedAt: now,
 		Message: ImportedMessage,
-		Imported: &kvstore.Imported{Status: old.Status, Step: old.CurrentStep, PDFURL: old.PDFURL,
+		Imported: &events.Imported{Status: old.Status, Step: old.CurrentStep, PDFURL: old.PDFURL,
 			Extra: jsonTexts(old.Extra)},
 	}
 	if old.ErrorLog != nil {
-		j.ErrorLog = &kvstore.ErrorLog{Log: old.ErrorLog.Log, Snippet: old.ErrorLog.Snippet, Line: old.ErrorLog.Line}
+		j.ErrorLog = &events.ErrorLog{Log: old.ErrorLog.Log, Snippet: old.ErrorLog.Snippet, Line: old.ErrorLog.Line}
 	}
 	var missing []string
 	if j.CreatedAt.IsZero() {
@@ -115,8 +115,8 @@ func knownStep(s events.Step) bool {
 // importConversation maps the old conversation c of job j (nil: the old store
 // had none, and the job gets an empty one). Its id is kept when it can be a
 // key, else the job's id is used and the old one kept in j.Imported.
-func importConversation(j *kvstore.Job, old *events.OldJob, c *events.OldConversation) (*kvstore.Conversation, error) {
-	conv := &kvstore.Conversation{JobID: j.ID, Messages: []kvstore.Message{}, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
+func importConversation(j *events.Job, old *events.OldJob, c *events.OldConversation) (*events.Conversation, error) {
+	conv := &events.Conversation{JobID: j.ID, Messages: []events.Message{}, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
 	wanted := old.ConversationID
 	if c == nil {
 		if wanted != "" {
@@ -139,7 +139,7 @@ func importConversation(j *kvstore.Job, old *events.OldJob, c *events.OldConvers
 			conv.UpdatedAt = c.UpdatedAt.UTC()
 		}
 		j.Imported.ConversationExtra = jsonTexts(c.Extra)
-		conv.Messages = make([]kvstore.Message, len(c.Messages))
+		conv.Messages = make([]events.Message, len(c.Messages))
 		for i, m := range c.Messages {
 			switch m.Role {
 			case "system", "user", "assistant":
@@ -147,7 +147,7 @@ func importConversation(j *kvstore.Job, old *events.OldJob, c *events.OldConvers
 				return nil, fmt.Errorf("%w: message %d of conversation %s has role %q (want system, user or assistant)",
 					events.ErrInvalid, i, c.ID, m.Role)
 			}
-			conv.Messages[i] = kvstore.Message{Role: m.Role, Content: m.Content, Time: m.Timestamp.UTC()}
+			conv.Messages[i] = events.Message{Role: m.Role, Content: m.Content, Time: m.Timestamp.UTC()}
 			if len(m.Extra) > 0 {
 				if j.Imported.MessageExtra == nil {
 					j.Imported.MessageExtra = map[string]map[string]string{}
@@ -168,7 +168,7 @@ func importConversation(j *kvstore.Job, old *events.OldJob, c *events.OldConvers
 }
 
 // mapState sets j's state from the old one and says what it could not keep.
-func (p *Pipeline) mapState(j *kvstore.Job, rec *events.ImportRecord, recompile bool, plan *importPlan) string {
+func (p *Pipeline) mapState(j *events.Job, rec *events.ImportRecord, recompile bool, plan *importPlan) string {
 	switch j.Status {
 	case events.StatusPending, events.StatusError, events.StatusRunning:
 		return resume(j, stageOfStep(j.CurrentStep))
@@ -217,7 +217,7 @@ func stageOfStep(step events.Step) events.Stage {
 
 // resume hands j to stage, or to an earlier one when j lacks that stage's input
 // (LaTeX to compile or fix, a design to write LaTeX from), and says so.
-func resume(j *kvstore.Job, stage events.Stage) string {
+func resume(j *events.Job, stage events.Stage) string {
 	note := ""
 	if (stage == events.StageCompile || stage == events.StageFix) && strings.TrimSpace(j.Latex) == "" {
 		stage, note = events.StageLatex, "no LaTeX: "

@@ -46,12 +46,12 @@ func (p *Pipeline) Overview(ctx context.Context) (events.Overview, error) {
 
 // Conversation returns the LLM conversation of job id: an empty one while the job
 // has none yet.
-func (p *Pipeline) Conversation(ctx context.Context, id string) (*kvstore.Conversation, error) {
+func (p *Pipeline) Conversation(ctx context.Context, id string) (*events.Conversation, error) {
 	j, _, err := p.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	empty := &kvstore.Conversation{ID: j.ConversationID, JobID: j.ID, Messages: []kvstore.Message{}}
+	empty := &events.Conversation{ID: j.ConversationID, JobID: j.ID, Messages: []events.Message{}}
 	if j.ConversationID == "" {
 		return empty, nil
 	}
@@ -63,7 +63,7 @@ func (p *Pipeline) Conversation(ctx context.Context, id string) (*kvstore.Conver
 		return nil, fmt.Errorf("conversation of job %s: %w", j.ID, err)
 	}
 	if c.Messages == nil {
-		c.Messages = []kvstore.Message{}
+		c.Messages = []events.Message{}
 	}
 	return c, nil
 }

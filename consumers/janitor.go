@@ -115,7 +115,7 @@ func (jn *janitor) scanJobs(ctx context.Context, cutoff time.Time) ([]expiredJob
 	defer cancel()
 	var expired []expiredJob
 	inUse := map[string]bool{}
-	err := jn.p.store.EachJob(ctx, func(id string, j *kvstore.Job, rev uint64, err error) error {
+	err := jn.p.store.EachJob(ctx, func(id string, j *events.Job, rev uint64, err error) error {
 		inUse[id] = true
 		if err != nil {
 			return nil
@@ -136,7 +136,7 @@ func (jn *janitor) scanJobs(ctx context.Context, cutoff time.Time) ([]expiredJob
 }
 
 // finished reports whether no stage will act on j again without a user.
-func finished(j *kvstore.Job) bool {
+func finished(j *events.Job) bool {
 	switch j.Status {
 	case events.StatusCompleted, events.StatusAborted, events.StatusWaitingManual:
 		return true

@@ -39,7 +39,7 @@ func quietSweeper(c *consumers.Config) {
 // seedAged stores a job last changed at updated (written to the bucket directly,
 // since the store stamps every write with the current time), with a
 // conversation and a PDF.
-func (e *env) seedAged(j *kvstore.Job, updated time.Time) {
+func (e *env) seedAged(j *events.Job, updated time.Time) {
 	e.t.Helper()
 	j.UserID, j.Prompt, j.Mode, j.MaxRetries, j.ConversationID = "u", "fractions", events.ModeAuto, 3, j.ID
 	j.CreatedAt, j.UpdatedAt = updated.Add(-time.Minute), updated
@@ -60,8 +60,8 @@ func (e *env) seedAged(j *kvstore.Job, updated time.Time) {
 
 func (e *env) seedConversation(id string) {
 	e.t.Helper()
-	_, _, err := e.store.Converse(e.ctx, id, id, func(c *kvstore.Conversation) error {
-		c.Messages = append(c.Messages, kvstore.Message{Role: "user", Content: "fractions", Time: time.Now()})
+	_, _, err := e.store.Converse(e.ctx, id, id, func(c *events.Conversation) error {
+		c.Messages = append(c.Messages, events.Message{Role: "user", Content: "fractions", Time: time.Now()})
 		return nil
 	})
 	if err != nil {
@@ -168,13 +168,13 @@ func TestJanitorDeletesOnlyFinishedExpiredJobs(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, ""), quietSweeper)
 	now := time.Now()
 	old, recent := now.Add(-31*day), now.Add(-29*day)
-	deadLease := &kvstore.Lease{Owner: "dead-worker", ExpiresAt: old}
+	deadLease := &events.Lease{Owner: "dead-worker", ExpiresAt: old}
 	tests := []struct {
 		name    string
 		status  events.Status
 		step    events.Step
 		updated time.Time
-		lease   *kvstore.Lease
+		lease   *events.Lease
 		deleted bool
 	}{
 		{"completed 31 days ago", events.StatusCompleted, events.StepDone, old, nil, true},
@@ -193,7 +193,7 @@ func TestJanitorDeletesOnlyFinishedExpiredJobs(t *testing.T) {
 	want := 0
 	for _, tc := range tests {
 		id := uuid.NewString()
-		e.seedAged(&kvstore.Job{ID: id, Status: tc.status, CurrentStep: tc.step,
+		e.seedAged(&events.Job{ID: id, Status: tc.status, CurrentStep: tc.step,
 			Stage: events.StageDesign, Seq: 1, Lease: tc.lease}, tc.updated)
 		_, rev, err := e.store.Get(e.ctx, id)
 		if err != nil {
@@ -256,7 +256,7 @@ func TestJanitorKeepsJobChangedAfterScan(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			id := uuid.NewString()
-			e.seedAged(&kvstore.Job{ID: id, Status: tc.status, CurrentStep: events.StepDesign,
+			e.seedAged(&events.Job{ID: id, Status: tc.status, CurrentStep: events.StepDesign,
 				Stage: events.StageDesign, Seq: 1, Latex: goodLatex}, time.Now().Add(-40*day))
 			_, scanned, err := e.store.Get(e.ctx, id)
 			if err != nil {
@@ -291,7 +291,7 @@ func TestConcurrentJanitorsDeleteEachJobOnce(t *testing.T) {
 	revs := make([]uint64, len(ids))
 	for i := range ids {
 		ids[i] = uuid.NewString()
-		e.seedAged(&kvstore.Job{ID: ids[i], Status: events.StatusCompleted, CurrentStep: events.StepDone}, time.Now().Add(-40*day))
+		e.seedAged(&events.Job{ID: ids[i], Status: events.StatusCompleted, CurrentStep: events.StepDone}, time.Now().Add(-40*day))
 		_, rev, err := e.store.Get(e.ctx, ids[i])
 		if err != nil {
 			t.Fatal(err)
@@ -351,7 +351,7 @@ func TestJanitorRemovesOrphans(t *testing.T) {
 	orphan, live := uuid.NewString(), uuid.NewString()
 	e.seedConversation(orphan)
 	e.seedPDF(orphan)
-	e.seedAged(&kvstore.Job{ID: live, Status: events.StatusRunning, CurrentStep: events.StepDesign,
+	e.seedAged(&events.Job{ID: live, Status: events.StatusRunning, CurrentStep: events.StepDesign,
 		Stage: events.StageDesign, Seq: 1}, time.Now().Add(-40*day))
 	olderThan(time.Now(), retention)
 
@@ -374,7 +374,7 @@ func TestJanitorDisabledByZeroRetention(t *testing.T) {
 		c.SweepInterval = time.Hour
 	})
 	id := uuid.NewString()
-	e.seedAged(&kvstore.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone}, time.Now().Add(-400*day))
+	e.seedAged(&events.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone}, time.Now().Add(-400*day))
 	e.settle() // about 50 intervals
 	e.requireAll(id, true)
 }
@@ -387,8 +387,8 @@ func TestJanitorRunsWithThePipeline(t *testing.T) {
 		c.SweepInterval = time.Hour
 	})
 	done, running := uuid.NewString(), uuid.NewString()
-	e.seedAged(&kvstore.Job{ID: done, Status: events.StatusCompleted, CurrentStep: events.StepDone}, time.Now().Add(-40*day))
-	e.seedAged(&kvstore.Job{ID: running, Status: events.StatusRunning, CurrentStep: events.StepLatex,
+	e.seedAged(&events.Job{ID: done, Status: events.StatusCompleted, CurrentStep: events.StepDone}, time.Now().Add(-40*day))
+	e.seedAged(&events.Job{ID: running, Status: events.StatusRunning, CurrentStep: events.StepLatex,
 		Stage: events.StageLatex, Seq: 2}, time.Now().Add(-40*day))
 	deadline := time.Now().Add(30 * time.Second)
 	for job, _, _ := e.stored(done); job; job, _, _ = e.stored(done) {

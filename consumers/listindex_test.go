@@ -15,7 +15,6 @@ import (
 	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/latex"
 )
 
@@ -49,7 +48,7 @@ func TestListPagesTenThousandJobs(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := w; i < n; i += 8 {
-				j := &kvstore.Job{ID: uuid.NewString(), UserID: fmt.Sprintf("user-%d", i%10), Status: statuses[i%4],
+				j := &events.Job{ID: uuid.NewString(), UserID: fmt.Sprintf("user-%d", i%10), Status: statuses[i%4],
 					CurrentStep: events.StepDone, Prompt: fmt.Sprintf("Worksheet number %d about Fractions", i), Latex: tex,
 					Priority: prios[i%3], CreatedAt: base.Add(time.Duration(i) * time.Second), UpdatedAt: base}
 				if i%100 == 0 {
@@ -132,7 +131,7 @@ func TestListPagesTenThousandJobs(t *testing.T) {
 	}
 
 	id := uuid.NewString()
-	if _, err := e.store.Create(e.ctx, &kvstore.Job{ID: id, UserID: "new", Status: events.StatusPending, CurrentStep: events.StepDesign,
+	if _, err := e.store.Create(e.ctx, &events.Job{ID: id, UserID: "new", Status: events.StatusPending, CurrentStep: events.StepDesign,
 		Prompt: "just now", CreatedAt: base.Add(n * time.Second)}); err != nil {
 		t.Fatal(err)
 	}

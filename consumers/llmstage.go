@@ -19,10 +19,10 @@ type llmStep struct {
 	stage   events.Stage
 	running string
 	// prepare returns what call works from; it may ask the LLM itself.
-	prepare func(ctx context.Context, j *kvstore.Job) (string, error)
+	prepare func(ctx context.Context, j *events.Job) (string, error)
 	// call asks the LLM; refs are the final LaTeX of the jobs the job depends on.
 	call func(ctx context.Context, history []ai.Turn, input string, refs []ai.Reference) (ai.Reply, error)
-	done func(j *kvstore.Job, input, answer string)
+	done func(j *events.Job, input, answer string)
 }
 
 // refineTag tags the conversation turns of a refinement, which the design stage
@@ -37,7 +37,7 @@ func (p *Pipeline) handleDesign(ctx context.Context, msg jetstream.Msg) error {
 		call: func(ctx context.Context, h []ai.Turn, request string, refs []ai.Reference) (ai.Reply, error) {
 			return p.llm.GenerateDesign(ctx, h, request, refs...)
 		},
-		done: func(j *kvstore.Job, request, answer string) {
+		done: func(j *events.Job, request, answer string) {
 			if j.Refinement != "" {
 				j.RevisedPrompt = request
 				j.Refinement = ""
@@ -52,7 +52,7 @@ func (p *Pipeline) handleDesign(ctx context.Context, msg jetstream.Msg) error {
 
 // designRequest is the request the design stage designs from: with a refinement
 // pending, the LLM's revision of the request in the whole conversation so far.
-func (p *Pipeline) designRequest(ctx context.Context, j *kvstore.Job) (string, error) {
+func (p *Pipeline) designRequest(ctx context.Context, j *events.Job) (string, error) {
 	if j.Refinement == "" {
 		return j.Request(), nil
 	}
@@ -66,11 +66,11 @@ func (p *Pipeline) handleLatex(ctx context.Context, msg jetstream.Msg) error {
 	return p.runLLM(ctx, msg, llmStep{
 		stage:   events.StageLatex,
 		running: "Generating LaTeX",
-		prepare: func(_ context.Context, j *kvstore.Job) (string, error) { return j.Design, nil },
+		prepare: func(_ context.Context, j *events.Job) (string, error) { return j.Design, nil },
 		call: func(ctx context.Context, h []ai.Turn, design string, refs []ai.Reference) (ai.Reply, error) {
 			return p.llm.GenerateLatex(ctx, h, design, refs...)
 		},
-		done: func(j *kvstore.Job, _, answer string) {
+		done: func(j *events.Job, _, answer string) {
 			j.Latex = answer
 			j.ManualEdit = false
 			j.RetryCount = 0
@@ -106,7 +106,7 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 	if err != nil {
 		return p.failed(ctx, j, owner, s.stage, err)
 	}
-	j, err = p.finish(ctx, j.ID, owner, func(j *kvstore.Job) { s.done(j, input, ai.Clean(answer)) })
+	j, err = p.finish(ctx, j.ID, owner, func(j *events.Job) { s.done(j, input, ai.Clean(answer)) })
 	if err != nil {
 		return err
 	}
@@ -117,12 +117,12 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 // ask returns the LLM's answer for the job's current hand-off: the one already
 // recorded in the conversation (a ticket redelivered after a crash), or a new one,
 // which is recorded before it is used.
-func (p *Pipeline) ask(ctx context.Context, j *kvstore.Job, stage events.Stage,
+func (p *Pipeline) ask(ctx context.Context, j *events.Job, stage events.Stage,
 	call func(context.Context, []ai.Turn) (ai.Reply, error)) (string, error) {
 	conv, convRev, err := p.store.Conversation(ctx, j.ConversationID)
 	held := conv // what the answer's write starts from; nil: create the conversation
 	if errors.Is(err, kvstore.ErrNotFound) {
-		conv = &kvstore.Conversation{}
+		conv = &events.Conversation{}
 	} else if err != nil {
 		return "", err
 	}
@@ -157,7 +157,7 @@ const (
 // one. A write that fails is tried again, from a fresh read, until it is taken
 // or recordAnswerFor or the lease ends: an answer is paid for, and dropping it
 // would pay for it again.
-func (p *Pipeline) record(ctx context.Context, j *kvstore.Job, stage events.Stage, held *kvstore.Conversation, rev uint64, reply ai.Reply) (string, error) {
+func (p *Pipeline) record(ctx context.Context, j *events.Job, stage events.Stage, held *events.Conversation, rev uint64, reply ai.Reply) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, recordAnswerFor)
 	defer cancel()
 	delay := 100 * time.Millisecond
@@ -177,16 +177,16 @@ func (p *Pipeline) record(ctx context.Context, j *kvstore.Job, stage events.Stag
 	}
 }
 
-func (p *Pipeline) recordOnce(ctx context.Context, j *kvstore.Job, stage events.Stage, held *kvstore.Conversation, rev uint64, reply ai.Reply) (string, error) {
+func (p *Pipeline) recordOnce(ctx context.Context, j *events.Job, stage events.Stage, held *events.Conversation, rev uint64, reply ai.Reply) (string, error) {
 	var answer string
-	_, _, err := p.store.ConverseFrom(ctx, j.ConversationID, j.ID, held, rev, func(c *kvstore.Conversation) error {
+	_, _, err := p.store.ConverseFrom(ctx, j.ConversationID, j.ID, held, rev, func(c *events.Conversation) error {
 		if m, ok := c.Answer(stage, j.Seq); ok {
 			answer = m.Content
 			return kvstore.ErrNoChange
 		}
 		now := time.Now().UTC()
 		for _, t := range reply.Turns {
-			c.Messages = append(c.Messages, kvstore.Message{Role: t.Role, Content: t.Content, Time: now, Stage: stage, Seq: j.Seq})
+			c.Messages = append(c.Messages, events.Message{Role: t.Role, Content: t.Content, Time: now, Stage: stage, Seq: j.Seq})
 			if t.Role == "assistant" {
 				answer = t.Content
 			}
@@ -205,13 +205,13 @@ func (p *Pipeline) recordOnce(ctx context.Context, j *kvstore.Job, stage events.
 // runner (pause.go) with the job untouched and its retries not counted, a
 // transient failure is retried with back-off until the budget is spent, and a
 // permanent one waits for the user.
-func (p *Pipeline) failed(ctx context.Context, j *kvstore.Job, owner string, stage events.Stage, cause error) error {
+func (p *Pipeline) failed(ctx context.Context, j *events.Job, owner string, stage events.Stage, cause error) error {
 	switch {
 	case errors.Is(cause, errLeaseLost), errors.Is(cause, errAborted), ctx.Err() != nil, kvstore.IsStorage(cause):
 		return cause
 	}
 	var delay time.Duration
-	j, err := p.finish(ctx, j.ID, owner, func(j *kvstore.Job) {
+	j, err := p.finish(ctx, j.ID, owner, func(j *events.Job) {
 		j.ErrorMessage = fmt.Sprintf("%s failed: %v", stage, cause)
 		switch {
 		case errors.Is(cause, ai.ErrPermanent):

@@ -42,7 +42,7 @@ func (p *Pipeline) handleMeta(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return p.metaFailed(ctx, msg, t, err)
 	}
-	err = p.writeMeta(ctx, t, func(j *kvstore.Job) {
+	err = p.writeMeta(ctx, t, func(j *events.Job) {
 		j.Description, j.Tags, j.MetaError = desc, tags, ""
 	})
 	switch {
@@ -57,7 +57,7 @@ func (p *Pipeline) handleMeta(ctx context.Context, msg jetstream.Msg) error {
 
 // metaStale is nil while a meta ticket for the LaTeX of hand-off seq is due on j,
 // else ErrStale saying why not.
-func metaStale(j *kvstore.Job, seq uint64) error {
+func metaStale(j *events.Job, seq uint64) error {
 	switch {
 	case j.Status == events.StatusAborted:
 		return fmt.Errorf("%w: job %s is aborted", ErrStale, j.ID)
@@ -71,7 +71,7 @@ func metaStale(j *kvstore.Job, seq uint64) error {
 
 // describe asks for the description and the tags of j's LaTeX at once, in the
 // job's conversation; the first failure cancels the other call.
-func (p *Pipeline) describe(ctx context.Context, j *kvstore.Job) (string, []string, error) {
+func (p *Pipeline) describe(ctx context.Context, j *events.Job) (string, []string, error) {
 	history, err := p.history(ctx, j)
 	if err != nil {
 		return "", nil, err
@@ -118,7 +118,7 @@ func firstCause(a, b error) error {
 }
 
 // history is the job's conversation as LLM turns (none before its first answer).
-func (p *Pipeline) history(ctx context.Context, j *kvstore.Job) ([]ai.Turn, error) {
+func (p *Pipeline) history(ctx context.Context, j *events.Job) ([]ai.Turn, error) {
 	conv, _, err := p.store.Conversation(ctx, j.ConversationID)
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return nil, nil
@@ -136,8 +136,8 @@ func (p *Pipeline) history(ctx context.Context, j *kvstore.Job) ([]ai.Turn, erro
 // longer waits for them. It goes through the CAS loop but not through apply: the
 // job's status does not change, so there is no status event, and EventRev keeps
 // the revision of the last one for a re-emit to repeat.
-func (p *Pipeline) writeMeta(ctx context.Context, t events.Ticket, fn func(*kvstore.Job)) error {
-	_, _, err := p.store.UpdateRev(ctx, t.JobID, func(j *kvstore.Job, rev uint64) error {
+func (p *Pipeline) writeMeta(ctx context.Context, t events.Ticket, fn func(*events.Job)) error {
+	_, _, err := p.store.UpdateRev(ctx, t.JobID, func(j *events.Job, rev uint64) error {
 		if err := metaStale(j, t.Seq); err != nil {
 			return err
 		}
@@ -176,7 +176,7 @@ func (p *Pipeline) metaFailed(ctx context.Context, msg jetstream.Msg, t events.T
 			"attempt", delivered, "delay", delay, "error", cause)
 		return &RetryError{Delay: delay, Err: cause}
 	}
-	err := p.writeMeta(ctx, t, func(j *kvstore.Job) { j.MetaError = cause.Error() })
+	err := p.writeMeta(ctx, t, func(j *events.Job) { j.MetaError = cause.Error() })
 	if err != nil && !errors.Is(err, ErrStale) {
 		return err
 	}

@@ -15,11 +15,10 @@ import (
 	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // waitJob waits until job id satisfies ok and returns it.
-func (e *env) waitJob(id, what string, ok func(*kvstore.Job) bool) *kvstore.Job {
+func (e *env) waitJob(id, what string, ok func(*events.Job) bool) *events.Job {
 	e.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -35,9 +34,9 @@ func (e *env) waitJob(id, what string, ok func(*kvstore.Job) bool) *kvstore.Job 
 	}
 }
 
-func (e *env) waitDescribed(id string) *kvstore.Job {
+func (e *env) waitDescribed(id string) *events.Job {
 	e.t.Helper()
-	return e.waitJob(id, "description", func(j *kvstore.Job) bool { return j.Description != "" })
+	return e.waitJob(id, "description", func(j *events.Job) bool { return j.Description != "" })
 }
 
 // metaCounter reads stage_messages_total{step="meta",outcome}.
@@ -265,7 +264,7 @@ func TestRefineDescribesTheNewLatex(t *testing.T) {
 	if _, err := e.pipe.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "decimals instead"}); err != nil {
 		t.Fatal(err)
 	}
-	j := e.waitJob(id, "the new description", func(j *kvstore.Job) bool { return j.Description == "A decimals worksheet." })
+	j := e.waitJob(id, "the new description", func(j *events.Job) bool { return j.Description == "A decimals worksheet." })
 	if !slices.Equal(j.Tags, []string{"math", "decimals"}) || j.LatexSeq <= first.LatexSeq || j.MetaSeq != j.LatexSeq {
 		t.Fatalf("after refine: tags %q, latex_seq %d (was %d), meta_seq %d", j.Tags, j.LatexSeq, first.LatexSeq, j.MetaSeq)
 	}
@@ -310,7 +309,7 @@ func TestDeadMetaTicketLeavesJobAlone(t *testing.T) {
 func TestReemitAfterDescriptionRepeatsTheStatesRevision(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	id := uuid.NewString()
-	e.seedJob(&kvstore.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone, Seq: 3,
+	e.seedJob(&events.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone, Seq: 3,
 		LatexSeq: 3, Latex: goodLatex, PDFURL: "/jobs/" + id + "/pdf", Message: "PDF ready"})
 	_, completedRev, err := e.store.Get(e.ctx, id)
 	if err != nil {

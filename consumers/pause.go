@@ -6,7 +6,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// A write refused for want of storage (kvstore.ErrStorage: the server's disk is
+// A write refused for want of storage (events.ErrStorage: the server's disk is
 // full) fails every ticket alike until space is freed, and is nobody's fault:
 // the runner does not count it against the job's retries, and it stops fetching
 // instead of pulling ticket after ticket to fail. Each such failure naks its

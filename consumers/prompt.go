@@ -63,7 +63,7 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 // handOn publishes the first ticket of a job just created, or, for one that
 // waits for its dependencies, re-evaluates them once now that it is stored: a
 // dependency that ended since they were read has woken nobody.
-func (p *Pipeline) handOn(ctx context.Context, j *kvstore.Job) error {
+func (p *Pipeline) handOn(ctx context.Context, j *events.Job) error {
 	if j.Blocked {
 		return p.wake(ctx, j.ID)
 	}
@@ -71,7 +71,7 @@ func (p *Pipeline) handOn(ctx context.Context, j *kvstore.Job) error {
 }
 
 // created counts and announces a job just stored at revision rev.
-func (p *Pipeline) created(ctx context.Context, j *kvstore.Job, rev uint64) {
+func (p *Pipeline) created(ctx context.Context, j *events.Job, rev uint64) {
 	if p.metrics != nil {
 		p.metrics.JobsSubmitted.Inc()
 	}
@@ -93,8 +93,8 @@ func (p *Pipeline) validate(ctx context.Context, req *events.JobRequest) error {
 
 // newJob builds the job of a request; invalid (a decoding error) or the request's
 // own validation makes it a job in status error.
-func (p *Pipeline) newJob(req events.JobRequest, invalid error) *kvstore.Job {
-	j := &kvstore.Job{
+func (p *Pipeline) newJob(req events.JobRequest, invalid error) *events.Job {
+	j := &events.Job{
 		ID:             req.JobID,
 		UserID:         req.UserID,
 		Prompt:         req.Prompt,

@@ -13,11 +13,10 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/eventcheck"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // Get returns job id and its revision.
-func (p *Pipeline) Get(ctx context.Context, id string) (*kvstore.Job, uint64, error) {
+func (p *Pipeline) Get(ctx context.Context, id string) (*events.Job, uint64, error) {
 	id, err := events.JobIDOf(id)
 	if err != nil {
 		return nil, 0, err

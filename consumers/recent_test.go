@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 // recentJobs keeps at most its bound, forgets the oldest first, and hands each
@@ -12,7 +12,7 @@ import (
 func TestRecentJobs(t *testing.T) {
 	r := newRecentJobs(3)
 	for i := range 4 {
-		r.put(&kvstore.Job{ID: fmt.Sprint(i)}, uint64(i+10))
+		r.put(&events.Job{ID: fmt.Sprint(i)}, uint64(i+10))
 	}
 	if j, _ := r.take("0"); j != nil {
 		t.Fatal("the oldest of 4 jobs in a bound of 3 was kept")
@@ -28,10 +28,10 @@ func TestRecentJobs(t *testing.T) {
 	}
 	// A job written again is remembered at its last write, and forgetting its
 	// older slot in the ring does not forget the newer value.
-	r.put(&kvstore.Job{ID: "a"}, 1)
-	r.put(&kvstore.Job{ID: "a"}, 2)
-	r.put(&kvstore.Job{ID: "b"}, 1)
-	r.put(&kvstore.Job{ID: "c"}, 1) // overwrites the ring slot of a@1
+	r.put(&events.Job{ID: "a"}, 1)
+	r.put(&events.Job{ID: "a"}, 2)
+	r.put(&events.Job{ID: "b"}, 1)
+	r.put(&events.Job{ID: "c"}, 1) // overwrites the ring slot of a@1
 	if _, rev := r.take("a"); rev != 2 {
 		t.Fatalf("job a at %d, want its last write 2", rev)
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 func (e *env) ticket(t events.Ticket, msgID string) {
@@ -32,7 +31,7 @@ func (e *env) ticketOn(q events.Queue, t events.Ticket, msgID string) {
 }
 
 // seedJob writes a job as a crashed worker would have left it.
-func (e *env) seedJob(j *kvstore.Job) {
+func (e *env) seedJob(j *events.Job) {
 	e.t.Helper()
 	j.UserID, j.Prompt, j.Mode, j.MaxRetries, j.ConversationID = "u", "fractions", events.ModeAuto, 3, j.ID
 	if _, err := e.store.Create(e.ctx, j); err != nil {
@@ -65,7 +64,7 @@ func TestDuplicateTicketRunsOnce(t *testing.T) {
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),
 	}))
 	id := uuid.NewString()
-	e.seedJob(&kvstore.Job{ID: id, Status: events.StatusPending, CurrentStep: events.StepDesign, Stage: events.StageDesign, Seq: 1})
+	e.seedJob(&events.Job{ID: id, Status: events.StatusPending, CurrentStep: events.StepDesign, Stage: events.StageDesign, Seq: 1})
 	second := e.startPipeline() // two processes compete for the copies
 	_ = second
 	for i := range 3 {
@@ -92,7 +91,7 @@ func TestDuplicateTicketRunsOnce(t *testing.T) {
 func TestRedeliveredTicketRepublishesNext(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	id := uuid.NewString()
-	e.seedJob(&kvstore.Job{ID: id, Status: events.StatusPending, CurrentStep: events.StepLatex,
+	e.seedJob(&events.Job{ID: id, Status: events.StatusPending, CurrentStep: events.StepLatex,
 		Stage: events.StageLatex, Seq: 2, Design: "outline"})
 	e.ticket(events.Ticket{JobID: id, Stage: events.StageDesign, Seq: 1}, "redelivered")
 	e.waitStatus(id, events.StatusCompleted)
@@ -106,13 +105,13 @@ func TestRedeliveredTicketRepublishesNext(t *testing.T) {
 func TestTakeoverReusesRecordedAnswer(t *testing.T) {
 	e := newEnv(t, steps("a different outline", goodLatex, ""))
 	id := uuid.NewString()
-	e.seedJob(&kvstore.Job{ID: id, Status: events.StatusRunning, CurrentStep: events.StepDesign,
-		Stage: events.StageDesign, Seq: 1, Lease: &kvstore.Lease{Owner: "dead-worker", ExpiresAt: time.Now().Add(-time.Second)}})
-	_, _, err := e.store.Converse(e.ctx, id, id, func(c *kvstore.Conversation) error {
+	e.seedJob(&events.Job{ID: id, Status: events.StatusRunning, CurrentStep: events.StepDesign,
+		Stage: events.StageDesign, Seq: 1, Lease: &events.Lease{Owner: "dead-worker", ExpiresAt: time.Now().Add(-time.Second)}})
+	_, _, err := e.store.Converse(e.ctx, id, id, func(c *events.Conversation) error {
 		c.Messages = append(c.Messages,
-			kvstore.Message{Role: "system", Content: "sys", Stage: events.StageDesign, Seq: 1},
-			kvstore.Message{Role: "user", Content: "fractions", Stage: events.StageDesign, Seq: 1},
-			kvstore.Message{Role: "assistant", Content: "recorded outline", Stage: events.StageDesign, Seq: 1})
+			events.Message{Role: "system", Content: "sys", Stage: events.StageDesign, Seq: 1},
+			events.Message{Role: "user", Content: "fractions", Stage: events.StageDesign, Seq: 1},
+			events.Message{Role: "assistant", Content: "recorded outline", Stage: events.StageDesign, Seq: 1})
 		return nil
 	})
 	if err != nil {
@@ -134,8 +133,8 @@ func TestLiveLeaseIsRespectedThenTakenOver(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	id := uuid.NewString()
 	expires := time.Now().Add(1500 * time.Millisecond)
-	e.seedJob(&kvstore.Job{ID: id, Status: events.StatusRunning, CurrentStep: events.StepDesign,
-		Stage: events.StageDesign, Seq: 1, Lease: &kvstore.Lease{Owner: "slow-worker", ExpiresAt: expires}})
+	e.seedJob(&events.Job{ID: id, Status: events.StatusRunning, CurrentStep: events.StepDesign,
+		Stage: events.StageDesign, Seq: 1, Lease: &events.Lease{Owner: "slow-worker", ExpiresAt: expires}})
 	e.ticket(events.Ticket{JobID: id, Stage: events.StageDesign, Seq: 1}, "t1")
 	e.waitStatus(id, events.StatusCompleted)
 	calls := e.llm.Calls()

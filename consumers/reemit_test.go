@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // A worker wrote "completed" and died before publishing the event: the
@@ -21,7 +20,7 @@ func TestRedeliveredStaleTicketRepublishesLostEvent(t *testing.T) {
 	cancel()
 
 	id := uuid.NewString()
-	e.seedJob(&kvstore.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone,
+	e.seedJob(&events.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone,
 		Seq: 3, PDFURL: "/jobs/" + id + "/pdf", Message: "PDF ready"})
 	e.ticket(events.Ticket{JobID: id, Stage: events.StageCompile, Seq: 3}, "compile-3")
 

@@ -64,7 +64,7 @@ func TestConcurrentEditsOnOneRevisionOneWins(t *testing.T) {
 	const n = 10
 	type outcome struct {
 		latex string
-		job   *kvstore.Versioned
+		job   *events.Versioned
 		err   error
 	}
 	results := make([]outcome, n)
@@ -119,7 +119,7 @@ func TestConcurrentEditsOnOneRevisionOneWins(t *testing.T) {
 func TestStaleChangesChangeNothing(t *testing.T) {
 	e := newControlEnv(t)
 	id := e.submitNew("")
-	waiting, _, err := e.store.Update(e.ctx, id, func(j *kvstore.Job) error {
+	waiting, _, err := e.store.Update(e.ctx, id, func(j *events.Job) error {
 		j.Status, j.CurrentStep, j.Stage = events.StatusWaitingManual, events.StepCompile, ""
 		j.ErrorMessage, j.Message = "Max retries exceeded", "Max retries exceeded"
 		return nil
@@ -128,24 +128,24 @@ func TestStaleChangesChangeNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := e.rawJob(id).Revision()
-	_, current, err := e.store.Update(e.ctx, id, func(j *kvstore.Job) error { j.Message = "changed by someone else"; return nil })
+	_, current, err := e.store.Update(e.ctx, id, func(j *events.Job) error { j.Message = "changed by someone else"; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := e.rawJob(id)
 	eventsBefore, ticketsBefore := e.streamMsgs(events.StreamEvents), e.streamMsgs(events.StreamJobs)
 
-	ops := map[string]func(*uint64) (*kvstore.Versioned, error){
-		"retry": func(rev *uint64) (*kvstore.Versioned, error) {
+	ops := map[string]func(*uint64) (*events.Versioned, error){
+		"retry": func(rev *uint64) (*events.Versioned, error) {
 			return e.pipe.Retry(e.ctx, events.JobChange{JobID: id, IfRevision: rev})
 		},
-		"refine": func(rev *uint64) (*kvstore.Versioned, error) {
+		"refine": func(rev *uint64) (*events.Versioned, error) {
 			return e.pipe.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "harder", IfRevision: rev})
 		},
-		"abort": func(rev *uint64) (*kvstore.Versioned, error) {
+		"abort": func(rev *uint64) (*events.Versioned, error) {
 			return e.pipe.Abort(e.ctx, events.JobChange{JobID: id, IfRevision: rev})
 		},
-		"edit": func(rev *uint64) (*kvstore.Versioned, error) {
+		"edit": func(rev *uint64) (*events.Versioned, error) {
 			return e.pipe.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: goodLatex, IfRevision: rev})
 		},
 	}

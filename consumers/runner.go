@@ -18,7 +18,7 @@ import (
 
 // handlerFunc is one stage's work on one message. Its error decides the
 // settlement: nil, ErrStale or errGaveUp ack, a storage refusal
-// (kvstore.ErrStorage) nak with delay and a pause of fetching (pause.go),
+// (events.ErrStorage) nak with delay and a pause of fetching (pause.go),
 // *RetryError nak with delay, ErrPermanent term, anything else nak with back-off
 // by delivery count.
 type handlerFunc func(ctx context.Context, msg jetstream.Msg) error

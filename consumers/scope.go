@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 // scope is what the handling of one ticket keeps beside its context, so that a
@@ -32,7 +31,7 @@ type scope struct {
 // hold is a job claimed in a scope.
 type hold struct {
 	mu      sync.Mutex
-	job     *kvstore.Job // as last written by this worker
+	job     *events.Job // as last written by this worker
 	rev     uint64
 	written chan struct{} // a write by someone else may have taken the job
 	stop    func()        // ends the watch
@@ -91,13 +90,13 @@ func (h *hold) signal() {
 }
 
 // last is the job as this worker last wrote it, and its revision.
-func (h *hold) last() (*kvstore.Job, uint64) {
+func (h *hold) last() (*events.Job, uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.job, h.rev
 }
 
-func (h *hold) wrote(j *kvstore.Job, rev uint64) {
+func (h *hold) wrote(j *events.Job, rev uint64) {
 	h.mu.Lock()
 	h.job, h.rev = j, rev
 	h.mu.Unlock()
@@ -195,7 +194,7 @@ type recentJobs struct {
 }
 
 type recentJob struct {
-	job *kvstore.Job
+	job *events.Job
 	rev uint64
 	seq uint64
 }
@@ -210,7 +209,7 @@ func newRecentJobs(max int) *recentJobs {
 }
 
 // put remembers j as written at rev.
-func (r *recentJobs) put(j *kvstore.Job, rev uint64) {
+func (r *recentJobs) put(j *events.Job, rev uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seq++
@@ -225,7 +224,7 @@ func (r *recentJobs) put(j *kvstore.Job, rev uint64) {
 }
 
 // take returns and forgets the remembered value of job id, or nil.
-func (r *recentJobs) take(id string) (*kvstore.Job, uint64) {
+func (r *recentJobs) take(id string) (*events.Job, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.jobs[id]

@@ -81,7 +81,7 @@ func (s *sweeper) sweep(ctx context.Context) {
 	// written after it, which is not idle long enough to be taken for lost.
 	idle := s.idleStages(scanCtx)
 	now := time.Now()
-	visit := func(id string, j *kvstore.Job, _ uint64, err error) error {
+	visit := func(id string, j *events.Job, _ uint64, err error) error {
 		switch {
 		case err != nil:
 			undecodable++
@@ -117,7 +117,7 @@ func (s *sweeper) sweep(ctx context.Context) {
 
 // scanAll visits every unfinished job, indexing each active one that the index
 // lacks.
-func (s *sweeper) scanAll(ctx context.Context, visit func(string, *kvstore.Job, uint64, error) error) error {
+func (s *sweeper) scanAll(ctx context.Context, visit func(string, *events.Job, uint64, error) error) error {
 	indexed := map[string]bool{}
 	if err := s.p.store.EachActive(ctx, func(r kvstore.ActiveRecord) error {
 		indexed[r.ID] = true
@@ -125,7 +125,7 @@ func (s *sweeper) scanAll(ctx context.Context, visit func(string, *kvstore.Job, 
 	}); err != nil {
 		return err
 	}
-	return s.p.store.EachUnfinishedJob(ctx, func(id string, j *kvstore.Job, rev uint64, err error) error {
+	return s.p.store.EachUnfinishedJob(ctx, func(id string, j *events.Job, rev uint64, err error) error {
 		if err == nil && j.Active() && !indexed[id] {
 			if err := s.index(ctx, id); err != nil {
 				return err
@@ -144,7 +144,7 @@ func (s *sweeper) index(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = s.p.store.UpdateRev(ctx, id, func(j *kvstore.Job, rev uint64) error {
+	_, _, err = s.p.store.UpdateRev(ctx, id, func(j *events.Job, rev uint64) error {
 		if !j.Active() {
 			return kvstore.ErrNoChange // settled meanwhile: the sweeper removes the record
 		}
@@ -160,7 +160,7 @@ func (s *sweeper) index(ctx context.Context, id string) error {
 
 // scanIndex visits the jobs the active index names and removes the records of
 // those no longer active (a removal the writer that settled them did not make).
-func (s *sweeper) scanIndex(ctx context.Context, now time.Time, visit func(string, *kvstore.Job, uint64, error) error) error {
+func (s *sweeper) scanIndex(ctx context.Context, now time.Time, visit func(string, *events.Job, uint64, error) error) error {
 	var records []kvstore.ActiveRecord
 	if err := s.p.store.EachActive(ctx, func(r kvstore.ActiveRecord) error {
 		records = append(records, r)
@@ -248,7 +248,7 @@ func (s *sweeper) queueIdle(ctx context.Context, q events.Queue) bool {
 // stuck reports whether no ticket will move j again: it runs under a lease that
 // expired more than the grace ago, long enough for a redelivered ticket to have
 // taken it over, or it waits for a ticket its idle stage does not hold.
-func (s *sweeper) stuck(j *kvstore.Job, now time.Time, idle map[events.Stage]bool) bool {
+func (s *sweeper) stuck(j *events.Job, now time.Time, idle map[events.Stage]bool) bool {
 	if !j.Stage.Valid() {
 		return false
 	}
@@ -274,7 +274,7 @@ func (s *sweeper) stuck(j *kvstore.Job, now time.Time, idle map[events.Stage]boo
 func (s *sweeper) rescue(id string, idle map[events.Stage]bool) error {
 	ctx, cancel := context.WithTimeout(s.workCtx, rescueTimeout)
 	defer cancel()
-	j, err := s.p.apply(ctx, id, func(j *kvstore.Job) error {
+	j, err := s.p.apply(ctx, id, func(j *events.Job) error {
 		if !s.stuck(j, time.Now(), idle) {
 			return ErrStale
 		}
@@ -302,7 +302,7 @@ func (s *sweeper) rescue(id string, idle map[events.Stage]bool) error {
 
 // publish publishes the recovered job's ticket, retrying with a short back-off
 // until ctx ends: no redelivered ticket would re-publish it if it were lost.
-func (s *sweeper) publish(ctx context.Context, j *kvstore.Job) error {
+func (s *sweeper) publish(ctx context.Context, j *events.Job) error {
 	delay := 50 * time.Millisecond
 	for {
 		err := s.p.publishTicket(ctx, j)

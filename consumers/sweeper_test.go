@@ -24,8 +24,8 @@ func sweepFast(c *consumers.Config) {
 // ticket is gone: running, under a lease that expired a second ago.
 func (e *env) seedStuck(id string) {
 	e.t.Helper()
-	e.seedJob(&kvstore.Job{ID: id, Status: events.StatusRunning, CurrentStep: events.StepDesign,
-		Stage: events.StageDesign, Seq: 1, Lease: &kvstore.Lease{Owner: "dead-worker", ExpiresAt: time.Now().Add(-time.Second)}})
+	e.seedJob(&events.Job{ID: id, Status: events.StatusRunning, CurrentStep: events.StepDesign,
+		Stage: events.StageDesign, Seq: 1, Lease: &events.Lease{Owner: "dead-worker", ExpiresAt: time.Now().Add(-time.Second)}})
 }
 
 func count(evs []events.StatusEvent, ok func(events.StatusEvent) bool) int {
@@ -80,13 +80,13 @@ func TestSweeperRecoversStuckJob(t *testing.T) {
 // queued behind it.
 func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
-	expired := &kvstore.Lease{Owner: "old-worker", ExpiresAt: time.Now().Add(-time.Minute)}
+	expired := &events.Lease{Owner: "old-worker", ExpiresAt: time.Now().Add(-time.Minute)}
 	tests := []struct {
 		name   string
 		status events.Status
-		lease  *kvstore.Lease
+		lease  *events.Lease
 	}{
-		{"running under a live lease", events.StatusRunning, &kvstore.Lease{Owner: "slow-worker", ExpiresAt: time.Now().Add(time.Hour)}},
+		{"running under a live lease", events.StatusRunning, &events.Lease{Owner: "slow-worker", ExpiresAt: time.Now().Add(time.Hour)}},
 		{"pending behind a live ticket", events.StatusPending, expired},
 		{"error behind a live ticket", events.StatusError, expired},
 		{"waiting_ai_fix behind a live ticket", events.StatusWaitingAIFix, expired},
@@ -98,7 +98,7 @@ func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 	ids := map[string]string{}
 	for _, tc := range tests {
 		id := uuid.NewString()
-		e.seedJob(&kvstore.Job{ID: id, Status: tc.status, CurrentStep: events.StepDesign,
+		e.seedJob(&events.Job{ID: id, Status: tc.status, CurrentStep: events.StepDesign,
 			Stage: events.StageDesign, Seq: 1, Lease: tc.lease})
 		_, rev, err := e.store.Get(e.ctx, id)
 		if err != nil {
@@ -166,15 +166,15 @@ func TestSweeperRescuesJobsWhoseTicketWasLost(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, goodLatex), sweepFast)
 	tests := []struct {
 		name string
-		job  kvstore.Job
+		job  events.Job
 	}{
-		{"pending", kvstore.Job{Status: events.StatusPending, CurrentStep: events.StepLatex, Stage: events.StageLatex,
+		{"pending", events.Job{Status: events.StatusPending, CurrentStep: events.StepLatex, Stage: events.StageLatex,
 			Seq: 2, Design: "outline"}},
-		{"error past its back-off", kvstore.Job{Status: events.StatusError, CurrentStep: events.StepDesign,
+		{"error past its back-off", events.Job{Status: events.StatusError, CurrentStep: events.StepDesign,
 			Stage: events.StageDesign, Seq: 1, RetryCount: 1, ErrorMessage: "design failed: 503"}},
-		{"waiting_ai_fix", kvstore.Job{Status: events.StatusWaitingAIFix, CurrentStep: events.StepCompile,
+		{"waiting_ai_fix", events.Job{Status: events.StatusWaitingAIFix, CurrentStep: events.StepCompile,
 			Stage: events.StageFix, Seq: 3, Design: "outline", Latex: brokenLatex, ErrorMessage: "Undefined control sequence.",
-			ErrorLog: &kvstore.ErrorLog{Log: "log", Snippet: "l.5 \\notacommand", Line: 5}}},
+			ErrorLog: &events.ErrorLog{Log: "log", Snippet: "l.5 \\notacommand", Line: 5}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,12 +231,12 @@ func TestSweeperIndexesJobsFromBeforeTheIndex(t *testing.T) {
 func TestSweeperRemovesRecordsOfSettledJobs(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
 	id := uuid.NewString()
-	e.seedJob(&kvstore.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone})
+	e.seedJob(&events.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone})
 	rev, err := e.store.Activate(e.ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.store.Update(e.ctx, id, func(j *kvstore.Job) error { j.ActiveRev = rev; return nil }); err != nil {
+	if _, _, err := e.store.Update(e.ctx, id, func(j *events.Job) error { j.ActiveRev = rev; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the settled job's record removed", func() bool {

@@ -17,22 +17,22 @@ import (
 // apply is the one way a stage changes a job's state: a CAS write through kvstore,
 // then exactly one status event for the new revision. An error from fn writes
 // nothing and is returned with the job as read.
-func (p *Pipeline) apply(ctx context.Context, id string, fn func(*kvstore.Job) error) (*kvstore.Job, error) {
+func (p *Pipeline) apply(ctx context.Context, id string, fn func(*events.Job) error) (*events.Job, error) {
 	j, _, err := p.applyRev(ctx, id, fn)
 	return j, err
 }
 
 // applyRev is apply, also returning the job's revision.
-func (p *Pipeline) applyRev(ctx context.Context, id string, fn func(*kvstore.Job) error) (*kvstore.Job, uint64, error) {
+func (p *Pipeline) applyRev(ctx context.Context, id string, fn func(*events.Job) error) (*events.Job, uint64, error) {
 	return p.applyFrom(ctx, id, nil, 0, fn)
 }
 
 // applyFrom is applyRev starting from a value of the job the caller holds at
 // revision fromRev (see kvstore.Store.UpdateFrom); nil from reads first.
-func (p *Pipeline) applyFrom(ctx context.Context, id string, from *kvstore.Job, fromRev uint64, fn func(*kvstore.Job) error) (*kvstore.Job, uint64, error) {
+func (p *Pipeline) applyFrom(ctx context.Context, id string, from *events.Job, fromRev uint64, fn func(*events.Job) error) (*events.Job, uint64, error) {
 	var before events.Status
 	var unchanged bool
-	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *kvstore.Job) error {
+	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *events.Job) error {
 		before = j.Status
 		err := fn(j)
 		unchanged = errors.Is(err, kvstore.ErrNoChange)
@@ -53,7 +53,7 @@ func (p *Pipeline) applyFrom(ctx context.Context, id string, from *kvstore.Job, 
 const emitAttempts = 5
 
 // emit publishes the status event of j at rev and counts a job that just finished.
-func (p *Pipeline) emit(ctx context.Context, j *kvstore.Job, rev uint64, before events.Status) {
+func (p *Pipeline) emit(ctx context.Context, j *events.Job, rev uint64, before events.Status) {
 	ev := j.Event(rev)
 	if before != j.Status && ev.Final() && p.metrics != nil {
 		p.metrics.JobsFinished.WithLabelValues(string(j.Status)).Inc()
@@ -114,7 +114,7 @@ func (p *Pipeline) publishSync(ctx context.Context, subject string, data []byte,
 // stage, after the compile ticket so the PDF never waits for it: every place
 // that re-publishes a lost hand-off (a redelivered stale ticket, the sweeper, the
 // max-deliveries handler) thereby re-publishes a lost meta ticket too.
-func (p *Pipeline) publishTicket(ctx context.Context, j *kvstore.Job) error {
+func (p *Pipeline) publishTicket(ctx context.Context, j *events.Job) error {
 	if j.Stage == "" || (j.Status != events.StatusPending && j.Status != events.StatusWaitingAIFix) {
 		return nil
 	}
@@ -127,7 +127,7 @@ func (p *Pipeline) publishTicket(ctx context.Context, j *kvstore.Job) error {
 	return nil
 }
 
-func (p *Pipeline) sendTicket(ctx context.Context, j *kvstore.Job, subject string, t events.Ticket) error {
+func (p *Pipeline) sendTicket(ctx context.Context, j *events.Job, subject string, t events.Ticket) error {
 	id := ticketMsgID(j, t)
 	data, err := json.Marshal(t)
 	if err != nil {
@@ -137,7 +137,7 @@ func (p *Pipeline) sendTicket(ctx context.Context, j *kvstore.Job, subject strin
 		return nil
 	}
 	if _, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(id)); err != nil {
-		return fmt.Errorf("publish ticket %s: %w", id, err)
+		return fmt.Errorf("publish ticket %s: %w", id, kvstore.Classify(err))
 	}
 	return nil
 }
@@ -150,7 +150,7 @@ func (p *Pipeline) sendTicket(ctx context.Context, j *kvstore.Job, subject strin
 // first ticket is not taken for the deleted job's. Status events need no such
 // part: their id holds the KV revision of the write, which the bucket never
 // hands out twice.
-func ticketMsgID(j *kvstore.Job, t events.Ticket) string {
+func ticketMsgID(j *events.Job, t events.Ticket) string {
 	if j.Incarnation == "" { // stored before incarnations
 		return t.MsgID()
 	}
@@ -165,7 +165,7 @@ func ticketMsgID(j *kvstore.Job, t events.Ticket) string {
 // A redelivered ticket that finds its job moved on also re-publishes the job's
 // current event: the worker before it may have died between its KV write and
 // that event (the event's dedupe id makes this a no-op when it did not).
-func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string) (events.Ticket, *kvstore.Job, string, error) {
+func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string) (events.Ticket, *events.Job, string, error) {
 	t, err := decodeTicket(msg)
 	if err != nil {
 		return t, nil, "", err
@@ -177,7 +177,7 @@ func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string)
 	}
 	var movedOn bool
 	from, fromRev := p.recent.take(t.JobID)
-	j, rev, err := p.applyFrom(ctx, t.JobID, from, fromRev, func(j *kvstore.Job) error {
+	j, rev, err := p.applyFrom(ctx, t.JobID, from, fromRev, func(j *events.Job) error {
 		now := time.Now()
 		movedOn = j.Seq > t.Seq && j.Status != events.StatusAborted
 		switch {
@@ -191,7 +191,7 @@ func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string)
 			return ErrStale
 		}
 		j.Status = events.StatusRunning
-		j.Lease = &kvstore.Lease{Owner: owner, ExpiresAt: now.Add(p.cfg.LeaseTTL)}
+		j.Lease = &events.Lease{Owner: owner, ExpiresAt: now.Add(p.cfg.LeaseTTL)}
 		j.Message = message
 		return nil
 	})
@@ -258,8 +258,8 @@ func (p *Pipeline) reemit(ctx context.Context, id string) {
 
 // finish writes a stage's result if this worker still holds the lease; otherwise
 // the result is discarded (errAborted, errLeaseLost).
-func (p *Pipeline) finish(ctx context.Context, id, owner string, fn func(*kvstore.Job)) (*kvstore.Job, error) {
-	return p.applyHeld(ctx, id, owner, func(j *kvstore.Job) error {
+func (p *Pipeline) finish(ctx context.Context, id, owner string, fn func(*events.Job)) (*events.Job, error) {
+	return p.applyHeld(ctx, id, owner, func(j *events.Job) error {
 		if err := lost(j, owner); err != nil {
 			return err
 		}
@@ -271,7 +271,7 @@ func (p *Pipeline) finish(ctx context.Context, id, owner string, fn func(*kvstor
 
 // applyHeld is apply for the worker owner: when it holds the job in ctx's scope
 // the write starts from its last one instead of a read.
-func (p *Pipeline) applyHeld(ctx context.Context, id, owner string, fn func(*kvstore.Job) error) (*kvstore.Job, error) {
+func (p *Pipeline) applyHeld(ctx context.Context, id, owner string, fn func(*events.Job) error) (*events.Job, error) {
 	h := holdOf(ctx, owner)
 	if h == nil {
 		return p.apply(ctx, id, fn)
@@ -287,12 +287,12 @@ func (p *Pipeline) applyHeld(ctx context.Context, id, owner string, fn func(*kvs
 	return j, err
 }
 
-func holds(j *kvstore.Job, owner string) bool {
+func holds(j *events.Job, owner string) bool {
 	return j.Status == events.StatusRunning && j.Lease != nil && j.Lease.Owner == owner
 }
 
 // advance hands the job to stage as a new hand-off.
-func advance(j *kvstore.Job, stage events.Stage, step events.Step, message string) {
+func advance(j *events.Job, stage events.Stage, step events.Step, message string) {
 	j.Stage = stage
 	j.Seq++
 	j.Status = events.StatusPending
@@ -378,7 +378,7 @@ func (p *Pipeline) stillHolds(ctx context.Context, id, owner string) error {
 
 // lost is nil while owner holds the job's lease, errAborted once the job was
 // aborted, errLeaseLost otherwise.
-func lost(j *kvstore.Job, owner string) error {
+func lost(j *events.Job, owner string) error {
 	switch {
 	case j.Status == events.StatusAborted:
 		return errAborted
@@ -396,12 +396,12 @@ func (p *Pipeline) renew(ctx context.Context, id, owner string) error {
 
 func (p *Pipeline) setLeaseExpiry(ctx context.Context, id, owner string, at time.Time) error {
 	h := holdOf(ctx, owner)
-	var from *kvstore.Job
+	var from *events.Job
 	var fromRev uint64
 	if h != nil {
 		from, fromRev = h.last()
 	}
-	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *kvstore.Job) error {
+	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *events.Job) error {
 		if err := lost(j, owner); err != nil {
 			return err
 		}

@@ -215,13 +215,13 @@ func waitCompleted(ctx context.Context, t *testing.T, js jetstream.JetStream, id
 	if err != nil {
 		t.Fatal(err)
 	}
-	var job kvstore.Job
+	var job events.Job
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		e, err := kv.Get(ctx, id)
 		if err != nil {
 			continue
 		}
-		job = kvstore.Job{}
+		job = events.Job{}
 		_ = json.Unmarshal(e.Value(), &job)
 		if job.Status.Final() {
 			if job.Status != events.StatusCompleted {

@@ -21,3 +21,30 @@ var (
 	// its current one (a *StaleError); it is also an ErrConflict.
 	ErrStale = errors.New("job changed since it was read")
 )
+
+// ErrStorage means the NATS server refused a write for want of storage: its disk
+// (or its JetStream storage limit) is full. Nothing was written; the same write
+// succeeds once space is freed, so it is neither the caller's fault nor a reason
+// to count a retry against a job.
+var ErrStorage = errors.New("storage full")
+
+// StorageError is a write refused for want of storage. It matches ErrStorage.
+type StorageError struct {
+	// Reason is what the server said, e.g. "resource limits exceeded for account
+	// (JetStream error 10002)".
+	Reason string
+	Err    error
+}
+
+func (e *StorageError) Error() string   { return "storage full: " + e.Reason }
+func (e *StorageError) Unwrap() error   { return e.Err }
+func (e *StorageError) Is(t error) bool { return t == ErrStorage }
+
+// AsStorage returns the *StorageError in err's chain, or nil.
+func AsStorage(err error) *StorageError {
+	var se *StorageError
+	if errors.As(err, &se) {
+		return se
+	}
+	return nil
+}

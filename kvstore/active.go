@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 // BucketActive indexes the jobs a stage may still act on: key = job id, an empty
@@ -23,13 +24,9 @@ import (
 // to pile up.
 const BucketActive = "active"
 
-// Active reports whether a stage may still act on j: it has a stage's hand-off,
-// or waits for its dependencies to get one.
-func (j *Job) Active() bool { return j.Stage != "" || j.Blocked }
-
 // activate indexes j, which becomes active in the write about to be made; the
 // record is written first so the sweeper never misses an active job.
-func (s *Store) activate(ctx context.Context, j *Job) error {
+func (s *Store) activate(ctx context.Context, j *events.Job) error {
 	rev, err := s.active.Put(ctx, j.ID, nil)
 	if err := s.wrote(err); err != nil {
 		return fmt.Errorf("index active job %s: %w", j.ID, err)

@@ -25,10 +25,10 @@ func TestActiveIndexFollowsTheJob(t *testing.T) {
 	st, _, ctx := setup(t)
 	id := "6a1b2a10-8b0a-4a53-9f53-3f2f3c1e2a10"
 	settledID := "6a1b2a10-8b0a-4a53-9f53-3f2f3c1e2a11"
-	if _, err := st.Create(ctx, &kvstore.Job{ID: id, Status: events.StatusPending, Stage: events.StageDesign, Seq: 1}); err != nil {
+	if _, err := st.Create(ctx, &events.Job{ID: id, Status: events.StatusPending, Stage: events.StageDesign, Seq: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Create(ctx, &kvstore.Job{ID: settledID, Status: events.StatusError, CurrentStep: events.StepPrompt}); err != nil {
+	if _, err := st.Create(ctx, &events.Job{ID: settledID, Status: events.StatusError, CurrentStep: events.StepPrompt}); err != nil {
 		t.Fatal(err)
 	}
 	j, _, err := st.Get(ctx, id)
@@ -45,7 +45,7 @@ func TestActiveIndexFollowsTheJob(t *testing.T) {
 	first := j.ActiveRev
 
 	// It completes: the record goes (in the background).
-	if _, _, err := st.Update(ctx, id, func(j *kvstore.Job) error {
+	if _, _, err := st.Update(ctx, id, func(j *events.Job) error {
 		j.Status, j.Stage = events.StatusCompleted, ""
 		return nil
 	}); err != nil {
@@ -60,7 +60,7 @@ func TestActiveIndexFollowsTheJob(t *testing.T) {
 	}
 
 	// A refine reopens it: a new record, which a late removal of the first leaves.
-	j, _, err = st.Update(ctx, id, func(j *kvstore.Job) error {
+	j, _, err = st.Update(ctx, id, func(j *events.Job) error {
 		j.Status, j.Stage, j.Seq = events.StatusPending, events.StageDesign, j.Seq+1
 		return nil
 	})

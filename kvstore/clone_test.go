@@ -4,12 +4,14 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 // Clone must copy every field and share no memory a write could reach: a field
 // added later with a pointer, slice or map fails here until Clone copies it.
 func TestCloneIsDeep(t *testing.T) {
-	j := &Job{ID: "j", ErrorLog: &ErrorLog{Log: "l"}, Lease: &Lease{Owner: "o", ExpiresAt: time.Now()},
+	j := &events.Job{ID: "j", ErrorLog: &events.ErrorLog{Log: "l"}, Lease: &events.Lease{Owner: "o", ExpiresAt: time.Now()},
 		Tags: []string{"a"}, DependsOn: []string{"d"}}
 	fillAll(reflect.ValueOf(j).Elem())
 	c := j.Clone()
@@ -18,7 +20,7 @@ func TestCloneIsDeep(t *testing.T) {
 	}
 	checkNoSharing(t, "Job", reflect.ValueOf(j).Elem(), reflect.ValueOf(c).Elem())
 
-	conv := &Conversation{ID: "c", Messages: []Message{{Role: "user", Content: "hi"}}}
+	conv := &events.Conversation{ID: "c", Messages: []events.Message{{Role: "user", Content: "hi"}}}
 	cc := conv.Clone()
 	if !reflect.DeepEqual(conv, cc) {
 		t.Fatalf("conversation clone differs")

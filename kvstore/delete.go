@@ -69,7 +69,7 @@ func purge(ctx context.Context, kv jetstream.KeyValue, key string, rev uint64) e
 	case errors.Is(err, jetstream.ErrKeyRevisionMismatch):
 		return fmt.Errorf("delete %s at revision %d: %w", key, rev, ErrConflict)
 	case err != nil:
-		return fmt.Errorf("delete %s: %w", key, classify(err))
+		return fmt.Errorf("delete %s: %w", key, Classify(err))
 	}
 	return nil
 }

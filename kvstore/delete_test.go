@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
@@ -13,11 +14,11 @@ import (
 func TestDeleteChecksTheRevision(t *testing.T) {
 	st, _, ctx := setup(t)
 	const id = "3c1b7a9e-5d2f-4e8a-9b6c-0d1e2f3a4b5c"
-	read, err := st.Create(ctx, &kvstore.Job{ID: id, UserID: "u"})
+	read, err := st.Create(ctx, &events.Job{ID: id, UserID: "u"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, written, err := st.Update(ctx, id, func(j *kvstore.Job) error { j.Prompt = "changed"; return nil })
+	_, written, err := st.Update(ctx, id, func(j *events.Job) error { j.Prompt = "changed"; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +47,8 @@ func TestDeleteConversation(t *testing.T) {
 	ids := []string{"c-1", "c-2"}
 	revs := map[string]uint64{}
 	for _, id := range ids {
-		_, rev, err := st.Converse(ctx, id, "job", func(c *kvstore.Conversation) error {
-			c.Messages = append(c.Messages, kvstore.Message{Role: "user", Content: "hi"})
+		_, rev, err := st.Converse(ctx, id, "job", func(c *events.Conversation) error {
+			c.Messages = append(c.Messages, events.Message{Role: "user", Content: "hi"})
 			return nil
 		})
 		if err != nil {
@@ -67,8 +68,8 @@ func TestDeleteConversation(t *testing.T) {
 		t.Fatalf("scan saw %v (err %v), want %v", seen, err, revs)
 	}
 	stale := revs["c-1"]
-	_, rev, err := st.Converse(ctx, "c-1", "job", func(c *kvstore.Conversation) error {
-		c.Messages = append(c.Messages, kvstore.Message{Role: "assistant", Content: "hello"})
+	_, rev, err := st.Converse(ctx, "c-1", "job", func(c *events.Conversation) error {
+		c.Messages = append(c.Messages, events.Message{Role: "assistant", Content: "hello"})
 		return nil
 	})
 	if err != nil {
@@ -101,7 +102,7 @@ func TestPurgeMarkers(t *testing.T) {
 	st, _, ctx := setup(t)
 	const gone, back = "5e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b", "6f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c"
 	for _, id := range []string{gone, back} {
-		rev, err := st.Create(ctx, &kvstore.Job{ID: id, UserID: "u"})
+		rev, err := st.Create(ctx, &events.Job{ID: id, UserID: "u"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +110,7 @@ func TestPurgeMarkers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := st.Create(ctx, &kvstore.Job{ID: back, UserID: "again"}); err != nil {
+	if _, err := st.Create(ctx, &events.Job{ID: back, UserID: "again"}); err != nil {
 		t.Fatal(err)
 	}
 	n, err := st.PurgeMarkers(ctx, time.Now().Add(time.Hour))

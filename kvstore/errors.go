@@ -15,9 +15,3 @@ var (
 	// ErrContention means the CAS loop gave up after too many revision mismatches.
 	ErrContention = errors.New("too many concurrent updates")
 )
-
-// ErrStorage means the NATS server refused a write for want of storage: its disk
-// (or its JetStream storage limit) is full. Nothing was written; the same write
-// succeeds once space is freed, so it is neither the caller's fault nor a reason
-// to count a retry against a job.
-var ErrStorage = errors.New("storage full")

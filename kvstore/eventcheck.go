@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 // JobsHistory is how many values of each job the jobs bucket keeps (its KV
@@ -34,7 +35,7 @@ var (
 // not exist, ErrNotAtRevision when rev is not a revision at which the job's
 // state was written, ErrPastHistory when the history no longer reaches rev.
 // The caller compares what the event says (status, step) with the value.
-func (s *Store) JobAt(ctx context.Context, id string, rev uint64) (*Job, error) {
+func (s *Store) JobAt(ctx context.Context, id string, rev uint64) (*events.Job, error) {
 	j, cur, err := s.Get(ctx, id)
 	switch {
 	case err != nil:
@@ -56,7 +57,7 @@ func (s *Store) JobAt(ctx context.Context, id string, rev uint64) (*Job, error) 
 		if e.Revision() != rev {
 			continue
 		}
-		var old Job
+		var old events.Job
 		if e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &old) != nil || old.StateRevision(rev) != rev {
 			return nil, fmt.Errorf("job %s at revision %d: %w", id, rev, ErrNotAtRevision)
 		}

@@ -17,17 +17,17 @@ import (
 func TestJobAt(t *testing.T) {
 	st, _, ctx := setup(t)
 	id, other := uuid.NewString(), uuid.NewString()
-	rev0, err := st.Create(ctx, &kvstore.Job{ID: id, UserID: "u", Status: events.StatusPending, CurrentStep: events.StepDesign})
+	rev0, err := st.Create(ctx, &events.Job{ID: id, UserID: "u", Status: events.StatusPending, CurrentStep: events.StepDesign})
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherRev, err := st.Create(ctx, &kvstore.Job{ID: other, UserID: "u", Status: events.StatusPending, CurrentStep: events.StepDesign})
+	otherRev, err := st.Create(ctx, &events.Job{ID: other, UserID: "u", Status: events.StatusPending, CurrentStep: events.StepDesign})
 	if err != nil {
 		t.Fatal(err)
 	}
 	set := func(status events.Status, step events.Step) uint64 {
 		t.Helper()
-		_, rev, err := st.UpdateRev(ctx, id, func(j *kvstore.Job, _ uint64) error {
+		_, rev, err := st.UpdateRev(ctx, id, func(j *events.Job, _ uint64) error {
 			j.Status, j.CurrentStep, j.EventRev = status, step, 0
 			return nil
 		})
@@ -40,7 +40,7 @@ func TestJobAt(t *testing.T) {
 	completed := set(events.StatusCompleted, events.StepDone)
 	// A description written after the final state: no change of state, so the
 	// completed event keeps its revision.
-	_, described, err := st.UpdateRev(ctx, id, func(j *kvstore.Job, rev uint64) error {
+	_, described, err := st.UpdateRev(ctx, id, func(j *events.Job, rev uint64) error {
 		j.Description, j.EventRev = "fractions", j.StateRevision(rev)
 		return nil
 	})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 // The writes of an import from the old store (sheetctl import). Unlike Create and
@@ -16,26 +17,26 @@ import (
 // CreateImported stores job j, imported, as it is (timestamps included); it fails
 // with ErrExists when the id is taken. An active job is indexed first, as by
 // Create.
-func (s *Store) CreateImported(ctx context.Context, j *Job) (uint64, error) {
+func (s *Store) CreateImported(ctx context.Context, j *events.Job) (uint64, error) {
 	if j.Active() {
 		if err := s.activate(ctx, j); err != nil {
 			return 0, err
 		}
 	}
-	j.incarnate()
+	j.Incarnate()
 	return create(ctx, s, s.jobs, j.ID, j)
 }
 
 // ReplaceImported writes j over the job stored at revision rev (an untouched
 // import being imported again), keeping j's times. ErrConflict when the job
 // changed since rev.
-func (s *Store) ReplaceImported(ctx context.Context, j *Job, old *Job, rev uint64) (uint64, error) {
+func (s *Store) ReplaceImported(ctx context.Context, j *events.Job, old *events.Job, rev uint64) (uint64, error) {
 	if j.Active() {
 		if err := s.activate(ctx, j); err != nil {
 			return 0, err
 		}
 	}
-	j.incarnate()
+	j.Incarnate()
 	data, err := json.Marshal(j)
 	if err != nil {
 		return 0, fmt.Errorf("encode %s: %w", j.ID, err)
@@ -56,7 +57,7 @@ func (s *Store) ReplaceImported(ctx context.Context, j *Job, old *Job, rev uint6
 // PutImportedConversation stores conversation c as it is. With rev 0 it creates
 // it (ErrExists when the id is taken), otherwise it replaces the one stored at
 // rev (ErrConflict when it changed since).
-func (s *Store) PutImportedConversation(ctx context.Context, c *Conversation, rev uint64) (uint64, error) {
+func (s *Store) PutImportedConversation(ctx context.Context, c *events.Conversation, rev uint64) (uint64, error) {
 	if rev == 0 {
 		return create(ctx, s, s.convs, c.ID, c)
 	}

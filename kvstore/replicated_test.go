@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
@@ -34,12 +35,12 @@ func TestReadsSeeOwnWritesOnR3(t *testing.T) {
 			t.Fatal(err)
 		}
 		if node == 0 {
-			if _, err := st.Create(ctx, &kvstore.Job{ID: id, UserID: "u"}); err != nil {
+			if _, err := st.Create(ctx, &events.Job{ID: id, UserID: "u"}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for i := range 300 {
-			_, rev, err := st.Update(ctx, id, func(j *kvstore.Job) error { j.RetryCount++; return nil })
+			_, rev, err := st.Update(ctx, id, func(j *events.Job) error { j.RetryCount++; return nil })
 			if err != nil {
 				t.Fatalf("node %d update %d: %v", node+1, i, err)
 			}
@@ -62,10 +63,10 @@ func TestReadsSeeOwnWritesOnR3(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := 0
-	_, _, err = st.Update(ctx, id, func(j *kvstore.Job) error {
+	_, _, err = st.Update(ctx, id, func(j *events.Job) error {
 		calls++
 		if calls == 1 { // a concurrent writer slips in between read and write
-			if _, _, err := st.Update(ctx, id, func(j *kvstore.Job) error { j.Prompt = "other"; return nil }); err != nil {
+			if _, _, err := st.Update(ctx, id, func(j *events.Job) error { j.Prompt = "other"; return nil }); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sheetpipe/sheetpipe/events"
 )
 
 // JetStream error codes of a write refused for want of storage.
@@ -17,26 +18,14 @@ const (
 	jsStorageResourcesExceeded = 10047 // no room to reserve a stream's MaxBytes
 )
 
-// StorageError is a write refused for want of storage. It matches ErrStorage.
-type StorageError struct {
-	// Reason is what the server said, e.g. "resource limits exceeded for account
-	// (JetStream error 10002)".
-	Reason string
-	Err    error
-}
-
-func (e *StorageError) Error() string   { return "storage full: " + e.Reason }
-func (e *StorageError) Unwrap() error   { return e.Err }
-func (e *StorageError) Is(t error) bool { return t == ErrStorage }
-
-// Storage returns err as a *StorageError when it is a write refused for want of
+// Storage returns err as a *events.StorageError when it is a write refused for want of
 // storage (a JetStream error 10002, 10023 or 10047, or "no space left on
-// device"), or the *StorageError err already wraps; otherwise nil.
-func Storage(err error) *StorageError {
+// device"), or the *events.StorageError err already wraps; otherwise nil.
+func Storage(err error) *events.StorageError {
 	if err == nil {
 		return nil
 	}
-	var se *StorageError
+	var se *events.StorageError
 	if errors.As(err, &se) {
 		return se
 	}
@@ -44,14 +33,14 @@ func Storage(err error) *StorageError {
 	if errors.As(err, &api) {
 		switch api.ErrorCode {
 		case jsAccountResourcesExceeded, jsInsufficientResources, jsStorageResourcesExceeded:
-			return &StorageError{Reason: fmt.Sprintf("%s (JetStream error %d)", api.Description, api.ErrorCode), Err: err}
+			return &events.StorageError{Reason: fmt.Sprintf("%s (JetStream error %d)", api.Description, api.ErrorCode), Err: err}
 		}
 		if strings.Contains(api.Description, "no space left on device") {
-			return &StorageError{Reason: api.Description, Err: err}
+			return &events.StorageError{Reason: api.Description, Err: err}
 		}
 	}
 	if strings.Contains(err.Error(), "no space left on device") {
-		return &StorageError{Reason: "no space left on device", Err: err}
+		return &events.StorageError{Reason: "no space left on device", Err: err}
 	}
 	return nil
 }
@@ -59,10 +48,10 @@ func Storage(err error) *StorageError {
 // IsStorage reports whether err is a write refused for want of storage.
 func IsStorage(err error) bool { return Storage(err) != nil }
 
-// classify returns err with a *StorageError in its chain when it is a storage
-// refusal, so that callers can test it with errors.Is(err, ErrStorage).
-func classify(err error) error {
-	if se := Storage(err); se != nil && !errors.As(err, new(*StorageError)) {
+// Classify returns err with a *events.StorageError in its chain when it is a storage
+// refusal, so that callers can test it with errors.Is(err, events.ErrStorage).
+func Classify(err error) error {
+	if se := Storage(err); se != nil && !errors.As(err, new(*events.StorageError)) {
 		return se
 	}
 	return err
@@ -76,7 +65,7 @@ const storageWindow = 30 * time.Second
 // succeeds or storageWindow passes.
 type storageHealth struct {
 	mu   sync.Mutex
-	last *StorageError
+	last *events.StorageError
 	at   time.Time
 }
 
@@ -107,5 +96,5 @@ func (s *Store) StorageErr() error {
 // wrote records a write's outcome and returns its error classified.
 func (s *Store) wrote(err error) error {
 	s.storage.note(err)
-	return classify(err)
+	return Classify(err)
 }

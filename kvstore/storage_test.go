@@ -48,8 +48,8 @@ func TestStorageClassifies(t *testing.T) {
 				return
 			case se == nil:
 				t.Fatalf("Storage(%v) = nil, want a storage error", tc.err)
-			case se.Error() != "storage full: "+tc.reason || !errors.Is(se, kvstore.ErrStorage) || !errors.Is(se, tc.err):
-				t.Fatalf("Storage(%v) = %q (is ErrStorage %v), want %q wrapping the cause", tc.err, se, errors.Is(se, kvstore.ErrStorage), "storage full: "+tc.reason)
+			case se.Error() != "storage full: "+tc.reason || !errors.Is(se, events.ErrStorage) || !errors.Is(se, tc.err):
+				t.Fatalf("Storage(%v) = %q (is ErrStorage %v), want %q wrapping the cause", tc.err, se, errors.Is(se, events.ErrStorage), "storage full: "+tc.reason)
 			}
 		})
 	}
@@ -88,7 +88,7 @@ func TestWriteRefusedForStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := &kvstore.Job{ID: uuid.NewString(), UserID: "u", Status: events.StatusCompleted, Prompt: "p"}
+	first := &events.Job{ID: uuid.NewString(), UserID: "u", Status: events.StatusCompleted, Prompt: "p"}
 	if _, err := st.Create(ctx, first); err != nil {
 		t.Fatal(err)
 	}
@@ -96,22 +96,22 @@ func TestWriteRefusedForStorage(t *testing.T) {
 	var refused error
 	for i := 0; i < 40 && refused == nil; i++ {
 		writeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, _, refused = st.Converse(writeCtx, uuid.NewString(), first.ID, func(c *kvstore.Conversation) error {
-			c.Messages = append(c.Messages, kvstore.Message{Role: "user", Content: big})
+		_, _, refused = st.Converse(writeCtx, uuid.NewString(), first.ID, func(c *events.Conversation) error {
+			c.Messages = append(c.Messages, events.Message{Role: "user", Content: big})
 			return nil
 		})
 		cancel()
 	}
-	if !errors.Is(refused, kvstore.ErrStorage) || !strings.Contains(kvstore.Storage(refused).Error(), "storage full: insufficient resources") {
+	if !errors.Is(refused, events.ErrStorage) || !strings.Contains(kvstore.Storage(refused).Error(), "storage full: insufficient resources") {
 		t.Fatalf("writes past the storage limit: last error %v, want ErrStorage", refused)
 	}
-	if err := st.StorageErr(); !errors.Is(err, kvstore.ErrStorage) {
+	if err := st.StorageErr(); !errors.Is(err, events.ErrStorage) {
 		t.Fatalf("StorageErr after a refused write: %v", err)
 	}
-	if _, err := st.Create(ctx, &kvstore.Job{ID: uuid.NewString(), UserID: "u", Status: events.StatusPending, Stage: events.StageDesign}); !errors.Is(err, kvstore.ErrStorage) {
+	if _, err := st.Create(ctx, &events.Job{ID: uuid.NewString(), UserID: "u", Status: events.StatusPending, Stage: events.StageDesign}); !errors.Is(err, events.ErrStorage) {
 		t.Fatalf("Create past the storage limit: %v, want ErrStorage", err)
 	}
-	if _, _, err := st.Update(ctx, first.ID, func(j *kvstore.Job) error { j.Prompt = big; return nil }); !errors.Is(err, kvstore.ErrStorage) {
+	if _, _, err := st.Update(ctx, first.ID, func(j *events.Job) error { j.Prompt = big; return nil }); !errors.Is(err, events.ErrStorage) {
 		t.Fatalf("Update past the storage limit: %v, want ErrStorage", err)
 	}
 	if j, _, err := st.Get(ctx, first.ID); err != nil || j.Prompt != "p" {

@@ -16,10 +16,10 @@ import (
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
-// Bucket names of the contract.
+// Bucket names of the contract (declared in events, where the contract lives).
 const (
-	BucketJobs          = "jobs"
-	BucketConversations = "conversations"
+	BucketJobs          = events.BucketJobs
+	BucketConversations = events.BucketConversations
 )
 
 // maxAttempts bounds the CAS loop; with jittered back-off it outlasts 100 writers
@@ -76,7 +76,7 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 }
 
 // Create stores a new job; it fails with ErrExists when the id is taken.
-func (s *Store) Create(ctx context.Context, j *Job) (uint64, error) {
+func (s *Store) Create(ctx context.Context, j *events.Job) (uint64, error) {
 	if j.Active() {
 		if err := s.activate(ctx, j); err != nil {
 			return 0, err
@@ -87,13 +87,13 @@ func (s *Store) Create(ctx context.Context, j *Job) (uint64, error) {
 		j.CreatedAt = now
 	}
 	j.UpdatedAt = now
-	j.incarnate()
+	j.Incarnate()
 	return create(ctx, s, s.jobs, j.ID, j)
 }
 
 // Get returns a job and its revision.
-func (s *Store) Get(ctx context.Context, id string) (*Job, uint64, error) {
-	return get[Job](ctx, s.jobsRead, id)
+func (s *Store) Get(ctx context.Context, id string) (*events.Job, uint64, error) {
+	return get[events.Job](ctx, s.jobsRead, id)
 }
 
 // Update applies fn to the current job and writes it with compare-and-swap,
@@ -101,7 +101,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, uint64, error) {
 // times and must only change the job it is given. An error from fn ends the loop
 // with no write and is returned as is (ErrNoChange: the current job is returned
 // with a nil error). UpdatedAt is set on every write.
-func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Job, uint64, error) {
+func (s *Store) Update(ctx context.Context, id string, fn func(*events.Job) error) (*events.Job, uint64, error) {
 	return s.UpdateFrom(ctx, id, nil, 0, fn)
 }
 
@@ -110,22 +110,22 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Jo
 // so when nobody wrote since, the update costs one round trip instead of two. A
 // stale from costs one refused write and then works as Update. from is not
 // changed; nil from is Update.
-func (s *Store) UpdateFrom(ctx context.Context, id string, from *Job, rev uint64, fn func(*Job) error) (*Job, uint64, error) {
-	var h hint[Job]
+func (s *Store) UpdateFrom(ctx context.Context, id string, from *events.Job, rev uint64, fn func(*events.Job) error) (*events.Job, uint64, error) {
+	var h hint[events.Job]
 	if from != nil {
-		h = hint[Job]{from.Clone(), rev}
+		h = hint[events.Job]{from.Clone(), rev}
 	}
-	return s.updateJob(ctx, id, h, func(j *Job, _ uint64) error { return fn(j) })
+	return s.updateJob(ctx, id, h, func(j *events.Job, _ uint64) error { return fn(j) })
 }
 
 // UpdateRev is Update for a write that needs the revision fn's job was read at.
-func (s *Store) UpdateRev(ctx context.Context, id string, fn func(*Job, uint64) error) (*Job, uint64, error) {
-	return s.updateJob(ctx, id, hint[Job]{}, fn)
+func (s *Store) UpdateRev(ctx context.Context, id string, fn func(*events.Job, uint64) error) (*events.Job, uint64, error) {
+	return s.updateJob(ctx, id, hint[events.Job]{}, fn)
 }
 
-func (s *Store) updateJob(ctx context.Context, id string, h hint[Job], fn func(*Job, uint64) error) (*Job, uint64, error) {
+func (s *Store) updateJob(ctx context.Context, id string, h hint[events.Job], fn func(*events.Job, uint64) error) (*events.Job, uint64, error) {
 	var wasActive bool
-	j, rev, err := update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, h, func(j *Job, rev uint64) error {
+	j, rev, err := update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, h, func(j *events.Job, rev uint64) error {
 		wasActive = j.Active()
 		if err := fn(j, rev); err != nil {
 			return err
@@ -149,7 +149,7 @@ func (s *Store) updateJob(ctx context.Context, id string, h hint[Job], fn func(*
 // particular order, without loading the bucket into memory: one pass reads each key
 // once. A value that does not decode is passed as a nil job with the decode error.
 // An error from fn ends the pass and is returned.
-func (s *Store) EachJob(ctx context.Context, fn func(id string, j *Job, rev uint64, err error) error) error {
+func (s *Store) EachJob(ctx context.Context, fn func(id string, j *events.Job, rev uint64, err error) error) error {
 	return s.eachJob(ctx, nil, fn)
 }
 
@@ -157,7 +157,7 @@ func (s *Store) EachJob(ctx context.Context, fn func(id string, j *Job, rev uint
 // waiting_manual, which it skips without decoding them: a bucket is mostly
 // finished jobs, and decoding each (design and LaTeX included) on every sweep was
 // a burst of CPU that grew with the bucket.
-func (s *Store) EachUnfinishedJob(ctx context.Context, fn func(id string, j *Job, rev uint64, err error) error) error {
+func (s *Store) EachUnfinishedJob(ctx context.Context, fn func(id string, j *events.Job, rev uint64, err error) error) error {
 	return s.eachJob(ctx, finishedValue, fn)
 }
 
@@ -178,7 +178,7 @@ func finishedValue(data []byte) bool {
 	return false
 }
 
-func (s *Store) eachJob(ctx context.Context, skip func([]byte) bool, fn func(id string, j *Job, rev uint64, err error) error) error {
+func (s *Store) eachJob(ctx context.Context, skip func([]byte) bool, fn func(id string, j *events.Job, rev uint64, err error) error) error {
 	w, err := s.jobs.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("scan bucket %s: %w", BucketJobs, err)
@@ -198,7 +198,7 @@ func (s *Store) eachJob(ctx context.Context, skip func([]byte) bool, fn func(id 
 			if skip != nil && skip(e.Value()) {
 				continue
 			}
-			j := new(Job)
+			j := new(events.Job)
 			var derr error
 			if err := json.Unmarshal(e.Value(), j); err != nil {
 				j, derr = nil, fmt.Errorf("decode %s: %w", e.Key(), err)
@@ -229,14 +229,14 @@ func stopWatcher(w jetstream.KeyWatcher) {
 }
 
 // Conversation returns a conversation and its revision.
-func (s *Store) Conversation(ctx context.Context, id string) (*Conversation, uint64, error) {
-	return get[Conversation](ctx, s.convsRead, id)
+func (s *Store) Conversation(ctx context.Context, id string) (*events.Conversation, uint64, error) {
+	return get[events.Conversation](ctx, s.convsRead, id)
 }
 
 // Converse applies fn to the conversation id, creating it for jobID when it does
 // not exist yet, with the same compare-and-swap loop as Update.
-func (s *Store) Converse(ctx context.Context, id, jobID string, fn func(*Conversation) error) (*Conversation, uint64, error) {
-	c, rev, err := s.converse(ctx, id, hint[Conversation]{}, fn)
+func (s *Store) Converse(ctx context.Context, id, jobID string, fn func(*events.Conversation) error) (*events.Conversation, uint64, error) {
+	c, rev, err := s.converse(ctx, id, hint[events.Conversation]{}, fn)
 	if !errors.Is(err, ErrNotFound) {
 		return c, rev, err
 	}
@@ -246,12 +246,12 @@ func (s *Store) Converse(ctx context.Context, id, jobID string, fn func(*Convers
 // ConverseFrom is Converse starting from from, the conversation the caller read
 // at revision rev, or from nil when the caller found none: the first attempt
 // writes without reading again (creating the conversation when from is nil).
-func (s *Store) ConverseFrom(ctx context.Context, id, jobID string, from *Conversation, rev uint64, fn func(*Conversation) error) (*Conversation, uint64, error) {
+func (s *Store) ConverseFrom(ctx context.Context, id, jobID string, from *events.Conversation, rev uint64, fn func(*events.Conversation) error) (*events.Conversation, uint64, error) {
 	if from != nil {
-		return s.converse(ctx, id, hint[Conversation]{from.Clone(), rev}, fn)
+		return s.converse(ctx, id, hint[events.Conversation]{from.Clone(), rev}, fn)
 	}
 	now := s.now().UTC()
-	c := &Conversation{ID: id, JobID: jobID, Messages: []Message{}, CreatedAt: now, UpdatedAt: now}
+	c := &events.Conversation{ID: id, JobID: jobID, Messages: []events.Message{}, CreatedAt: now, UpdatedAt: now}
 	if err := fn(c); err != nil {
 		if errors.Is(err, ErrNoChange) {
 			return c, 0, nil
@@ -261,7 +261,7 @@ func (s *Store) ConverseFrom(ctx context.Context, id, jobID string, from *Conver
 	rev, err := create(ctx, s, s.convs, id, c)
 	if errors.Is(err, ErrExists) {
 		// Another first turn created it meanwhile: this one is an update after all.
-		return s.converse(ctx, id, hint[Conversation]{}, fn)
+		return s.converse(ctx, id, hint[events.Conversation]{}, fn)
 	}
 	if err != nil {
 		return nil, 0, err
@@ -269,8 +269,8 @@ func (s *Store) ConverseFrom(ctx context.Context, id, jobID string, from *Conver
 	return c, rev, nil
 }
 
-func (s *Store) converse(ctx context.Context, id string, h hint[Conversation], fn func(*Conversation) error) (*Conversation, uint64, error) {
-	return update(ctx, s, s.convs, s.convsRead, BucketConversations, id, h, func(c *Conversation, _ uint64) error {
+func (s *Store) converse(ctx context.Context, id string, h hint[events.Conversation], fn func(*events.Conversation) error) (*events.Conversation, uint64, error) {
+	return update(ctx, s, s.convs, s.convsRead, BucketConversations, id, h, func(c *events.Conversation, _ uint64) error {
 		if err := fn(c); err != nil {
 			return err
 		}

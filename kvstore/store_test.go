@@ -33,12 +33,12 @@ func setup(t *testing.T) (*kvstore.Store, *metrics.Metrics, context.Context) {
 
 func TestCreateGet(t *testing.T) {
 	st, _, ctx := setup(t)
-	job := &kvstore.Job{ID: "0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10", UserID: "u1", Status: events.StatusPending, Prompt: "p"}
+	job := &events.Job{ID: "0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10", UserID: "u1", Status: events.StatusPending, Prompt: "p"}
 	rev, err := st.Create(ctx, job)
 	if err != nil || rev == 0 {
 		t.Fatalf("Create: rev %d err %v", rev, err)
 	}
-	if _, err := st.Create(ctx, &kvstore.Job{ID: job.ID}); !errors.Is(err, kvstore.ErrExists) {
+	if _, err := st.Create(ctx, &events.Job{ID: job.ID}); !errors.Is(err, kvstore.ErrExists) {
 		t.Fatalf("second Create: %v, want ErrExists", err)
 	}
 	got, gotRev, err := st.Get(ctx, job.ID)
@@ -58,7 +58,7 @@ func TestUpdateConcurrentLosesNothing(t *testing.T) {
 	st, m, ctx := setup(t)
 	const writers = 100
 	id := "9d7c7b36-2f6d-4a57-8d3b-7a4bb0d1c001"
-	if _, err := st.Create(ctx, &kvstore.Job{ID: id, UserID: "u"}); err != nil {
+	if _, err := st.Create(ctx, &events.Job{ID: id, UserID: "u"}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -67,7 +67,7 @@ func TestUpdateConcurrentLosesNothing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, err := st.Update(ctx, id, func(j *kvstore.Job) error {
+			_, _, err := st.Update(ctx, id, func(j *events.Job) error {
 				j.RetryCount++
 				j.Tags = append(j.Tags, string(rune('A'+i%26)))
 				return nil
@@ -97,7 +97,7 @@ func TestUpdateConcurrentLosesNothing(t *testing.T) {
 func TestUpdateFunctionErrors(t *testing.T) {
 	st, _, ctx := setup(t)
 	id := "1c7c7b36-2f6d-4a57-8d3b-7a4bb0d1c002"
-	rev0, err := st.Create(ctx, &kvstore.Job{ID: id, UserID: "u"})
+	rev0, err := st.Create(ctx, &events.Job{ID: id, UserID: "u"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestUpdateFunctionErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, rev, err := st.Update(ctx, id, func(j *kvstore.Job) error { j.Prompt = "x"; return tc.err })
+			_, rev, err := st.Update(ctx, id, func(j *events.Job) error { j.Prompt = "x"; return tc.err })
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("err %v, want %v", err, tc.wantErr)
 			}
@@ -121,7 +121,7 @@ func TestUpdateFunctionErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := st.Update(ctx, "5c7c7b36-2f6d-4a57-8d3b-7a4bb0d1c003", func(*kvstore.Job) error { return nil }); !errors.Is(err, kvstore.ErrNotFound) {
+	if _, _, err := st.Update(ctx, "5c7c7b36-2f6d-4a57-8d3b-7a4bb0d1c003", func(*events.Job) error { return nil }); !errors.Is(err, kvstore.ErrNotFound) {
 		t.Fatalf("Update unknown: %v", err)
 	}
 }
@@ -133,8 +133,8 @@ func TestConverseCreatesAndAppends(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, err := st.Converse(ctx, "c1", "j1", func(c *kvstore.Conversation) error {
-				c.Messages = append(c.Messages, kvstore.Message{Role: "user", Content: "m", Stage: events.StageDesign, Seq: uint64(i + 1)})
+			_, _, err := st.Converse(ctx, "c1", "j1", func(c *events.Conversation) error {
+				c.Messages = append(c.Messages, events.Message{Role: "user", Content: "m", Stage: events.StageDesign, Seq: uint64(i + 1)})
 				return nil
 			})
 			if err != nil {
@@ -154,7 +154,7 @@ func TestConverseCreatesAndAppends(t *testing.T) {
 func TestUpdateFrom(t *testing.T) {
 	st, m, ctx := setup(t)
 	id := "3c1b2a10-8b0a-4a53-9f53-3f2f3c1e2a10"
-	rev, err := st.Create(ctx, &kvstore.Job{ID: id, UserID: "u", Status: events.StatusRunning, Message: "v1"})
+	rev, err := st.Create(ctx, &events.Job{ID: id, UserID: "u", Status: events.StatusRunning, Message: "v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestUpdateFrom(t *testing.T) {
 	}
 
 	t.Run("current hint", func(t *testing.T) {
-		j, newRev, err := st.UpdateFrom(ctx, id, held, rev, func(j *kvstore.Job) error { j.Message = "v2"; return nil })
+		j, newRev, err := st.UpdateFrom(ctx, id, held, rev, func(j *events.Job) error { j.Message = "v2"; return nil })
 		if err != nil || newRev != rev+1 || j.Message != "v2" {
 			t.Fatalf("UpdateFrom: %q rev %d err %v", j.Message, newRev, err)
 		}
@@ -175,11 +175,11 @@ func TestUpdateFrom(t *testing.T) {
 	})
 	t.Run("stale hint is re-read", func(t *testing.T) {
 		// Someone else aborts the job after the caller's last write.
-		if _, _, err := st.Update(ctx, id, func(j *kvstore.Job) error { j.Status = events.StatusAborted; return nil }); err != nil {
+		if _, _, err := st.Update(ctx, id, func(j *events.Job) error { j.Status = events.StatusAborted; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		var sawAborted bool
-		_, _, err := st.UpdateFrom(ctx, id, held, rev, func(j *kvstore.Job) error {
+		_, _, err := st.UpdateFrom(ctx, id, held, rev, func(j *events.Job) error {
 			if j.Status == events.StatusAborted {
 				sawAborted = true
 				return kvstore.ErrNoChange
@@ -203,7 +203,7 @@ func TestUpdateFrom(t *testing.T) {
 		stale := *cur
 		stale.Status = events.StatusCompleted // what the caller wrongly believes
 		refuse := errors.New("refused")
-		j, _, err := st.UpdateFrom(ctx, id, &stale, curRev-1, func(j *kvstore.Job) error {
+		j, _, err := st.UpdateFrom(ctx, id, &stale, curRev-1, func(j *events.Job) error {
 			if j.Status == events.StatusCompleted {
 				return refuse
 			}
@@ -226,8 +226,8 @@ func TestConverseCreatesThenUpdates(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			_, _, err := st.Converse(ctx, id, id, func(c *kvstore.Conversation) error {
-				c.Messages = append(c.Messages, kvstore.Message{Role: "user", Content: string(rune('a' + i))})
+			_, _, err := st.Converse(ctx, id, id, func(c *events.Conversation) error {
+				c.Messages = append(c.Messages, events.Message{Role: "user", Content: string(rune('a' + i))})
 				return nil
 			})
 			if err != nil {
@@ -248,7 +248,7 @@ func TestEachUnfinishedJobSkipsFinishedOnes(t *testing.T) {
 	for i, s := range []events.Status{events.StatusPending, events.StatusCompleted, events.StatusRunning,
 		events.StatusAborted, events.StatusWaitingManual, events.StatusError, events.StatusWaitingAIFix} {
 		id := fmt.Sprintf("5e1b2a10-8b0a-4a53-9f53-3f2f3c1e2a1%d", i)
-		if _, err := st.Create(ctx, &kvstore.Job{ID: id, Status: s}); err != nil {
+		if _, err := st.Create(ctx, &events.Job{ID: id, Status: s}); err != nil {
 			t.Fatal(err)
 		}
 		if !s.Final() {
@@ -256,7 +256,7 @@ func TestEachUnfinishedJobSkipsFinishedOnes(t *testing.T) {
 		}
 	}
 	got := map[string]bool{}
-	err := st.EachUnfinishedJob(ctx, func(id string, j *kvstore.Job, _ uint64, err error) error {
+	err := st.EachUnfinishedJob(ctx, func(id string, j *events.Job, _ uint64, err error) error {
 		if err != nil || j.Status.Final() {
 			t.Errorf("job %s: %v, status %s", id, err, j.Status)
 		}

@@ -13,10 +13,10 @@ func TestHeldInAgreesWithDecoding(t *testing.T) {
 	const owner = "0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10"
 	running := []byte(`"status":"running"`)
 	leased := []byte(`"owner":"` + owner + `"`)
-	lease := &Lease{Owner: owner, ExpiresAt: time.Now()}
-	other := &Lease{Owner: "someone-else", ExpiresAt: time.Now()}
+	lease := &events.Lease{Owner: owner, ExpiresAt: time.Now()}
+	other := &events.Lease{Owner: "someone-else", ExpiresAt: time.Now()}
 	imitation := `"status":"running","owner":"` + owner + `"`
-	cases := []Job{
+	cases := []events.Job{
 		{Status: events.StatusRunning, Lease: lease},
 		{Status: events.StatusRunning, Lease: other},
 		{Status: events.StatusRunning},
@@ -42,8 +42,8 @@ func TestFinishedValueAgreesWithDecoding(t *testing.T) {
 	imitation := `"status":"completed","status":"aborted","status":"waiting_manual"`
 	for _, st := range []events.Status{events.StatusPending, events.StatusRunning, events.StatusError,
 		events.StatusWaitingAIFix, events.StatusCompleted, events.StatusAborted, events.StatusWaitingManual} {
-		data, err := json.Marshal(Job{Status: st, Prompt: imitation, Design: imitation, Latex: imitation,
-			Message: imitation, ErrorLog: &ErrorLog{Log: imitation, Snippet: imitation}})
+		data, err := json.Marshal(events.Job{Status: st, Prompt: imitation, Design: imitation, Latex: imitation,
+			Message: imitation, ErrorLog: &events.ErrorLog{Log: imitation, Snippet: imitation}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -102,7 +102,7 @@ func TestRunEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var job kvstore.Job
+	var job events.Job
 	for deadline := time.Now().Add(90 * time.Second); ; {
 		if e, err := kv.Get(ctx, id); err == nil {
 			_ = json.Unmarshal(e.Value(), &job)
@@ -132,7 +132,7 @@ func TestRunEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conv kvstore.Conversation
+	var conv events.Conversation
 	if e, err := convs.Get(ctx, job.ConversationID); err != nil || json.Unmarshal(e.Value(), &conv) != nil || len(conv.Messages) == 0 {
 		t.Fatalf("conversation %q: %v", job.ConversationID, err)
 	}

@@ -167,7 +167,7 @@ func TestWebhooks(t *testing.T) {
 		if _, err := js.Publish(context.Background(), events.SubjectPrompt, []byte(req), jetstream.WithMsgID(id)); err != nil {
 			t.Fatal(err)
 		}
-		j := waitJob(t, js, id, func(j kvstore.Job) bool { return j.Status == events.StatusError })
+		j := waitJob(t, js, id, func(j events.Job) bool { return j.Status == events.StatusError })
 		if j.CurrentStep != events.StepPrompt || !strings.Contains(j.ErrorMessage, "10.0.0.1 is a private address") {
 			t.Fatalf("job from jobs.prompt: %s at %s, %q; want an invalid request naming the address", j.Status, j.CurrentStep, j.ErrorMessage)
 		}
@@ -221,14 +221,14 @@ func TestWebhooksOffWithoutSecret(t *testing.T) {
 	if _, err := js.Publish(context.Background(), events.SubjectPrompt, []byte(req), jetstream.WithMsgID(id)); err != nil {
 		t.Fatal(err)
 	}
-	j := waitJob(t, js, id, func(j kvstore.Job) bool { return j.Status == events.StatusError })
+	j := waitJob(t, js, id, func(j events.Job) bool { return j.Status == events.StatusError })
 	if !strings.Contains(j.ErrorMessage, want) {
 		t.Fatalf("job error %q, want %q", j.ErrorMessage, want)
 	}
 }
 
 // waitJob waits until job id exists and satisfies ok.
-func waitJob(t *testing.T, js jetstream.JetStream, id string, ok func(kvstore.Job) bool) kvstore.Job {
+func waitJob(t *testing.T, js jetstream.JetStream, id string, ok func(events.Job) bool) events.Job {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -236,7 +236,7 @@ func waitJob(t *testing.T, js jetstream.JetStream, id string, ok func(kvstore.Jo
 	if err != nil {
 		t.Fatal(err)
 	}
-	var j kvstore.Job
+	var j events.Job
 	for {
 		if e, err := kv.Get(ctx, id); err == nil && json.Unmarshal(e.Value(), &j) == nil && ok(j) {
 			return j

@@ -51,7 +51,7 @@ func (e *senderEnv) dropped(reason string) int {
 // under its own Nats-Msg-Id, as a stage does; it returns the event.
 func (e *senderEnv) finish(id string) events.StatusEvent {
 	e.t.Helper()
-	j, rev, err := e.store.Update(e.ctx, id, func(j *kvstore.Job) error {
+	j, rev, err := e.store.Update(e.ctx, id, func(j *events.Job) error {
 		j.Status, j.CurrentStep, j.PDFURL = events.StatusCompleted, events.StepDone, "/jobs/"+id+"/pdf"
 		return nil
 	})

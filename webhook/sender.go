@@ -14,14 +14,13 @@ import (
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/eventcheck"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
 // jobStore is what the sender needs of package kvstore: the job at an event's
 // revision, to check the event and read the job's webhook URL.
 type jobStore interface {
-	JobAt(ctx context.Context, id string, rev uint64) (*kvstore.Job, error)
+	JobAt(ctx context.Context, id string, rev uint64) (*events.Job, error)
 }
 
 // Config tunes a Sender.

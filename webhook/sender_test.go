@@ -129,7 +129,7 @@ func (e *senderEnv) start(allowLoopback bool) {
 // job creates a job posting to url (none when empty) and returns its id.
 func (e *senderEnv) job(url string) string {
 	e.t.Helper()
-	j := &kvstore.Job{ID: uuid.NewString(), UserID: "u", Prompt: "fractions", Status: events.StatusPending,
+	j := &events.Job{ID: uuid.NewString(), UserID: "u", Prompt: "fractions", Status: events.StatusPending,
 		CurrentStep: events.StepDesign, MaxRetries: 3, WebhookURL: url}
 	rev, err := e.store.Create(e.ctx, j)
 	if err != nil {
@@ -143,7 +143,7 @@ func (e *senderEnv) job(url string) string {
 // it returns the event's bytes.
 func (e *senderEnv) transition(id string, status events.Status, step events.Step) []byte {
 	e.t.Helper()
-	j, rev, err := e.store.Update(e.ctx, id, func(j *kvstore.Job) error {
+	j, rev, err := e.store.Update(e.ctx, id, func(j *events.Job) error {
 		j.Status, j.CurrentStep = status, step
 		return nil
 	})

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // The commands that change a job through the control API. Each prints the job as
@@ -129,7 +128,7 @@ func (a *app) edit(ctx context.Context, args []string, wait bool, b basis) error
 	if err := (&events.LatexEdit{JobID: id, Latex: latex}).Validate(); err != nil {
 		return usageErr("edit", "%v", err)
 	}
-	return a.change(ctx, "edit the LaTeX of", id, wait, b, func(ctx context.Context, c *client.Client, o ...client.ChangeOption) (*kvstore.Versioned, error) {
+	return a.change(ctx, "edit the LaTeX of", id, wait, b, func(ctx context.Context, c *client.Client, o ...client.ChangeOption) (*events.Versioned, error) {
 		return c.EditLatex(ctx, id, latex, o...)
 	})
 }
@@ -161,7 +160,7 @@ func (a *app) retry(ctx context.Context, args []string, wait bool, b basis) erro
 	if err != nil {
 		return err
 	}
-	return a.change(ctx, "retry", id, wait, b, func(ctx context.Context, c *client.Client, o ...client.ChangeOption) (*kvstore.Versioned, error) {
+	return a.change(ctx, "retry", id, wait, b, func(ctx context.Context, c *client.Client, o ...client.ChangeOption) (*events.Versioned, error) {
 		return c.Retry(ctx, id, o...)
 	})
 }
@@ -178,7 +177,7 @@ func (a *app) refine(ctx context.Context, args []string, wait bool, b basis) err
 	if err := r.Validate(); err != nil {
 		return usageErr("refine", "%v", err)
 	}
-	return a.change(ctx, "refine", id, wait, b, func(ctx context.Context, c *client.Client, o ...client.ChangeOption) (*kvstore.Versioned, error) {
+	return a.change(ctx, "refine", id, wait, b, func(ctx context.Context, c *client.Client, o ...client.ChangeOption) (*events.Versioned, error) {
 		return c.Refine(ctx, id, r.Instruction, o...)
 	})
 }
@@ -191,7 +190,7 @@ func (a *app) abort(ctx context.Context, args []string, b basis) error {
 	if err != nil {
 		return err
 	}
-	return a.change(ctx, "abort", id, false, b, func(ctx context.Context, c *client.Client, o ...client.ChangeOption) (*kvstore.Versioned, error) {
+	return a.change(ctx, "abort", id, false, b, func(ctx context.Context, c *client.Client, o ...client.ChangeOption) (*events.Versioned, error) {
 		return c.Abort(ctx, id, o...)
 	})
 }
@@ -200,7 +199,7 @@ func (a *app) abort(ctx context.Context, args []string, b basis) error {
 // reports the job it left, or with wait follows the run it started from the
 // revision it returned.
 func (a *app) change(ctx context.Context, what, id string, wait bool, b basis,
-	op func(context.Context, *client.Client, ...client.ChangeOption) (*kvstore.Versioned, error)) error {
+	op func(context.Context, *client.Client, ...client.ChangeOption) (*events.Versioned, error)) error {
 	return a.withClient(func(c *client.Client) error {
 		rev := b.rev
 		if b.read {

@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // edit with a good file completes and saves the new PDF; with a broken one the
@@ -53,7 +52,7 @@ func TestEditAndRetry(t *testing.T) {
 	}
 
 	r = sheetctl(goodLatex, "--json", "edit", id, "-")
-	var changed kvstore.Versioned
+	var changed events.Versioned
 	if err := json.Unmarshal([]byte(r.stdout), &changed); r.code != exitOK || err != nil || changed.ID != id || changed.Latex != goodLatex {
 		t.Fatalf("edit --json from stdin: exit %d (%v)\nstdout:\n%s\nstderr:\n%s", r.code, err, r.stdout, r.stderr)
 	}

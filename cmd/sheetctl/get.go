@@ -11,7 +11,6 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 var getCommand = &command{
@@ -66,7 +65,7 @@ func (a *app) get(ctx context.Context, args []string, latex bool) error {
 }
 
 // getJob fetches job id; an unknown job fails with the service's 404.
-func (a *app) getJob(ctx context.Context, c *client.Client, id string) (*kvstore.Versioned, error) {
+func (a *app) getJob(ctx context.Context, c *client.Client, id string) (*events.Versioned, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	j, err := c.Get(ctx, id)
@@ -77,7 +76,7 @@ func (a *app) getJob(ctx context.Context, c *client.Client, id string) (*kvstore
 }
 
 // printJob writes the human summary of j, one "field  value" line each.
-func printJob(w io.Writer, j *kvstore.Versioned) {
+func printJob(w io.Writer, j *events.Versioned) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	line := func(field, value string) {
 		lines := strings.Split(strings.TrimRight(value, "\n"), "\n")

@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 func TestGet(t *testing.T) {
@@ -55,7 +54,7 @@ func TestGet(t *testing.T) {
 	}
 
 	r := runSheetctl(ctx, nil, "", t.TempDir(), "--server", s.ClientURL(), "get", "--json", done)
-	var got kvstore.Versioned
+	var got events.Versioned
 	if err := json.Unmarshal([]byte(r.stdout), &got); r.code != exitOK || err != nil || strings.Count(r.stdout, "\n") != 1 ||
 		got.ID != done || got.Status != events.StatusCompleted || got.Revision != job.Revision || got.Latex != job.Latex {
 		t.Fatalf("get --json: exit %d (%v)\n%s\nwant the job at revision %d on one line", r.code, err, r.stdout, job.Revision)

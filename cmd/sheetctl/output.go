@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // printSubmitted reports an accepted job: its bare id, so that scripts can capture
@@ -69,7 +68,7 @@ func eventLine(ev events.StatusEvent, withJob bool) string {
 
 // printChanged reports the job a control request left: the job's JSON in JSON
 // mode, else "job <id> <status> at <step>: <message>".
-func (a *app) printChanged(j *kvstore.Versioned) {
+func (a *app) printChanged(j *events.Versioned) {
 	if a.opts.json {
 		a.printJSON(j)
 		return

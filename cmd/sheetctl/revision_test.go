@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // runWithHook is runSheetctl with the app's beforeChange hook.
@@ -38,7 +37,7 @@ func TestEditRacingAChange(t *testing.T) {
 	}
 	server := []string{"--server", s.ClientURL()}
 
-	var read, other *kvstore.Versioned
+	var read, other *events.Versioned
 	r := runWithHook(ctx, dir, func() {
 		var err error
 		if read, err = c.Get(ctx, id); err != nil {

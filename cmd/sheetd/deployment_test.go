@@ -136,7 +136,7 @@ func (c *client) publishRetrying(subject string, data []byte, msgID string) {
 }
 
 // jobs reads every job in the jobs bucket.
-func (c *client) jobs() map[string]*kvstore.Job {
+func (c *client) jobs() map[string]*events.Job {
 	c.t.Helper()
 	kv, err := c.js.KeyValue(c.ctx, kvstore.BucketJobs)
 	if err != nil {
@@ -146,13 +146,13 @@ func (c *client) jobs() map[string]*kvstore.Job {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	out := map[string]*kvstore.Job{}
+	out := map[string]*events.Job{}
 	for key := range lister.Keys() {
 		e, err := kv.Get(c.ctx, key)
 		if err != nil {
 			c.t.Fatalf("get job %s: %v", key, err)
 		}
-		var j kvstore.Job
+		var j events.Job
 		if err := json.Unmarshal(e.Value(), &j); err != nil {
 			c.t.Fatalf("job %s is not JSON: %v", key, err)
 		}
@@ -163,12 +163,12 @@ func (c *client) jobs() map[string]*kvstore.Job {
 
 // waitFinal waits until every job of ids is in a final status, polling the bucket,
 // for at most d; it fails the test naming the jobs still open.
-func (c *client) waitFinal(ids []string, d time.Duration, logs ...*worker) map[string]*kvstore.Job {
+func (c *client) waitFinal(ids []string, d time.Duration, logs ...*worker) map[string]*events.Job {
 	c.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		var open []string
-		jobs := map[string]*kvstore.Job{}
+		jobs := map[string]*events.Job{}
 		for _, id := range ids {
 			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 			j, err := c.job(ctx, id)
@@ -200,7 +200,7 @@ func (c *client) waitFinal(ids []string, d time.Duration, logs ...*worker) map[s
 	}
 }
 
-func (c *client) job(ctx context.Context, id string) (*kvstore.Job, error) {
+func (c *client) job(ctx context.Context, id string) (*events.Job, error) {
 	kv, err := c.js.KeyValue(ctx, kvstore.BucketJobs)
 	if err != nil {
 		return nil, err
@@ -209,7 +209,7 @@ func (c *client) job(ctx context.Context, id string) (*kvstore.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	var j kvstore.Job
+	var j events.Job
 	return &j, json.Unmarshal(e.Value(), &j)
 }
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // followers lists, for each status, the statuses the pipeline may write next on
@@ -82,7 +81,7 @@ func (h history) count(st events.Status) int {
 // settledEvents waits until JOB_EVENTS holds an event of every job's final status
 // (the event follows the KV write), gives the service a moment to (wrongly)
 // publish more, and returns every job's events.
-func (c *client) settledEvents(jobs map[string]*kvstore.Job) map[string][]events.StatusEvent {
+func (c *client) settledEvents(jobs map[string]*events.Job) map[string][]events.StatusEvent {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -109,7 +108,7 @@ func (c *client) settledEvents(jobs map[string]*kvstore.Job) map[string][]events
 // checkRun checks every job of a finished run: its history (checkHistory), at
 // most one completed revision, its last event agreeing with its KV value, its
 // retry budget kept, a completed job's PDF URL. It returns the jobs per status.
-func checkRun(t *testing.T, jobs map[string]*kvstore.Job, all map[string][]events.StatusEvent) map[events.Status]int {
+func checkRun(t *testing.T, jobs map[string]*events.Job, all map[string][]events.StatusEvent) map[events.Status]int {
 	t.Helper()
 	counts := map[events.Status]int{}
 	for id, j := range jobs {

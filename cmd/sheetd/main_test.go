@@ -334,13 +334,13 @@ func (c *client) submit(prompt string) string {
 
 // waitCompleted waits for the job's KV value to reach a final status and requires
 // it to be completed.
-func (c *client) waitCompleted(id string, p *process) *kvstore.Job {
+func (c *client) waitCompleted(id string, p *process) *events.Job {
 	c.t.Helper()
 	kv, err := c.js.KeyValue(c.ctx, kvstore.BucketJobs)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	var job kvstore.Job
+	var job events.Job
 	for deadline := time.Now().Add(90 * time.Second); ; {
 		if e, err := kv.Get(c.ctx, id); err == nil {
 			if err := json.Unmarshal(e.Value(), &job); err != nil {

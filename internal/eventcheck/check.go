@@ -29,7 +29,7 @@ const (
 
 // jobReader is what a Checker needs of kvstore.Store.
 type jobReader interface {
-	JobAt(ctx context.Context, id string, rev uint64) (*kvstore.Job, error)
+	JobAt(ctx context.Context, id string, rev uint64) (*events.Job, error)
 }
 
 // Checker verifies the status events one consumer reads.
@@ -71,7 +71,7 @@ func (c *Checker) Decode(ctx context.Context, data []byte) (events.StatusEvent, 
 // job's value at ev's revision, with that value, and true; false when ev is
 // dropped (counted and logged). An error is a failed read: nothing is known
 // about ev, and the caller decides whether to try again.
-func (c *Checker) Verify(ctx context.Context, ev events.StatusEvent) (events.StatusEvent, *kvstore.Job, bool, error) {
+func (c *Checker) Verify(ctx context.Context, ev events.StatusEvent) (events.StatusEvent, *events.Job, bool, error) {
 	j, err := c.store.JobAt(ctx, ev.JobID, ev.Revision)
 	switch {
 	case errors.Is(err, kvstore.ErrNotFound):
@@ -101,7 +101,7 @@ func (c *Checker) Drop(ctx context.Context, jobID, reason string, err error) {
 
 type mismatchError struct {
 	ev  events.StatusEvent
-	job *kvstore.Job
+	job *events.Job
 }
 
 func (e *mismatchError) Error() string {

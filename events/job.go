@@ -1,35 +1,40 @@
-package kvstore
+package events
 
 import (
 	"crypto/rand"
 	"maps"
 	"slices"
 	"time"
-
-	"github.com/sheetpipe/sheetpipe/events"
 )
 
-// Job is the value of a key in the "jobs" bucket. The first block of fields is the
+// The KV buckets of the contract: key = job id, value = Job JSON; key =
+// conversation id, value = Conversation JSON.
+const (
+	BucketJobs          = "jobs"
+	BucketConversations = "conversations"
+)
+
+// Job is a job as the jobs bucket stores it and get and list return it. The first block of fields is the
 // public contract; the rest is internal bookkeeping of the pipeline.
 type Job struct {
-	ID             string        `json:"id"`
-	UserID         string        `json:"user_id"`
-	Status         events.Status `json:"status"`
-	CurrentStep    events.Step   `json:"current_step"`
-	Prompt         string        `json:"prompt"`
-	Mode           string        `json:"mode"`
-	Design         string        `json:"design"`
-	Latex          string        `json:"latex"`
-	PDFURL         string        `json:"pdf_url"`
-	ErrorMessage   string        `json:"error_message"`
-	ErrorLog       *ErrorLog     `json:"error_log,omitempty"`
-	ConversationID string        `json:"conversation_id"`
-	RetryCount     int           `json:"retry_count"`
-	MaxRetries     int           `json:"max_retries"`
-	Description    string        `json:"description"`
-	Tags           []string      `json:"tags"`
-	CreatedAt      time.Time     `json:"created_at"`
-	UpdatedAt      time.Time     `json:"updated_at"`
+	ID             string    `json:"id"`
+	UserID         string    `json:"user_id"`
+	Status         Status    `json:"status"`
+	CurrentStep    Step      `json:"current_step"`
+	Prompt         string    `json:"prompt"`
+	Mode           string    `json:"mode"`
+	Design         string    `json:"design"`
+	Latex          string    `json:"latex"`
+	PDFURL         string    `json:"pdf_url"`
+	ErrorMessage   string    `json:"error_message"`
+	ErrorLog       *ErrorLog `json:"error_log,omitempty"`
+	ConversationID string    `json:"conversation_id"`
+	RetryCount     int       `json:"retry_count"`
+	MaxRetries     int       `json:"max_retries"`
+	Description    string    `json:"description"`
+	Tags           []string  `json:"tags"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 
 	// Message is the human-readable text of the last state change, sent in its event.
 	Message string `json:"message"`
@@ -38,8 +43,8 @@ type Job struct {
 	Provider string `json:"provider,omitempty"`
 	// Stage and Seq name the one ticket that may act on the job now: a ticket whose
 	// stage or sequence differs is stale. Seq grows with every hand-off.
-	Stage events.Stage `json:"stage,omitempty"`
-	Seq   uint64       `json:"seq"`
+	Stage Stage  `json:"stage,omitempty"`
+	Seq   uint64 `json:"seq"`
 	// Lease is set while a worker runs the job; a lease past its expiry belongs to a
 	// worker that died.
 	Lease *Lease `json:"lease,omitempty"`
@@ -51,13 +56,13 @@ type Job struct {
 	Refinement string `json:"refinement,omitempty"`
 	// Priority is the request's priority ("high", "normal", "low"); it picks the
 	// queue of every ticket of the job.
-	Priority events.Priority `json:"priority,omitempty"`
+	Priority Priority `json:"priority,omitempty"`
 	// DependsOn are the jobs whose final LaTeX this one builds on.
 	DependsOn []string `json:"depends_on,omitempty"`
 	// Blocked is set while the job, pending at step design, waits for its
 	// dependencies to complete: it has no ticket (Stage is empty) until they do.
 	Blocked bool `json:"blocked,omitempty"`
-	// WebhookURL receives the job's final status events.
+	// WebhookURL receives the job's final status
 	WebhookURL string `json:"webhook_url,omitempty"`
 	// ActiveRev is the revision of the job's record in the active index (see
 	// BucketActive) while it has a stage.
@@ -95,8 +100,8 @@ type Job struct {
 	Incarnation string `json:"incarnation,omitempty"`
 }
 
-// incarnate gives a job about to be stored as new its own Incarnation.
-func (j *Job) incarnate() {
+// Incarnate gives a job about to be stored as new its own Incarnation.
+func (j *Job) Incarnate() {
 	if j.Incarnation == "" {
 		j.Incarnation = rand.Text()
 	}
@@ -108,8 +113,8 @@ type Imported struct {
 	// Status and Step are the job's state in the old store (the job may have
 	// been resumed from it); named old_status and old_step, so that a byte
 	// search for the job's own "status" member never finds them.
-	Status events.Status `json:"old_status"`
-	Step   events.Step   `json:"old_step"`
+	Status Status `json:"old_status"`
+	Step   Step   `json:"old_step"`
 	// PDFURL is the old store's pdf_url; PDF says what became of that PDF
 	// ("imported", "recompile", "missing: ..." or "" for none).
 	PDFURL string `json:"pdf_url,omitempty"`
@@ -159,8 +164,8 @@ func (j *Job) StateRevision(rev uint64) uint64 {
 func (j *Job) MetaDue() bool { return j.LatexSeq != 0 && j.MetaSeq != j.LatexSeq }
 
 // MetaTicket is the meta stage's ticket for the job's current LaTeX.
-func (j *Job) MetaTicket() events.Ticket {
-	return events.Ticket{JobID: j.ID, Stage: events.StageMeta, Seq: j.LatexSeq}
+func (j *Job) MetaTicket() Ticket {
+	return Ticket{JobID: j.ID, Stage: StageMeta, Seq: j.LatexSeq}
 }
 
 // Request is what the design stage designs from: the latest revised request, or
@@ -195,16 +200,16 @@ type Lease struct {
 func (l *Lease) Expired(now time.Time) bool { return l == nil || now.After(l.ExpiresAt) }
 
 // Queue is where the job's current ticket goes.
-func (j *Job) Queue() events.Queue { return events.TicketQueue(j.Stage, j.Priority) }
+func (j *Job) Queue() Queue { return TicketQueue(j.Stage, j.Priority) }
 
 // Ticket is the hand-off the job currently expects.
-func (j *Job) Ticket() events.Ticket {
-	return events.Ticket{JobID: j.ID, Stage: j.Stage, Seq: j.Seq}
+func (j *Job) Ticket() Ticket {
+	return Ticket{JobID: j.ID, Stage: j.Stage, Seq: j.Seq}
 }
 
 // Event is the status event for the job's state at revision rev.
-func (j *Job) Event(rev uint64) events.StatusEvent {
-	ev := events.StatusEvent{
+func (j *Job) Event(rev uint64) StatusEvent {
+	ev := StatusEvent{
 		JobID:      j.ID,
 		UserID:     j.UserID,
 		Status:     j.Status,
@@ -216,10 +221,10 @@ func (j *Job) Event(rev uint64) events.StatusEvent {
 		Revision:   rev,
 		Time:       j.UpdatedAt,
 	}
-	if j.ErrorLog != nil && (j.Status == events.StatusWaitingAIFix || j.Status == events.StatusWaitingManual) {
-		ev.Error = &events.ErrorInfo{Message: j.ErrorMessage, Line: j.ErrorLog.Line, Snippet: j.ErrorLog.Snippet}
-	} else if j.ErrorMessage != "" && (j.Status == events.StatusError || j.Status == events.StatusWaitingManual) {
-		ev.Error = &events.ErrorInfo{Message: j.ErrorMessage}
+	if j.ErrorLog != nil && (j.Status == StatusWaitingAIFix || j.Status == StatusWaitingManual) {
+		ev.Error = &ErrorInfo{Message: j.ErrorMessage, Line: j.ErrorLog.Line, Snippet: j.ErrorLog.Snippet}
+	} else if j.ErrorMessage != "" && (j.Status == StatusError || j.Status == StatusWaitingManual) {
+		ev.Error = &ErrorInfo{Message: j.ErrorMessage}
 	}
 	return ev
 }
@@ -237,15 +242,15 @@ type Conversation struct {
 // Message is one turn. Stage and Seq tag the turns of one stage run so that a
 // redelivered ticket finds the answer it already paid for instead of asking again.
 type Message struct {
-	Role    string       `json:"role"`
-	Content string       `json:"content"`
-	Time    time.Time    `json:"time"`
-	Stage   events.Stage `json:"stage,omitempty"`
-	Seq     uint64       `json:"seq,omitempty"`
+	Role    string    `json:"role"`
+	Content string    `json:"content"`
+	Time    time.Time `json:"time"`
+	Stage   Stage     `json:"stage,omitempty"`
+	Seq     uint64    `json:"seq,omitempty"`
 }
 
 // Answer returns the assistant turn recorded for stage run (stage, seq), if any.
-func (c *Conversation) Answer(stage events.Stage, seq uint64) (Message, bool) {
+func (c *Conversation) Answer(stage Stage, seq uint64) (Message, bool) {
 	for i := len(c.Messages) - 1; i >= 0; i-- {
 		m := c.Messages[i]
 		if m.Stage == stage && m.Seq == seq && m.Role == "assistant" {
@@ -254,6 +259,10 @@ func (c *Conversation) Answer(stage events.Stage, seq uint64) (Message, bool) {
 	}
 	return Message{}, false
 }
+
+// Active reports whether a stage may still act on j: it has a stage's hand-off,
+// or waits for its dependencies to get one.
+func (j *Job) Active() bool { return j.Stage != "" || j.Blocked }
 
 // Clone returns a deep copy of j: changing one never changes the other.
 func (j *Job) Clone() *Job {
