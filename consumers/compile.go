@@ -11,6 +11,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/failpoint"
 	"github.com/sheetpipe/sheetpipe/latex"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
 // handleCompile compiles the job's LaTeX in the sandbox. A PDF completes the job; a
@@ -41,19 +42,12 @@ func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
 	var le *latex.LatexError
 	switch {
 	case errors.As(err, &le):
-		j, err = p.finish(ctx, j.ID, owner, func(j *events.Job) { compileFailed(j, le) })
+		j, err = p.finish(ctx, j.ID, owner, lifecycle.CompileFailed(owner,
+			lifecycle.CompileError{Message: le.Message, Log: le.Log, Snippet: le.Snippet, Line: le.Line}))
 	case err != nil:
 		return p.failed(ctx, j, owner, events.StageCompile, err)
 	default:
-		j, err = p.finish(ctx, j.ID, owner, func(j *events.Job) {
-			j.Status = events.StatusCompleted
-			j.CurrentStep = events.StepDone
-			j.PDFURL = p.cfg.PublicURL + "/jobs/" + j.ID + "/pdf"
-			j.ErrorMessage = ""
-			j.ErrorLog = nil
-			j.Stage = ""
-			j.Message = "PDF ready"
-		})
+		j, err = p.finish(ctx, j.ID, owner, lifecycle.Completed(owner, p.cfg.PublicURL+"/jobs/"+j.ID+"/pdf"))
 	}
 	if err != nil {
 		return err
@@ -76,30 +70,6 @@ func (p *Pipeline) compilePDF(ctx context.Context, source string) ([]byte, error
 	}
 	p.metrics.Compiled(outcome, time.Since(start))
 	return pdf, err
-}
-
-func compileFailed(j *events.Job, le *latex.LatexError) {
-	j.ErrorLog = &events.ErrorLog{Log: le.Log, Snippet: le.Snippet, Line: le.Line}
-	j.ErrorMessage = le.Message
-	where := ""
-	if le.Line > 0 {
-		where = fmt.Sprintf(" at line %d", le.Line)
-	}
-	switch {
-	case j.ManualEdit || j.Mode == events.ModeManual:
-		j.Status = events.StatusWaitingManual
-		j.Stage = ""
-		j.Message = fmt.Sprintf("Compile failed%s: %s; edit the LaTeX to continue", where, le.Message)
-	case j.RetryCount >= j.MaxRetries:
-		j.Status = events.StatusWaitingManual
-		j.Stage = ""
-		j.ErrorMessage = "Max retries exceeded: " + le.Message
-		j.Message = "Max retries exceeded"
-	default:
-		advance(j, events.StageFix, events.StepCompile,
-			fmt.Sprintf("Compile failed%s: %s; asking the LLM for fix %d/%d", where, le.Message, j.RetryCount+1, j.MaxRetries))
-		j.Status = events.StatusWaitingAIFix
-	}
 }
 
 func compileOutcome(err error) string {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
 const (
@@ -163,29 +164,15 @@ func (d *deadLetter) park(ctx context.Context, data []byte, deliveries uint64) e
 		d.p.log.WarnContext(ctx, "dead-lettered message is not a ticket", "error", err)
 		return nil
 	}
-	var movedOn, leased bool
-	j, err := d.p.apply(ctx, t.JobID, func(j *events.Job) error {
-		movedOn, leased = j.Seq > t.Seq, false
-		switch {
-		case j.Stage != t.Stage || j.Seq != t.Seq || j.Status.Final():
-			return ErrStale
-		case j.Status == events.StatusRunning && !j.Lease.Expired(time.Now()):
-			leased = true
-			return ErrStale
-		}
-		j.Status = events.StatusWaitingManual
-		j.ErrorMessage = fmt.Sprintf("ticket for %s hit max deliveries (%d)", t.Stage, deliveries)
-		j.Message = "Delivery failed repeatedly; retry or edit the job"
-		j.Lease = nil
-		return nil
-	})
+	j, _, err := d.p.x.Apply(ctx, t.JobID, lifecycle.DeadTicket(t, deliveries))
+	var leased *lifecycle.LeasedError
 	switch {
 	case errors.Is(err, kvstore.ErrNotFound):
 		return nil
-	case errors.Is(err, ErrStale) && movedOn:
+	case errors.Is(err, lifecycle.ErrStale) && j.Seq > t.Seq:
 		return d.p.publishTicket(ctx, j)
-	case errors.Is(err, ErrStale):
-		if leased {
+	case errors.Is(err, lifecycle.ErrStale), errors.As(err, &leased):
+		if leased != nil {
 			d.p.log.InfoContext(ctx, "dead ticket's job is running; left to its worker", "job_id", t.JobID, "step", t.Stage)
 		}
 		return nil

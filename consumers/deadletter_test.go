@@ -41,6 +41,7 @@ func TestMaxDeliveriesParksJob(t *testing.T) {
 	if j := e.job(id); j.ErrorMessage != reason || j.RetryCount != 2 || j.Lease != nil {
 		t.Fatalf("job error %q, retry_count %d, lease %+v", j.ErrorMessage, j.RetryCount, j.Lease)
 	}
+	parkedLeavesActive(e, id)
 	waitEmpty(t, e)
 	e.settle()
 	evs = e.eventsOf(id)

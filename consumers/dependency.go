@@ -9,6 +9,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
 // Dependencies (depends_on). A job that depends on others is created only when
@@ -22,16 +23,11 @@ import (
 // Each re-evaluation is a CAS write that applies only to a job still blocked, so
 // any number of them hand the job to design once.
 
-// dependencyWait is what a job's dependencies allow it to do now.
+// dependencyWait is what a job's dependencies allow it to do now
+// (lifecycle.Wait), and the first of them that does not exist.
 type dependencyWait struct {
-	// ready: every dependency completed.
-	ready bool
-	// missing is a dependency that does not exist.
+	lifecycle.Wait
 	missing string
-	// failed says why the job cannot run: a dependency was aborted or rejected.
-	failed string
-	// waiting says what the job waits for, naming the dependencies.
-	waiting string
 }
 
 // checkDependencies reads the jobs ids and says what they allow.
@@ -41,16 +37,16 @@ func (p *Pipeline) checkDependencies(ctx context.Context, ids []string) (depende
 		d, _, err := p.store.Get(ctx, id)
 		switch {
 		case errors.Is(err, kvstore.ErrNotFound):
-			return dependencyWait{missing: id, failed: fmt.Sprintf("dependency %s does not exist", id)}, nil
+			return dependencyWait{missing: id, Wait: lifecycle.Wait{Failed: fmt.Sprintf("dependency %s does not exist", id)}}, nil
 		case err != nil:
 			return dependencyWait{}, fmt.Errorf("load dependency %s: %w", id, err)
 		}
 		switch {
 		case d.Status == events.StatusCompleted:
 		case d.Status == events.StatusAborted:
-			return dependencyWait{failed: fmt.Sprintf("dependency %s was aborted", id)}, nil
+			return dependencyWait{Wait: lifecycle.Wait{Failed: fmt.Sprintf("dependency %s was aborted", id)}}, nil
 		case d.Status == events.StatusError && d.CurrentStep == events.StepPrompt:
-			return dependencyWait{failed: fmt.Sprintf("dependency %s was rejected (%s)", id, d.ErrorMessage)}, nil
+			return dependencyWait{Wait: lifecycle.Wait{Failed: fmt.Sprintf("dependency %s was rejected (%s)", id, d.ErrorMessage)}}, nil
 		case d.Status == events.StatusWaitingManual:
 			manual = append(manual, id)
 		default:
@@ -68,30 +64,7 @@ func (p *Pipeline) checkDependencies(ctx context.Context, ids []string) (depende
 	default:
 		why = append(why, fmt.Sprintf("waiting for dependencies %s to complete", strings.Join(running, ", ")))
 	}
-	return dependencyWait{ready: len(why) == 0, waiting: strings.Join(why, "; ")}, nil
-}
-
-// hold applies w to j, which is to run from step design: handed to design when
-// ready, waiting_manual when it cannot run, else blocked.
-func (w dependencyWait) hold(j *events.Job) {
-	switch {
-	case w.ready:
-		j.Blocked = false
-		advance(j, events.StageDesign, events.StepDesign, "Dependencies completed; waiting for design")
-	case w.failed != "":
-		j.Blocked = false
-		j.Status = events.StatusWaitingManual
-		j.CurrentStep = events.StepDesign
-		j.Stage = events.StageDesign
-		j.ErrorMessage = w.failed
-		j.Message = "Cannot start: " + w.failed + "; abort this job"
-	default:
-		j.Blocked = true
-		j.Status = events.StatusPending
-		j.CurrentStep = events.StepDesign
-		j.Stage = ""
-		j.Message = w.waiting
-	}
+	return dependencyWait{Wait: lifecycle.Wait{Ready: len(why) == 0, Waiting: strings.Join(why, "; ")}}, nil
 }
 
 // dependOn prepares the new, valid job j for its dependencies before it is
@@ -111,31 +84,8 @@ func (p *Pipeline) dependOn(ctx context.Context, j *events.Job) error {
 	if err := p.store.AddDependent(ctx, j.ID, j.DependsOn); err != nil {
 		return err
 	}
-	if !w.ready {
-		w.hold(j)
-	}
+	lifecycle.Submitted(j, w.Wait)
 	return nil
-}
-
-// gate re-evaluates the dependencies of j, which a user sends back to step
-// design (retry, refine): a job that cannot run is refused, one whose
-// dependencies have not all completed waits for them again. It reports whether
-// j may be handed to design now.
-func (p *Pipeline) gate(ctx context.Context, j *events.Job, what string) (bool, error) {
-	if len(j.DependsOn) == 0 {
-		return true, nil
-	}
-	w, err := p.checkDependencies(ctx, j.DependsOn)
-	switch {
-	case err != nil:
-		return false, err
-	case w.failed != "":
-		return false, fmt.Errorf("%w: cannot %s job %s: %s; abort it instead", events.ErrConflict, what, j.ID, w.failed)
-	case !w.ready:
-		w.hold(j)
-		return false, nil
-	}
-	return true, nil
 }
 
 // wake re-evaluates job id if it waits for its dependencies, and hands it to
@@ -155,17 +105,7 @@ func (p *Pipeline) wake(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		j, err = p.apply(ctx, id, func(j *events.Job) error {
-			if !j.Blocked {
-				return kvstore.ErrNoChange
-			}
-			message := j.Message
-			w.hold(j)
-			if j.Blocked && j.Message == message {
-				return kvstore.ErrNoChange
-			}
-			return nil
-		})
+		j, _, err = p.x.Apply(ctx, id, lifecycle.Wake(w.Wait))
 		if err != nil {
 			return err
 		}

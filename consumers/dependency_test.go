@@ -232,6 +232,7 @@ func TestAbortedDependency(t *testing.T) {
 	if j := e.job(key); j.ErrorMessage != want || j.Blocked {
 		t.Fatalf("dependent: error %q, blocked %v", j.ErrorMessage, j.Blocked)
 	}
+	parkedLeavesActive(e, key)
 	// Retry re-evaluates the dependencies: an aborted one never completes.
 	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: key}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("retry: %v, want a conflict saying %q", err, want)

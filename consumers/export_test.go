@@ -31,3 +31,15 @@ func (p *Pipeline) ImportCrashed(ctx context.Context, rec events.ImportRecord) e
 	_, err = p.writeImport(ctx, plan, 0, nil, 0)
 	return err
 }
+
+// SweepReads runs the scan of a sweeper pass over the active index (the scan of
+// every pass after a process's first) and returns the ids of the jobs it read.
+func (p *Pipeline) SweepReads(ctx context.Context) ([]string, error) {
+	var read []string
+	s := &sweeper{p: p, indexed: true}
+	err := s.scanIndex(ctx, time.Now(), func(id string, _ *events.Job, _ uint64, _ error) error {
+		read = append(read, id)
+		return nil
+	})
+	return read, err
+}

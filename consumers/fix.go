@@ -3,13 +3,13 @@ package consumers
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/failpoint"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
 // handleFix sends the parsed compile error and the LaTeX to the LLM in the job's
@@ -40,19 +40,11 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 	if fixErr != nil && (!llmFailed || ctx.Err() != nil) {
 		return p.failed(ctx, j, owner, events.StageFix, fixErr)
 	}
-	j, err = p.finish(ctx, j.ID, owner, func(j *events.Job) {
-		if fixErr != nil {
-			j.Status = events.StatusWaitingManual
-			j.Stage = ""
-			j.ErrorMessage = fmt.Sprintf("AI fix failed: %v", fixErr)
-			j.Message = "AI fix failed"
-			return
-		}
-		j.Latex = ai.Clean(answer)
-		j.RetryCount++
-		advance(j, events.StageCompile, events.StepCompile,
-			fmt.Sprintf("AI fix %d/%d applied; compiling", j.RetryCount, j.MaxRetries))
-	})
+	t := lifecycle.Fixed(owner, ai.Clean(answer))
+	if fixErr != nil {
+		t = lifecycle.FixFailed(owner, fixErr)
+	}
+	j, err = p.finish(ctx, j.ID, owner, t)
 	if err != nil {
 		return err
 	}

@@ -197,10 +197,7 @@ func (p *Pipeline) writeImport(ctx context.Context, plan *importPlan, convRev ui
 			return 0, fmt.Errorf("store pdf %s: %w", j.ID, err)
 		}
 	}
-	if old != nil {
-		return p.store.ReplaceImported(ctx, j, old, oldRev)
-	}
-	return p.store.CreateImported(ctx, j)
+	return p.x.Import(ctx, j, old, oldRev)
 }
 
 // emitImported publishes the imported job's status event, stamped with the time

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
 // importPlan is an old record mapped onto sheetpipe: the job and conversation
@@ -171,9 +172,9 @@ func importConversation(j *events.Job, old *events.OldJob, c *events.OldConversa
 func (p *Pipeline) mapState(j *events.Job, rec *events.ImportRecord, recompile bool, plan *importPlan) string {
 	switch j.Status {
 	case events.StatusPending, events.StatusError, events.StatusRunning:
-		return resume(j, stageOfStep(j.CurrentStep))
+		return lifecycle.ResumeImported(j, stageOfStep(j.CurrentStep))
 	case events.StatusWaitingAIFix:
-		return resume(j, events.StageFix)
+		return lifecycle.ResumeImported(j, events.StageFix)
 	}
 	if rec.PDF != nil {
 		if !bytes.HasPrefix(rec.PDF, []byte("%PDF-")) {
@@ -194,7 +195,7 @@ func (p *Pipeline) mapState(j *events.Job, rec *events.ImportRecord, recompile b
 	}
 	if recompile && strings.TrimSpace(j.Latex) != "" {
 		j.Imported.PDF = "recompile: " + why
-		resume(j, events.StageCompile)
+		lifecycle.ResumeImported(j, events.StageCompile)
 		return "PDF missing (" + why + "): rebuilding it from its LaTeX"
 	}
 	j.Imported.PDF = "missing: " + why
@@ -213,36 +214,6 @@ func stageOfStep(step events.Step) events.Stage {
 		return events.StageCompile
 	}
 	return events.StageDesign
-}
-
-// resume hands j to stage, or to an earlier one when j lacks that stage's input
-// (LaTeX to compile or fix, a design to write LaTeX from), and says so.
-func resume(j *events.Job, stage events.Stage) string {
-	note := ""
-	if (stage == events.StageCompile || stage == events.StageFix) && strings.TrimSpace(j.Latex) == "" {
-		stage, note = events.StageLatex, "no LaTeX: "
-	}
-	if stage == events.StageLatex && strings.TrimSpace(j.Design) == "" {
-		stage, note = events.StageDesign, "no design: "
-	}
-	j.Status = events.StatusPending
-	j.Stage, j.Seq = stage, 1
-	switch stage {
-	case events.StageDesign:
-		j.CurrentStep = events.StepDesign
-	case events.StageLatex:
-		j.CurrentStep = events.StepLatex
-	default:
-		j.CurrentStep = events.StepCompile
-		j.LatexSeq = j.Seq
-	}
-	if stage == events.StageFix {
-		j.Status = events.StatusWaitingAIFix
-	}
-	if note != "" {
-		return note + "resumed at " + string(stage)
-	}
-	return ""
 }
 
 // jsonTexts turns JSON values into their compact text; nil for none.

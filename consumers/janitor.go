@@ -123,7 +123,7 @@ func (jn *janitor) scanJobs(ctx context.Context, cutoff time.Time) ([]expiredJob
 		inUse[j.ConversationID] = true
 		// An imported job keeps the old store's updated_at: its age counts from
 		// its import when that is later.
-		if finished(j) && j.LastChange().Before(cutoff) {
+		if events.Finished(j.Status, j.CurrentStep) && j.LastChange().Before(cutoff) {
 			expired = append(expired, expiredJob{id: id, conversation: j.ConversationID,
 				status: j.Status, updated: j.LastChange(), rev: rev})
 		}
@@ -133,17 +133,6 @@ func (jn *janitor) scanJobs(ctx context.Context, cutoff time.Time) ([]expiredJob
 		return nil, nil, fmt.Errorf("janitor: %w", err)
 	}
 	return expired, inUse, nil
-}
-
-// finished reports whether no stage will act on j again without a user.
-func finished(j *events.Job) bool {
-	switch j.Status {
-	case events.StatusCompleted, events.StatusAborted, events.StatusWaitingManual:
-		return true
-	case events.StatusError:
-		return j.CurrentStep == events.StepPrompt
-	}
-	return false
 }
 
 // expire deletes job x if it is still at the revision the scan read, then its

@@ -12,6 +12,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/failpoint"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
 // llmStep describes one LLM stage: what it asks and what it does with the answer.
@@ -22,7 +23,8 @@ type llmStep struct {
 	prepare func(ctx context.Context, j *events.Job) (string, error)
 	// call asks the LLM; refs are the final LaTeX of the jobs the job depends on.
 	call func(ctx context.Context, history []ai.Turn, input string, refs []ai.Reference) (ai.Reply, error)
-	done func(j *events.Job, input, answer string)
+	// done is the transition that records the answer, made from input.
+	done func(owner, input, answer string) lifecycle.Transition
 }
 
 // refineTag tags the conversation turns of a refinement, which the design stage
@@ -37,16 +39,7 @@ func (p *Pipeline) handleDesign(ctx context.Context, msg jetstream.Msg) error {
 		call: func(ctx context.Context, h []ai.Turn, request string, refs []ai.Reference) (ai.Reply, error) {
 			return p.llm.GenerateDesign(ctx, h, request, refs...)
 		},
-		done: func(j *events.Job, request, answer string) {
-			if j.Refinement != "" {
-				j.RevisedPrompt = request
-				j.Refinement = ""
-			}
-			j.Design = answer
-			j.RetryCount = 0
-			j.ErrorMessage = ""
-			advance(j, events.StageLatex, events.StepLatex, "Design ready; generating LaTeX")
-		},
+		done: lifecycle.Designed,
 	})
 }
 
@@ -70,13 +63,8 @@ func (p *Pipeline) handleLatex(ctx context.Context, msg jetstream.Msg) error {
 		call: func(ctx context.Context, h []ai.Turn, design string, refs []ai.Reference) (ai.Reply, error) {
 			return p.llm.GenerateLatex(ctx, h, design, refs...)
 		},
-		done: func(j *events.Job, _, answer string) {
-			j.Latex = answer
-			j.ManualEdit = false
-			j.RetryCount = 0
-			j.ErrorMessage = ""
-			advance(j, events.StageCompile, events.StepCompile, "LaTeX ready; compiling")
-			j.LatexSeq = j.Seq
+		done: func(owner, _, answer string) lifecycle.Transition {
+			return lifecycle.LatexWritten(owner, answer)
 		},
 	})
 }
@@ -106,7 +94,7 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 	if err != nil {
 		return p.failed(ctx, j, owner, s.stage, err)
 	}
-	j, err = p.finish(ctx, j.ID, owner, func(j *events.Job) { s.done(j, input, ai.Clean(answer)) })
+	j, err = p.finish(ctx, j.ID, owner, s.done(owner, input, ai.Clean(answer)))
 	if err != nil {
 		return err
 	}
@@ -210,23 +198,7 @@ func (p *Pipeline) failed(ctx context.Context, j *events.Job, owner string, stag
 	case errors.Is(cause, errLeaseLost), errors.Is(cause, errAborted), ctx.Err() != nil, kvstore.IsStorage(cause):
 		return cause
 	}
-	var delay time.Duration
-	j, err := p.finish(ctx, j.ID, owner, func(j *events.Job) {
-		j.ErrorMessage = fmt.Sprintf("%s failed: %v", stage, cause)
-		switch {
-		case errors.Is(cause, ai.ErrPermanent):
-			j.Status = events.StatusWaitingManual
-			j.Message = "LLM request refused; fix the configuration and retry"
-		case j.RetryCount >= j.MaxRetries:
-			j.Status = events.StatusWaitingManual
-			j.Message = "Max retries exceeded"
-		default:
-			j.RetryCount++
-			delay = p.cfg.backoff(j.RetryCount)
-			j.Status = events.StatusError
-			j.Message = fmt.Sprintf("Transient failure in %s; retry %d/%d in %s", stage, j.RetryCount, j.MaxRetries, delay)
-		}
-	})
+	j, err := p.finish(ctx, j.ID, owner, lifecycle.Failed(owner, stage, cause, errors.Is(cause, ai.ErrPermanent), p.cfg.backoff))
 	if err != nil {
 		return err
 	}
@@ -237,5 +209,5 @@ func (p *Pipeline) failed(ctx context.Context, j *events.Job, owner string, stag
 	if p.metrics != nil {
 		p.metrics.Retries.WithLabelValues(string(stage)).Inc()
 	}
-	return &RetryError{Delay: delay, Err: cause}
+	return &RetryError{Delay: p.cfg.backoff(j.RetryCount), Err: cause}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
 // handleMeta writes the description and tags of the LaTeX a meta ticket names.
@@ -35,15 +36,15 @@ func (p *Pipeline) handleMeta(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return p.metaFailed(ctx, msg, t, fmt.Errorf("load job %s: %w", t.JobID, err))
 	}
-	if err := metaStale(j, t.Seq); err != nil {
-		return err
+	if err := lifecycle.MetaStale(j, t.Seq); err != nil {
+		return verdict(err)
 	}
 	desc, tags, err := p.describe(ctx, j)
 	if err != nil {
 		return p.metaFailed(ctx, msg, t, err)
 	}
-	err = p.writeMeta(ctx, t, func(j *events.Job) {
-		j.Description, j.Tags, j.MetaError = desc, tags, ""
+	err = p.writeMeta(ctx, t, func(m *lifecycle.Meta) {
+		m.Description, m.Tags, m.Error = desc, tags, ""
 	})
 	switch {
 	case errors.Is(err, ErrStale):
@@ -52,20 +53,6 @@ func (p *Pipeline) handleMeta(ctx context.Context, msg jetstream.Msg) error {
 		return p.metaFailed(ctx, msg, t, err)
 	}
 	p.log.InfoContext(ctx, "description written", "job_id", t.JobID, "step", events.StageMeta, "tags", len(tags))
-	return nil
-}
-
-// metaStale is nil while a meta ticket for the LaTeX of hand-off seq is due on j,
-// else ErrStale saying why not.
-func metaStale(j *events.Job, seq uint64) error {
-	switch {
-	case j.Status == events.StatusAborted:
-		return fmt.Errorf("%w: job %s is aborted", ErrStale, j.ID)
-	case j.LatexSeq != seq:
-		return fmt.Errorf("%w: job %s has other LaTeX (hand-off %d, ticket %d)", ErrStale, j.ID, j.LatexSeq, seq)
-	case j.MetaSeq == seq:
-		return fmt.Errorf("%w: job %s is already described", ErrStale, j.ID)
-	}
 	return nil
 }
 
@@ -136,20 +123,12 @@ func (p *Pipeline) history(ctx context.Context, j *events.Job) ([]ai.Turn, error
 // longer waits for them. It goes through the CAS loop but not through apply: the
 // job's status does not change, so there is no status event, and EventRev keeps
 // the revision of the last one for a re-emit to repeat.
-func (p *Pipeline) writeMeta(ctx context.Context, t events.Ticket, fn func(*events.Job)) error {
-	_, _, err := p.store.UpdateRev(ctx, t.JobID, func(j *events.Job, rev uint64) error {
-		if err := metaStale(j, t.Seq); err != nil {
-			return err
-		}
-		fn(j)
-		j.MetaSeq = t.Seq
-		j.EventRev = j.StateRevision(rev)
-		return nil
-	})
+func (p *Pipeline) writeMeta(ctx context.Context, t events.Ticket, fn func(*lifecycle.Meta)) error {
+	_, _, err := p.x.Apply(ctx, t.JobID, lifecycle.Describe(t.Seq, fn))
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return fmt.Errorf("%w: %w", ErrStale, err)
 	}
-	return err
+	return verdict(err)
 }
 
 // metaFailed settles a meta ticket whose work failed: a shutdown hands it back,
@@ -176,7 +155,7 @@ func (p *Pipeline) metaFailed(ctx context.Context, msg jetstream.Msg, t events.T
 			"attempt", delivered, "delay", delay, "error", cause)
 		return &RetryError{Delay: delay, Err: cause}
 	}
-	err := p.writeMeta(ctx, t, func(j *events.Job) { j.MetaError = cause.Error() })
+	err := p.writeMeta(ctx, t, func(m *lifecycle.Meta) { m.Error = cause.Error() })
 	if err != nil && !errors.Is(err, ErrStale) {
 		return err
 	}

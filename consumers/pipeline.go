@@ -12,6 +12,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
@@ -48,9 +49,11 @@ type Deps struct {
 
 // Pipeline runs the stages of this process.
 type Pipeline struct {
-	cfg     Config
-	js      jetstream.JetStream
-	store   *kvstore.Store
+	cfg   Config
+	js    jetstream.JetStream
+	store *kvstore.Store
+	// x writes every change of a job (package lifecycle).
+	x       *lifecycle.Executor
 	llm     llm
 	compile compiler
 	pdfs    jetstream.ObjectStore
@@ -94,8 +97,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 	if storage == nil {
 		storage = d.Store.StorageErr
 	}
-	return &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler,
-		pdfs: pdfs, cache: cache, recent: newRecentJobs(recentJobsMax), log: log, metrics: d.Metrics, storage: storage}, nil
+	p := &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler,
+		pdfs: pdfs, cache: cache, recent: newRecentJobs(recentJobsMax), log: log, metrics: d.Metrics, storage: storage}
+	p.x = lifecycle.NewExecutor(d.Store, publisher{p}, log, d.Metrics)
+	return p, nil
 }
 
 // Start runs the given stages (all when none are named: the pipeline's and meta)

@@ -250,6 +250,7 @@ func TestLLMFailures(t *testing.T) {
 			if last.Message != tc.message || last.Error == nil || last.Error.Message == "" {
 				t.Fatalf("final event %+v", last)
 			}
+			parkedLeavesActive(e, id)
 			e.settle()
 			if n := e.llm.CallsFor("design"); n != tc.attempts {
 				t.Fatalf("%d design calls, want %d", n, tc.attempts)
@@ -431,7 +432,7 @@ func TestHostileLatexLeaksNothing(t *testing.T) {
 	e := newEnv(t, steps("outline", hostile, hostile))
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "x", MaxRetries: intp(0)})
-	evs := e.waitFor(id, "final status", func(ev events.StatusEvent) bool { return ev.Status.Final() })
+	evs := e.waitFor(id, "final status", func(ev events.StatusEvent) bool { return events.FinishedStatus(ev.Status) })
 	j := e.job(id)
 	all := j.Latex + describe(evs) + j.ErrorMessage
 	if j.ErrorLog != nil {

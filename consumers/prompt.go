@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -16,6 +15,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/failpoint"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
 // handlePrompt turns a job request on jobs.prompt into a job. A message that is not
@@ -45,7 +45,7 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 	} else if err != nil {
 		return err
 	}
-	rev, err := p.store.Create(ctx, j)
+	rev, err := p.x.Create(ctx, j)
 	if errors.Is(err, kvstore.ErrExists) {
 		return p.duplicateRequest(ctx, req.JobID, redelivered(msg))
 	}
@@ -72,10 +72,7 @@ func (p *Pipeline) handOn(ctx context.Context, j *events.Job) error {
 
 // created counts and announces a job just stored at revision rev.
 func (p *Pipeline) created(ctx context.Context, j *events.Job, rev uint64) {
-	if p.metrics != nil {
-		p.metrics.JobsSubmitted.Inc()
-	}
-	p.emit(ctx, j, rev, "")
+	p.x.Created(ctx, j, rev)
 	p.log.InfoContext(ctx, "job created", "job_id", j.ID, "status", j.Status, "provider", j.Provider)
 }
 
@@ -111,10 +108,7 @@ func (p *Pipeline) newJob(req events.JobRequest, invalid error) *events.Job {
 		j.Prompt = events.Excerpt(req.Prompt, events.MaxRejectedPromptBytes)
 		j.UserID = events.Excerpt(req.UserID, 4*events.MaxUserIDLen)
 		j.Mode = events.Excerpt(req.Mode, 16)
-		j.Status = events.StatusError
-		j.CurrentStep = events.StepPrompt
-		j.ErrorMessage = err.Error()
-		j.Message = "Rejected: " + strings.TrimPrefix(err.Error(), events.ErrInvalid.Error()+": ")
+		lifecycle.Reject(j, err)
 		if req.MaxRetries != nil {
 			j.MaxRetries = min(max(*req.MaxRetries, 0), events.MaxRetriesCap)
 		}
@@ -125,14 +119,7 @@ func (p *Pipeline) newJob(req events.JobRequest, invalid error) *events.Job {
 	j.Priority = req.Priority
 	j.DependsOn = req.DependsOn
 	j.WebhookURL = req.WebhookURL
-	j.Status = events.StatusPending
-	j.CurrentStep = events.StepDesign
-	j.Stage = events.StageDesign
-	j.Seq = 1
-	j.Message = "Job accepted; waiting for design"
-	if j.Provider == "offline" {
-		j.Message += " (offline provider: no LLM configured)"
-	}
+	lifecycle.Accept(j)
 	return j
 }
 
@@ -148,7 +135,7 @@ func (p *Pipeline) duplicateRequest(ctx context.Context, id string, redelivered 
 	}
 	p.log.InfoContext(ctx, "duplicate request ignored", "job_id", id, "status", j.Status)
 	if redelivered {
-		p.emit(ctx, j, j.StateRevision(rev), j.Status)
+		p.x.Emit(ctx, j, j.StateRevision(rev), j.Status)
 	}
 	if j.Status == events.StatusPending && j.Stage == events.StageDesign && j.Seq == 1 {
 		return p.publishTicket(ctx, j)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
 const (
@@ -144,14 +145,8 @@ func (s *sweeper) index(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = s.p.store.UpdateRev(ctx, id, func(j *events.Job, rev uint64) error {
-		if !j.Active() {
-			return kvstore.ErrNoChange // settled meanwhile: the sweeper removes the record
-		}
-		j.EventRev = j.StateRevision(rev)
-		j.ActiveRev = rec
-		return nil
-	})
+	// A job settled meanwhile is left alone: the sweeper removes the record.
+	_, _, err = s.p.x.Apply(ctx, id, lifecycle.Index(rec))
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return nil
 	}
@@ -274,23 +269,10 @@ func (s *sweeper) stuck(j *events.Job, now time.Time, idle map[events.Stage]bool
 func (s *sweeper) rescue(id string, idle map[events.Stage]bool) error {
 	ctx, cancel := context.WithTimeout(s.workCtx, rescueTimeout)
 	defer cancel()
-	j, err := s.p.apply(ctx, id, func(j *events.Job) error {
-		if !s.stuck(j, time.Now(), idle) {
-			return ErrStale
-		}
-		j.Message = orphanMessage
-		if j.Status == events.StatusRunning {
-			j.Message = recoveredMessage
-		}
-		if j.Status != events.StatusWaitingAIFix {
-			j.Status = events.StatusPending
-		}
-		j.Seq++
-		j.Lease = nil
-		return nil
-	})
+	stuck := func(j *events.Job, now time.Time) bool { return s.stuck(j, now, idle) }
+	j, _, err := s.p.x.Apply(ctx, id, lifecycle.Recover(stuck, orphanMessage, recoveredMessage))
 	switch {
-	case errors.Is(err, ErrStale), errors.Is(err, kvstore.ErrNotFound):
+	case errors.Is(err, lifecycle.ErrStale), errors.Is(err, kvstore.ErrNotFound):
 		return nil
 	case err != nil:
 		return err

@@ -1,6 +1,7 @@
 package consumers_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -245,5 +246,26 @@ func TestSweeperRemovesRecordsOfSettledJobs(t *testing.T) {
 	})
 	if j := e.job(id); j.Status != events.StatusCompleted {
 		t.Fatalf("the sweeper changed a completed job: %s", j.Status)
+	}
+}
+
+// parkedLeavesActive checks that job id, parked for a human, left the active
+// index with its write: its value is not active, its record goes, and the
+// sweeper's scan no longer reads it.
+func parkedLeavesActive(e *env, id string) {
+	e.t.Helper()
+	if j := e.job(id); j.Status != events.StatusWaitingManual || j.Active() || j.Stage != "" {
+		e.t.Fatalf("parked job is %s with stage %q, blocked %v: still active", j.Status, j.Stage, j.Blocked)
+	}
+	waitUntil(e.t, "the parked job's record removed from the active index", func() bool {
+		_, ok := e.activeRecords()[id]
+		return !ok
+	})
+	read, err := e.pipe.SweepReads(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if slices.Contains(read, id) {
+		e.t.Fatalf("the sweeper still reads parked job %s", id)
 	}
 }

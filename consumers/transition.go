@@ -2,7 +2,6 @@ package consumers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,72 +11,30 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
-// apply is the one way a stage changes a job's state: a CAS write through kvstore,
-// then exactly one status event for the new revision. An error from fn writes
-// nothing and is returned with the job as read.
-func (p *Pipeline) apply(ctx context.Context, id string, fn func(*events.Job) error) (*events.Job, error) {
-	j, _, err := p.applyRev(ctx, id, fn)
-	return j, err
-}
+// publisher is the pipeline's lifecycle.Publisher: in a stage's scope it
+// publishes without waiting for the acknowledgement (the runner collects it
+// before acking the stage's ticket); elsewhere a status event waits for its
+// acknowledgement, retrying, and a ticket waits for one attempt.
+type publisher struct{ p *Pipeline }
 
-// applyRev is apply, also returning the job's revision.
-func (p *Pipeline) applyRev(ctx context.Context, id string, fn func(*events.Job) error) (*events.Job, uint64, error) {
-	return p.applyFrom(ctx, id, nil, 0, fn)
-}
-
-// applyFrom is applyRev starting from a value of the job the caller holds at
-// revision fromRev (see kvstore.Store.UpdateFrom); nil from reads first.
-func (p *Pipeline) applyFrom(ctx context.Context, id string, from *events.Job, fromRev uint64, fn func(*events.Job) error) (*events.Job, uint64, error) {
-	var before events.Status
-	var unchanged bool
-	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *events.Job) error {
-		before = j.Status
-		err := fn(j)
-		unchanged = errors.Is(err, kvstore.ErrNoChange)
-		if err == nil {
-			j.EventRev = 0 // this write has its event
-		}
-		return err
-	})
-	if err != nil || unchanged {
-		return j, rev, err
+func (pub publisher) Publish(ctx context.Context, subject string, data []byte, msgID string, ticket bool) error {
+	p := pub.p
+	if p.publishAsync(ctx, subject, data, msgID, ticket) {
+		return nil
 	}
-	p.emit(ctx, j, rev, before)
-	return j, rev, nil
+	if ticket {
+		_, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
+		return err
+	}
+	return p.publishSync(ctx, subject, data, msgID)
 }
 
 // emitAttempts bounds the publishes of one status event (about 1.5s in all); the
 // dedupe id makes a retry after a lost acknowledgement harmless.
 const emitAttempts = 5
-
-// emit publishes the status event of j at rev and counts a job that just finished.
-func (p *Pipeline) emit(ctx context.Context, j *events.Job, rev uint64, before events.Status) {
-	ev := j.Event(rev)
-	if before != j.Status && ev.Final() && p.metrics != nil {
-		p.metrics.JobsFinished.WithLabelValues(string(j.Status)).Inc()
-	}
-	data, err := json.Marshal(ev)
-	if err == nil {
-		err = p.publishEvent(ctx, data, ev.MsgID())
-	}
-	if err != nil {
-		if p.metrics != nil {
-			p.metrics.EventPublishErrs.Inc()
-		}
-		p.log.ErrorContext(ctx, "publish status event", "job_id", j.ID, "status", j.Status, "error", err)
-	}
-}
-
-// publishEvent publishes one encoded status event: in a stage, without waiting
-// for its acknowledgement (see scope); elsewhere, waiting and retrying.
-func (p *Pipeline) publishEvent(ctx context.Context, data []byte, msgID string) error {
-	if p.publishAsync(ctx, events.SubjectStatus, data, msgID, false) {
-		return nil
-	}
-	return p.publishSync(ctx, events.SubjectStatus, data, msgID)
-}
 
 // publishAsync publishes in ctx's scope, whose runner collects the
 // acknowledgement before it acks the stage's ticket; false when there is no scope
@@ -106,55 +63,29 @@ func (p *Pipeline) publishSync(ctx context.Context, subject string, data []byte,
 	}
 }
 
-// publishTicket hands the job to its next stage when it expects one. The dedupe id
-// (ticketMsgID) makes a re-publish of the same hand-off a no-op inside the
-// duplicates window.
-//
-// A hand-off to compile whose LaTeX is not yet described also goes to the meta
-// stage, after the compile ticket so the PDF never waits for it: every place
-// that re-publishes a lost hand-off (a redelivered stale ticket, the sweeper, the
-// max-deliveries handler) thereby re-publishes a lost meta ticket too.
+// publishTicket hands the job to its next stage when it expects one
+// (lifecycle.Executor.HandOn).
 func (p *Pipeline) publishTicket(ctx context.Context, j *events.Job) error {
-	if j.Stage == "" || (j.Status != events.StatusPending && j.Status != events.StatusWaitingAIFix) {
-		return nil
-	}
-	if err := p.sendTicket(ctx, j, j.Queue().Subject(), j.Ticket()); err != nil {
-		return err
-	}
-	if j.Stage == events.StageCompile && j.MetaDue() {
-		return p.sendTicket(ctx, j, events.SubjectMeta, j.MetaTicket())
-	}
-	return nil
+	return p.x.HandOn(ctx, j)
 }
 
-func (p *Pipeline) sendTicket(ctx context.Context, j *events.Job, subject string, t events.Ticket) error {
-	id := ticketMsgID(j, t)
-	data, err := json.Marshal(t)
-	if err != nil {
-		return fmt.Errorf("encode ticket %s: %w", id, err)
-	}
-	if p.publishAsync(ctx, subject, data, id, true) {
+// verdict turns a transition's refusal into the settlement of the ticket that
+// asked for it.
+func verdict(err error) error {
+	var le *lifecycle.LeasedError
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, lifecycle.ErrAborted):
+		return errAborted
+	case errors.Is(err, lifecycle.ErrLost):
+		return errLeaseLost
+	case errors.Is(err, lifecycle.ErrStale):
+		return fmt.Errorf("%w: %w", ErrStale, err)
+	case errors.As(err, &le):
+		return &RetryError{Delay: time.Until(le.Until) + 100*time.Millisecond, Err: err}
 	}
-	if _, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(id)); err != nil {
-		return fmt.Errorf("publish ticket %s: %w", id, kvstore.Classify(err))
-	}
-	return nil
-}
-
-// ticketMsgID is the dedupe id of ticket t of job j: the hand-off's own id (job,
-// stage, sequence) and the job's incarnation. A re-publish of the same hand-off
-// (a redelivered stale ticket, the sweeper, the max-deliveries handler) repeats
-// it and is dropped inside the duplicates window; a job created again under the
-// id of a deleted one starts its sequence again, but not its incarnation, so its
-// first ticket is not taken for the deleted job's. Status events need no such
-// part: their id holds the KV revision of the write, which the bucket never
-// hands out twice.
-func ticketMsgID(j *events.Job, t events.Ticket) string {
-	if j.Incarnation == "" { // stored before incarnations
-		return t.MsgID()
-	}
-	return t.MsgID() + ":" + j.Incarnation
+	return err
 }
 
 // claim checks a ticket against its job and takes the job's lease. A ticket for a
@@ -175,26 +106,10 @@ func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string)
 	if err != nil {
 		return t, nil, "", err
 	}
-	var movedOn bool
 	from, fromRev := p.recent.take(t.JobID)
-	j, rev, err := p.applyFrom(ctx, t.JobID, from, fromRev, func(j *events.Job) error {
-		now := time.Now()
-		movedOn = j.Seq > t.Seq && j.Status != events.StatusAborted
-		switch {
-		case j.Seq != t.Seq || j.Stage != t.Stage:
-			return ErrStale
-		case j.Status == events.StatusRunning && !j.Lease.Expired(now):
-			return &RetryError{Delay: j.Lease.ExpiresAt.Sub(now) + 100*time.Millisecond,
-				Err: fmt.Errorf("job %s is leased by another worker", j.ID)}
-		case j.Status != events.StatusPending && j.Status != events.StatusError &&
-			j.Status != events.StatusWaitingAIFix && j.Status != events.StatusRunning:
-			return ErrStale
-		}
-		j.Status = events.StatusRunning
-		j.Lease = &events.Lease{Owner: owner, ExpiresAt: now.Add(p.cfg.LeaseTTL)}
-		j.Message = message
-		return nil
-	})
+	j, rev, err := p.x.Apply(ctx, t.JobID, lifecycle.Claim(t, owner, p.cfg.LeaseTTL, message), lifecycle.From(from, fromRev))
+	err = verdict(err)
+	movedOn := j != nil && j.Seq > t.Seq && j.Status != events.StatusAborted
 	if h != nil {
 		if err == nil {
 			h.wrote(j, rev)
@@ -209,7 +124,7 @@ func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string)
 		return t, nil, "", fmt.Errorf("%w: %w", ErrStale, err)
 	case errors.Is(err, ErrStale):
 		if redelivered(msg) {
-			p.reemit(ctx, t.JobID)
+			p.x.Reemit(ctx, t.JobID)
 		}
 		if movedOn {
 			if perr := p.publishTicket(ctx, j); perr != nil {
@@ -245,59 +160,24 @@ func redelivered(msg jetstream.Msg) bool {
 	return err == nil && md.NumDelivered > 1
 }
 
-// reemit publishes the job's current status event again, under the revision of
-// the state change it was first published for.
-func (p *Pipeline) reemit(ctx context.Context, id string) {
-	j, rev, err := p.store.Get(ctx, id)
-	if err != nil {
-		p.log.WarnContext(ctx, "re-emit status event", "job_id", id, "error", err)
-		return
-	}
-	p.emit(ctx, j, j.StateRevision(rev), j.Status)
-}
-
-// finish writes a stage's result if this worker still holds the lease; otherwise
-// the result is discarded (errAborted, errLeaseLost).
-func (p *Pipeline) finish(ctx context.Context, id, owner string, fn func(*events.Job)) (*events.Job, error) {
-	return p.applyHeld(ctx, id, owner, func(j *events.Job) error {
-		if err := lost(j, owner); err != nil {
-			return err
-		}
-		j.Lease = nil
-		fn(j)
-		return nil
-	})
-}
-
-// applyHeld is apply for the worker owner: when it holds the job in ctx's scope
-// the write starts from its last one instead of a read.
-func (p *Pipeline) applyHeld(ctx context.Context, id, owner string, fn func(*events.Job) error) (*events.Job, error) {
+// finish writes a stage's result, transition t, if this worker (owner) still
+// holds the lease; otherwise the result is discarded (errAborted,
+// errLeaseLost). When the worker holds the job in ctx's scope the write starts
+// from its last one instead of a read.
+func (p *Pipeline) finish(ctx context.Context, id, owner string, t lifecycle.Transition) (*events.Job, error) {
 	h := holdOf(ctx, owner)
 	if h == nil {
-		return p.apply(ctx, id, fn)
+		j, _, err := p.x.Apply(ctx, id, t)
+		return j, verdict(err)
 	}
-	from, fromRev := h.last()
-	j, rev, err := p.applyFrom(ctx, id, from, fromRev, fn)
+	j, rev, err := p.x.Apply(ctx, id, t, lifecycle.From(h.last()))
 	if err == nil {
 		h.wrote(j, rev)
 		if j.Stage != "" && j.Lease == nil {
 			p.recent.put(j, rev) // handed on: the next stage may run here
 		}
 	}
-	return j, err
-}
-
-func holds(j *events.Job, owner string) bool {
-	return j.Status == events.StatusRunning && j.Lease != nil && j.Lease.Owner == owner
-}
-
-// advance hands the job to stage as a new hand-off.
-func advance(j *events.Job, stage events.Stage, step events.Step, message string) {
-	j.Stage = stage
-	j.Seq++
-	j.Status = events.StatusPending
-	j.CurrentStep = step
-	j.Message = message
+	return j, verdict(err)
 }
 
 // work runs fn while renewing the job's lease and watching the job's key. When
@@ -373,19 +253,7 @@ func (p *Pipeline) stillHolds(ctx context.Context, id, owner string) error {
 	if err != nil {
 		return err
 	}
-	return lost(j, owner)
-}
-
-// lost is nil while owner holds the job's lease, errAborted once the job was
-// aborted, errLeaseLost otherwise.
-func lost(j *events.Job, owner string) error {
-	switch {
-	case j.Status == events.StatusAborted:
-		return errAborted
-	case !holds(j, owner):
-		return errLeaseLost
-	}
-	return nil
+	return verdict(lifecycle.Holds(j, owner))
 }
 
 // renew extends owner's lease on job id by LeaseTTL; errLeaseLost when owner no
@@ -396,22 +264,15 @@ func (p *Pipeline) renew(ctx context.Context, id, owner string) error {
 
 func (p *Pipeline) setLeaseExpiry(ctx context.Context, id, owner string, at time.Time) error {
 	h := holdOf(ctx, owner)
-	var from *events.Job
-	var fromRev uint64
+	var opts []lifecycle.Option
 	if h != nil {
-		from, fromRev = h.last()
+		opts = append(opts, lifecycle.From(h.last()))
 	}
-	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *events.Job) error {
-		if err := lost(j, owner); err != nil {
-			return err
-		}
-		j.Lease.ExpiresAt = at
-		return nil
-	})
+	j, rev, err := p.x.Apply(ctx, id, lifecycle.Renew(owner, at), opts...)
 	if err == nil && h != nil {
 		h.wrote(j, rev)
 	}
-	return err
+	return verdict(err)
 }
 
 // release expires this worker's lease without changing the job's state.

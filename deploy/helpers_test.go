@@ -223,7 +223,7 @@ func waitCompleted(ctx context.Context, t *testing.T, js jetstream.JetStream, id
 		}
 		job = events.Job{}
 		_ = json.Unmarshal(e.Value(), &job)
-		if job.Status.Final() {
+		if events.FinishedStatus(job.Status) {
 			if job.Status != events.StatusCompleted {
 				t.Fatalf("job %s ended %s: %s %s", id, job.Status, job.ErrorMessage, job.Message)
 			}

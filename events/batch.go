@@ -72,12 +72,6 @@ type BatchStatus struct {
 	CreatedAt time.Time      `json:"created_at"`
 }
 
-// Finished reports whether a job in status st at step has ended its run: a final
-// status, or error at step prompt (an invalid request, never retried).
-func Finished(st Status, step Step) bool {
-	return StatusEvent{Status: st, Step: step}.Final()
-}
-
 // NewBatchStatus tallies jobs into the status of batch id.
 func NewBatchStatus(id string, created time.Time, jobs []BatchJob) BatchStatus {
 	s := BatchStatus{BatchID: id, Total: len(jobs), Counts: map[Status]int{}, Done: true, Jobs: jobs, CreatedAt: created}

@@ -42,9 +42,15 @@ type Job struct {
 	// model was configured).
 	Provider string `json:"provider,omitempty"`
 	// Stage and Seq name the one ticket that may act on the job now: a ticket whose
-	// stage or sequence differs is stale. Seq grows with every hand-off.
+	// stage or sequence differs is stale. Seq grows with every hand-off. A job
+	// no ticket may act on (finished, parked for a human, waiting for its
+	// dependencies) has no Stage.
 	Stage Stage  `json:"stage,omitempty"`
 	Seq   uint64 `json:"seq"`
+	// Resume is the stage a retry of a job parked for a human runs again (the
+	// one that gave up on it); empty when its step and error say (a compile
+	// error: fix or compile) or when it is not parked.
+	Resume Stage `json:"resume_stage,omitempty"`
 	// Lease is set while a worker runs the job; a lease past its expiry belongs to a
 	// worker that died.
 	Lease *Lease `json:"lease,omitempty"`

@@ -65,7 +65,7 @@ func (e StatusEvent) MarshalJSON() ([]byte, error) {
 // Final reports whether the event ends the job's run: a final status, or status
 // error at step prompt (an invalid request, which is never retried).
 func (e StatusEvent) Final() bool {
-	return e.Status.Final() || (e.Status == StatusError && e.Step == StepPrompt)
+	return Finished(e.Status, e.Step)
 }
 
 // MsgID deduplicates a re-publish of the same event.

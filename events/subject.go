@@ -55,10 +55,25 @@ const (
 	StatusAborted       Status = "aborted"
 )
 
-// Final reports whether no stage will act on a job in this status without a user
-// action (retry, edit, refine).
-func (s Status) Final() bool {
-	switch s {
+// Statuses are every status of the contract, in the order a job meets them.
+func Statuses() []Status {
+	return []Status{StatusPending, StatusRunning, StatusError, StatusWaitingAIFix,
+		StatusWaitingManual, StatusCompleted, StatusAborted}
+}
+
+// Finished reports whether a job in status st at step has ended its run: no
+// stage acts on it again without a user action (retry, edit, refine). This is
+// the one definition of "finished" (batches, the janitor, the final status
+// events, the bucket scans all use it): completed, aborted, waiting_manual, and
+// an invalid request (error at step prompt).
+func Finished(st Status, step Step) bool {
+	return FinishedStatus(st) || (st == StatusError && step == StepPrompt)
+}
+
+// FinishedStatus reports whether every job in status st is finished, whatever
+// its step.
+func FinishedStatus(st Status) bool {
+	switch st {
 	case StatusCompleted, StatusAborted, StatusWaitingManual:
 		return true
 	}

@@ -161,13 +161,18 @@ func (s *Store) EachUnfinishedJob(ctx context.Context, fn func(id string, j *eve
 	return s.eachJob(ctx, finishedValue, fn)
 }
 
-// finishedStatuses are the members a finished job's value holds. Inside a JSON
-// string a quote is always escaped, so no text of the job can imitate them.
-var finishedStatuses = [][]byte{
-	[]byte(`"status":"` + string(events.StatusCompleted) + `"`),
-	[]byte(`"status":"` + string(events.StatusAborted) + `"`),
-	[]byte(`"status":"` + string(events.StatusWaitingManual) + `"`),
-}
+// finishedStatuses are the members a value holds in a status in which every
+// job is finished (events.FinishedStatus). Inside a JSON string a quote is
+// always escaped, so no text of the job can imitate them.
+var finishedStatuses = func() [][]byte {
+	var ms [][]byte
+	for _, st := range events.Statuses() {
+		if events.FinishedStatus(st) {
+			ms = append(ms, []byte(`"status":"`+string(st)+`"`))
+		}
+	}
+	return ms
+}()
 
 func finishedValue(data []byte) bool {
 	for _, m := range finishedStatuses {

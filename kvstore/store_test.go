@@ -251,13 +251,13 @@ func TestEachUnfinishedJobSkipsFinishedOnes(t *testing.T) {
 		if _, err := st.Create(ctx, &events.Job{ID: id, Status: s}); err != nil {
 			t.Fatal(err)
 		}
-		if !s.Final() {
+		if !events.FinishedStatus(s) {
 			want[id] = true
 		}
 	}
 	got := map[string]bool{}
 	err := st.EachUnfinishedJob(ctx, func(id string, j *events.Job, _ uint64, err error) error {
-		if err != nil || j.Status.Final() {
+		if err != nil || events.FinishedStatus(j.Status) {
 			t.Errorf("job %s: %v, status %s", id, err, j.Status)
 		}
 		got[id] = true

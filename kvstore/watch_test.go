@@ -47,7 +47,7 @@ func TestFinishedValueAgreesWithDecoding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := finishedValue(data), st.Final(); got != want {
+		if got, want := finishedValue(data), events.FinishedStatus(st); got != want {
 			t.Errorf("status %s: finishedValue = %v, want %v", st, got, want)
 		}
 	}

@@ -106,7 +106,7 @@ func TestRunEmbedded(t *testing.T) {
 	for deadline := time.Now().Add(90 * time.Second); ; {
 		if e, err := kv.Get(ctx, id); err == nil {
 			_ = json.Unmarshal(e.Value(), &job)
-			if job.Status.Final() {
+			if events.FinishedStatus(job.Status) {
 				break
 			}
 		}

@@ -173,7 +173,7 @@ func (c *client) waitFinal(ids []string, d time.Duration, logs ...*worker) map[s
 			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 			j, err := c.job(ctx, id)
 			cancel()
-			if err != nil || !j.Status.Final() {
+			if err != nil || !events.FinishedStatus(j.Status) {
 				open = append(open, id)
 				continue
 			}

@@ -7,25 +7,15 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
-// followers lists, for each status, the statuses the pipeline may write next on
-// its own (no user action). "" is a job's first event.
-var followers = map[events.Status][]events.Status{
-	"": {events.StatusPending, events.StatusError},
-	// claim; a sweeper recovery of a lost ticket; max deliveries; abort
-	events.StatusPending: {events.StatusRunning, events.StatusPending, events.StatusWaitingManual, events.StatusAborted},
-	// a takeover; the next hand-off or a sweeper recovery; a transient failure;
-	// a compile failure; retries spent or a refusal; the PDF; abort
-	events.StatusRunning: {events.StatusRunning, events.StatusPending, events.StatusError, events.StatusWaitingAIFix,
-		events.StatusWaitingManual, events.StatusCompleted, events.StatusAborted},
-	// the retry's claim; a sweeper recovery; max deliveries; abort
-	events.StatusError: {events.StatusRunning, events.StatusPending, events.StatusWaitingManual, events.StatusAborted},
-	// the fix's claim; a sweeper recovery (stays waiting_ai_fix); max deliveries; abort
-	events.StatusWaitingAIFix:  {events.StatusRunning, events.StatusWaitingAIFix, events.StatusWaitingManual, events.StatusAborted},
-	events.StatusCompleted:     nil,
-	events.StatusWaitingManual: nil,
-	events.StatusAborted:       nil,
+// follows reports whether status to may follow status from in a run of the
+// tests: a change the pipeline makes on its own, a submit ("" is a job's first
+// event) or a user's abort, as the lifecycle's table says.
+func follows(from, to events.Status) bool {
+	return lifecycle.Follows(from, to, lifecycle.ByPipeline) ||
+		(from == "" || to == events.StatusAborted) && lifecycle.Follows(from, to, lifecycle.ByUser)
 }
 
 // history is one job's status events deduplicated by revision (a re-emitted event
@@ -53,7 +43,7 @@ func checkHistory(t *testing.T, id string, evs []events.StatusEvent) history {
 	slices.SortFunc(h, func(a, b events.StatusEvent) int { return cmp.Compare(a.Revision, b.Revision) })
 	prev := events.Status("")
 	for i, ev := range h {
-		if !slices.Contains(followers[prev], ev.Status) {
+		if !follows(prev, ev.Status) {
 			t.Errorf("job %s: %q follows %q at revision %d:%s", id, ev.Status, prev, ev.Revision, describe(h))
 		}
 		if ev.RetryCount > ev.MaxRetries || ev.RetryCount < 0 {

@@ -346,7 +346,7 @@ func (c *client) waitCompleted(id string, p *process) *events.Job {
 			if err := json.Unmarshal(e.Value(), &job); err != nil {
 				c.t.Fatalf("job %s is not JSON: %v", id, err)
 			}
-			if job.Status.Final() {
+			if events.FinishedStatus(job.Status) {
 				break
 			}
 		}

@@ -74,7 +74,7 @@ func TestSIGTERMDuringRunLeavesNoOrphan(t *testing.T) {
 
 	tickets := c.tickets()
 	for id, j := range c.jobs() {
-		if j.Status.Final() {
+		if events.FinishedStatus(j.Status) {
 			continue
 		}
 		want := events.Ticket{JobID: id, Stage: j.Stage, Seq: j.Seq}
