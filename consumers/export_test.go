@@ -18,7 +18,8 @@ func (p *Pipeline) JanitorPass(ctx context.Context) (jobs, conversations, pdfs i
 // same id) as if its scan had found the job expired at revision rev, and reports
 // whether it deleted the job.
 func (p *Pipeline) ExpireJob(ctx context.Context, id string, rev uint64) (bool, error) {
-	return (&janitor{p: p}).expire(ctx, expiredJob{id: id, conversation: id, rev: rev})
+	return (&janitor{p: p}).expire(ctx, expiredJob{id: id, conversation: id, rev: rev,
+		status: events.StatusCompleted, step: events.StepDone})
 }
 
 // ImportCrashed writes rec as Import does and stops where a crash right after

@@ -47,6 +47,7 @@ type expiredJob struct {
 	id           string
 	conversation string
 	status       events.Status
+	step         events.Step
 	updated      time.Time
 	rev          uint64
 }
@@ -125,7 +126,7 @@ func (jn *janitor) scanJobs(ctx context.Context, cutoff time.Time) ([]expiredJob
 		// its import when that is later.
 		if events.Finished(j.Status, j.CurrentStep) && j.LastChange().Before(cutoff) {
 			expired = append(expired, expiredJob{id: id, conversation: j.ConversationID,
-				status: j.Status, updated: j.LastChange(), rev: rev})
+				status: j.Status, step: j.CurrentStep, updated: j.LastChange(), rev: rev})
 		}
 		return nil
 	})
@@ -141,7 +142,7 @@ func (jn *janitor) scanJobs(ctx context.Context, cutoff time.Time) ([]expiredJob
 func (jn *janitor) expire(ctx context.Context, x expiredJob) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, deleteTimeout)
 	defer cancel()
-	err := jn.p.store.Delete(ctx, x.id, x.rev)
+	err := jn.p.x.Expire(ctx, x.id, x.status, x.step, x.rev)
 	if errors.Is(err, kvstore.ErrConflict) {
 		return false, nil
 	}

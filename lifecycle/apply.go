@@ -167,10 +167,15 @@ func (x *Executor) Import(ctx context.Context, j, old *events.Job, rev uint64) (
 	return x.store.CreateImported(ctx, j)
 }
 
-// emitAttempts bounds the publishes of one status event outside a stage
-// (about 1.5s in all); the dedupe id makes a retry after a lost
-// acknowledgement harmless.
-const emitAttempts = 5
+// Expire deletes job id, finished in status at step at revision rev (as a scan
+// read it): the purge is guarded by rev, so a job changed since is kept
+// (kvstore.ErrConflict). A job that is not finished is never deleted.
+func (x *Executor) Expire(ctx context.Context, id string, status events.Status, step events.Step, rev uint64) error {
+	if !events.Finished(status, step) {
+		return &IllegalError{JobID: id, Transition: specExpire.Name, From: status, To: none}
+	}
+	return x.store.Delete(ctx, id, rev)
+}
 
 // Emit publishes the status event of j at rev and counts a job that just
 // finished (before is its status before the write).

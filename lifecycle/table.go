@@ -98,6 +98,9 @@ var (
 		// a job waiting for its dependencies: unblocked, blocked again with a new
 		// reason, or parked when one can never complete
 		From: []events.Status{pending}, To: []events.Status{pending, manual}}
+	specExpire = &Spec{Name: "expire", By: ByPipeline,
+		// the janitor deletes a finished job untouched for the retention
+		From: []events.Status{failed, manual, complete, aborted}, To: []events.Status{none}}
 	specIndex = &Spec{Name: "index", By: ByPipeline, Kind: Quiet,
 		From: every, To: every}
 	specDescribe = &Spec{Name: "describe", By: ByPipeline, Kind: Quiet,
@@ -115,7 +118,7 @@ var (
 // Table is every transition a job can make, in no particular order.
 func Table() []Spec {
 	specs := []*Spec{specSubmit, specImport, specClaim, specRenew, specHandOff, specComplete,
-		specCompileFailed, specFail, specPark, specRecover, specDeadTicket, specWake,
+		specCompileFailed, specFail, specPark, specRecover, specDeadTicket, specWake, specExpire,
 		specIndex, specDescribe, specRetry, specRefine, specEditLatex, specAbort}
 	out := make([]Spec, len(specs))
 	for i, s := range specs {
