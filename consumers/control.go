@@ -236,17 +236,14 @@ func (p *Pipeline) control(ctx context.Context, id string, ifRev *uint64, what s
 // current revision, writing nothing and publishing no event.
 func (p *Pipeline) applyAt(ctx context.Context, id string, base uint64, fn func(*events.Job) error) (*events.Job, uint64, error) {
 	var before events.Status
-	j, rev, err := p.store.UpdateRev(ctx, id, func(j *events.Job, rev uint64) error {
-		if rev != base {
-			return &events.StaleError{JobID: id, IfRevision: base, Revision: rev}
-		}
+	j, rev, err := p.store.Update(ctx, id, func(j *events.Job) error {
 		before = j.Status
 		if err := fn(j); err != nil {
 			return err
 		}
 		j.EventRev = 0 // this write has its event
 		return nil
-	})
+	}, kvstore.AtRevision(base))
 	if err != nil {
 		return j, rev, err
 	}

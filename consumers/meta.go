@@ -137,13 +137,12 @@ func (p *Pipeline) history(ctx context.Context, j *events.Job) ([]ai.Turn, error
 // job's status does not change, so there is no status event, and EventRev keeps
 // the revision of the last one for a re-emit to repeat.
 func (p *Pipeline) writeMeta(ctx context.Context, t events.Ticket, fn func(*events.Job)) error {
-	_, _, err := p.store.UpdateRev(ctx, t.JobID, func(j *events.Job, rev uint64) error {
+	_, _, err := p.store.Describe(ctx, t.JobID, func(j *events.Job) error {
 		if err := metaStale(j, t.Seq); err != nil {
 			return err
 		}
 		fn(j)
 		j.MetaSeq = t.Seq
-		j.EventRev = j.StateRevision(rev)
 		return nil
 	})
 	if errors.Is(err, kvstore.ErrNotFound) {

@@ -144,14 +144,13 @@ func (s *sweeper) index(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = s.p.store.UpdateRev(ctx, id, func(j *events.Job, rev uint64) error {
+	_, _, err = s.p.store.Update(ctx, id, func(j *events.Job) error {
 		if !j.Active() {
 			return kvstore.ErrNoChange // settled meanwhile: the sweeper removes the record
 		}
-		j.EventRev = j.StateRevision(rev)
 		j.ActiveRev = rec
 		return nil
-	})
+	}, kvstore.KeepEvent())
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return nil
 	}

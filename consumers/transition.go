@@ -28,11 +28,11 @@ func (p *Pipeline) applyRev(ctx context.Context, id string, fn func(*events.Job)
 }
 
 // applyFrom is applyRev starting from a value of the job the caller holds at
-// revision fromRev (see kvstore.Store.UpdateFrom); nil from reads first.
+// revision fromRev (see kvstore.From); nil from reads first.
 func (p *Pipeline) applyFrom(ctx context.Context, id string, from *events.Job, fromRev uint64, fn func(*events.Job) error) (*events.Job, uint64, error) {
 	var before events.Status
 	var unchanged bool
-	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *events.Job) error {
+	j, rev, err := p.store.Update(ctx, id, func(j *events.Job) error {
 		before = j.Status
 		err := fn(j)
 		unchanged = errors.Is(err, kvstore.ErrNoChange)
@@ -40,7 +40,7 @@ func (p *Pipeline) applyFrom(ctx context.Context, id string, from *events.Job, f
 			j.EventRev = 0 // this write has its event
 		}
 		return err
-	})
+	}, kvstore.From(from, fromRev))
 	if err != nil || unchanged {
 		return j, rev, err
 	}
@@ -401,13 +401,13 @@ func (p *Pipeline) setLeaseExpiry(ctx context.Context, id, owner string, at time
 	if h != nil {
 		from, fromRev = h.last()
 	}
-	j, rev, err := p.store.UpdateFrom(ctx, id, from, fromRev, func(j *events.Job) error {
+	j, rev, err := p.store.Update(ctx, id, func(j *events.Job) error {
 		if err := lost(j, owner); err != nil {
 			return err
 		}
 		j.Lease.ExpiresAt = at
 		return nil
-	})
+	}, kvstore.From(from, fromRev))
 	if err == nil && h != nil {
 		h.wrote(j, rev)
 	}

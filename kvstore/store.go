@@ -100,34 +100,24 @@ func (s *Store) Get(ctx context.Context, id string) (*events.Job, uint64, error)
 // re-reading and re-applying fn after a concurrent write. fn may be called several
 // times and must only change the job it is given. An error from fn ends the loop
 // with no write and is returned as is (ErrNoChange: the current job is returned
-// with a nil error). UpdatedAt is set on every write.
-func (s *Store) Update(ctx context.Context, id string, fn func(*events.Job) error) (*events.Job, uint64, error) {
-	return s.UpdateFrom(ctx, id, nil, 0, fn)
-}
-
-// UpdateFrom is Update starting from from, a value of the job the caller holds at
-// revision rev (typically its own last write): the first attempt skips the read,
-// so when nobody wrote since, the update costs one round trip instead of two. A
-// stale from costs one refused write and then works as Update. from is not
-// changed; nil from is Update.
-func (s *Store) UpdateFrom(ctx context.Context, id string, from *events.Job, rev uint64, fn func(*events.Job) error) (*events.Job, uint64, error) {
-	var h hint[events.Job]
-	if from != nil {
-		h = hint[events.Job]{from.Clone(), rev}
+// with a nil error). UpdatedAt is set on every write. opts (From, AtRevision,
+// KeepEvent) change where the loop starts, what it accepts and what it sets.
+func (s *Store) Update(ctx context.Context, id string, fn func(*events.Job) error, opts ...UpdateOption) (*events.Job, uint64, error) {
+	var o updateOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
-	return s.updateJob(ctx, id, h, func(j *events.Job, _ uint64) error { return fn(j) })
+	return s.updateJob(ctx, id, o, fn)
 }
 
-// UpdateRev is Update for a write that needs the revision fn's job was read at.
-func (s *Store) UpdateRev(ctx context.Context, id string, fn func(*events.Job, uint64) error) (*events.Job, uint64, error) {
-	return s.updateJob(ctx, id, hint[events.Job]{}, fn)
-}
-
-func (s *Store) updateJob(ctx context.Context, id string, h hint[events.Job], fn func(*events.Job, uint64) error) (*events.Job, uint64, error) {
+func (s *Store) updateJob(ctx context.Context, id string, o updateOptions, fn func(*events.Job) error) (*events.Job, uint64, error) {
 	var wasActive bool
-	j, rev, err := update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, h, func(j *events.Job, rev uint64) error {
+	j, rev, err := update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, o.hint, func(j *events.Job, rev uint64) error {
+		if o.at != nil && rev != *o.at {
+			return &events.StaleError{JobID: id, IfRevision: *o.at, Revision: rev}
+		}
 		wasActive = j.Active()
-		if err := fn(j, rev); err != nil {
+		if err := o.apply(j, rev, fn); err != nil {
 			return err
 		}
 		if !wasActive && j.Active() {
