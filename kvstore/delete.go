@@ -2,7 +2,6 @@ package kvstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -81,10 +80,11 @@ func purge(ctx context.Context, kv jetstream.KeyValue, key string, rev uint64) e
 func (s *Store) PurgeMarkers(ctx context.Context, cutoff time.Time) (int, error) {
 	n := 0
 	for _, b := range []struct {
-		name string
-		kv   jetstream.KeyValue
-	}{{BucketJobs, s.jobs}, {BucketConversations, s.convs}} {
-		m, err := s.purgeMarkers(ctx, b.name, b.kv, cutoff)
+		name   string
+		kv     jetstream.KeyValue
+		stream jetstream.Stream
+	}{{BucketJobs, s.jobs, s.jobsStream}, {BucketConversations, s.convs, s.convsStream}} {
+		m, err := purgeMarkers(ctx, b.name, b.kv, b.stream, cutoff)
 		n += m
 		if err != nil {
 			return n, err
@@ -93,7 +93,7 @@ func (s *Store) PurgeMarkers(ctx context.Context, cutoff time.Time) (int, error)
 	return n, nil
 }
 
-func (s *Store) purgeMarkers(ctx context.Context, bucket string, kv jetstream.KeyValue, cutoff time.Time) (int, error) {
+func purgeMarkers(ctx context.Context, bucket string, kv jetstream.KeyValue, stream jetstream.Stream, cutoff time.Time) (int, error) {
 	w, err := kv.WatchAll(ctx, jetstream.MetaOnly())
 	if err != nil {
 		return 0, fmt.Errorf("scan bucket %s: %w", bucket, err)
@@ -122,38 +122,11 @@ func (s *Store) purgeMarkers(ctx context.Context, bucket string, kv jetstream.Ke
 		return 0, err
 	}
 	for i, e := range markers {
-		if err := s.purgeBefore(ctx, bucket, e.Key(), e.Revision()+1); err != nil {
-			return i, err
+		// Every message of the key below the one after its marker.
+		err := stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bucket+"."+e.Key()), jetstream.WithPurgeSequence(e.Revision()+1))
+		if err != nil {
+			return i, fmt.Errorf("purge marker of %s: %w", e.Key(), Classify(err))
 		}
 	}
 	return len(markers), nil
-}
-
-// purgeBefore removes the messages of key in bucket's stream below sequence seq.
-func (s *Store) purgeBefore(ctx context.Context, bucket, key string, seq uint64) error {
-	req, err := json.Marshal(struct {
-		Filter   string `json:"filter"`
-		Sequence uint64 `json:"seq"`
-	}{"$KV." + bucket + "." + key, seq})
-	if err != nil {
-		return err
-	}
-	reply, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.PURGE.KV_"+bucket, req)
-	if err != nil {
-		return fmt.Errorf("purge marker of %s: %w", key, err)
-	}
-	var resp struct {
-		Success bool `json:"success"`
-		Error   *struct {
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(reply.Data, &resp); err != nil {
-		return fmt.Errorf("purge marker of %s: decode reply: %w", key, err)
-	}
-	if resp.Error != nil || !resp.Success {
-		return fmt.Errorf("purge marker of %s: jetstream error %+v", key, resp.Error)
-	}
-	return nil
 }

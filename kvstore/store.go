@@ -28,8 +28,11 @@ const maxAttempts = 500
 
 // Store reads and writes jobs, conversations and the index of dependents.
 type Store struct {
-	jobs        jetstream.KeyValue
-	convs       jetstream.KeyValue
+	jobs  jetstream.KeyValue
+	convs jetstream.KeyValue
+	// jobsStream and convsStream are the buckets' streams, for PurgeMarkers.
+	jobsStream  jetstream.Stream
+	convsStream jetstream.Stream
 	batches     jetstream.KeyValue
 	jobsRead    leaderReader
 	convsRead   leaderReader
@@ -54,6 +57,14 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketConversations, err)
 	}
+	jobsStream, err := js.Stream(ctx, "KV_"+BucketJobs)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketJobs, err)
+	}
+	convsStream, err := js.Stream(ctx, "KV_"+BucketConversations)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketConversations, err)
+	}
 	batches, err := js.KeyValue(ctx, BucketBatches)
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketBatches, err)
@@ -70,7 +81,7 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketActive, err)
 	}
-	return &Store{jobs: jobs, convs: convs, batches: batches, deps: deps, active: active, activeStream: activeStream, jobsRead: newLeaderReader(js, BucketJobs),
+	return &Store{jobs: jobs, convs: convs, jobsStream: jobsStream, convsStream: convsStream, batches: batches, deps: deps, active: active, activeStream: activeStream, jobsRead: newLeaderReader(js, BucketJobs),
 		convsRead: newLeaderReader(js, BucketConversations), batchesRead: newLeaderReader(js, BucketBatches),
 		nc: js.Conn(), metrics: m, now: time.Now}, nil
 }
