@@ -30,27 +30,9 @@ func (s *Store) DeleteConversation(ctx context.Context, id string, rev uint64) e
 // conversation to fn, in no particular order and without reading the
 // conversations themselves. An error from fn ends the pass and is returned.
 func (s *Store) EachConversation(ctx context.Context, fn func(id string, rev uint64, updated time.Time) error) error {
-	w, err := s.convs.WatchAll(ctx, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
-	if err != nil {
-		return fmt.Errorf("scan bucket %s: %w", BucketConversations, err)
-	}
-	defer stopWatcher(w)
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("scan bucket %s: %w", BucketConversations, ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return fmt.Errorf("scan bucket %s: watcher closed", BucketConversations)
-			case e == nil:
-				return nil
-			}
-			if err := fn(e.Key(), e.Revision(), e.Created()); err != nil {
-				return err
-			}
-		}
-	}
+	return scan(ctx, s.convs, "scan bucket "+BucketConversations, jetstream.AllKeys, func(e jetstream.KeyValueEntry) error {
+		return fn(e.Key(), e.Revision(), e.Created())
+	}, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
 }
 
 // purge removes every revision of key, leaving a purge marker; with rev > 0 only
@@ -94,30 +76,13 @@ func (s *Store) PurgeMarkers(ctx context.Context, cutoff time.Time) (int, error)
 }
 
 func purgeMarkers(ctx context.Context, bucket string, kv jetstream.KeyValue, stream jetstream.Stream, cutoff time.Time) (int, error) {
-	w, err := kv.WatchAll(ctx, jetstream.MetaOnly())
-	if err != nil {
-		return 0, fmt.Errorf("scan bucket %s: %w", bucket, err)
-	}
 	var markers []jetstream.KeyValueEntry
-	err = func() error {
-		defer stopWatcher(w)
-		for {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("scan bucket %s: %w", bucket, ctx.Err())
-			case e, ok := <-w.Updates():
-				switch {
-				case !ok:
-					return fmt.Errorf("scan bucket %s: watcher closed", bucket)
-				case e == nil:
-					return nil
-				}
-				if op := e.Operation(); op != jetstream.KeyValuePut && e.Created().Before(cutoff) {
-					markers = append(markers, e)
-				}
-			}
+	err := scan(ctx, kv, "scan bucket "+bucket, jetstream.AllKeys, func(e jetstream.KeyValueEntry) error {
+		if e.Operation() != jetstream.KeyValuePut && e.Created().Before(cutoff) {
+			markers = append(markers, e)
 		}
-	}()
+		return nil
+	}, jetstream.MetaOnly())
 	if err != nil {
 		return 0, err
 	}

@@ -180,53 +180,17 @@ func finishedValue(data []byte) bool {
 }
 
 func (s *Store) eachJob(ctx context.Context, skip func([]byte) bool, fn func(id string, j *events.Job, rev uint64, err error) error) error {
-	w, err := s.jobs.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("scan bucket %s: %w", BucketJobs, err)
-	}
-	defer stopWatcher(w)
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("scan bucket %s: %w", BucketJobs, ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return fmt.Errorf("scan bucket %s: watcher closed", BucketJobs)
-			case e == nil:
-				return nil
-			}
-			if skip != nil && skip(e.Value()) {
-				continue
-			}
-			j := new(events.Job)
-			var derr error
-			if err := json.Unmarshal(e.Value(), j); err != nil {
-				j, derr = nil, fmt.Errorf("decode %s: %w", e.Key(), err)
-			}
-			if err := fn(e.Key(), j, e.Revision(), derr); err != nil {
-				return err
-			}
+	return scan(ctx, s.jobs, "scan bucket "+BucketJobs, jetstream.AllKeys, func(e jetstream.KeyValueEntry) error {
+		if skip != nil && skip(e.Value()) {
+			return nil
 		}
-	}
-}
-
-// stopWatcher unsubscribes w and drains what it still delivers, so its delivery
-// goroutine is not left blocked on a full channel.
-func stopWatcher(w jetstream.KeyWatcher) {
-	_ = w.Stop()
-	deadline := time.NewTimer(5 * time.Second)
-	defer deadline.Stop()
-	for {
-		select {
-		case _, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-		case <-deadline.C:
-			return
+		j := new(events.Job)
+		var derr error
+		if err := json.Unmarshal(e.Value(), j); err != nil {
+			j, derr = nil, fmt.Errorf("decode %s: %w", e.Key(), err)
 		}
-	}
+		return fn(e.Key(), j, e.Revision(), derr)
+	}, jetstream.IgnoreDeletes())
 }
 
 // Conversation returns a conversation and its revision.
