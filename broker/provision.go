@@ -28,7 +28,7 @@ const BucketPDFs = "pdfs"
 // disk it is the largest half, quarter, ... of it the server can reserve, down
 // to PDFCacheMinBytes, below which provisioning fails with the disk named.
 const (
-	BucketPDFCache   = "pdf_cache"
+	BucketPDFCache   = kvstore.BucketPDFCache
 	PDFCacheMaxAge   = 7 * 24 * time.Hour
 	PDFCacheMaxBytes = 1 << 30
 	PDFCacheMinBytes = 8 << 20

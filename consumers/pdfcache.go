@@ -8,9 +8,8 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
 // pdfCacheVersion is part of every cache key: change it when the compiler's
@@ -20,10 +19,11 @@ const pdfCacheVersion = "pdflatex-1\n"
 // pdfCache keeps the PDF of every source that compiled, by content hash, so the
 // same LaTeX (a resubmitted prompt, a retry or refine that changed nothing, a
 // batch of identical requests) is compiled once. Within one process concurrent
-// compiles of one source wait for the first; across processes the object store
-// is the meeting point. A failure to read or write the cache only costs a compile.
+// compiles of one source wait for the first; across processes the pdf_cache
+// bucket (kvstore.PDFCache) is the meeting point. A failure to read or write the
+// cache only costs a compile.
 type pdfCache struct {
-	kv  jetstream.KeyValue // nil: caching off
+	kv  *kvstore.PDFCache // nil: caching off
 	log *slog.Logger
 
 	mu       sync.Mutex
@@ -87,11 +87,11 @@ func (c *pdfCache) lead(key string) (wait <-chan struct{}, done func()) {
 }
 
 func (c *pdfCache) get(ctx context.Context, key string) ([]byte, bool) {
-	e, err := c.kv.Get(ctx, key)
+	pdf, err := c.kv.Get(ctx, key)
 	switch {
 	case err == nil:
-		return e.Value(), true
-	case !errors.Is(err, jetstream.ErrKeyNotFound) && ctx.Err() == nil:
+		return pdf, true
+	case !errors.Is(err, kvstore.ErrNotFound) && ctx.Err() == nil:
 		c.log.WarnContext(ctx, "read pdf cache", "key", key, "error", err)
 	}
 	return nil, false
@@ -101,7 +101,7 @@ func (c *pdfCache) put(ctx context.Context, key string, pdf []byte) {
 	if len(pdf) > broker.PDFCacheMaxValue {
 		return
 	}
-	if _, err := c.kv.Put(ctx, key, pdf); err != nil && ctx.Err() == nil {
+	if err := c.kv.Put(ctx, key, pdf); err != nil && ctx.Err() == nil {
 		c.log.WarnContext(ctx, "write pdf cache", "key", key, "error", err)
 	}
 }

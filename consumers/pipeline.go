@@ -89,8 +89,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 	}
 	cache := &pdfCache{log: log}
 	if !cfg.NoCompileCache {
-		if cache.kv, err = d.JS.KeyValue(ctx, broker.BucketPDFCache); err != nil {
-			return nil, fmt.Errorf("bind bucket %s: %w", broker.BucketPDFCache, err)
+		if cache.kv, err = kvstore.OpenPDFCache(ctx, d.JS); err != nil {
+			return nil, err
 		}
 	}
 	storage := d.Storage

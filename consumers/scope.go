@@ -180,7 +180,7 @@ const recentJobsMax = 1024
 
 // recentJobs remembers the value this process last wrote of each job it handed
 // to another stage, so the worker that takes the hand-off in this process claims
-// the job without reading it first (kvstore.Store.UpdateFrom). A value changed
+// the job without reading it first (kvstore.From). A value changed
 // since by someone else (another process, a user, the meta stage) costs one
 // refused write and then the read, as without it. It holds at most max jobs,
 // forgetting the oldest.

@@ -2,7 +2,6 @@ package kvstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -31,27 +30,9 @@ func (s *Store) DeleteConversation(ctx context.Context, id string, rev uint64) e
 // conversation to fn, in no particular order and without reading the
 // conversations themselves. An error from fn ends the pass and is returned.
 func (s *Store) EachConversation(ctx context.Context, fn func(id string, rev uint64, updated time.Time) error) error {
-	w, err := s.convs.WatchAll(ctx, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
-	if err != nil {
-		return fmt.Errorf("scan bucket %s: %w", BucketConversations, err)
-	}
-	defer stopWatcher(w)
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("scan bucket %s: %w", BucketConversations, ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return fmt.Errorf("scan bucket %s: watcher closed", BucketConversations)
-			case e == nil:
-				return nil
-			}
-			if err := fn(e.Key(), e.Revision(), e.Created()); err != nil {
-				return err
-			}
-		}
-	}
+	return scan(ctx, s.convs, "scan bucket "+BucketConversations, jetstream.AllKeys, func(e jetstream.KeyValueEntry) error {
+		return fn(e.Key(), e.Revision(), e.Created())
+	}, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
 }
 
 // purge removes every revision of key, leaving a purge marker; with rev > 0 only
@@ -81,10 +62,11 @@ func purge(ctx context.Context, kv jetstream.KeyValue, key string, rev uint64) e
 func (s *Store) PurgeMarkers(ctx context.Context, cutoff time.Time) (int, error) {
 	n := 0
 	for _, b := range []struct {
-		name string
-		kv   jetstream.KeyValue
-	}{{BucketJobs, s.jobs}, {BucketConversations, s.convs}} {
-		m, err := s.purgeMarkers(ctx, b.name, b.kv, cutoff)
+		name   string
+		kv     jetstream.KeyValue
+		stream jetstream.Stream
+	}{{BucketJobs, s.jobs, s.jobsStream}, {BucketConversations, s.convs, s.convsStream}} {
+		m, err := purgeMarkers(ctx, b.name, b.kv, b.stream, cutoff)
 		n += m
 		if err != nil {
 			return n, err
@@ -93,67 +75,23 @@ func (s *Store) PurgeMarkers(ctx context.Context, cutoff time.Time) (int, error)
 	return n, nil
 }
 
-func (s *Store) purgeMarkers(ctx context.Context, bucket string, kv jetstream.KeyValue, cutoff time.Time) (int, error) {
-	w, err := kv.WatchAll(ctx, jetstream.MetaOnly())
-	if err != nil {
-		return 0, fmt.Errorf("scan bucket %s: %w", bucket, err)
-	}
+func purgeMarkers(ctx context.Context, bucket string, kv jetstream.KeyValue, stream jetstream.Stream, cutoff time.Time) (int, error) {
 	var markers []jetstream.KeyValueEntry
-	err = func() error {
-		defer stopWatcher(w)
-		for {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("scan bucket %s: %w", bucket, ctx.Err())
-			case e, ok := <-w.Updates():
-				switch {
-				case !ok:
-					return fmt.Errorf("scan bucket %s: watcher closed", bucket)
-				case e == nil:
-					return nil
-				}
-				if op := e.Operation(); op != jetstream.KeyValuePut && e.Created().Before(cutoff) {
-					markers = append(markers, e)
-				}
-			}
+	err := scan(ctx, kv, "scan bucket "+bucket, jetstream.AllKeys, func(e jetstream.KeyValueEntry) error {
+		if e.Operation() != jetstream.KeyValuePut && e.Created().Before(cutoff) {
+			markers = append(markers, e)
 		}
-	}()
+		return nil
+	}, jetstream.MetaOnly())
 	if err != nil {
 		return 0, err
 	}
 	for i, e := range markers {
-		if err := s.purgeBefore(ctx, bucket, e.Key(), e.Revision()+1); err != nil {
-			return i, err
+		// Every message of the key below the one after its marker.
+		err := stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bucket+"."+e.Key()), jetstream.WithPurgeSequence(e.Revision()+1))
+		if err != nil {
+			return i, fmt.Errorf("purge marker of %s: %w", e.Key(), Classify(err))
 		}
 	}
 	return len(markers), nil
-}
-
-// purgeBefore removes the messages of key in bucket's stream below sequence seq.
-func (s *Store) purgeBefore(ctx context.Context, bucket, key string, seq uint64) error {
-	req, err := json.Marshal(struct {
-		Filter   string `json:"filter"`
-		Sequence uint64 `json:"seq"`
-	}{"$KV." + bucket + "." + key, seq})
-	if err != nil {
-		return err
-	}
-	reply, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.PURGE.KV_"+bucket, req)
-	if err != nil {
-		return fmt.Errorf("purge marker of %s: %w", key, err)
-	}
-	var resp struct {
-		Success bool `json:"success"`
-		Error   *struct {
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(reply.Data, &resp); err != nil {
-		return fmt.Errorf("purge marker of %s: decode reply: %w", key, err)
-	}
-	if resp.Error != nil || !resp.Success {
-		return fmt.Errorf("purge marker of %s: jetstream error %+v", key, resp.Error)
-	}
-	return nil
 }

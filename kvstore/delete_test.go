@@ -1,12 +1,19 @@
 package kvstore_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/testnats"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
 // Delete is a compare-and-swap: a job written since it was read is kept, and of
@@ -96,10 +103,16 @@ func TestDeleteConversation(t *testing.T) {
 	}
 }
 
-// PurgeMarkers leaves nothing of a deleted key, and a key written again after
-// its deletion keeps its new value.
+// PurgeMarkers leaves nothing of a deleted key in the bucket's stream, and a
+// key written again after its deletion keeps its new value.
 func TestPurgeMarkers(t *testing.T) {
-	st, _, ctx := setup(t)
+	s := testnats.Provisioned(t, broker.Resources{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := kvstore.New(ctx, s.JS, metrics.New(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
 	const gone, back = "5e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b", "6f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c"
 	for _, id := range []string{gone, back} {
 		rev, err := st.Create(ctx, &events.Job{ID: id, UserID: "u"})
@@ -119,6 +132,14 @@ func TestPurgeMarkers(t *testing.T) {
 	}
 	if j, _, err := st.Get(ctx, back); err != nil || j.UserID != "again" {
 		t.Fatalf("key written after its deletion: %+v %v", j, err)
+	}
+	stream, err := s.JS.Stream(ctx, "KV_"+kvstore.BucketJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil || len(info.State.Subjects) != 1 || info.State.Subjects["$KV."+kvstore.BucketJobs+"."+gone] != 0 {
+		t.Fatalf("stream after the purge: messages on %v (err %v), want none of %s", info.State.Subjects, err, gone)
 	}
 	if _, _, err := st.Get(ctx, gone); !errors.Is(err, kvstore.ErrNotFound) {
 		t.Fatalf("deleted key: %v, want ErrNotFound", err)

@@ -47,29 +47,17 @@ func (s *Store) Dependents(ctx context.Context, dep string) ([]string, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("dependents of %s: %w", dep, err)
 	}
-	w, err := s.deps.Watch(ctx, dep+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("dependents of %s: %w", dep, err)
-	}
-	defer stopWatcher(w)
 	seen := map[string]bool{}
 	var ids []string
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("dependents of %s: %w", dep, ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return nil, fmt.Errorf("dependents of %s: watcher closed", dep)
-			case e == nil:
-				return ids, nil
-			}
-			id := strings.TrimPrefix(e.Key(), dep+".")
-			if !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-			}
+	err := scan(ctx, s.deps, "dependents of "+dep, dep+".*", func(e jetstream.KeyValueEntry) error {
+		if id := strings.TrimPrefix(e.Key(), dep+"."); !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
 		}
+		return nil
+	}, jetstream.MetaOnly(), jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
 	}
+	return ids, nil
 }

@@ -1,14 +1,37 @@
-// Package kvstore owns the job and conversation state in the NATS KV buckets "jobs"
-// and "conversations", and the batch records in "batches" (key = id, value =
-// JSON). It is the only writer of those buckets; a batch record is created once
-// and never updated. Every write is a compare-and-swap on the key's revision: Update reads,
-// applies a function and writes with the read revision, retrying on
-// jetstream.ErrKeyRevisionMismatch in one bounded loop, so concurrent writers from
-// any number of processes never lose an update. Deleting a job is a purge guarded
-// by its revision in the same way. Conflicts are counted in
-// sheetpipe_kv_cas_conflicts_total{bucket}. The reverse index of depends_on is in
-// "dependents" (key = "<dependency_id>.<dependent_id>"); it is only ever added to,
-// with idempotent puts. A write the server refuses for want of storage fails
-// with ErrStorage (a *StorageError; Storage classifies any error the same way),
-// and StorageErr reports the last such refusal.
+// Package kvstore owns the state sheetpipe keeps in NATS KV; nobody else
+// writes these buckets (the broker package only provisions them):
+//
+//   - "jobs" (key = job id, value = events.Job JSON): Create; Update, a
+//     compare-and-swap that reads, applies a function and writes with the read
+//     revision, retrying on jetstream.ErrKeyRevisionMismatch in one bounded loop,
+//     so concurrent writers from any number of processes never lose an update.
+//     Its options: From (start from a value the caller holds instead of reading),
+//     AtRevision (refuse with a *events.StaleError unless the job is at a given
+//     revision) and KeepEvent (a write that changes no state keeps the revision of
+//     the last status event in EventRev). Describe is the meta stage's write: an
+//     Update that may change description, tags, meta_seq and meta_error only and
+//     refuses anything else with ErrNotMeta, writing nothing. Delete is a purge
+//     guarded by the revision in the same way. CreateImported and ReplaceImported
+//     are sheetctl import's writes, which keep the old store's times.
+//   - "conversations" (key = conversation id): Converse and ConverseFrom, the
+//     same CAS loop; DeleteConversation; PutImportedConversation.
+//   - "batches" (key = batch id): CreateBatch; a record is created once and
+//     never updated.
+//   - "dependents", the reverse index of depends_on (key =
+//     "<dependency_id>.<dependent_id>" and a marker "<dependency_id>"):
+//     AddDependent, only ever adding, with idempotent puts.
+//   - "active", the index of jobs a stage may still act on (key = job id):
+//     written before a job gets a stage (Create, Update, Activate), removed by
+//     deleting its one message (Deactivate).
+//   - "pdf_cache" (key = the caller's hash of a LaTeX source, value = its PDF):
+//     PDFCache.Get and PDFCache.Put; the cache policy is the caller's.
+//
+// PurgeMarkers removes the delete markers of jobs and conversations through the
+// buckets' streams (Stream.Purge by subject and sequence). Every watcher pass
+// over a bucket (EachJob, EachUnfinishedJob, EachConversation, PurgeMarkers,
+// Dependents) goes through one loop, scan; EachActive lists the active index
+// from its stream's state instead (see there). Conflicts are counted in
+// sheetpipe_kv_cas_conflicts_total{bucket}. A write the server refuses for want
+// of storage fails with events.ErrStorage (a *events.StorageError; Storage classifies any error
+// the same way), and StorageErr reports the last such refusal.
 package kvstore

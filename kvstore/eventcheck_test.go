@@ -27,7 +27,7 @@ func TestJobAt(t *testing.T) {
 	}
 	set := func(status events.Status, step events.Step) uint64 {
 		t.Helper()
-		_, rev, err := st.UpdateRev(ctx, id, func(j *events.Job, _ uint64) error {
+		_, rev, err := st.Update(ctx, id, func(j *events.Job) error {
 			j.Status, j.CurrentStep, j.EventRev = status, step, 0
 			return nil
 		})
@@ -40,8 +40,8 @@ func TestJobAt(t *testing.T) {
 	completed := set(events.StatusCompleted, events.StepDone)
 	// A description written after the final state: no change of state, so the
 	// completed event keeps its revision.
-	_, described, err := st.UpdateRev(ctx, id, func(j *events.Job, rev uint64) error {
-		j.Description, j.EventRev = "fractions", j.StateRevision(rev)
+	_, described, err := st.Describe(ctx, id, func(j *events.Job) error {
+		j.Description = "fractions"
 		return nil
 	})
 	if err != nil {

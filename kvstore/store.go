@@ -28,8 +28,11 @@ const maxAttempts = 500
 
 // Store reads and writes jobs, conversations and the index of dependents.
 type Store struct {
-	jobs        jetstream.KeyValue
-	convs       jetstream.KeyValue
+	jobs  jetstream.KeyValue
+	convs jetstream.KeyValue
+	// jobsStream and convsStream are the buckets' streams, for PurgeMarkers.
+	jobsStream  jetstream.Stream
+	convsStream jetstream.Stream
 	batches     jetstream.KeyValue
 	jobsRead    leaderReader
 	convsRead   leaderReader
@@ -54,6 +57,14 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketConversations, err)
 	}
+	jobsStream, err := js.Stream(ctx, "KV_"+BucketJobs)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketJobs, err)
+	}
+	convsStream, err := js.Stream(ctx, "KV_"+BucketConversations)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketConversations, err)
+	}
 	batches, err := js.KeyValue(ctx, BucketBatches)
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketBatches, err)
@@ -70,7 +81,7 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketActive, err)
 	}
-	return &Store{jobs: jobs, convs: convs, batches: batches, deps: deps, active: active, activeStream: activeStream, jobsRead: newLeaderReader(js, BucketJobs),
+	return &Store{jobs: jobs, convs: convs, jobsStream: jobsStream, convsStream: convsStream, batches: batches, deps: deps, active: active, activeStream: activeStream, jobsRead: newLeaderReader(js, BucketJobs),
 		convsRead: newLeaderReader(js, BucketConversations), batchesRead: newLeaderReader(js, BucketBatches),
 		nc: js.Conn(), metrics: m, now: time.Now}, nil
 }
@@ -100,34 +111,24 @@ func (s *Store) Get(ctx context.Context, id string) (*events.Job, uint64, error)
 // re-reading and re-applying fn after a concurrent write. fn may be called several
 // times and must only change the job it is given. An error from fn ends the loop
 // with no write and is returned as is (ErrNoChange: the current job is returned
-// with a nil error). UpdatedAt is set on every write.
-func (s *Store) Update(ctx context.Context, id string, fn func(*events.Job) error) (*events.Job, uint64, error) {
-	return s.UpdateFrom(ctx, id, nil, 0, fn)
-}
-
-// UpdateFrom is Update starting from from, a value of the job the caller holds at
-// revision rev (typically its own last write): the first attempt skips the read,
-// so when nobody wrote since, the update costs one round trip instead of two. A
-// stale from costs one refused write and then works as Update. from is not
-// changed; nil from is Update.
-func (s *Store) UpdateFrom(ctx context.Context, id string, from *events.Job, rev uint64, fn func(*events.Job) error) (*events.Job, uint64, error) {
-	var h hint[events.Job]
-	if from != nil {
-		h = hint[events.Job]{from.Clone(), rev}
+// with a nil error). UpdatedAt is set on every write. opts (From, AtRevision,
+// KeepEvent) change where the loop starts, what it accepts and what it sets.
+func (s *Store) Update(ctx context.Context, id string, fn func(*events.Job) error, opts ...UpdateOption) (*events.Job, uint64, error) {
+	var o updateOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
-	return s.updateJob(ctx, id, h, func(j *events.Job, _ uint64) error { return fn(j) })
+	return s.updateJob(ctx, id, o, fn)
 }
 
-// UpdateRev is Update for a write that needs the revision fn's job was read at.
-func (s *Store) UpdateRev(ctx context.Context, id string, fn func(*events.Job, uint64) error) (*events.Job, uint64, error) {
-	return s.updateJob(ctx, id, hint[events.Job]{}, fn)
-}
-
-func (s *Store) updateJob(ctx context.Context, id string, h hint[events.Job], fn func(*events.Job, uint64) error) (*events.Job, uint64, error) {
+func (s *Store) updateJob(ctx context.Context, id string, o updateOptions, fn func(*events.Job) error) (*events.Job, uint64, error) {
 	var wasActive bool
-	j, rev, err := update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, h, func(j *events.Job, rev uint64) error {
+	j, rev, err := update(ctx, s, s.jobs, s.jobsRead, BucketJobs, id, o.hint, func(j *events.Job, rev uint64) error {
+		if o.at != nil && rev != *o.at {
+			return &events.StaleError{JobID: id, IfRevision: *o.at, Revision: rev}
+		}
 		wasActive = j.Active()
-		if err := fn(j, rev); err != nil {
+		if err := o.apply(j, rev, fn); err != nil {
 			return err
 		}
 		if !wasActive && j.Active() {
@@ -184,53 +185,17 @@ func finishedValue(data []byte) bool {
 }
 
 func (s *Store) eachJob(ctx context.Context, skip func([]byte) bool, fn func(id string, j *events.Job, rev uint64, err error) error) error {
-	w, err := s.jobs.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("scan bucket %s: %w", BucketJobs, err)
-	}
-	defer stopWatcher(w)
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("scan bucket %s: %w", BucketJobs, ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return fmt.Errorf("scan bucket %s: watcher closed", BucketJobs)
-			case e == nil:
-				return nil
-			}
-			if skip != nil && skip(e.Value()) {
-				continue
-			}
-			j := new(events.Job)
-			var derr error
-			if err := json.Unmarshal(e.Value(), j); err != nil {
-				j, derr = nil, fmt.Errorf("decode %s: %w", e.Key(), err)
-			}
-			if err := fn(e.Key(), j, e.Revision(), derr); err != nil {
-				return err
-			}
+	return scan(ctx, s.jobs, "scan bucket "+BucketJobs, jetstream.AllKeys, func(e jetstream.KeyValueEntry) error {
+		if skip != nil && skip(e.Value()) {
+			return nil
 		}
-	}
-}
-
-// stopWatcher unsubscribes w and drains what it still delivers, so its delivery
-// goroutine is not left blocked on a full channel.
-func stopWatcher(w jetstream.KeyWatcher) {
-	_ = w.Stop()
-	deadline := time.NewTimer(5 * time.Second)
-	defer deadline.Stop()
-	for {
-		select {
-		case _, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-		case <-deadline.C:
-			return
+		j := new(events.Job)
+		var derr error
+		if err := json.Unmarshal(e.Value(), j); err != nil {
+			j, derr = nil, fmt.Errorf("decode %s: %w", e.Key(), err)
 		}
-	}
+		return fn(e.Key(), j, e.Revision(), derr)
+	}, jetstream.IgnoreDeletes())
 }
 
 // Conversation returns a conversation and its revision.

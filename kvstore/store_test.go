@@ -149,8 +149,9 @@ func TestConverseCreatesAndAppends(t *testing.T) {
 	}
 }
 
-// UpdateFrom writes from the caller's value when it is current, and otherwise
-// decides on the stored value: a stale hint never makes fn act on old state.
+// Update with From writes from the caller's value when it is current, and
+// otherwise decides on the stored value: a stale hint never makes fn act on old
+// state.
 func TestUpdateFrom(t *testing.T) {
 	st, m, ctx := setup(t)
 	id := "3c1b2a10-8b0a-4a53-9f53-3f2f3c1e2a10"
@@ -164,9 +165,9 @@ func TestUpdateFrom(t *testing.T) {
 	}
 
 	t.Run("current hint", func(t *testing.T) {
-		j, newRev, err := st.UpdateFrom(ctx, id, held, rev, func(j *events.Job) error { j.Message = "v2"; return nil })
+		j, newRev, err := st.Update(ctx, id, func(j *events.Job) error { j.Message = "v2"; return nil }, kvstore.From(held, rev))
 		if err != nil || newRev != rev+1 || j.Message != "v2" {
-			t.Fatalf("UpdateFrom: %q rev %d err %v", j.Message, newRev, err)
+			t.Fatalf("Update From: %q rev %d err %v", j.Message, newRev, err)
 		}
 		if held.Message != "v1" {
 			t.Fatalf("the hint was changed: %q", held.Message)
@@ -179,16 +180,16 @@ func TestUpdateFrom(t *testing.T) {
 			t.Fatal(err)
 		}
 		var sawAborted bool
-		_, _, err := st.UpdateFrom(ctx, id, held, rev, func(j *events.Job) error {
+		_, _, err := st.Update(ctx, id, func(j *events.Job) error {
 			if j.Status == events.StatusAborted {
 				sawAborted = true
 				return kvstore.ErrNoChange
 			}
 			j.Message = "overwrote the abort"
 			return nil
-		})
+		}, kvstore.From(held, rev))
 		if err != nil || !sawAborted {
-			t.Fatalf("UpdateFrom on a stale hint: err %v, saw the abort %v", err, sawAborted)
+			t.Fatalf("Update From on a stale hint: err %v, saw the abort %v", err, sawAborted)
 		}
 		got, _, err := st.Get(ctx, id)
 		if err != nil || got.Status != events.StatusAborted || got.Message == "overwrote the abort" {
@@ -203,15 +204,15 @@ func TestUpdateFrom(t *testing.T) {
 		stale := *cur
 		stale.Status = events.StatusCompleted // what the caller wrongly believes
 		refuse := errors.New("refused")
-		j, _, err := st.UpdateFrom(ctx, id, &stale, curRev-1, func(j *events.Job) error {
+		j, _, err := st.Update(ctx, id, func(j *events.Job) error {
 			if j.Status == events.StatusCompleted {
 				return refuse
 			}
 			j.Message = "written"
 			return nil
-		})
+		}, kvstore.From(&stale, curRev-1))
 		if err != nil || j.Message != "written" {
-			t.Fatalf("UpdateFrom refused on the hint's state: err %v", err)
+			t.Fatalf("Update From refused on the hint's state: err %v", err)
 		}
 	})
 	if n := testutil.ToFloat64(m.KVCASConflicts.WithLabelValues(kvstore.BucketJobs)); n != 0 {

@@ -77,12 +77,19 @@ func (x *Executor) Apply(ctx context.Context, id string, t Transition, opts ...O
 	for _, opt := range opts {
 		opt(&o)
 	}
+	var kopts []kvstore.UpdateOption
+	if o.from != nil {
+		kopts = append(kopts, kvstore.From(o.from, o.fromRev))
+	}
+	if o.at != nil {
+		kopts = append(kopts, kvstore.AtRevision(*o.at))
+	}
+	if t.spec.Kind == Quiet {
+		kopts = append(kopts, kvstore.KeepEvent())
+	}
 	var before events.Status
 	var unchanged bool
-	change := func(j *events.Job, rev uint64) error {
-		if o.at != nil && rev != *o.at {
-			return &events.StaleError{JobID: id, IfRevision: *o.at, Revision: rev}
-		}
+	change := func(j *events.Job) error {
 		before = j.Status
 		was := *j
 		err := t.change(j, x.now())
@@ -93,24 +100,16 @@ func (x *Executor) Apply(ctx context.Context, id string, t Transition, opts ...O
 		if err := x.check(t.spec, &was, j); err != nil {
 			return err
 		}
-		switch t.spec.Kind {
-		case StateChange:
+		if t.spec.Kind == StateChange {
 			j.EventRev = 0 // this write has its event
-		case Quiet:
-			j.EventRev = was.StateRevision(rev)
 		}
 		return nil
 	}
-	var j *events.Job
-	var rev uint64
-	var err error
-	if o.from != nil && o.at == nil && t.spec.Kind != Quiet {
-		j, rev, err = x.store.UpdateFrom(ctx, id, o.from, o.fromRev, func(j *events.Job) error {
-			return change(j, 0)
-		})
-	} else {
-		j, rev, err = x.store.UpdateRev(ctx, id, change)
+	write := x.store.Update
+	if t.spec == specDescribe {
+		write = x.store.Describe // a write kvstore checks touches only the meta fields
 	}
+	j, rev, err := write(ctx, id, change, kopts...)
 	if err != nil || unchanged || t.spec.Kind != StateChange {
 		return j, rev, err
 	}

@@ -173,7 +173,7 @@ per stage and follows status events for ` + "`depends_on`" + `. What changed, fo
 and ` + "`go tool pprof`" + `:
 
 - **Writes without reads.** A stage wrote its result with read + CAS although it
-  held the value it had written at its claim; ` + "`kvstore.Store.UpdateFrom`" + ` writes
+  held the value it had written at its claim; ` + "`kvstore.From`" + ` writes
   from the value held (one round trip), and a value someone else changed since
   costs one refused write and the read. The stage that takes a hand-off in the
   process that made it claims the job the same way (` + "`consumers/scope.go`" + `,
