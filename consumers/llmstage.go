@@ -11,6 +11,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/failpoint"
+	"github.com/sheetpipe/sheetpipe/internal/wait"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
@@ -158,7 +159,7 @@ func (p *Pipeline) record(ctx context.Context, j *events.Job, stage events.Stage
 		}
 		p.log.WarnContext(ctx, "record answer: keeping it to record again", "job_id", j.ID, "step", stage, "error", err)
 		held, rev = nil, 0
-		if !sleep(ctx, delay) {
+		if !wait.Sleep(ctx, delay) {
 			return "", err
 		}
 		delay = min(2*delay, 2*time.Second)

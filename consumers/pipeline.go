@@ -28,6 +28,16 @@ type llm interface {
 	GenerateTags(ctx context.Context, history []ai.Turn, latex string) ([]string, ai.Reply, error)
 }
 
+// submitter is what the prompt stage needs of the control plane
+// (control.Plane): a request on jobs.prompt makes a job as a submit does.
+type submitter interface {
+	Prepare(ctx context.Context, req events.JobRequest, invalid error) (*events.Job, error)
+	Create(ctx context.Context, j *events.Job) (uint64, error)
+	Created(ctx context.Context, j *events.Job, rev uint64)
+	HandOn(ctx context.Context, j *events.Job) error
+	Duplicate(ctx context.Context, id string, redelivered bool) error
+}
+
 // compiler turns LaTeX into a PDF; a document error is a *latex.LatexError.
 type compiler interface {
 	Compile(ctx context.Context, source string) ([]byte, error)
@@ -39,8 +49,11 @@ type Deps struct {
 	Store    *kvstore.Store
 	LLM      llm
 	Compiler compiler
-	Log      *slog.Logger
-	Metrics  *metrics.Metrics
+	// Submit makes the jobs of the requests on jobs.prompt (control.Plane);
+	// needed by the prompt stage only.
+	Submit  submitter
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
 	// Storage is nil while the server's storage takes writes, else why not; a
 	// stage paused by a storage refusal fetches again only once it is nil.
 	// Default Store.StorageErr.
@@ -56,6 +69,7 @@ type Pipeline struct {
 	x       *lifecycle.Executor
 	llm     llm
 	compile compiler
+	submit  submitter
 	pdfs    jetstream.ObjectStore
 	cache   *pdfCache
 	recent  *recentJobs
@@ -63,14 +77,8 @@ type Pipeline struct {
 	metrics *metrics.Metrics
 	storage func() error
 
-	mu         sync.Mutex
-	runners    []*runner
-	sweeper    *sweeper
-	janitor    *janitor
-	deadLetter *deadLetter
-	dependents *dependents
-	// index serves List and Overview (listindex.go).
-	index jobIndex
+	mu      sync.Mutex
+	runners []*runner
 }
 
 // New checks cfg and binds the object store.
@@ -97,16 +105,15 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 	if storage == nil {
 		storage = d.Store.StorageErr
 	}
-	p := &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler,
+	p := &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler, submit: d.Submit,
 		pdfs: pdfs, cache: cache, recent: newRecentJobs(recentJobsMax), log: log, metrics: d.Metrics, storage: storage}
 	p.x = lifecycle.NewExecutor(d.Store, publisher{p}, log, d.Metrics)
 	return p, nil
 }
 
 // Start runs the given stages (all when none are named: the pipeline's and meta)
-// until Stop, and with the first call the sweeper, the janitor (unless retention
-// is 0), the max-deliveries handler and the dependents consumer, which serve every
-// stage.
+// until Stop. The background loops that serve every stage (sweeper, janitor,
+// max-deliveries handler, dependents) are package maintenance's.
 func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	if len(stages) == 0 {
 		stages = events.Runnable()
@@ -121,28 +128,13 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.deadLetter == nil {
-		dl := &deadLetter{p: p}
-		if err := dl.start(ctx); err != nil {
-			return fmt.Errorf("start max-deliveries handler: %w", err)
-		}
-		p.deadLetter = dl
-		deps := &dependents{p: p}
-		if err := deps.start(ctx); err != nil {
-			return fmt.Errorf("start dependents: %w", err)
-		}
-		p.dependents = deps
-		p.sweeper = &sweeper{p: p}
-		p.sweeper.start(ctx)
-		if *p.cfg.Retention > 0 {
-			p.janitor = &janitor{p: p}
-			p.janitor.start(ctx)
-		}
-	}
 	for _, st := range stages {
 		handle, ok := handlers[st]
 		if !ok {
 			return fmt.Errorf("start stage %q: no such stage", st)
+		}
+		if st == events.StagePrompt && p.submit == nil {
+			return fmt.Errorf("start stage %s: no control plane to make jobs (Deps.Submit)", st)
 		}
 		r := &runner{
 			stage:       st,
@@ -164,33 +156,16 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 	return nil
 }
 
-// Stop stops every stage, the sweeper, the janitor, the max-deliveries handler
-// and the dependents consumer: no new messages, in-flight work finishes until ctx
+// Stop stops every stage: no new messages, in-flight work finishes until ctx
 // ends and is then cancelled and handed back.
 func (p *Pipeline) Stop(ctx context.Context) {
 	p.mu.Lock()
-	runners, sw, jn, dl, deps := p.runners, p.sweeper, p.janitor, p.deadLetter, p.dependents
-	p.runners, p.sweeper, p.janitor, p.deadLetter, p.dependents = nil, nil, nil, nil, nil
+	runners := p.runners
+	p.runners = nil
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, r := range runners {
 		wg.Go(func() { r.stop(ctx) })
-	}
-	wg.Wait()
-	p.index.stop()
-	// The runners' last naks can exhaust a ticket's deliveries: keep handling
-	// advisories (and sweeping) until the runners are done.
-	if sw != nil {
-		wg.Go(func() { sw.stop(ctx) })
-	}
-	if jn != nil {
-		wg.Go(func() { jn.stop(ctx) })
-	}
-	if dl != nil {
-		wg.Go(func() { dl.stop(ctx) })
-	}
-	if deps != nil {
-		wg.Go(func() { deps.stop(ctx) })
 	}
 	wg.Wait()
 }

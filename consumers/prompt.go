@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -30,120 +29,29 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 		req.JobID, err = canonicalID(req.JobID)
 	}
 	if errors.Is(err, events.ErrMalformed) {
-		p.reject(ctx, msg.Subject(), msgID, err.Error())
+		lifecycle.ReportRejected(ctx, p.js, p.log, msg.Subject(), msgID, err.Error())
 		return fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
 	if req.JobID == "" {
 		req.JobID = derivedJobID(msg, msgID)
 	}
-	if invalid == nil {
-		invalid = p.validate(ctx, &req)
-	}
-	j := p.newJob(req, invalid)
-	if err := p.dependOn(ctx, j); errors.Is(err, events.ErrInvalid) {
-		j = p.newJob(req, err)
-	} else if err != nil {
+	j, err := p.submit.Prepare(ctx, req, invalid)
+	if err != nil {
 		return err
 	}
-	rev, err := p.x.Create(ctx, j)
+	rev, err := p.submit.Create(ctx, j)
 	if errors.Is(err, kvstore.ErrExists) {
-		return p.duplicateRequest(ctx, req.JobID, redelivered(msg))
+		return p.submit.Duplicate(ctx, req.JobID, redelivered(msg))
 	}
 	if err != nil {
 		return fmt.Errorf("create job %s: %w", j.ID, err)
 	}
 	failpoint.Inject(events.StagePrompt, failpoint.AfterWrite)
-	p.created(ctx, j, rev)
+	p.submit.Created(ctx, j, rev)
 	if j.Stage != "" {
 		p.recent.put(j, rev) // the design stage may claim it here without a read
 	}
-	return p.handOn(ctx, j)
-}
-
-// handOn publishes the first ticket of a job just created, or, for one that
-// waits for its dependencies, re-evaluates them once now that it is stored: a
-// dependency that ended since they were read has woken nobody.
-func (p *Pipeline) handOn(ctx context.Context, j *events.Job) error {
-	if j.Blocked {
-		return p.wake(ctx, j.ID)
-	}
-	return p.publishTicket(ctx, j)
-}
-
-// created counts and announces a job just stored at revision rev.
-func (p *Pipeline) created(ctx context.Context, j *events.Job, rev uint64) {
-	p.x.Created(ctx, j, rev)
-	p.log.InfoContext(ctx, "job created", "job_id", j.ID, "status", j.Status, "provider", j.Provider)
-}
-
-// validate checks req against the contract (filling its defaults) and vets its
-// webhook_url, which needs a lookup and this process's webhook settings.
-func (p *Pipeline) validate(ctx context.Context, req *events.JobRequest) error {
-	if err := req.Validate(*p.cfg.MaxRetries); err != nil {
-		return err
-	}
-	if req.WebhookURL == "" {
-		return nil
-	}
-	return p.cfg.CheckWebhook(ctx, req.WebhookURL)
-}
-
-// newJob builds the job of a request; invalid (a decoding error) or the request's
-// own validation makes it a job in status error.
-func (p *Pipeline) newJob(req events.JobRequest, invalid error) *events.Job {
-	j := &events.Job{
-		ID:             req.JobID,
-		UserID:         req.UserID,
-		Prompt:         req.Prompt,
-		Mode:           req.Mode,
-		ConversationID: req.JobID,
-		Provider:       p.llm.Provider(),
-	}
-	if invalid == nil {
-		invalid = req.Validate(*p.cfg.MaxRetries)
-	}
-	if err := invalid; err != nil {
-		// The job only shows what was refused: it keeps a bounded excerpt of
-		// each text, however large the request (up to the stream's 1 MiB).
-		j.Prompt = events.Excerpt(req.Prompt, events.MaxRejectedPromptBytes)
-		j.UserID = events.Excerpt(req.UserID, 4*events.MaxUserIDLen)
-		j.Mode = events.Excerpt(req.Mode, 16)
-		lifecycle.Reject(j, err)
-		if req.MaxRetries != nil {
-			j.MaxRetries = min(max(*req.MaxRetries, 0), events.MaxRetriesCap)
-		}
-		return j
-	}
-	j.Mode = req.Mode
-	j.MaxRetries = *req.MaxRetries
-	j.Priority = req.Priority
-	j.DependsOn = req.DependsOn
-	j.WebhookURL = req.WebhookURL
-	lifecycle.Accept(j)
-	return j
-}
-
-// duplicateRequest handles a request whose job exists. A redelivery (the process
-// before died between creating the job and handing it on) re-publishes the job's
-// current event; while the job still waits for its first hand-off, that ticket is
-// re-published too (both deduplicated), and a job waiting for its dependencies
-// has them re-evaluated. A client's second request changes nothing.
-func (p *Pipeline) duplicateRequest(ctx context.Context, id string, redelivered bool) error {
-	j, rev, err := p.store.Get(ctx, id)
-	if err != nil {
-		return fmt.Errorf("load duplicate job %s: %w", id, err)
-	}
-	p.log.InfoContext(ctx, "duplicate request ignored", "job_id", id, "status", j.Status)
-	if redelivered {
-		p.x.Emit(ctx, j, j.StateRevision(rev), j.Status)
-	}
-	if j.Status == events.StatusPending && j.Stage == events.StageDesign && j.Seq == 1 {
-		return p.publishTicket(ctx, j)
-	}
-	if j.Blocked {
-		return p.wake(ctx, id)
-	}
-	return nil
+	return p.submit.HandOn(ctx, j)
 }
 
 // derivedJobID gives a request without job_id a random-looking UUIDv4 that is the
@@ -175,16 +83,4 @@ func canonicalID(id string) (string, error) {
 		return "", fmt.Errorf("%w: job_id %s is not a UUID like 0b6f8f3e-8b0a-4a53-9f53-3f2f3c1e2a10", events.ErrMalformed, events.Quoted(id))
 	}
 	return u.String(), nil
-}
-
-// reject reports a message that cannot become a job on jobs.rejected.
-func (p *Pipeline) reject(ctx context.Context, subject, msgID, reason string) {
-	data, err := json.Marshal(events.Rejection{Reason: reason, Subject: subject, MsgID: msgID})
-	if err == nil {
-		_, err = p.js.Publish(ctx, events.SubjectRejected, data)
-	}
-	p.log.WarnContext(ctx, "message rejected", "subject", subject, "msg_id", msgID, "reason", reason)
-	if err != nil {
-		p.log.ErrorContext(ctx, "publish rejection", "error", err)
-	}
 }

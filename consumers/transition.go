@@ -16,25 +16,15 @@ import (
 
 // publisher is the pipeline's lifecycle.Publisher: in a stage's scope it
 // publishes without waiting for the acknowledgement (the runner collects it
-// before acking the stage's ticket); elsewhere a status event waits for its
-// acknowledgement, retrying, and a ticket waits for one attempt.
+// before acking the stage's ticket); elsewhere it waits (lifecycle.JetStream).
 type publisher struct{ p *Pipeline }
 
 func (pub publisher) Publish(ctx context.Context, subject string, data []byte, msgID string, ticket bool) error {
-	p := pub.p
-	if p.publishAsync(ctx, subject, data, msgID, ticket) {
+	if pub.p.publishAsync(ctx, subject, data, msgID, ticket) {
 		return nil
 	}
-	if ticket {
-		_, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
-		return err
-	}
-	return p.publishSync(ctx, subject, data, msgID)
+	return lifecycle.JetStream{JS: pub.p.js}.Publish(ctx, subject, data, msgID, ticket)
 }
-
-// emitAttempts bounds the publishes of one status event (about 1.5s in all); the
-// dedupe id makes a retry after a lost acknowledgement harmless.
-const emitAttempts = 5
 
 // publishAsync publishes in ctx's scope, whose runner collects the
 // acknowledgement before it acks the stage's ticket; false when there is no scope
@@ -52,15 +42,10 @@ func (p *Pipeline) publishAsync(ctx context.Context, subject string, data []byte
 	return true
 }
 
-// publishSync publishes and waits for the acknowledgement, retrying with a
-// growing pause.
+// publishSync publishes a status event and waits for the acknowledgement,
+// retrying with a growing pause.
 func (p *Pipeline) publishSync(ctx context.Context, subject string, data []byte, msgID string) error {
-	for attempt := 1; ; attempt++ {
-		_, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
-		if err == nil || attempt == emitAttempts || !sleep(ctx, time.Duration(attempt)*100*time.Millisecond) {
-			return err
-		}
-	}
+	return lifecycle.JetStream{JS: p.js}.Publish(ctx, subject, data, msgID, false)
 }
 
 // publishTicket hands the job to its next stage when it expects one

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/wait"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
@@ -252,4 +254,37 @@ func TicketMsgID(j *events.Job, t events.Ticket) string {
 		return t.MsgID()
 	}
 	return t.MsgID() + ":" + j.Incarnation
+}
+
+// JetStream is a Publisher that waits for each acknowledgement: a status event
+// is tried up to five times with a growing pause (about 1.5s in all; its
+// dedupe id makes a retry after a lost acknowledgement harmless), a ticket
+// once.
+type JetStream struct{ JS jetstream.JetStream }
+
+// publishAttempts bounds the publishes of one status event.
+const publishAttempts = 5
+
+func (p JetStream) Publish(ctx context.Context, subject string, data []byte, msgID string, ticket bool) error {
+	for attempt := 1; ; attempt++ {
+		_, err := p.JS.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
+		if err == nil || ticket || attempt == publishAttempts {
+			return err
+		}
+		if !wait.Sleep(ctx, time.Duration(attempt)*100*time.Millisecond) {
+			return err
+		}
+	}
+}
+
+// ReportRejected reports a message that cannot become a job on jobs.rejected.
+func ReportRejected(ctx context.Context, js jetstream.JetStream, log *slog.Logger, subject, msgID, reason string) {
+	data, err := json.Marshal(events.Rejection{Reason: reason, Subject: subject, MsgID: msgID})
+	if err == nil {
+		_, err = js.Publish(ctx, events.SubjectRejected, data)
+	}
+	log.WarnContext(ctx, "message rejected", "subject", subject, "msg_id", msgID, "reason", reason)
+	if err != nil {
+		log.ErrorContext(ctx, "publish rejection", "error", err)
+	}
 }

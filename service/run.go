@@ -20,9 +20,11 @@ import (
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/console"
 	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/control"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/latex"
+	"github.com/sheetpipe/sheetpipe/maintenance"
 	"github.com/sheetpipe/sheetpipe/metrics"
 	"github.com/sheetpipe/sheetpipe/webhook"
 )
@@ -110,14 +112,24 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc, MaxRetries: &cfg.MaxRetries,
-		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL,
-		SweepInterval: cfg.SweepInterval, SweepGrace: cfg.SweepGrace, Retention: &cfg.Retention,
-		CheckWebhook: checkWebhook},
-		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Log: log, Metrics: m, Storage: storage})
+	plane, err := control.New(ctx, control.Config{MaxRetries: &cfg.MaxRetries, CheckWebhook: checkWebhook,
+		Provider: llm.Provider(), PublicURL: cfg.PublicURL},
+		control.Deps{JS: js, Store: store, Log: log, Metrics: m})
 	if err != nil {
 		return err
 	}
+	defer plane.Stop()
+	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc,
+		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL},
+		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Submit: plane, Log: log, Metrics: m, Storage: storage})
+	if err != nil {
+		return err
+	}
+	loopsCfg := maintenance.Config{
+		Sweeper: maintenance.SweeperConfig{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, AckWait: cfg.AckWait},
+		Janitor: maintenance.JanitorConfig{Retention: &cfg.Retention},
+	}
+	loopsDeps := maintenance.Deps{JS: js, Store: store, Log: log, Metrics: m}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -127,10 +139,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if public && cfg.APIToken == "" {
 		log.Warn("HTTP address is not loopback and SHEETPIPE_API_TOKEN is not set: /jobs answers 403", "http", ln.Addr().String())
 	}
-	control := api.New(pipe, api.Config{Token: cfg.APIToken, Public: public, MaxStreams: cfg.MaxStreams}, log)
+	controlAPI := api.New(plane, api.Config{Token: cfg.APIToken, Public: public, MaxStreams: cfg.MaxStreams}, log)
 	mux := newMux(reg, nc, js, storage, pipe.Consuming, comp.Sandbox())
-	control.Register(mux)
-	control.RegisterInsight(mux, pipe)
+	controlAPI.Register(mux)
+	controlAPI.RegisterInsight(mux, plane)
 	console.Register(mux, console.Config{TokenSet: cfg.APIToken != "", Public: public})
 	// Streams of events end when the server shuts down, not at the deadline.
 	httpCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
@@ -143,10 +155,14 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Error("http server", "error", err)
 		}
 	}()
-	if err := startWork(ctx, pipe, control, hooks, nc, stages); err != nil {
+	loops, err := startWork(ctx, pipe, loopsCfg, loopsDeps, controlAPI, hooks, nc, stages)
+	if err != nil {
 		_ = srv.Close()
 		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		pipe.Stop(stopCtx)
+		if loops != nil {
+			loops.Stop(stopCtx)
+		}
 		if hooks != nil {
 			hooks.Stop(stopCtx)
 		}
@@ -162,10 +178,13 @@ func Run(ctx context.Context, cfg Config) error {
 	stopPoller()
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancelStop()
-	if err := control.Stop(); err != nil {
+	if err := controlAPI.Stop(); err != nil {
 		log.Warn("stop control service", "error", err)
 	}
 	pipe.Stop(stopCtx)
+	// After the stages: their last naks can exhaust a ticket's deliveries, which
+	// the max-deliveries handler must still see.
+	loops.Stop(stopCtx)
 	if hooks != nil {
 		hooks.Stop(stopCtx)
 	}
@@ -194,21 +213,27 @@ func newWebhooks(cfg Config, js jetstream.JetStream, store *kvstore.Store, log *
 	return hooks, hooks.CheckURL, nil
 }
 
-// startWork starts the stages, the webhook sender (when there is one) and then
-// the control service, which answers on NATS.
-func startWork(ctx context.Context, pipe *consumers.Pipeline, control *api.API, hooks *webhook.Sender, nc *nats.Conn, stages []events.Stage) error {
+// startWork starts the stages, the background loops, the webhook sender (when
+// there is one) and then the control service, which answers on NATS. It
+// returns the loops once they run, even when a later start fails.
+func startWork(ctx context.Context, pipe *consumers.Pipeline, loopsCfg maintenance.Config, loopsDeps maintenance.Deps,
+	controlAPI *api.API, hooks *webhook.Sender, nc *nats.Conn, stages []events.Stage) (*maintenance.Loops, error) {
 	if err := pipe.Start(ctx, stages...); err != nil {
-		return err
+		return nil, err
+	}
+	loops, err := maintenance.Start(ctx, loopsCfg, loopsDeps)
+	if err != nil {
+		return nil, err
 	}
 	if hooks != nil {
 		if err := hooks.Start(ctx); err != nil {
-			return fmt.Errorf("start webhook sender: %w", err)
+			return loops, fmt.Errorf("start webhook sender: %w", err)
 		}
 	}
-	if err := control.StartMicro(nc); err != nil {
-		return fmt.Errorf("start control service: %w", err)
+	if err := controlAPI.StartMicro(nc); err != nil {
+		return loops, fmt.Errorf("start control service: %w", err)
 	}
-	return nil
+	return loops, nil
 }
 
 // storageCheck is nil while the NATS server's storage takes writes: the

@@ -1,4 +1,4 @@
-package consumers
+package control
 
 import (
 	"context"
@@ -22,7 +22,7 @@ const batchConcurrency = 16
 // (after a crash, a timeout or a lost reply) creates the jobs still missing and
 // returns the same ids. The same batch id with other jobs is refused with
 // ErrConflict.
-func (p *Pipeline) SubmitBatch(ctx context.Context, b events.BatchRequest) (events.BatchReply, error) {
+func (p *Plane) SubmitBatch(ctx context.Context, b events.BatchRequest) (events.BatchReply, error) {
 	if err := b.Validate(*p.cfg.MaxRetries); err != nil {
 		return events.BatchReply{}, err
 	}
@@ -52,7 +52,7 @@ func (p *Pipeline) SubmitBatch(ctx context.Context, b events.BatchRequest) (even
 
 // recordBatch stores the batch's record unless it exists; an existing record
 // must have the same digest.
-func (p *Pipeline) recordBatch(ctx context.Context, b *events.BatchRequest, ids []string, digest string) error {
+func (p *Plane) recordBatch(ctx context.Context, b *events.BatchRequest, ids []string, digest string) error {
 	rec, _, err := p.store.Batch(ctx, b.BatchID)
 	switch {
 	case err == nil:
@@ -85,7 +85,7 @@ func sameBatch(rec *kvstore.Batch, digest string) error {
 
 // checkJobsFree refuses a new batch naming a job id that an existing job of a
 // different request has, before the batch is recorded.
-func (p *Pipeline) checkJobsFree(ctx context.Context, b *events.BatchRequest) error {
+func (p *Plane) checkJobsFree(ctx context.Context, b *events.BatchRequest) error {
 	return forEach(ctx, len(b.Jobs), func(ctx context.Context, i int) error {
 		req := b.Jobs[i]
 		j, _, err := p.store.Get(ctx, req.JobID)
@@ -102,7 +102,7 @@ func (p *Pipeline) checkJobsFree(ctx context.Context, b *events.BatchRequest) er
 }
 
 // Batch returns the aggregate status of batch id, reading each of its jobs.
-func (p *Pipeline) Batch(ctx context.Context, id string) (events.BatchStatus, error) {
+func (p *Plane) Batch(ctx context.Context, id string) (events.BatchStatus, error) {
 	id, err := events.BatchIDOf(id)
 	if err != nil {
 		return events.BatchStatus{}, err

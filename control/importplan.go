@@ -1,4 +1,4 @@
-package consumers
+package control
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ const maxImportUserID = 128
 // to the fix stage. A completed job takes its PDF when the record has one,
 // else, with recompile, goes to the compile stage to rebuild it from its LaTeX.
 // A record that breaks a rule is refused with events.ErrInvalid.
-func (p *Pipeline) planImport(rec *events.ImportRecord, recompile bool, now time.Time) (*importPlan, error) {
+func (p *Plane) planImport(rec *events.ImportRecord, recompile bool, now time.Time) (*importPlan, error) {
 	old := &rec.Job
 	id, err := events.JobIDOf(old.ID)
 	if err != nil {
@@ -169,7 +169,7 @@ func importConversation(j *events.Job, old *events.OldJob, c *events.OldConversa
 }
 
 // mapState sets j's state from the old one and says what it could not keep.
-func (p *Pipeline) mapState(j *events.Job, rec *events.ImportRecord, recompile bool, plan *importPlan) string {
+func (p *Plane) mapState(j *events.Job, rec *events.ImportRecord, recompile bool, plan *importPlan) string {
 	switch j.Status {
 	case events.StatusPending, events.StatusError, events.StatusRunning:
 		return lifecycle.ResumeImported(j, stageOfStep(j.CurrentStep))

@@ -1,18 +1,21 @@
-package consumers
+package maintenance
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/wait"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/lifecycle"
+	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
 const (
@@ -40,9 +43,12 @@ type maxDeliveriesAdvisory struct {
 // advisory: the job write is a compare-and-swap and a message already deleted
 // counts as handled, so the repeats do nothing.
 type deadLetter struct {
-	p      *Pipeline
-	stream jetstream.Stream
-	sub    *nats.Subscription
+	js      jetstream.JetStream
+	jobs    jobs
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	stream  jetstream.Stream
+	sub     *nats.Subscription
 
 	loop
 }
@@ -50,11 +56,11 @@ type deadLetter struct {
 // start subscribes to the advisories; they are received from the moment it
 // returns.
 func (d *deadLetter) start(ctx context.Context) error {
-	stream, err := d.p.js.Stream(ctx, events.StreamJobs)
+	stream, err := d.js.Stream(ctx, events.StreamJobs)
 	if err != nil {
 		return fmt.Errorf("bind stream %s: %w", events.StreamJobs, err)
 	}
-	nc := d.p.js.Conn()
+	nc := d.js.Conn()
 	sub, err := nc.SubscribeSync(maxDeliveriesSubject)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", maxDeliveriesSubject, err)
@@ -82,11 +88,11 @@ func (d *deadLetter) run(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, nats.ErrSlowConsumer):
-			d.p.log.ErrorContext(ctx, "max-deliveries advisories dropped", "error", err)
+			d.log.ErrorContext(ctx, "max-deliveries advisories dropped", "error", err)
 			continue
 		case err != nil:
-			d.p.log.ErrorContext(ctx, "receive max-deliveries advisory", "error", err)
-			if !sleep(ctx, time.Second) {
+			d.log.ErrorContext(ctx, "receive max-deliveries advisory", "error", err)
+			if !wait.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -101,7 +107,7 @@ func (d *deadLetter) handle(data []byte) {
 	defer cancel()
 	var adv maxDeliveriesAdvisory
 	if err := json.Unmarshal(data, &adv); err != nil || adv.Stream != events.StreamJobs || adv.StreamSeq == 0 {
-		d.p.log.WarnContext(ctx, "ignoring max-deliveries advisory", "advisory", string(data))
+		d.log.WarnContext(ctx, "ignoring max-deliveries advisory", "advisory", string(data))
 		return
 	}
 	var err error
@@ -109,11 +115,11 @@ func (d *deadLetter) handle(data []byte) {
 		if err = d.settle(ctx, adv); err == nil {
 			return
 		}
-		if attempt == deadLetterAttempts || !sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
+		if attempt == deadLetterAttempts || !wait.Sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
 			break
 		}
 	}
-	d.p.log.ErrorContext(ctx, "dead-letter message", "consumer", adv.Consumer,
+	d.log.ErrorContext(ctx, "dead-letter message", "consumer", adv.Consumer,
 		"stream_seq", adv.StreamSeq, "error", err)
 }
 
@@ -132,9 +138,9 @@ func (d *deadLetter) settle(ctx context.Context, adv maxDeliveriesAdvisory) erro
 		// dropped (a later hand-off to compile sends a new one).
 		deleted, err := d.delete(ctx, adv.StreamSeq)
 		if deleted {
-			d.p.log.ErrorContext(ctx, "meta ticket dropped after max deliveries", "stream_seq", adv.StreamSeq,
+			d.log.ErrorContext(ctx, "meta ticket dropped after max deliveries", "stream_seq", adv.StreamSeq,
 				"deliveries", adv.Deliveries, "ticket", string(msg.Data))
-			d.p.metrics.DeadLettered("meta")
+			d.metrics.DeadLettered("meta")
 		}
 		return err
 	}
@@ -142,8 +148,8 @@ func (d *deadLetter) settle(ctx context.Context, adv maxDeliveriesAdvisory) erro
 		// Only the process whose delete succeeds reports the request, once.
 		deleted, err := d.delete(ctx, adv.StreamSeq)
 		if deleted {
-			d.p.reject(ctx, msg.Subject, msg.Header.Get(nats.MsgIdHdr), "max deliveries")
-			d.p.metrics.DeadLettered("request")
+			lifecycle.ReportRejected(ctx, d.js, d.log, msg.Subject, msg.Header.Get(nats.MsgIdHdr), "max deliveries")
+			d.metrics.DeadLettered("request")
 		}
 		return err
 	}
@@ -161,26 +167,26 @@ func (d *deadLetter) settle(ctx context.Context, adv maxDeliveriesAdvisory) erro
 func (d *deadLetter) park(ctx context.Context, data []byte, deliveries uint64) error {
 	t, err := events.DecodeTicket(data)
 	if err != nil {
-		d.p.log.WarnContext(ctx, "dead-lettered message is not a ticket", "error", err)
+		d.log.WarnContext(ctx, "dead-lettered message is not a ticket", "error", err)
 		return nil
 	}
-	j, _, err := d.p.x.Apply(ctx, t.JobID, lifecycle.DeadTicket(t, deliveries))
+	j, _, err := d.jobs.Apply(ctx, t.JobID, lifecycle.DeadTicket(t, deliveries))
 	var leased *lifecycle.LeasedError
 	switch {
 	case errors.Is(err, kvstore.ErrNotFound):
 		return nil
 	case errors.Is(err, lifecycle.ErrStale) && j.Seq > t.Seq:
-		return d.p.publishTicket(ctx, j)
+		return d.jobs.HandOn(ctx, j)
 	case errors.Is(err, lifecycle.ErrStale), errors.As(err, &leased):
 		if leased != nil {
-			d.p.log.InfoContext(ctx, "dead ticket's job is running; left to its worker", "job_id", t.JobID, "step", t.Stage)
+			d.log.InfoContext(ctx, "dead ticket's job is running; left to its worker", "job_id", t.JobID, "step", t.Stage)
 		}
 		return nil
 	case err != nil:
 		return err
 	}
-	d.p.log.WarnContext(ctx, "job parked after max deliveries", "job_id", j.ID, "step", t.Stage, "deliveries", deliveries)
-	d.p.metrics.DeadLettered("ticket")
+	d.log.WarnContext(ctx, "job parked after max deliveries", "job_id", j.ID, "step", t.Stage, "deliveries", deliveries)
+	d.metrics.DeadLettered("ticket")
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package consumers
+package control
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 // Overview counts the jobs by status (from the list index), the tickets of every
 // queue (consumer info: pending and unacknowledged) and the running jobs by step
 // and priority, and lists the latest failures.
-func (p *Pipeline) Overview(ctx context.Context) (events.Overview, error) {
+func (p *Plane) Overview(ctx context.Context) (events.Overview, error) {
 	var o events.Overview
 	if err := p.index.view(ctx, p.js, func(sorted []*indexEntry) { o = overview(sorted) }); err != nil {
 		return events.Overview{}, err
@@ -46,7 +46,7 @@ func (p *Pipeline) Overview(ctx context.Context) (events.Overview, error) {
 
 // Conversation returns the LLM conversation of job id: an empty one while the job
 // has none yet.
-func (p *Pipeline) Conversation(ctx context.Context, id string) (*events.Conversation, error) {
+func (p *Plane) Conversation(ctx context.Context, id string) (*events.Conversation, error) {
 	j, _, err := p.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ const historySlack = 5 * time.Second
 // when its event is not among them. It reads the stream from the job's creation
 // time to the stream's end as of the call, skipping other jobs' events without
 // decoding them.
-func (p *Pipeline) History(ctx context.Context, id string) ([]events.StatusEvent, error) {
+func (p *Plane) History(ctx context.Context, id string) ([]events.StatusEvent, error) {
 	stream, end, err := p.eventsEnd(ctx)
 	if err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func (p *Pipeline) History(ctx context.Context, id string) ([]events.StatusEvent
 // dropped, so it can neither show nor hide the job's real events. An event older
 // than the job's kept history (kvstore.JobsHistory writes) cannot be checked and
 // is kept as published.
-func (p *Pipeline) jobEvents(ctx context.Context, cons jetstream.Consumer, id string, end, last uint64) ([]events.StatusEvent, error) {
+func (p *Plane) jobEvents(ctx context.Context, cons jetstream.Consumer, id string, end, last uint64) ([]events.StatusEvent, error) {
 	check := p.eventCheck()
 	msgs, err := cons.Messages()
 	if err != nil {
@@ -154,7 +154,7 @@ func (p *Pipeline) jobEvents(ctx context.Context, cons jetstream.Consumer, id st
 // FollowAll sends every job's status events published from now on, until ctx
 // ends. Like Follow, it sends only events the jobs bucket confirms, built from
 // the job's value (package eventcheck); forged and malformed ones are dropped.
-func (p *Pipeline) FollowAll(ctx context.Context) (<-chan events.StatusEvent, error) {
+func (p *Plane) FollowAll(ctx context.Context) (<-chan events.StatusEvent, error) {
 	check := p.eventCheck()
 	stream, from, err := p.eventsEnd(ctx)
 	if err != nil {
@@ -195,7 +195,7 @@ func (p *Pipeline) FollowAll(ctx context.Context) (<-chan events.StatusEvent, er
 // historyEvent is ev as the jobs bucket confirms it, or ev as published when it
 // is older than the job's kept history; false when it is forged (counted and
 // logged by check) or cannot be read now.
-func (p *Pipeline) historyEvent(ctx context.Context, check *eventcheck.Checker, ev events.StatusEvent) (events.StatusEvent, bool) {
+func (p *Plane) historyEvent(ctx context.Context, check *eventcheck.Checker, ev events.StatusEvent) (events.StatusEvent, bool) {
 	j, err := p.store.JobAt(ctx, ev.JobID, ev.Revision)
 	switch {
 	case errors.Is(err, kvstore.ErrPastHistory):

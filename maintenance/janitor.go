@@ -1,9 +1,10 @@
-package consumers
+package maintenance
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -11,7 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/wait"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
 const (
@@ -38,8 +41,27 @@ const (
 // retention, and removes the markers that deletions older than the retention
 // left in the buckets.
 type janitor struct {
-	p *Pipeline
+	cfg     JanitorConfig
+	store   janitorStore
+	jobs    jobs
+	pdfs    pdfStore
+	log     *slog.Logger
+	metrics *metrics.Metrics
 	loop
+}
+
+// janitorStore is what the janitor reads and deletes (kvstore.Store).
+type janitorStore interface {
+	EachJob(ctx context.Context, fn func(id string, j *events.Job, rev uint64, err error) error) error
+	EachConversation(ctx context.Context, fn func(id string, rev uint64, updated time.Time) error) error
+	DeleteConversation(ctx context.Context, id string, rev uint64) error
+	PurgeMarkers(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+// pdfStore is what the janitor needs of the object store of PDFs.
+type pdfStore interface {
+	List(ctx context.Context, opts ...jetstream.ListObjectsOpt) ([]*jetstream.ObjectInfo, error)
+	Delete(ctx context.Context, name string) error
 }
 
 // expiredJob is what a scan keeps of a job to delete.
@@ -62,16 +84,16 @@ type cleanup struct {
 func (jn *janitor) start(ctx context.Context) { jn.loop.start(ctx, jn.run) }
 
 func (jn *janitor) run(ctx context.Context) {
-	for sleep(ctx, jn.wait()) {
+	for wait.Sleep(ctx, jn.wait()) {
 		if _, err := jn.pass(ctx, jn.workCtx); err != nil && ctx.Err() == nil {
-			jn.p.log.WarnContext(ctx, "janitor pass", "error", err)
+			jn.log.WarnContext(ctx, "janitor pass", "error", err)
 		}
 	}
 }
 
 // wait is JanitorInterval jittered by ±50%.
 func (jn *janitor) wait() time.Duration {
-	d := jn.p.cfg.JanitorInterval
+	d := jn.cfg.Interval
 	return d/2 + rand.N(d)
 }
 
@@ -80,7 +102,7 @@ func (jn *janitor) wait() time.Duration {
 // bounds the deletions themselves.
 func (jn *janitor) pass(stop, work context.Context) (cleanup, error) {
 	var done cleanup
-	cutoff := time.Now().Add(-*jn.p.cfg.Retention)
+	cutoff := time.Now().Add(-*jn.cfg.Retention)
 	expired, inUse, err := jn.scanJobs(stop, cutoff)
 	if err != nil {
 		return done, err
@@ -116,7 +138,7 @@ func (jn *janitor) scanJobs(ctx context.Context, cutoff time.Time) ([]expiredJob
 	defer cancel()
 	var expired []expiredJob
 	inUse := map[string]bool{}
-	err := jn.p.store.EachJob(ctx, func(id string, j *events.Job, rev uint64, err error) error {
+	err := jn.store.EachJob(ctx, func(id string, j *events.Job, rev uint64, err error) error {
 		inUse[id] = true
 		if err != nil {
 			return nil
@@ -142,18 +164,18 @@ func (jn *janitor) scanJobs(ctx context.Context, cutoff time.Time) ([]expiredJob
 func (jn *janitor) expire(ctx context.Context, x expiredJob) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, deleteTimeout)
 	defer cancel()
-	err := jn.p.x.Expire(ctx, x.id, x.status, x.step, x.rev)
+	err := jn.jobs.Expire(ctx, x.id, x.status, x.step, x.rev)
 	if errors.Is(err, kvstore.ErrConflict) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("janitor: %w", err)
 	}
-	jn.p.metrics.JobDeleted()
-	jn.p.log.InfoContext(ctx, "job deleted", "job_id", x.id, "status", x.status, "updated_at", x.updated)
+	jn.metrics.JobDeleted()
+	jn.log.InfoContext(ctx, "job deleted", "job_id", x.id, "status", x.status, "updated_at", x.updated)
 	var errs []error
 	if x.conversation != "" {
-		if err := jn.p.store.DeleteConversation(ctx, x.conversation, 0); err != nil {
+		if err := jn.store.DeleteConversation(ctx, x.conversation, 0); err != nil {
 			errs = append(errs, fmt.Errorf("janitor: conversation of job %s: %w", x.id, err))
 		}
 	}
@@ -165,7 +187,7 @@ func (jn *janitor) expire(ctx context.Context, x expiredJob) (bool, error) {
 
 // deletePDF deletes a PDF object; one already gone is no error.
 func (jn *janitor) deletePDF(ctx context.Context, name string) error {
-	err := jn.p.pdfs.Delete(ctx, name)
+	err := jn.pdfs.Delete(ctx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil
 	}
@@ -182,7 +204,7 @@ func (jn *janitor) orphanConversations(stop, work context.Context, cutoff time.T
 	var orphans []conv
 	scanCtx, cancel := context.WithTimeout(stop, janitorScanTimeout)
 	defer cancel()
-	err := jn.p.store.EachConversation(scanCtx, func(id string, rev uint64, updated time.Time) error {
+	err := jn.store.EachConversation(scanCtx, func(id string, rev uint64, updated time.Time) error {
 		if !inUse[id] && updated.Before(cutoff) {
 			orphans = append(orphans, conv{id, rev})
 		}
@@ -197,7 +219,7 @@ func (jn *janitor) orphanConversations(stop, work context.Context, cutoff time.T
 			return n, stop.Err()
 		}
 		ctx, cancel := context.WithTimeout(work, deleteTimeout)
-		err := jn.p.store.DeleteConversation(ctx, c.id, c.rev)
+		err := jn.store.DeleteConversation(ctx, c.id, c.rev)
 		cancel()
 		switch {
 		case errors.Is(err, kvstore.ErrConflict):
@@ -205,7 +227,7 @@ func (jn *janitor) orphanConversations(stop, work context.Context, cutoff time.T
 			return n, fmt.Errorf("janitor: orphan conversation: %w", err)
 		default:
 			n++
-			jn.p.log.InfoContext(work, "orphan conversation deleted", "conversation_id", c.id)
+			jn.log.InfoContext(work, "orphan conversation deleted", "conversation_id", c.id)
 		}
 	}
 	return n, nil
@@ -216,9 +238,9 @@ func (jn *janitor) orphanConversations(stop, work context.Context, cutoff time.T
 func (jn *janitor) purgeMarkers(ctx context.Context, cutoff time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, janitorScanTimeout)
 	defer cancel()
-	n, err := jn.p.store.PurgeMarkers(ctx, cutoff)
+	n, err := jn.store.PurgeMarkers(ctx, cutoff)
 	if n > 0 {
-		jn.p.log.DebugContext(ctx, "deletion markers purged", "count", n)
+		jn.log.DebugContext(ctx, "deletion markers purged", "count", n)
 	}
 	if err != nil {
 		return fmt.Errorf("janitor: %w", err)
@@ -231,7 +253,7 @@ func (jn *janitor) purgeMarkers(ctx context.Context, cutoff time.Time) error {
 func (jn *janitor) orphanPDFs(stop, work context.Context, cutoff time.Time, inUse map[string]bool) (int, error) {
 	scanCtx, cancel := context.WithTimeout(stop, janitorScanTimeout)
 	defer cancel()
-	infos, err := jn.p.pdfs.List(scanCtx)
+	infos, err := jn.pdfs.List(scanCtx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return 0, nil
 	}
@@ -254,7 +276,7 @@ func (jn *janitor) orphanPDFs(stop, work context.Context, cutoff time.Time, inUs
 			return n, fmt.Errorf("janitor: orphan pdf %s: %w", info.Name, err)
 		}
 		n++
-		jn.p.log.InfoContext(work, "orphan pdf deleted", "job_id", id)
+		jn.log.InfoContext(work, "orphan pdf deleted", "job_id", id)
 	}
 	return n, nil
 }

@@ -1,16 +1,18 @@
-package consumers
+package maintenance
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/wait"
 )
 
 const (
@@ -30,7 +32,12 @@ const (
 // redelivered. A redelivered or duplicated event re-evaluates jobs no longer
 // blocked, which changes nothing.
 type dependents struct {
-	p    *Pipeline
+	js    jetstream.JetStream
+	store interface {
+		Dependents(ctx context.Context, dep string) ([]string, error)
+	}
+	jobs jobs
+	log  *slog.Logger
 	msgs jetstream.MessagesContext
 
 	loop
@@ -48,7 +55,7 @@ func (d *dependents) start(ctx context.Context) error {
 }
 
 func (d *dependents) follow(ctx context.Context) (jetstream.MessagesContext, error) {
-	cons, err := d.p.js.Consumer(ctx, events.StreamEvents, broker.ConsumerDependents)
+	cons, err := d.js.Consumer(ctx, events.StreamEvents, broker.ConsumerDependents)
 	if err != nil {
 		return nil, fmt.Errorf("bind consumer %s: %w", broker.ConsumerDependents, err)
 	}
@@ -75,13 +82,13 @@ func (d *dependents) run(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
-			d.p.log.ErrorContext(ctx, "dependents consumer gone: waiting for it to come back")
+			d.log.ErrorContext(ctx, "dependents consumer gone: waiting for it to come back")
 			if !d.rebind(ctx) {
 				return
 			}
 		case err != nil:
-			d.p.log.WarnContext(ctx, "receive status event", "error", err)
-			if !sleep(ctx, time.Second) {
+			d.log.WarnContext(ctx, "receive status event", "error", err)
+			if !wait.Sleep(ctx, time.Second) {
 				return
 			}
 		default:
@@ -91,7 +98,7 @@ func (d *dependents) run(ctx context.Context) {
 }
 
 func (d *dependents) rebind(ctx context.Context) bool {
-	for sleep(ctx, rebindEvery) {
+	for wait.Sleep(ctx, rebindEvery) {
 		msgs, err := d.follow(ctx)
 		if err == nil {
 			d.msgs.Stop()
@@ -110,7 +117,7 @@ func (d *dependents) handle(msg jetstream.Msg) {
 	defer cancel()
 	var ev events.StatusEvent
 	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.JobID == "" {
-		d.p.log.WarnContext(ctx, "ignoring status event that does not decode", "error", err)
+		d.log.WarnContext(ctx, "ignoring status event that does not decode", "error", err)
 		return
 	}
 	if !ev.Final() {
@@ -121,8 +128,8 @@ func (d *dependents) handle(msg jetstream.Msg) {
 		if err == nil {
 			return
 		}
-		if attempt == wakeAttempts || !sleep(ctx, time.Second) {
-			d.p.log.WarnContext(ctx, "wake dependents: left to the sweeper", "job_id", ev.JobID, "error", err)
+		if attempt == wakeAttempts || !wait.Sleep(ctx, time.Second) {
+			d.log.WarnContext(ctx, "wake dependents: left to the sweeper", "job_id", ev.JobID, "error", err)
 			return
 		}
 	}
@@ -134,15 +141,19 @@ const wakeAttempts = 3
 
 // wakeDependents re-evaluates every job indexed as depending on job id.
 func (d *dependents) wakeDependents(ctx context.Context, id string) error {
-	ids, err := d.p.store.Dependents(ctx, id)
+	ids, err := d.store.Dependents(ctx, id)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, dep := range ids {
-		if err := d.p.wake(ctx, dep); err != nil {
+		if err := d.jobs.Wake(ctx, dep); err != nil {
 			errs = append(errs, fmt.Errorf("job %s: %w", dep, err))
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// rebindEvery is how often the dependents consumer, when gone, is looked for
+// again.
+const rebindEvery = 2 * time.Second

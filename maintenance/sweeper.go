@@ -1,13 +1,17 @@
-package consumers
+package maintenance
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/wait"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/lifecycle"
+	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
 const (
@@ -43,9 +47,23 @@ const (
 // index (kvstore.BucketActive) lacks; later passes read only the jobs that index
 // names, removing the records of jobs that no longer have a stage.
 type sweeper struct {
-	p       *Pipeline
+	cfg     SweeperConfig
+	store   sweeperStore
+	jobs    jobs
+	js      jetstream.JetStream // the stages' consumers, to tell an idle stage
+	log     *slog.Logger
+	metrics *metrics.Metrics
 	indexed bool // a full pass has indexed every unfinished job
 	loop
+}
+
+// sweeperStore is what the sweeper reads and indexes (kvstore.Store).
+type sweeperStore interface {
+	Get(ctx context.Context, id string) (*events.Job, uint64, error)
+	EachActive(ctx context.Context, fn func(kvstore.ActiveRecord) error) error
+	EachUnfinishedJob(ctx context.Context, fn func(id string, j *events.Job, rev uint64, err error) error) error
+	Activate(ctx context.Context, id string) (uint64, error)
+	Deactivate(ctx context.Context, id string, rev uint64) error
 }
 
 // activeGrace is how old a record of the active index must be before the
@@ -59,7 +77,7 @@ const activeGrace = time.Minute
 func (s *sweeper) start(ctx context.Context) { s.loop.start(ctx, s.run) }
 
 func (s *sweeper) run(ctx context.Context) {
-	t := time.NewTicker(s.p.cfg.SweepInterval)
+	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
 		select {
@@ -100,17 +118,17 @@ func (s *sweeper) sweep(ctx context.Context) {
 		s.indexed = true
 	}
 	if err != nil && ctx.Err() == nil {
-		s.p.log.WarnContext(ctx, "sweep jobs", "error", err)
+		s.log.WarnContext(ctx, "sweep jobs", "error", err)
 	}
 	if undecodable > 0 {
-		s.p.log.WarnContext(ctx, "sweep skipped undecodable jobs", "count", undecodable)
+		s.log.WarnContext(ctx, "sweep skipped undecodable jobs", "count", undecodable)
 	}
 	for _, id := range stuck {
 		if ctx.Err() != nil {
 			return
 		}
 		if err := s.rescue(id, idle); err != nil {
-			s.p.log.ErrorContext(ctx, "recover job", "job_id", id, "error", err)
+			s.log.ErrorContext(ctx, "recover job", "job_id", id, "error", err)
 		}
 	}
 	s.wake(ctx, blocked)
@@ -120,13 +138,13 @@ func (s *sweeper) sweep(ctx context.Context) {
 // lacks.
 func (s *sweeper) scanAll(ctx context.Context, visit func(string, *events.Job, uint64, error) error) error {
 	indexed := map[string]bool{}
-	if err := s.p.store.EachActive(ctx, func(r kvstore.ActiveRecord) error {
+	if err := s.store.EachActive(ctx, func(r kvstore.ActiveRecord) error {
 		indexed[r.ID] = true
 		return nil
 	}); err != nil {
 		return err
 	}
-	return s.p.store.EachUnfinishedJob(ctx, func(id string, j *events.Job, rev uint64, err error) error {
+	return s.store.EachUnfinishedJob(ctx, func(id string, j *events.Job, rev uint64, err error) error {
 		if err == nil && j.Active() && !indexed[id] {
 			if err := s.index(ctx, id); err != nil {
 				return err
@@ -141,12 +159,12 @@ func (s *sweeper) scanAll(ctx context.Context, visit func(string, *events.Job, u
 // changes no state: like a description's, it emits no event and keeps the
 // revision a re-emitted event carries.
 func (s *sweeper) index(ctx context.Context, id string) error {
-	rec, err := s.p.store.Activate(ctx, id)
+	rec, err := s.store.Activate(ctx, id)
 	if err != nil {
 		return err
 	}
 	// A job settled meanwhile is left alone: the sweeper removes the record.
-	_, _, err = s.p.x.Apply(ctx, id, lifecycle.Index(rec))
+	_, _, err = s.jobs.Apply(ctx, id, lifecycle.Index(rec))
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return nil
 	}
@@ -157,7 +175,7 @@ func (s *sweeper) index(ctx context.Context, id string) error {
 // those no longer active (a removal the writer that settled them did not make).
 func (s *sweeper) scanIndex(ctx context.Context, now time.Time, visit func(string, *events.Job, uint64, error) error) error {
 	var records []kvstore.ActiveRecord
-	if err := s.p.store.EachActive(ctx, func(r kvstore.ActiveRecord) error {
+	if err := s.store.EachActive(ctx, func(r kvstore.ActiveRecord) error {
 		records = append(records, r)
 		return nil
 	}); err != nil {
@@ -165,13 +183,13 @@ func (s *sweeper) scanIndex(ctx context.Context, now time.Time, visit func(strin
 	}
 	for _, r := range records {
 		rctx, cancel := context.WithTimeout(ctx, sweepRequestTimeout)
-		j, rev, err := s.p.store.Get(rctx, r.ID)
+		j, rev, err := s.store.Get(rctx, r.ID)
 		cancel()
 		settled := errors.Is(err, kvstore.ErrNotFound) || (err == nil && !j.Active())
 		switch {
 		case settled && ((err == nil && j.ActiveRev == r.Rev) || now.Sub(r.Written) > activeGrace):
 			rctx, cancel := context.WithTimeout(ctx, sweepRequestTimeout)
-			err := s.p.store.Deactivate(rctx, r.ID, r.Rev)
+			err := s.store.Deactivate(rctx, r.ID, r.Rev)
 			cancel()
 			if err != nil {
 				return err
@@ -197,10 +215,10 @@ func (s *sweeper) wake(ctx context.Context, ids []string) {
 			return
 		}
 		wctx, cancel := context.WithTimeout(s.workCtx, rescueTimeout)
-		err := s.p.wake(wctx, id)
+		err := s.jobs.Wake(wctx, id)
 		cancel()
 		if err != nil {
-			s.p.log.WarnContext(ctx, "re-evaluate dependencies", "job_id", id, "error", err)
+			s.log.WarnContext(ctx, "re-evaluate dependencies", "job_id", id, "error", err)
 		}
 	}
 }
@@ -232,7 +250,7 @@ func (s *sweeper) idle(ctx context.Context, st events.Stage) bool {
 func (s *sweeper) queueIdle(ctx context.Context, q events.Queue) bool {
 	ctx, cancel := context.WithTimeout(ctx, sweepRequestTimeout)
 	defer cancel()
-	c, err := s.p.js.Consumer(ctx, events.StreamJobs, q.Durable())
+	c, err := s.js.Consumer(ctx, events.StreamJobs, q.Durable())
 	if err != nil {
 		return false
 	}
@@ -253,11 +271,11 @@ func (s *sweeper) stuck(j *events.Job, now time.Time, idle map[events.Stage]bool
 		if j.Lease != nil {
 			since = j.Lease.ExpiresAt
 		}
-		return now.Sub(since) > s.p.cfg.SweepGrace
+		return now.Sub(since) > s.cfg.Grace
 	case events.StatusPending, events.StatusWaitingAIFix:
-		return idle[j.Stage] && now.Sub(j.LastChange()) > s.p.cfg.SweepGrace
+		return idle[j.Stage] && now.Sub(j.LastChange()) > s.cfg.Grace
 	case events.StatusError:
-		return idle[j.Stage] && now.Sub(j.LastChange()) > s.p.cfg.SweepGrace+s.p.cfg.RetryMax
+		return idle[j.Stage] && now.Sub(j.LastChange()) > s.cfg.Grace+s.cfg.RetryMax
 	}
 	return false
 }
@@ -270,15 +288,15 @@ func (s *sweeper) rescue(id string, idle map[events.Stage]bool) error {
 	ctx, cancel := context.WithTimeout(s.workCtx, rescueTimeout)
 	defer cancel()
 	stuck := func(j *events.Job, now time.Time) bool { return s.stuck(j, now, idle) }
-	j, _, err := s.p.x.Apply(ctx, id, lifecycle.Recover(stuck, orphanMessage, recoveredMessage))
+	j, _, err := s.jobs.Apply(ctx, id, lifecycle.Recover(stuck, orphanMessage, recoveredMessage))
 	switch {
 	case errors.Is(err, lifecycle.ErrStale), errors.Is(err, kvstore.ErrNotFound):
 		return nil
 	case err != nil:
 		return err
 	}
-	s.p.log.WarnContext(ctx, "job recovered", "job_id", j.ID, "step", j.Stage, "seq", j.Seq)
-	s.p.metrics.Recovered(string(j.Stage))
+	s.log.WarnContext(ctx, "job recovered", "job_id", j.ID, "step", j.Stage, "seq", j.Seq)
+	s.metrics.Recovered(string(j.Stage))
 	return s.publish(ctx, j)
 }
 
@@ -287,26 +305,14 @@ func (s *sweeper) rescue(id string, idle map[events.Stage]bool) error {
 func (s *sweeper) publish(ctx context.Context, j *events.Job) error {
 	delay := 50 * time.Millisecond
 	for {
-		err := s.p.publishTicket(ctx, j)
+		err := s.jobs.HandOn(ctx, j)
 		if err == nil {
 			return nil
 		}
-		s.p.log.WarnContext(ctx, "publish recovered ticket", "job_id", j.ID, "step", j.Stage, "error", err)
-		if !sleep(ctx, delay) {
+		s.log.WarnContext(ctx, "publish recovered ticket", "job_id", j.ID, "step", j.Stage, "error", err)
+		if !wait.Sleep(ctx, delay) {
 			return err
 		}
 		delay = min(2*delay, time.Second)
-	}
-}
-
-// sleep waits d and reports whether it did so before ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -1,4 +1,4 @@
-package consumers
+package control
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
 
 // importConcurrency bounds the records of one import request stored at once.
@@ -32,7 +33,7 @@ const ImportedMessage = "Imported from the old store"
 // its stage; a re-run that skips an untouched import publishes them again, in
 // case the earlier run stopped between the job and them (announceAgain). With
 // req.DryRun nothing is written and the reply says what an import would do.
-func (p *Pipeline) Import(ctx context.Context, req events.ImportRequest) (events.ImportReply, error) {
+func (p *Plane) Import(ctx context.Context, req events.ImportRequest) (events.ImportReply, error) {
 	switch n := len(req.Records); {
 	case n == 0:
 		return events.ImportReply{}, fmt.Errorf("%w: an import needs at least one record", events.ErrInvalid)
@@ -55,7 +56,7 @@ func (p *Pipeline) Import(ctx context.Context, req events.ImportRequest) (events
 }
 
 // importRecord imports one record and says what became of it.
-func (p *Pipeline) importRecord(ctx context.Context, req events.ImportRequest, rec *events.ImportRecord, now time.Time) events.ImportResult {
+func (p *Plane) importRecord(ctx context.Context, req events.ImportRequest, rec *events.ImportRecord, now time.Time) events.ImportResult {
 	res := events.ImportResult{JobID: rec.Job.ID, Source: rec.Source, OldStatus: rec.Job.Status}
 	refuse := func(format string, args ...any) events.ImportResult {
 		res.Outcome, res.Reason = events.ImportRefused, fmt.Sprintf(format, args...)
@@ -123,7 +124,7 @@ func skipReason(old *events.Job, overwrite bool) string {
 // importableConversation checks that conversation c may be written: its id is
 // free (revision 0) or holds a conversation of the same job, which an import
 // left (its revision, to replace it). Another job's conversation is refused.
-func (p *Pipeline) importableConversation(ctx context.Context, c *events.Conversation) (uint64, error) {
+func (p *Plane) importableConversation(ctx context.Context, c *events.Conversation) (uint64, error) {
 	stored, rev, err := p.store.Conversation(ctx, c.ID)
 	switch {
 	case errors.Is(err, kvstore.ErrNotFound):
@@ -143,13 +144,13 @@ func (p *Pipeline) importableConversation(ctx context.Context, c *events.Convers
 // duplicates window the stream drops it when the first run did publish it;
 // outside, it is stored again with the same revision, which consumers of
 // events recognise. It returns a note for the report, "" when all went well.
-func (p *Pipeline) announceAgain(ctx context.Context, old *events.Job, rev uint64, same bool) string {
+func (p *Plane) announceAgain(ctx context.Context, old *events.Job, rev uint64, same bool) string {
 	if same {
 		if err := p.publishImported(ctx, old, rev); err != nil {
 			return fmt.Sprintf("its event could not be published again: %v", err)
 		}
 	}
-	if err := p.publishTicket(ctx, old); err != nil {
+	if err := p.x.HandOn(ctx, old); err != nil {
 		return fmt.Sprintf("its ticket could not be published again: %v", err)
 	}
 	return ""
@@ -169,7 +170,7 @@ func sameImport(old, j *events.Job) bool {
 
 // storeImport writes the planned record (writeImport), then publishes its
 // event and ticket.
-func (p *Pipeline) storeImport(ctx context.Context, plan *importPlan, convRev uint64, old *events.Job, oldRev uint64) error {
+func (p *Plane) storeImport(ctx context.Context, plan *importPlan, convRev uint64, old *events.Job, oldRev uint64) error {
 	j := plan.job
 	rev, err := p.writeImport(ctx, plan, convRev, old, oldRev)
 	if err != nil {
@@ -179,7 +180,7 @@ func (p *Pipeline) storeImport(ctx context.Context, plan *importPlan, convRev ui
 	defer cancel()
 	p.emitImported(ctx, j, rev)
 	p.log.InfoContext(ctx, "job imported", "job_id", j.ID, "status", j.Status, "step", j.CurrentStep, "old_status", j.Imported.Status)
-	if err := p.publishTicket(ctx, j); err != nil {
+	if err := p.x.HandOn(ctx, j); err != nil {
 		return fmt.Errorf("job %s is stored but not yet handed on (the sweeper will): %w", j.ID, err)
 	}
 	return nil
@@ -187,7 +188,7 @@ func (p *Pipeline) storeImport(ctx context.Context, plan *importPlan, convRev ui
 
 // writeImport writes the planned record: conversation, PDF, then the job
 // (created, or replacing old at oldRev), and returns the job's revision.
-func (p *Pipeline) writeImport(ctx context.Context, plan *importPlan, convRev uint64, old *events.Job, oldRev uint64) (uint64, error) {
+func (p *Plane) writeImport(ctx context.Context, plan *importPlan, convRev uint64, old *events.Job, oldRev uint64) (uint64, error) {
 	j := plan.job
 	if _, err := p.store.PutImportedConversation(ctx, plan.conv, convRev); err != nil {
 		return 0, fmt.Errorf("store conversation %s: %w", plan.conv.ID, err)
@@ -202,7 +203,7 @@ func (p *Pipeline) writeImport(ctx context.Context, plan *importPlan, convRev ui
 
 // emitImported publishes the imported job's status event, stamped with the time
 // of the import rather than the old updated_at the job keeps.
-func (p *Pipeline) emitImported(ctx context.Context, j *events.Job, rev uint64) {
+func (p *Plane) emitImported(ctx context.Context, j *events.Job, rev uint64) {
 	if err := p.publishImported(ctx, j, rev); err != nil {
 		if p.metrics != nil {
 			p.metrics.EventPublishErrs.Inc()
@@ -213,12 +214,12 @@ func (p *Pipeline) emitImported(ctx context.Context, j *events.Job, rev uint64) 
 
 // publishImported publishes the status event of imported job j at revision rev,
 // with its dedupe id.
-func (p *Pipeline) publishImported(ctx context.Context, j *events.Job, rev uint64) error {
+func (p *Plane) publishImported(ctx context.Context, j *events.Job, rev uint64) error {
 	ev := j.Event(rev)
 	ev.Time = j.ImportedAt
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode event of %s: %w", j.ID, err)
 	}
-	return p.publishSync(ctx, events.SubjectStatus, data, ev.MsgID())
+	return lifecycle.JetStream{JS: p.js}.Publish(ctx, events.SubjectStatus, data, ev.MsgID(), false)
 }

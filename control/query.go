@@ -1,4 +1,4 @@
-package consumers
+package control
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 )
 
 // Get returns job id and its revision.
-func (p *Pipeline) Get(ctx context.Context, id string) (*events.Job, uint64, error) {
+func (p *Plane) Get(ctx context.Context, id string) (*events.Job, uint64, error) {
 	id, err := events.JobIDOf(id)
 	if err != nil {
 		return nil, 0, err
@@ -31,7 +31,7 @@ func (p *Pipeline) Get(ctx context.Context, id string) (*events.Job, uint64, err
 // List returns a page of the jobs that match q, newest first, at most q.Limit of
 // them, from the in-memory index of the bucket (listindex.go): no job is read
 // from NATS for it.
-func (p *Pipeline) List(ctx context.Context, q events.ListQuery) (events.ListReply, error) {
+func (p *Plane) List(ctx context.Context, q events.ListQuery) (events.ListReply, error) {
 	if err := q.Validate(); err != nil {
 		return events.ListReply{}, err
 	}
@@ -42,7 +42,7 @@ func (p *Pipeline) List(ctx context.Context, q events.ListQuery) (events.ListRep
 
 // PDF returns the PDF of a completed job; ErrNotFound, with the job's state, while
 // it has none.
-func (p *Pipeline) PDF(ctx context.Context, id string) ([]byte, error) {
+func (p *Plane) PDF(ctx context.Context, id string) ([]byte, error) {
 	j, _, err := p.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func (p *Pipeline) PDF(ctx context.Context, id string) ([]byte, error) {
 // Every event is checked against the jobs bucket first (package eventcheck) and
 // sent as the job's value at its revision says; a forged or malformed one is
 // dropped, so it neither shows nor ends the stream.
-func (p *Pipeline) Follow(ctx context.Context, id string) (<-chan events.StatusEvent, error) {
+func (p *Plane) Follow(ctx context.Context, id string) (<-chan events.StatusEvent, error) {
 	id, err := events.JobIDOf(id)
 	if err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ const followRecheck = 15 * time.Second
 // nextEvent returns job id's next verified event with a revision above last:
 // from the events stream, or, when that stays silent for followRecheck, the
 // job's final state read from KV.
-func (p *Pipeline) nextEvent(ctx context.Context, msgs jetstream.MessagesContext, check *eventcheck.Checker, id string, last uint64) (events.StatusEvent, bool) {
+func (p *Plane) nextEvent(ctx context.Context, msgs jetstream.MessagesContext, check *eventcheck.Checker, id string, last uint64) (events.StatusEvent, bool) {
 	for {
 		msg, err := msgs.Next(jetstream.NextMaxWait(followRecheck))
 		switch {
@@ -149,13 +149,13 @@ func (p *Pipeline) nextEvent(ctx context.Context, msgs jetstream.MessagesContext
 }
 
 // eventCheck is the checker of the events the service streams to clients.
-func (p *Pipeline) eventCheck() *eventcheck.Checker {
+func (p *Plane) eventCheck() *eventcheck.Checker {
 	return eventcheck.New("sse", p.store, p.log, p.metrics)
 }
 
 // verifyEvent is claim as the jobs bucket confirms it; false when it is dropped
 // or cannot be read now (a final state then comes from the recheck).
-func (p *Pipeline) verifyEvent(ctx context.Context, check *eventcheck.Checker, claim events.StatusEvent) (events.StatusEvent, bool) {
+func (p *Plane) verifyEvent(ctx context.Context, check *eventcheck.Checker, claim events.StatusEvent) (events.StatusEvent, bool) {
 	ev, _, ok, err := check.Verify(ctx, claim)
 	if err != nil {
 		p.log.WarnContext(ctx, "check status event", "job_id", claim.JobID, "error", err)
@@ -166,7 +166,7 @@ func (p *Pipeline) verifyEvent(ctx context.Context, check *eventcheck.Checker, c
 // eventsEnd binds JOB_EVENTS and returns the sequence its next event will have:
 // read before a job, it is where the events of every later change of the job
 // start.
-func (p *Pipeline) eventsEnd(ctx context.Context) (jetstream.Stream, uint64, error) {
+func (p *Plane) eventsEnd(ctx context.Context) (jetstream.Stream, uint64, error) {
 	stream, err := p.js.Stream(ctx, events.StreamEvents)
 	if err != nil {
 		return nil, 0, fmt.Errorf("stream %s: %w", events.StreamEvents, err)

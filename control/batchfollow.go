@@ -1,4 +1,4 @@
-package consumers
+package control
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // when the events stay silent for a while it reads the jobs again, in case an
 // event was never published. Like Follow, it counts an event only once the jobs
 // bucket confirms it.
-func (p *Pipeline) FollowBatch(ctx context.Context, id string) (<-chan events.BatchStatus, error) {
+func (p *Plane) FollowBatch(ctx context.Context, id string) (<-chan events.BatchStatus, error) {
 	id, err := events.BatchIDOf(id)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package consumers
+package control
 
 import (
 	"context"
@@ -24,12 +24,12 @@ import (
 // once the job is stored. A request with a job_id that exists is
 // accepted again (nothing new is created) when it asks for the same thing, and
 // refused with ErrConflict when it does not.
-func (p *Pipeline) Submit(ctx context.Context, req events.JobRequest) (string, error) {
+func (p *Plane) Submit(ctx context.Context, req events.JobRequest) (string, error) {
 	return p.submit(ctx, req, "")
 }
 
 // submit is Submit of a job of batch batchID ("" for none).
-func (p *Pipeline) submit(ctx context.Context, req events.JobRequest, batchID string) (string, error) {
+func (p *Plane) submit(ctx context.Context, req events.JobRequest, batchID string) (string, error) {
 	if req.JobID == "" {
 		req.JobID = uuid.NewString()
 	}
@@ -55,8 +55,8 @@ func (p *Pipeline) submit(ctx context.Context, req events.JobRequest, batchID st
 	}
 	ctx, cancel := afterWrite(ctx)
 	defer cancel()
-	p.created(ctx, j, rev)
-	if err := p.handOn(ctx, j); err != nil {
+	p.Created(ctx, j, rev)
+	if err := p.HandOn(ctx, j); err != nil {
 		return "", fmt.Errorf("job %s is stored but not yet handed on (submit it again with this job_id): %w", id, err)
 	}
 	return id, nil
@@ -65,7 +65,7 @@ func (p *Pipeline) submit(ctx context.Context, req events.JobRequest, batchID st
 // resubmitted handles a submit whose job exists: the same request is a retry of
 // the submit (its first hand-off is published again in case that is what failed),
 // a different one a conflict.
-func (p *Pipeline) resubmitted(ctx context.Context, req events.JobRequest) error {
+func (p *Plane) resubmitted(ctx context.Context, req events.JobRequest) error {
 	j, _, err := p.store.Get(ctx, req.JobID)
 	if err != nil {
 		return fmt.Errorf("load job %s: %w", req.JobID, err)
@@ -73,7 +73,7 @@ func (p *Pipeline) resubmitted(ctx context.Context, req events.JobRequest) error
 	if !sameRequest(j, req) {
 		return fmt.Errorf("%w: job %s already exists with a different request", events.ErrConflict, req.JobID)
 	}
-	return p.duplicateRequest(ctx, req.JobID, false)
+	return p.Duplicate(ctx, req.JobID, false)
 }
 
 // sameRequest reports whether job j is what req asks for: a submit of it again
@@ -84,7 +84,7 @@ func sameRequest(j *events.Job, req events.JobRequest) bool {
 
 // EditLatex replaces the job's LaTeX with the user's and compiles it
 // (lifecycle.EditLatex).
-func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*events.Versioned, error) {
+func (p *Plane) EditLatex(ctx context.Context, e events.LatexEdit) (*events.Versioned, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (p *Pipeline) EditLatex(ctx context.Context, e events.LatexEdit) (*events.V
 // Retry re-runs the step that failed with a fresh retry budget
 // (lifecycle.Retry); a retry of step design re-evaluates the job's
 // dependencies.
-func (p *Pipeline) Retry(ctx context.Context, c events.JobChange) (*events.Versioned, error) {
+func (p *Plane) Retry(ctx context.Context, c events.JobChange) (*events.Versioned, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (p *Pipeline) Retry(ctx context.Context, c events.JobChange) (*events.Versi
 // Refine has the job's request revised with the user's instruction and the
 // worksheet made again (lifecycle.Refine); the job's dependencies are
 // re-evaluated as for a retry of step design.
-func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*events.Versioned, error) {
+func (p *Plane) Refine(ctx context.Context, r events.Refinement) (*events.Versioned, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (p *Pipeline) Refine(ctx context.Context, r events.Refinement) (*events.Ver
 
 // Abort ends a job that has not ended (lifecycle.Abort): a worker running it is
 // cancelled and its result discarded.
-func (p *Pipeline) Abort(ctx context.Context, c events.JobChange) (*events.Versioned, error) {
+func (p *Plane) Abort(ctx context.Context, c events.JobChange) (*events.Versioned, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func (p *Pipeline) Abort(ctx context.Context, c events.JobChange) (*events.Versi
 
 // waitOf is what the dependencies of job id allow now (a job's depends_on
 // never changes, so it is read before the transition).
-func (p *Pipeline) waitOf(ctx context.Context, id string) (lifecycle.Wait, error) {
+func (p *Plane) waitOf(ctx context.Context, id string) (lifecycle.Wait, error) {
 	j, _, err := p.store.Get(ctx, id)
 	if err != nil {
 		return lifecycle.Wait{}, known(id, err)
@@ -138,14 +138,14 @@ func (p *Pipeline) waitOf(ctx context.Context, id string) (lifecycle.Wait, error
 	if len(j.DependsOn) == 0 {
 		return lifecycle.Wait{Ready: true}, nil
 	}
-	w, err := p.checkDependencies(ctx, j.DependsOn)
-	return w.Wait, err
+	w, _, err := p.x.Dependencies(ctx, j.DependsOn)
+	return w, err
 }
 
 // control applies a user's transition to job id, based on revision ifRev when
 // given, and hands the job to the stage it now expects; it returns the job as the
 // transition left it.
-func (p *Pipeline) control(ctx context.Context, id string, ifRev *uint64, t lifecycle.Transition) (*events.Versioned, error) {
+func (p *Plane) control(ctx context.Context, id string, ifRev *uint64, t lifecycle.Transition) (*events.Versioned, error) {
 	ctx, cancel := afterWrite(ctx)
 	defer cancel()
 	var opts []lifecycle.Option
@@ -158,7 +158,7 @@ func (p *Pipeline) control(ctx context.Context, id string, ifRev *uint64, t life
 	}
 	j := &events.Versioned{Job: *job, Revision: rev}
 	p.log.InfoContext(ctx, "job changed by user", "job_id", id, "action", t.Name(), "status", j.Status, "step", j.CurrentStep)
-	if err := p.handOn(ctx, &j.Job); err != nil {
+	if err := p.HandOn(ctx, &j.Job); err != nil {
 		return j, fmt.Errorf("job %s: %s recorded but not yet handed on (the sweeper will): %w", id, t.Name(), err)
 	}
 	return j, nil
