@@ -13,6 +13,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/metrics"
+	"github.com/sheetpipe/sheetpipe/worker"
 )
 
 // llm is what the stages need of the LLM client (package ai).
@@ -61,7 +62,7 @@ type Pipeline struct {
 	storage func() error
 
 	mu         sync.Mutex
-	runners    []*runner
+	runners    []*worker.Runner
 	sweeper    *sweeper
 	janitor    *janitor
 	deadLetter *deadLetter
@@ -139,22 +140,12 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 		if !ok {
 			return fmt.Errorf("start stage %q: no such stage", st)
 		}
-		r := &runner{
-			stage:       st,
-			handle:      handle,
-			settleScope: p.settleScope,
-			concurrency: p.cfg.Concurrency[st],
-			heartbeat:   p.cfg.AckWait / 3,
-			backoff:     p.cfg.backoff,
-			log:         p.log,
-			metrics:     p.metrics,
-			storageErr:  p.storage,
-		}
-		if err := r.start(ctx, p.js); err != nil {
+		r, err := p.startStage(ctx, st, handle)
+		if err != nil {
 			return fmt.Errorf("start stage %s: %w", st, err)
 		}
 		p.runners = append(p.runners, r)
-		p.log.InfoContext(ctx, "stage started", "step", st, "concurrency", r.concurrency)
+		p.log.InfoContext(ctx, "stage started", "step", st, "concurrency", p.cfg.Concurrency[st])
 	}
 	return nil
 }
@@ -169,7 +160,7 @@ func (p *Pipeline) Stop(ctx context.Context) {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, r := range runners {
-		wg.Go(func() { r.stop(ctx) })
+		wg.Go(func() { r.Stop(ctx) })
 	}
 	wg.Wait()
 	p.index.stop()

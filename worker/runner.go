@@ -1,4 +1,4 @@
-package consumers
+package worker
 
 import (
 	"context"
@@ -9,36 +9,106 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/sheetpipe/sheetpipe/events"
-	"github.com/sheetpipe/sheetpipe/internal/failpoint"
-	"github.com/sheetpipe/sheetpipe/kvstore"
-	"github.com/sheetpipe/sheetpipe/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// handlerFunc is one stage's work on one message. Its error decides the
-// settlement: nil, ErrStale or errGaveUp ack, a storage refusal
+// Handler is the work on one message. Its error decides the settlement
+// (errors.go): nil, ErrStale or ErrGaveUp ack, a storage refusal
 // (events.ErrStorage) nak with delay and a pause of fetching (pause.go),
-// *RetryError nak with delay, ErrPermanent term, anything else nak with back-off
-// by delivery count.
-type handlerFunc func(ctx context.Context, msg jetstream.Msg) error
+// *RetryError nak with delay, ErrPermanent term, ErrLeaseLost leaves the
+// delivery unsettled, anything else nak with back-off by delivery count.
+type Handler func(ctx context.Context, msg jetstream.Msg) error
 
-// runner consumes every queue of one stage into one pool of workers: a worker
-// that frees takes the waiting ticket of the highest priority.
-type runner struct {
-	stage       events.Stage
-	handle      handlerFunc
-	settleScope func(context.Context, *scope) error
-	concurrency int
-	heartbeat   time.Duration
-	backoff     func(int) time.Duration
-	log         *slog.Logger
-	metrics     *metrics.Metrics
-	// storageErr is nil once storage works again (Deps.Storage).
-	storageErr func() error
+// Scope wraps the handling of one message: it returns the context the Handler
+// runs with and finish, which runs after the Handler and before the message is
+// settled, with the Handler's error, and returns the error that settles it (the
+// pipeline stages collect there the acknowledgements of their publishes). The
+// time finish takes counts towards Stuck.
+type Scope func(ctx context.Context) (hctx context.Context, finish func(err error) error)
+
+// Config sets up a Runner.
+type Config struct {
+	// Name names the runner in what Consuming and Stuck report, e.g. "stage
+	// compile". Required.
+	Name string
+	// Stream is the stream of the consumers. Required.
+	Stream string
+	// Durables are the durable pull consumers to consume, highest priority first:
+	// a worker that frees takes the waiting message of the highest priority.
+	// Required, at least one.
+	Durables []string
+	// Handler handles each message. Required.
+	Handler Handler
+	// Concurrency is how many messages this process works on at once. Required, at
+	// least 1.
+	Concurrency int
+	// Heartbeat is how often a message waiting for a worker or in work is marked in
+	// progress; the runner lowers it to a third of a consumer's AckWait. Default: a
+	// third of the lowest AckWait of the consumers.
+	Heartbeat time.Duration
+	// Backoff is the delay of the nak of a message whose handler failed with an
+	// error of no other kind, by its delivery count (1-based). Default Backoff(1s,
+	// 1m, n).
+	Backoff func(delivered int) time.Duration
+	// Log receives the runner's lines; give it the attributes that name what it
+	// runs (a stage's "step"). Default: discarded.
+	Log *slog.Logger
+	// InFlight counts the messages in work. Default: not counted.
+	InFlight prometheus.Gauge
+	// Done records each settled message's outcome (ok, stale, failed, retry,
+	// rejected, storage, abandoned, shutdown, error, or the name given by
+	// WithOutcome) and how long it took. Default: not recorded.
+	Done func(outcome string, d time.Duration)
+	// Scope wraps each message's handling. Default: none.
+	Scope Scope
+	// StuckAfter is how long a Scope's finish may run before Stuck reports its
+	// worker stuck. Default: never.
+	StuckAfter time.Duration
+	// Storage is nil while the server's storage takes writes, else why not; a
+	// runner paused by a storage refusal fetches again only once it is nil.
+	// Default: fetching resumes when the pause is over.
+	Storage func() error
+}
+
+func (c Config) withDefaults() Config {
+	if c.Backoff == nil {
+		c.Backoff = func(n int) time.Duration { return Backoff(time.Second, time.Minute, n) }
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.Name == "" || c.Stream == "" || len(c.Durables) == 0 {
+		errs = append(errs, fmt.Errorf("name %q, stream %q and durables %q must be set", c.Name, c.Stream, c.Durables))
+	}
+	if c.Handler == nil {
+		errs = append(errs, errors.New("handler must be set"))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("concurrency %d must be at least 1", c.Concurrency))
+	}
+	if c.Heartbeat < 0 || c.StuckAfter < 0 {
+		errs = append(errs, fmt.Errorf("heartbeat %s and stuck-after %s must not be negative", c.Heartbeat, c.StuckAfter))
+	}
+	return errors.Join(errs...)
+}
+
+// defaultHeartbeat is the heartbeat when neither Config.Heartbeat nor a
+// consumer's AckWait sets one: a third of the server's default AckWait.
+const defaultHeartbeat = 10 * time.Second
+
+// Runner consumes one or more consumers into one pool of workers: a worker that
+// frees takes the waiting message of the highest priority.
+type Runner struct {
+	cfg       Config
+	heartbeat time.Duration
 
 	slots      *slots
-	bindings   []*binding // one per queue, in order of priority
+	bindings   []*binding // one per consumer, in order of priority
 	wg         sync.WaitGroup
 	mu         sync.Mutex // guards the bindings' consumptions and the pause
 	pause      pause
@@ -47,12 +117,12 @@ type runner struct {
 	cancelWork context.CancelFunc
 
 	settleMu sync.Mutex
-	settling map[*struct{}]time.Time // workers collecting acknowledgements, since when
+	settling map[*struct{}]time.Time // workers in their Scope's finish, since when
 }
 
-// binding is the runner's consumption of one queue.
+// binding is the runner's consumption of one consumer.
 type binding struct {
-	queue     events.Queue
+	durable   string
 	level     int                      // index in the slots' levels: 0 is the highest
 	cc        jetstream.ConsumeContext // nil while the consumer is gone
 	downSince time.Time
@@ -63,31 +133,43 @@ type binding struct {
 // more are waiting on the server, before a lower ticket may take it.
 const expectFor = time.Second
 
-func (r *runner) start(ctx context.Context, js jetstream.JetStream) error {
-	queues := events.QueuesOf(r.stage)
-	cons := make([]jetstream.Consumer, len(queues))
-	for i, q := range queues {
-		c, err := js.Consumer(ctx, events.StreamJobs, q.Durable())
+// New checks cfg and builds a Runner; Start runs it.
+func New(cfg Config) (*Runner, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("worker config: %w", err)
+	}
+	return &Runner{cfg: cfg, heartbeat: cfg.Heartbeat}, nil
+}
+
+// Start binds the consumers and consumes them until Stop.
+func (r *Runner) Start(ctx context.Context, js jetstream.JetStream) error {
+	cons := make([]jetstream.Consumer, len(r.cfg.Durables))
+	for i, durable := range r.cfg.Durables {
+		c, err := js.Consumer(ctx, r.cfg.Stream, durable)
 		if err != nil {
-			return fmt.Errorf("consumer %s: %w", q.Durable(), err)
+			return fmt.Errorf("consumer %s: %w", durable, err)
 		}
 		// A shared consumer's AckWait is whatever the last process to provision it
 		// set; heartbeat for that one, not only for this process's setting.
-		if aw := c.CachedInfo().Config.AckWait; aw > 0 && aw/3 < r.heartbeat {
+		if aw := c.CachedInfo().Config.AckWait; aw > 0 && (r.heartbeat == 0 || aw/3 < r.heartbeat) {
 			r.heartbeat = aw / 3
 		}
 		cons[i] = c
-		r.bindings = append(r.bindings, &binding{queue: q, level: i})
+		r.bindings = append(r.bindings, &binding{durable: durable, level: i})
 	}
-	r.slots = newSlots(r.concurrency, len(queues))
+	if r.heartbeat == 0 {
+		r.heartbeat = defaultHeartbeat
+	}
+	r.slots = newSlots(r.cfg.Concurrency, len(r.bindings))
 	r.stopping = make(chan struct{})
 	r.workCtx, r.cancelWork = context.WithCancel(context.WithoutCancel(ctx))
 	for i, b := range r.bindings {
 		r.expectBacklog(b, cons[i])
 		cc, err := r.consume(b, cons[i])
 		if err != nil {
-			r.stop(ctx)
-			return fmt.Errorf("consume %s: %w", b.queue.Durable(), err)
+			r.Stop(ctx)
+			return fmt.Errorf("consume %s: %w", b.durable, err)
 		}
 		r.setConsumption(b, cc)
 		go r.keepConsuming(js, b, cc)
@@ -95,7 +177,7 @@ func (r *runner) start(ctx context.Context, js jetstream.JetStream) error {
 	return nil
 }
 
-// consume starts delivering b's queue to dispatch, pulling up to the stage's
+// consume starts delivering b's queue to dispatch, pulling up to the runner's
 // concurrency at once, except for the lowest of several queues, which pulls one
 // ticket at a time: a low ticket may wait for as long as normal ones keep the
 // workers busy, and the one it holds waits in dispatch, heartbeated, where a
@@ -103,21 +185,21 @@ func (r *runner) start(ctx context.Context, js jetstream.JetStream) error {
 // it hit MaxDeliver. Normal tickets wait only while high ones, which are meant to
 // be few, keep every worker busy; pulling them one at a time cost a round trip
 // per ticket and tripled the hand-off latency (BENCHMARKS.md).
-func (r *runner) consume(b *binding, cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
-	pull := r.concurrency
+func (r *Runner) consume(b *binding, cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
+	pull := r.cfg.Concurrency
 	if len(r.bindings) > 1 && b.level == len(r.bindings)-1 {
 		pull = 1
 	}
 	return cons.Consume(func(msg jetstream.Msg) { r.dispatch(b, msg) },
 		jetstream.PullMaxMessages(pull),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			r.log.Warn("consume", "step", r.stage, "consumer", b.queue.Durable(), "error", err)
+			r.cfg.Log.Warn("consume", "consumer", b.durable, "error", err)
 		}))
 }
 
 // dispatch runs in the queue's delivery goroutine; it blocks while all workers
 // are busy, which bounds what this process holds.
-func (r *runner) dispatch(b *binding, msg jetstream.Msg) {
+func (r *Runner) dispatch(b *binding, msg jetstream.Msg) {
 	if d := r.pausedFor(); d > 0 {
 		_ = msg.NakWithDelay(d) // fetched before the pause
 		return
@@ -143,7 +225,7 @@ func (r *runner) dispatch(b *binding, msg jetstream.Msg) {
 // acquire takes a worker slot for msg at its queue's level, heartbeating msg
 // while it waits so it is not redelivered elsewhere meanwhile; false when the
 // runner stops first.
-func (r *runner) acquire(level int, msg jetstream.Msg) bool {
+func (r *Runner) acquire(level int, msg jetstream.Msg) bool {
 	w := r.slots.enter(level, nextExpected(msg))
 	if w == nil {
 		return true
@@ -166,7 +248,7 @@ func (r *runner) acquire(level int, msg jetstream.Msg) bool {
 // expectBacklog keeps the first free slots for b's queue for a moment when its
 // consumer has tickets waiting: they are on their way, and a lower queue's
 // ticket delivered first must not take their place.
-func (r *runner) expectBacklog(b *binding, cons jetstream.Consumer) {
+func (r *Runner) expectBacklog(b *binding, cons jetstream.Consumer) {
 	if cons.CachedInfo().NumPending > 0 {
 		r.slots.expectMore(b.level, time.Now().Add(expectFor))
 	}
@@ -182,73 +264,32 @@ func nextExpected(msg jetstream.Msg) time.Time {
 	return time.Time{}
 }
 
-func (r *runner) run(msg jetstream.Msg) {
+func (r *Runner) run(msg jetstream.Msg) {
 	start := time.Now()
-	gauge := r.metrics.JobsInFlightFor(string(r.stage))
-	gauge.Inc()
-	defer gauge.Dec()
+	if g := r.cfg.InFlight; g != nil {
+		g.Inc()
+		defer g.Dec()
+	}
 
 	hbCtx, stopHB := context.WithCancel(r.workCtx)
 	go r.heartbeatLoop(hbCtx, msg)
-	ctx, sc := withScope(r.workCtx)
-	defer sc.close()
-	err := r.handle(ctx, msg)
-	settled := r.settleStarted()
-	if serr := r.settleScope(ctx, sc); err == nil {
-		err = serr
+	ctx, finish := context.Context(r.workCtx), func(err error) error { return err }
+	if r.cfg.Scope != nil {
+		ctx, finish = r.cfg.Scope(r.workCtx)
 	}
+	err := r.cfg.Handler(ctx, msg)
+	settled := r.settleStarted()
+	err = finish(err)
 	settled()
 	stopHB()
-	if err == nil {
-		failpoint.Inject(r.stage, failpoint.AfterPublish)
-	}
 
 	outcome := r.settle(msg, err)
-	r.metrics.StageDone(string(r.stage), outcome, time.Since(start))
-}
-
-// stuckAfter is how long a worker may wait for the acknowledgements of its
-// publishes before the process reports it stuck (Pipeline.Consuming, and so
-// /readyz): well past the bounded wait of settleScope, so only a wait that
-// escaped its deadline counts.
-var stuckAfter = 2 * (publishAckTimeout + republishTimeout)
-
-// settleStarted notes a worker starting to collect its acknowledgements; the
-// returned func notes it done.
-func (r *runner) settleStarted() func() {
-	key := new(struct{})
-	r.settleMu.Lock()
-	if r.settling == nil {
-		r.settling = map[*struct{}]time.Time{}
-	}
-	r.settling[key] = time.Now()
-	r.settleMu.Unlock()
-	return func() {
-		r.settleMu.Lock()
-		delete(r.settling, key)
-		r.settleMu.Unlock()
+	if r.cfg.Done != nil {
+		r.cfg.Done(outcome, time.Since(start))
 	}
 }
 
-// stuck names the workers that have waited for acknowledgements longer than
-// stuckAfter, or is nil.
-func (r *runner) stuck() error {
-	r.settleMu.Lock()
-	defer r.settleMu.Unlock()
-	n := 0
-	for _, since := range r.settling {
-		if time.Since(since) > stuckAfter {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	return fmt.Errorf("stage %s: %d of %d workers stuck waiting for NATS acknowledgements for more than %s",
-		r.stage, n, r.concurrency, stuckAfter)
-}
-
-func (r *runner) heartbeatLoop(ctx context.Context, msg jetstream.Msg) {
+func (r *Runner) heartbeatLoop(ctx context.Context, msg jetstream.Msg) {
 	t := time.NewTicker(r.heartbeat)
 	defer t.Stop()
 	for {
@@ -257,61 +298,16 @@ func (r *runner) heartbeatLoop(ctx context.Context, msg jetstream.Msg) {
 			return
 		case <-t.C:
 			if err := msg.InProgress(); err != nil {
-				r.log.Warn("heartbeat", "step", r.stage, "error", err)
+				r.cfg.Log.Warn("heartbeat", "error", err)
 			}
 		}
 	}
 }
 
-// settle acks, naks or terminates msg according to err (or, for a lost lease,
-// leaves it to expire) and names the outcome.
-func (r *runner) settle(msg jetstream.Msg, err error) string {
-	var retry *RetryError
-	var outcome string
-	var settleErr error
-	switch {
-	case err == nil:
-		r.storageWorks()
-		outcome, settleErr = "ok", msg.Ack()
-	case errors.Is(err, errAborted):
-		outcome, settleErr = "aborted", msg.Ack()
-	case errors.Is(err, errGaveUp):
-		outcome, settleErr = "failed", msg.Ack()
-	case errors.Is(err, ErrStale):
-		outcome, settleErr = "stale", msg.Ack()
-	case errors.Is(err, errLeaseLost):
-		outcome = "abandoned"
-		r.log.Warn("lease lost: result discarded", "step", r.stage, "error", err)
-	case kvstore.IsStorage(err):
-		d := r.pauseFetching()
-		outcome, settleErr = "storage", msg.NakWithDelay(d)
-		r.log.Warn("storage full: fetching paused", "step", r.stage, "pause", d, "error", err)
-	case errors.As(err, &retry):
-		outcome, settleErr = "retry", msg.NakWithDelay(retry.Delay)
-	case errors.Is(err, ErrPermanent):
-		outcome, settleErr = "rejected", msg.Term()
-		r.log.Warn("message terminated", "step", r.stage, "error", err)
-	case errors.Is(err, context.Canceled) && r.workCtx.Err() != nil:
-		outcome, settleErr = "shutdown", msg.Nak()
-	default:
-		outcome = "error"
-		delivered := 1
-		if md, mdErr := msg.Metadata(); mdErr == nil {
-			delivered = int(md.NumDelivered)
-		}
-		settleErr = msg.NakWithDelay(r.backoff(delivered))
-		r.log.Error("stage failed", "step", r.stage, "error", err, "delivered", delivered)
-	}
-	if settleErr != nil {
-		r.log.Warn("settle message", "step", r.stage, "outcome", outcome, "error", settleErr)
-	}
-	return outcome
-}
-
-// stop stops fetching, naks what was fetched but not started (so another process
+// Stop stops fetching, naks what was fetched but not started (so another process
 // gets it at once), and waits for in-flight work until ctx ends; then it cancels
-// that work, which hands its jobs back, and waits for the hand-back.
-func (r *runner) stop(ctx context.Context) {
+// that work, which hands its messages back, and waits for the hand-back.
+func (r *Runner) Stop(ctx context.Context) {
 	if r.stopping == nil {
 		return
 	}
@@ -338,7 +334,7 @@ func (r *runner) stop(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		r.log.Warn("shutdown deadline: cancelling in-flight work", "step", r.stage)
+		r.cfg.Log.Warn("shutdown deadline: cancelling in-flight work")
 		r.cancelWork()
 		<-done
 	}
