@@ -306,12 +306,19 @@ func (r *Runner) heartbeatLoop(ctx context.Context, msg jetstream.Msg) {
 
 // Stop stops fetching, naks what was fetched but not started (so another process
 // gets it at once), and waits for in-flight work until ctx ends; then it cancels
-// that work, which hands its messages back, and waits for the hand-back.
+// that work, which hands its messages back, and waits for the hand-back. A Stop
+// after the first does nothing.
 func (r *Runner) Stop(ctx context.Context) {
 	if r.stopping == nil {
 		return
 	}
 	r.mu.Lock()
+	select {
+	case <-r.stopping:
+		r.mu.Unlock()
+		return
+	default:
+	}
 	close(r.stopping)
 	var ccs []jetstream.ConsumeContext
 	for _, b := range r.bindings {
