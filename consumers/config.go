@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/worker"
 )
 
 // Config tunes the pipeline.
@@ -93,10 +94,4 @@ func (c Config) validate() error {
 }
 
 // backoff is the delay before retry number n (1-based).
-func (c Config) backoff(n int) time.Duration {
-	d := c.RetryBase
-	for i := 1; i < n && d < c.RetryMax; i++ {
-		d *= 2
-	}
-	return min(d, c.RetryMax)
-}
+func (c Config) backoff(n int) time.Duration { return worker.Backoff(c.RetryBase, c.RetryMax, n) }

@@ -1,9 +1,11 @@
 // Package consumers runs the pipeline stages. Each stage (prompt, design, latex,
 // compile, fix) consumes durable pull consumers of stream JOBS, one per priority
 // queue (events.QueuesOf: jobs.<stage>, jobs.<stage>.high, jobs.<stage>.low;
-// prompt has one), driven by one shared runner that owns fetching, the worker
-// pool (a free worker takes the highest-priority waiting ticket), InProgress
-// heartbeats, ack/nak-with-delay/term, metrics and logging.
+// prompt has one), driven by a worker.Runner (package worker, the runner of
+// every work consumer) that owns fetching, the worker pool (a free worker takes
+// the highest-priority waiting ticket), InProgress heartbeats,
+// ack/nak-with-delay/term by the kind of the stage's error, metrics and logging;
+// runner.go wires each stage onto it.
 //
 // Delivery guarantees. A stage reads the job and its revision from KV, drops a
 // ticket that is stale, CAS-sets the job running under a lease, does the work,

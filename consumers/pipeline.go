@@ -14,6 +14,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/lifecycle"
 	"github.com/sheetpipe/sheetpipe/metrics"
+	"github.com/sheetpipe/sheetpipe/worker"
 )
 
 // llm is what the stages need of the LLM client (package ai).
@@ -78,7 +79,7 @@ type Pipeline struct {
 	storage func() error
 
 	mu      sync.Mutex
-	runners []*runner
+	runners []*worker.Runner
 }
 
 // New checks cfg and binds the object store.
@@ -136,22 +137,12 @@ func (p *Pipeline) Start(ctx context.Context, stages ...events.Stage) error {
 		if st == events.StagePrompt && p.submit == nil {
 			return fmt.Errorf("start stage %s: no control plane to make jobs (Deps.Submit)", st)
 		}
-		r := &runner{
-			stage:       st,
-			handle:      handle,
-			settleScope: p.settleScope,
-			concurrency: p.cfg.Concurrency[st],
-			heartbeat:   p.cfg.AckWait / 3,
-			backoff:     p.cfg.backoff,
-			log:         p.log,
-			metrics:     p.metrics,
-			storageErr:  p.storage,
-		}
-		if err := r.start(ctx, p.js); err != nil {
+		r, err := p.startStage(ctx, st, handle)
+		if err != nil {
 			return fmt.Errorf("start stage %s: %w", st, err)
 		}
 		p.runners = append(p.runners, r)
-		p.log.InfoContext(ctx, "stage started", "step", st, "concurrency", r.concurrency)
+		p.log.InfoContext(ctx, "stage started", "step", st, "concurrency", p.cfg.Concurrency[st])
 	}
 	return nil
 }
@@ -165,7 +156,7 @@ func (p *Pipeline) Stop(ctx context.Context) {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, r := range runners {
-		wg.Go(func() { r.stop(ctx) })
+		wg.Go(func() { r.Stop(ctx) })
 	}
 	wg.Wait()
 }

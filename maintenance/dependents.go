@@ -13,6 +13,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/wait"
+	"github.com/sheetpipe/sheetpipe/worker"
 )
 
 const (
@@ -74,7 +75,7 @@ func (d *dependents) stop(ctx context.Context) {
 }
 
 // run handles events one at a time. When the consumer goes away (a restore from
-// backup) it binds it again every rebindEvery.
+// backup) it binds it again every worker.RebindEvery, as a stage's runner does.
 func (d *dependents) run(ctx context.Context) {
 	for {
 		msg, err := d.msgs.Next(jetstream.NextContext(ctx))
@@ -98,7 +99,7 @@ func (d *dependents) run(ctx context.Context) {
 }
 
 func (d *dependents) rebind(ctx context.Context) bool {
-	for wait.Sleep(ctx, rebindEvery) {
+	for wait.Sleep(ctx, worker.RebindEvery) {
 		msgs, err := d.follow(ctx)
 		if err == nil {
 			d.msgs.Stop()
@@ -153,7 +154,3 @@ func (d *dependents) wakeDependents(ctx context.Context, id string) error {
 	}
 	return errors.Join(errs...)
 }
-
-// rebindEvery is how often the dependents consumer, when gone, is looked for
-// again.
-const rebindEvery = 2 * time.Second

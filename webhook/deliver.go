@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/worker"
 )
 
 // statusError is a webhook answer other than 2xx.
@@ -37,50 +38,41 @@ func retryable(err error) bool {
 }
 
 // handle delivers one status event if it is final, holds up against KV (see
-// package eventcheck) and its job has a webhook, and settles the message. What
-// is signed and posted is the event built from the job's value at the event's
-// revision, never the published bytes.
-func (s *Sender) handle(ctx context.Context, msg jetstream.Msg) {
-	hbCtx, stopHB := context.WithCancel(ctx)
-	defer stopHB()
-	go s.heartbeatLoop(hbCtx, msg)
-
+// package eventcheck) and its job has a webhook; its error tells the runner how
+// to settle the message (package worker), and names nothing the handler has not
+// logged already. What is signed and posted is the event built from the job's
+// value at the event's revision, never the published bytes.
+func (s *Sender) handle(ctx context.Context, msg jetstream.Msg) error {
 	claim, ok := s.check.Decode(ctx, msg.Data())
 	if !ok {
-		_ = msg.Term()
-		return
+		return worker.Logged(fmt.Errorf("%w: undecodable status event", worker.ErrPermanent))
 	}
 	if !claim.Final() {
-		_ = msg.Ack()
-		return
+		return nil
 	}
 	ev, j, ok, err := s.check.Verify(ctx, claim)
 	switch {
 	case err != nil:
 		s.log.Warn("webhook: load job", "job_id", claim.JobID, "error", err)
-		_ = msg.NakWithDelay(s.cfg.backoff(delivered(msg)))
-		return
+		return worker.Logged(err) // naked with back-off
 	case !ok: // forged, or the job is gone: counted and logged
-		_ = msg.Term()
-		return
+		return worker.Logged(fmt.Errorf("%w: status event does not hold up", worker.ErrPermanent))
 	case j.WebhookURL == "":
-		_ = msg.Ack()
-		return
+		return nil
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
 		s.log.Error("webhook: encode event", "job_id", ev.JobID, "error", err)
-		_ = msg.Term()
-		return
+		return worker.Logged(fmt.Errorf("%w: %w", worker.ErrPermanent, err))
 	}
 	start := time.Now()
 	err = s.post(ctx, j.WebhookURL, ev, body)
 	if err != nil && ctx.Err() != nil {
-		_ = msg.Nak() // shutting down: another process delivers it
-		return
+		return ctx.Err() // shutting down: naked, another process delivers it
 	}
-	outcome := s.settle(msg, ev, j.WebhookURL, err)
+	outcome, err := s.judge(msg, ev, j.WebhookURL, err)
 	s.metrics.WebhookAttempt(outcome, time.Since(start))
+	return err
 }
 
 // post sends one attempt: body (the verified event), signed, with the event's
@@ -113,47 +105,29 @@ func (s *Sender) post(ctx context.Context, target string, ev events.StatusEvent,
 	return nil
 }
 
-// settle acks, retries later or gives up on msg after an attempt that ended with
-// err, logs what needs an operator, and names the outcome.
-func (s *Sender) settle(msg jetstream.Msg, ev events.StatusEvent, target string, err error) string {
+// judge names the outcome of an attempt that ended with err, logs what needs an
+// operator, and returns the error that settles msg: nil acks it, a retry naks
+// it with back-off, the rest terminates it.
+func (s *Sender) judge(msg jetstream.Msg, ev events.StatusEvent, target string, err error) (string, error) {
 	attempt := delivered(msg)
 	log := s.log.With("job_id", ev.JobID, "status", ev.Status, "host", host(target), "attempt", attempt)
-	var outcome string
-	var settleErr error
 	switch {
 	case err == nil:
-		outcome, settleErr = "delivered", msg.Ack()
 		log.Info("webhook delivered")
+		return "delivered", nil
 	case errors.Is(err, ErrForbiddenAddress):
-		outcome, settleErr = "refused", msg.Term()
 		log.Error("webhook refused: the host now resolves to an address webhooks may not reach", "error", err)
+		return "refused", worker.Logged(fmt.Errorf("%w: %w", worker.ErrPermanent, err))
 	case !retryable(err):
-		outcome, settleErr = "rejected", msg.Term()
 		log.Error("webhook rejected by the receiver; not retried", "error", err)
+		return "rejected", worker.Logged(fmt.Errorf("%w: %w", worker.ErrPermanent, err))
 	case attempt >= s.maxDeliver && s.maxDeliver > 0:
-		outcome, settleErr = "failed", msg.Term()
 		log.Error("webhook failed on every attempt; giving up", "error", err)
+		return "failed", worker.Logged(fmt.Errorf("%w: %w", worker.ErrPermanent, err))
 	default:
 		delay := s.cfg.backoff(attempt)
-		outcome, settleErr = "retry", msg.NakWithDelay(delay)
 		log.Warn("webhook failed; will retry", "error", err, "delay", delay)
-	}
-	if settleErr != nil {
-		s.log.Warn("webhook: settle message", "outcome", outcome, "error", settleErr)
-	}
-	return outcome
-}
-
-func (s *Sender) heartbeatLoop(ctx context.Context, msg jetstream.Msg) {
-	t := time.NewTicker(s.heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = msg.InProgress()
-		}
+		return "retry", &worker.RetryError{Delay: delay, Err: err}
 	}
 }
 

@@ -3,7 +3,11 @@
 //
 // Every sheetd with a secret (SHEETPIPE_WEBHOOK_SECRET) runs a Sender on the
 // durable pull consumer "webhooks" of stream JOB_EVENTS, filtered to jobs.status;
-// the consumer is shared, so each event is handled by one process. For a final
+// the consumer is shared, so each event is handled by one process. The Sender is
+// a handler on a worker.Runner (package worker), which owns fetching, the pool of
+// Config.Concurrency workers, InProgress heartbeats, settlement and graceful
+// stop; the handler's error says how to settle (ack, term, nak with a delay),
+// and the handler logs and counts every attempt itself. For a final
 // event (events.StatusEvent.Final) the Sender first checks the event against KV
 // bucket jobs (package eventcheck): the job must have been in the event's status
 // and step at the event's revision, else the event is dropped unsent (forged, or

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,6 +14,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/eventcheck"
 	"github.com/sheetpipe/sheetpipe/metrics"
+	"github.com/sheetpipe/sheetpipe/worker"
 )
 
 // jobStore is what the sender needs of package kvstore: the job at an event's
@@ -76,13 +76,7 @@ func (c Config) validate() error {
 }
 
 // backoff is the delay after attempt n (1-based) failed.
-func (c Config) backoff(n int) time.Duration {
-	d := c.RetryBase
-	for i := 1; i < n && d < c.RetryMax; i++ {
-		d *= 2
-	}
-	return min(d, c.RetryMax)
-}
+func (c Config) backoff(n int) time.Duration { return worker.Backoff(c.RetryBase, c.RetryMax, n) }
 
 // Deps are the parts a Sender uses.
 type Deps struct {
@@ -92,7 +86,8 @@ type Deps struct {
 	Metrics *metrics.Metrics
 }
 
-// Sender delivers webhooks from the shared consumer "webhooks".
+// Sender delivers webhooks from the shared consumer "webhooks", as the handler
+// of a worker.Runner.
 type Sender struct {
 	cfg     Config
 	js      jetstream.JetStream
@@ -102,17 +97,11 @@ type Sender struct {
 	client  *http.Client
 	check   *eventcheck.Checker
 
-	// maxDeliver and heartbeat come from the consumer's configuration, which
-	// Provision sets and every process shares.
+	// maxDeliver comes from the consumer's configuration, which Provision sets
+	// and every process shares.
 	maxDeliver int
-	heartbeat  time.Duration
 
-	sem        chan struct{}
-	wg         sync.WaitGroup
-	cc         jetstream.ConsumeContext
-	stopping   chan struct{}
-	workCtx    context.Context
-	cancelWork context.CancelFunc
+	runner *worker.Runner
 }
 
 // New checks cfg and builds a Sender; Start runs it.
@@ -142,67 +131,31 @@ func (s *Sender) Start(ctx context.Context) error {
 	}
 	info := cons.CachedInfo().Config
 	s.maxDeliver = info.MaxDeliver
-	s.heartbeat = max(info.AckWait/3, 100*time.Millisecond)
-	s.sem = make(chan struct{}, s.cfg.Concurrency)
-	s.stopping = make(chan struct{})
-	s.workCtx, s.cancelWork = context.WithCancel(context.WithoutCancel(ctx))
-	cc, err := cons.Consume(s.dispatch, jetstream.PullMaxMessages(s.cfg.Concurrency),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			s.log.Warn("consume", "consumer", broker.ConsumerWebhooks, "error", err)
-		}))
+	r, err := worker.New(worker.Config{
+		Name:        "webhooks",
+		Stream:      events.StreamEvents,
+		Durables:    []string{broker.ConsumerWebhooks},
+		Handler:     s.handle,
+		Concurrency: s.cfg.Concurrency,
+		Heartbeat:   max(info.AckWait/3, 100*time.Millisecond),
+		Backoff:     s.cfg.backoff,
+		Log:         s.log,
+	})
 	if err != nil {
-		s.cancelWork()
-		s.stopping = nil // nothing for Stop to stop
-		return fmt.Errorf("consume %s: %w", broker.ConsumerWebhooks, err)
+		return err
 	}
-	s.cc = cc
+	if err := r.Start(ctx, s.js); err != nil {
+		return err
+	}
+	s.runner = r
 	return nil
-}
-
-// dispatch runs in the consumer's delivery goroutine and blocks while every
-// worker is busy (heartbeating the waiting event), which bounds what this
-// process holds.
-func (s *Sender) dispatch(msg jetstream.Msg) {
-	hb := time.NewTicker(s.heartbeat)
-	defer hb.Stop()
-	for {
-		select {
-		case <-s.stopping:
-			_ = msg.Nak()
-			return
-		case s.sem <- struct{}{}:
-			s.wg.Add(1)
-			go func() {
-				defer func() { <-s.sem; s.wg.Done() }()
-				s.handle(s.workCtx, msg)
-			}()
-			return
-		case <-hb.C:
-			_ = msg.InProgress()
-		}
-	}
 }
 
 // Stop stops fetching, hands back what was fetched but not started, and waits
 // for deliveries in flight until ctx ends; then it cancels them (their events
 // are handed back for another process to retry).
 func (s *Sender) Stop(ctx context.Context) {
-	if s.stopping == nil {
-		return
+	if s.runner != nil {
+		s.runner.Stop(ctx)
 	}
-	close(s.stopping)
-	s.cc.Drain()
-	select {
-	case <-s.cc.Closed():
-	case <-ctx.Done():
-	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.cancelWork()
-		<-done
-	}
-	s.cancelWork()
 }

@@ -1,4 +1,4 @@
-package consumers
+package worker
 
 import (
 	"time"
@@ -10,9 +10,9 @@ import (
 // full) fails every ticket alike until space is freed, and is nobody's fault:
 // the runner does not count it against the job's retries, and it stops fetching
 // instead of pulling ticket after ticket to fail. Each such failure naks its
-// ticket with a delay and pauses the stage's fetching: every consumption of the
-// stage is drained (tickets fetched but not started are naked with the same
-// delay) and consumed again once the pause is over and Deps.Storage reports
+// ticket with a delay and pauses the runner's fetching: every consumption of the
+// runner is drained (tickets fetched but not started are naked with the same
+// delay) and consumed again once the pause is over and Config.Storage reports
 // storage working. The pause doubles from storagePauseMin up to
 // storagePauseMax while fetching resumes onto failing storage, and starts over
 // after a ticket succeeds.
@@ -22,7 +22,7 @@ const (
 	storageProbeEvery = 250 * time.Millisecond
 )
 
-// pause is a runner's pause of fetching; guarded by runner.mu.
+// pause is a runner's pause of fetching; guarded by Runner.mu.
 type pause struct {
 	until time.Time     // fetching resumes after it
 	last  time.Duration // the length of the last pause; 0 after a success
@@ -30,7 +30,7 @@ type pause struct {
 }
 
 // pausedFor is how long the current pause still lasts (0: not paused).
-func (r *runner) pausedFor() time.Duration {
+func (r *Runner) pausedFor() time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return max(time.Until(r.pause.until), 0)
@@ -38,7 +38,7 @@ func (r *runner) pausedFor() time.Duration {
 
 // pauseFetching starts a pause (or joins the one running) and returns how long
 // it lasts.
-func (r *runner) pauseFetching() time.Duration {
+func (r *Runner) pauseFetching() time.Duration {
 	r.mu.Lock()
 	if d := time.Until(r.pause.until); d > 0 {
 		r.mu.Unlock()
@@ -68,7 +68,7 @@ func (r *runner) pauseFetching() time.Duration {
 }
 
 // storageWorks ends a run of pauses: the next starts at storagePauseMin.
-func (r *runner) storageWorks() {
+func (r *Runner) storageWorks() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pause.last = 0
@@ -76,11 +76,11 @@ func (r *runner) storageWorks() {
 
 // waitResume waits until the pause is over and storage works; false when the
 // runner stops first.
-func (r *runner) waitResume() bool {
+func (r *Runner) waitResume() bool {
 	for {
 		d := r.pausedFor()
 		if d == 0 {
-			if r.storageErr == nil || r.storageErr() == nil {
+			if r.cfg.Storage == nil || r.cfg.Storage() == nil {
 				return true
 			}
 			d = storageProbeEvery
@@ -96,7 +96,7 @@ func (r *runner) waitResume() bool {
 }
 
 // isPaused reports whether b's consumption was stopped by a pause.
-func (r *runner) isPaused(b *binding) bool {
+func (r *Runner) isPaused(b *binding) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return b.paused
