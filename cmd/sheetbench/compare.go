@@ -16,6 +16,7 @@ type comparison struct {
 	Ref     string  // the baseline's git ref
 	Rate    float64 // its overhead jobs/s at saturation
 	PerJob  float64 // its client messages per job
+	LoadAvg string  // the load average at its start
 	Skipped string  // why there is no baseline figure; empty when there is
 }
 
@@ -34,6 +35,7 @@ func loadComparison(path, ref string) *comparison {
 		return c
 	}
 	c.Rate, c.PerJob, err = parseOverheadReport(string(data))
+	c.LoadAvg = machineRow(string(data), "load average at start")
 	if err != nil {
 		c.Skipped = fmt.Sprintf("baseline report %s: %v", path, err)
 	}
@@ -66,6 +68,16 @@ func parseOverheadReport(doc string) (rate, perJob float64, err error) {
 	return rate, perJob, nil
 }
 
+// machineRow is the value of the machine table's row named name, or "".
+func machineRow(doc, name string) string {
+	for _, line := range strings.Split(doc, "\n") {
+		if cells := strings.Split(line, "|"); len(cells) == 4 && strings.TrimSpace(cells[1]) == name {
+			return strings.TrimSpace(cells[2])
+		}
+	}
+	return ""
+}
+
 // writeComparison writes the baseline's overhead figures beside this run's.
 func (r *Results) writeComparison(w io.Writer) {
 	c := r.Compare
@@ -87,5 +99,9 @@ func (r *Results) writeComparison(w io.Writer) {
 	t.add("jobs/s at saturation", thousands(c.Rate), thousands(o.Rate), fmt.Sprintf("%.2f×", o.Rate/c.Rate))
 	t.add("client messages per job (in_msgs)", fmt.Sprintf("%.1f", c.PerJob), fmt.Sprintf("%.1f", o.PerJob.ops),
 		fmt.Sprintf("%.2f×", o.PerJob.ops/c.PerJob))
+	t.add("load average at the run's start (1, 5, 15 min)", c.LoadAvg, r.Machine.LoadAvg, "")
 	t.write(w)
+	fmt.Fprintln(w, "One pair of runs: on a machine shared with other work the load differs between the two and "+
+		"moves jobs/s far more than the ±15% of an idle machine; compare the load averages before trusting the ratio.")
+	fmt.Fprintln(w)
 }

@@ -8,7 +8,11 @@ import (
 )
 
 // baselineReport is the overhead part of a report a baseline sheetbench writes.
-const baselineReport = `| Scenario | Figure | Value |
+const baselineReport = `| Machine |  |
+| --- | --- |
+| load average at start | 0.50 0.40 0.30 |
+
+| Scenario | Figure | Value |
 | --- | --- | --- |
 | baseline | ` + "`nats bench js pub sync`" + `, 16 clients, 50,000 msgs | 26,905 ops/s (the budget) |
 | overhead | jobs/s at saturation (5,000 jobs, 512 in flight; instant LLM, benchmark-only fixed-PDF compiler) | 610 |
@@ -40,6 +44,9 @@ func TestLoadComparison(t *testing.T) {
 				}
 			}
 			c := loadComparison(path, "65b303a")
+			if tt.wantSkipped == "" && c.LoadAvg != "0.50 0.40 0.30" {
+				t.Errorf("load average %q, want the report's", c.LoadAvg)
+			}
 			if c.Rate != tt.wantRate || c.PerJob != tt.wantPerJob || !strings.Contains(c.Skipped, tt.wantSkipped) ||
 				(tt.wantSkipped == "") != (c.Skipped == "") {
 				t.Fatalf("loadComparison = %+v, want rate %v, per job %v, skipped %q", c, tt.wantRate, tt.wantPerJob, tt.wantSkipped)
