@@ -63,12 +63,28 @@ prometheus:
 
 ## bench: install natscli into bin/ from its module, build sheetd and sheetbench, run every
 ## benchmark scenario against one embedded nats-server, print the tables and rewrite BENCHMARKS.md
-## (natscli is a separate tool: it is not in go.mod)
+## (natscli is a separate tool: it is not in go.mod). First it builds the sheetbench of
+## BENCH_BASELINE (a git ref: the commit before issue 14's job-write redesign) from a
+## `git archive` of it in a temp dir and runs that build's overhead scenario, so the report
+## sets the baseline's figures beside this tree's (a clone without the ref skips only that).
 NATSCLI_VERSION ?= v0.5.1
+BENCH_BASELINE  ?= 65b303a
 bench: deps build
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION)
 	$(GO) build -o bin/ ./cmd/sheetbench
-	./bin/sheetbench -nats bin/nats -sheetd bin/sheetd -out BENCHMARKS.md
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && report="$$tmp/baseline.md" && \
+	if ! git rev-parse --verify --quiet '$(BENCH_BASELINE)^{commit}' >/dev/null; then \
+		echo "bench: git ref $(BENCH_BASELINE) (BENCH_BASELINE) is not in this clone: skipping the side-by-side baseline run"; \
+		echo "skipped: git ref $(BENCH_BASELINE) is not in this clone" >"$$report"; \
+	else \
+		echo "bench: building the sheetbench of $(BENCH_BASELINE) in $$tmp/src"; \
+		mkdir "$$tmp/src" && git archive '$(BENCH_BASELINE)' | tar -x -C "$$tmp/src" && \
+		(cd "$$tmp/src" && $(GO) build -o "$$tmp/sheetbench" ./cmd/sheetbench) && \
+		echo "bench: overhead scenario of $(BENCH_BASELINE)" && \
+		"$$tmp/sheetbench" -scenarios overhead -out "$$report" || \
+		echo "skipped: the build or overhead run of $(BENCH_BASELINE) failed (see make bench's output)" >"$$report"; \
+	fi && \
+	./bin/sheetbench -nats bin/nats -sheetd bin/sheetd -out BENCHMARKS.md -compare "$$report" -compare-ref '$(BENCH_BASELINE)'
 
 ## bubblewrap: install bwrap, the jail of every compile (COMPILE_SANDBOX=bwrap), when missing
 bubblewrap:

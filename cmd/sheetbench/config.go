@@ -41,6 +41,13 @@ type Config struct {
 	// Corpus is the worksheet corpus the corpus scenario compiles (good/ and
 	// broken/ inside). Default latex/testdata/corpus.
 	Corpus string
+	// Compare is the report of a baseline build's overhead run (make bench: the
+	// sheetbench of BENCH_BASELINE), set beside this run's; a file whose first
+	// line is "skipped: <reason>" notes why there is none. Default empty: no
+	// comparison.
+	Compare string
+	// CompareRef names the baseline build in the report. Default "baseline".
+	CompareRef string
 }
 
 // RegisterFlags binds cfg's fields to flags of fs.
@@ -51,6 +58,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Out, "out", "", "write the Markdown report here (make bench: BENCHMARKS.md)")
 	fs.StringVar(&c.NATS, "nats", "bin/nats", "natscli binary for the baseline")
 	fs.StringVar(&c.Sheetd, "sheetd", "bin/sheetd", "sheetd binary for the memory scenario")
+	fs.StringVar(&c.Compare, "compare", "", "report of a baseline build's overhead run to set beside this run's (make bench writes it)")
+	fs.StringVar(&c.CompareRef, "compare-ref", "baseline", "name of the baseline build in the report (its git ref)")
 	fs.StringVar(&c.Corpus, "corpus", "latex/testdata/corpus", "worksheet corpus for the corpus scenario")
 }
 

@@ -52,7 +52,9 @@ const docTail = `## Reproduce
 
 ` + "```" + `sh
 make bench                    # installs natscli (bin/nats) from its module, builds sheetd and
-                              # sheetbench, runs every scenario, rewrites this file (a few minutes)
+                              # sheetbench, runs the baseline build's overhead scenario, then
+                              # every scenario, rewrites this file (a few minutes)
+make bench BENCH_BASELINE=<ref>   # another baseline for the side-by-side figures
 ./bin/sheetbench -h           # flags
 ./bin/sheetbench -quick       # smoke run of a few seconds; prints the tables, writes nothing
 ./bin/sheetbench -scenarios overhead,compile -jobs 2000 -out /tmp/bench.md
@@ -80,6 +82,26 @@ above because other work on the same cores lowers every figure.
   is one such message, so the two compare. The JetStream API requests (Jsz
   ` + "`api.total`" + `) and stored messages (sum of every stream's last sequence) per job
   are shown beside it.
+- **Messages per job by kind.** The pipeline's and the load generator's
+  connections dial through a counter (` + "`cmd/sheetbench/wire.go`" + `) that reads the
+  protocol they write and classifies every PUB and HPUB by subject, headers and
+  payload: KV writes by bucket and operation (create, update = CAS, put, delete;
+  a jobs write also by the job's status/step, ticket stage and lease as written),
+  direct and stream-msg gets by bucket, ` + "`$JS.API`" + ` requests by verb, acks by
+  consumer and kind (ack, nak, in progress, term), ticket publishes by subject,
+  status events by step and status. It adds no subscriber to the server, so it
+  costs the server nothing; the table states what it counted beside ` + "`in_msgs`" + `
+  (equal when no other client sent anything). A stage that lags (meta) can
+  still be working when the run ends: its remaining messages fall outside the
+  count.
+- **Side by side.** ` + "`make bench`" + ` first builds the sheetbench of
+  ` + "`BENCH_BASELINE`" + ` (a git ref, the commit before issue 14's job-write redesign)
+  from a ` + "`git archive`" + ` in a temp dir and runs its overhead scenario
+  (` + "`-scenarios overhead`" + `: its own pipeline code and harness), then this tree's full run, which
+  reads that report (` + "`-compare`" + `) and sets jobs/s and messages per job beside
+  its own. Both ran on the same machine minutes apart; figures vary by ±15%
+  between runs of one build. A clone without the ref skips only this part, and
+  says so.
 - **Ops used ÷ available** = jobs/s × ops/job ÷ baseline js pub sync ops/s: the
   share of the JetStream budget the pipeline turns into finished jobs. A pipeline
   that is slow for lack of JetStream capacity is near 100%; a low share means
@@ -147,7 +169,9 @@ using at least 50% of the JetStream ops budget; each queue hop at most 1 ms at
 p50 and 10 ms at p99 at half load; at least 90% of the Little's-law bound with
 the slow LLM; at least 85% of the compile bound; at least 1.5× the plain compile
 throughput with the preamble's format on the tikz and pgfplots worksheets, with the
-same text and page count (issue 15). Memory has no target.
+same text and page count (issue 15); at most 30 client messages per job in the
+overhead scenario, and overhead throughput at least 1.3× the baseline build's,
+measured side by side in one run (issue 14). Memory has no target.
 
 ## Before and after
 

@@ -47,7 +47,7 @@ type pipelineSetup struct {
 // startPipeline deletes what a previous run left, provisions every resource and
 // starts every stage.
 func startPipeline(ctx context.Context, srv *benchServer, ps pipelineSetup) (*harness, error) {
-	nc, err := nats.Connect(srv.URL(), nats.Name("sheetbench-pipeline"))
+	nc, err := srv.connect("sheetbench-pipeline")
 	if err != nil {
 		return nil, fmt.Errorf("pipeline connect: %w", err)
 	}

@@ -38,8 +38,12 @@ func TestQuickRun(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	baseline := filepath.Join(t.TempDir(), "baseline.md")
+	if err := os.WriteFile(baseline, []byte(baselineReport), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	r, err := Run(ctx, Config{Quick: true, Out: report, NATS: natsBin, Sheetd: buildSheetd(t),
-		Corpus: filepath.Join("..", "..", "latex", "testdata", "corpus")}, &out)
+		Corpus: filepath.Join("..", "..", "latex", "testdata", "corpus"), Compare: baseline, CompareRef: "65b303a"}, &out)
 	if err != nil {
 		t.Fatalf("quick run: %v\n%s", err, out.String())
 	}
@@ -60,6 +64,17 @@ func TestQuickRun(t *testing.T) {
 	// writes are stored; every stored message was sent by a client.
 	if o.PerJob.stored < 18 || o.PerJob.ops < o.PerJob.stored {
 		t.Errorf("per job: %.1f ops, %.1f stored; want at least 18 stored and ops ≥ stored", o.PerJob.ops, o.PerJob.stored)
+	}
+	// Every message the server received came from the two counted connections.
+	var counted float64
+	for _, k := range o.PerJob.kinds {
+		counted += k.PerJob
+	}
+	if counted < 0.98*o.PerJob.ops || counted > 1.02*o.PerJob.ops {
+		t.Errorf("counted %.2f messages per job by kind, the server received %.2f", counted, o.PerJob.ops)
+	}
+	if c := r.Compare; c == nil || c.Skipped != "" || c.Rate != 610 || c.PerJob != 39.5 {
+		t.Errorf("compare = %+v, want the baseline's 610 jobs/s and 39.5 per job", c)
 	}
 	if len(o.Busy) != 4 {
 		t.Errorf("busy = %+v, want prompt, design, latex and compile", o.Busy)
@@ -96,7 +111,8 @@ func TestQuickRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"# sheetpipe benchmarks", "## Reproduce", "## What each figure means",
-		"| CPUs (nproc) |", "quick smoke run", "benchmark-only fixed-PDF compiler", "| Target (2-core machine) |"} {
+		"| CPUs (nproc) |", "quick smoke run", "benchmark-only fixed-PDF compiler", "| Target (2-core machine) |",
+		"| jobs/s at saturation | 610 |", "| client messages per job (in_msgs) | 39.5 |", "| **KV write** |", "| **status event (jobs.status)** |"} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -57,6 +57,8 @@ func (r *Results) writeResults(w io.Writer) {
 	r.corpusRows(res)
 	r.formatRows(res)
 	res.write(w)
+	r.writeComparison(w)
+	r.writeBreakdown(w)
 
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "- %s\n", n)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
@@ -30,7 +29,7 @@ type measured struct {
 // measure sends l to the pipeline over a client connection of its own and waits
 // until every job completed.
 func measure(ctx context.Context, srv *benchServer, l load) (measured, error) {
-	nc, err := nats.Connect(srv.URL(), nats.Name("sheetbench-client"))
+	nc, err := srv.connect("sheetbench-client")
 	if err != nil {
 		return measured{}, fmt.Errorf("client connect: %w", err)
 	}

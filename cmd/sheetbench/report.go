@@ -16,6 +16,7 @@ type Results struct {
 	Memory      *memoryResult
 	Corpus      *corpusResult
 	Format      *formatResult
+	Compare     *comparison // the baseline build's overhead figures; nil: no -compare
 	// Notes say which scenarios were skipped or failed, and why.
 	Notes []string
 }
@@ -28,6 +29,8 @@ const (
 	goalHopP99       = 10 * time.Millisecond
 	goalLittleRatio  = 0.90
 	goalCompileRatio = 0.85
+	goalMsgsPerJob   = 30  // issue 14
+	goalVsBaseline   = 1.3 // issue 14: overhead jobs/s ÷ the baseline build's, side by side
 )
 
 // target is one goal with what the run measured; Pass is meaningless when
@@ -65,6 +68,8 @@ func (r *Results) targets() []target {
 		{Name: "Slow-LLM throughput ÷ Little's-law bound", Goal: "≥ " + percent(goalLittleRatio)},
 		{Name: "Compile throughput ÷ cores/compile time", Goal: "≥ " + percent(goalCompileRatio)},
 		{Name: "Compile throughput with the preamble's format ÷ plain, tikz/pgfplots worksheets", Goal: fmt.Sprintf("≥ %.1f×, same text and pages", goalFormatSpeedup)},
+		{Name: "Client messages per job, overhead scenario", Goal: fmt.Sprintf("≤ %d", goalMsgsPerJob)},
+		{Name: "Overhead throughput ÷ the baseline build's, side by side", Goal: fmt.Sprintf("≥ %.1f×", goalVsBaseline)},
 	}
 	if o := r.Overhead; o != nil {
 		ts[0].Measured, ts[0].Pass = thousands(o.Rate)+" jobs/s", o.Rate >= goalJobsPerSec
@@ -72,6 +77,13 @@ func (r *Results) targets() []target {
 		p99, p99Hop := worstHop(o.Hops, func(d dist) time.Duration { return d.P99 })
 		ts[2].Measured, ts[2].Pass = "worst "+ms(p50)+" ("+p50Hop+")", p50 <= goalHopP50
 		ts[3].Measured, ts[3].Pass = "worst "+ms(p99)+" ("+p99Hop+")", p99 <= goalHopP99
+	}
+	if o := r.Overhead; o != nil {
+		ts[7].Measured, ts[7].Pass = fmt.Sprintf("%.1f", o.PerJob.ops), o.PerJob.ops <= goalMsgsPerJob
+		if c := r.Compare; c != nil && c.Skipped == "" {
+			ratio := o.Rate / c.Rate
+			ts[8].Measured, ts[8].Pass = fmt.Sprintf("%.2f× (%s of %s jobs/s, baseline %s)", ratio, thousands(o.Rate), thousands(c.Rate), c.Ref), ratio >= goalVsBaseline
+		}
 	}
 	if used, ok := r.BudgetUsed(); ok {
 		ts[1].Measured, ts[1].Pass = percent(used), used >= goalBudgetUsed

@@ -23,6 +23,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
 	}
 	defer srv.close()
 	r := &Results{Machine: describeMachine(ctx), Quick: cfg.Quick}
+	if cfg.Compare != "" {
+		r.Compare = loadComparison(cfg.Compare, cfg.CompareRef)
+	}
 	var errs []error
 	for _, name := range cfg.scenarios() {
 		fmt.Fprintf(out, "sheetbench: %s...\n", name)

@@ -6,14 +6,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // benchServer is the one nats-server of a run: JetStream on a temp dir and a TCP
 // listener on a free loopback port, shared by natscli, the pipeline and the
 // load generator, so every figure is measured against the same server.
 type benchServer struct {
-	srv *server.Server
-	dir string
+	srv  *server.Server
+	dir  string
+	wire *wireCounter // what the pipeline's and the load's connections send, by kind
 }
 
 func startServer() (*benchServer, error) {
@@ -33,11 +35,16 @@ func startServer() (*benchServer, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("nats server not ready after 15s")
 	}
-	return &benchServer{srv: srv, dir: dir}, nil
+	return &benchServer{srv: srv, dir: dir, wire: newWireCounter()}, nil
 }
 
 // URL is the server's nats:// URL over TCP.
 func (s *benchServer) URL() string { return s.srv.ClientURL() }
+
+// connect opens a connection named name whose messages the wire counter counts.
+func (s *benchServer) connect(name string) (*nats.Conn, error) {
+	return nats.Connect(s.URL(), nats.Name(name), s.wire.option())
+}
 
 func (s *benchServer) close() {
 	s.srv.Shutdown()
@@ -51,9 +58,10 @@ func (s *benchServer) close() {
 // That is also what one `nats bench` operation is, so ops per job compare with
 // the baseline's msgs/s.
 type counters struct {
-	inMsgs int64  // messages received from clients
-	api    uint64 // JetStream API requests
-	stored uint64 // messages ever stored, summed over every stream's last sequence
+	inMsgs int64             // messages received from clients
+	api    uint64            // JetStream API requests
+	stored uint64            // messages ever stored, summed over every stream's last sequence
+	kinds  map[msgKind]int64 // messages the counted connections sent, by kind
 }
 
 func (s *benchServer) counters() (counters, error) {
@@ -65,7 +73,7 @@ func (s *benchServer) counters() (counters, error) {
 	if err != nil {
 		return counters{}, fmt.Errorf("jsz: %w", err)
 	}
-	c := counters{inMsgs: v.InMsgs, api: jsz.API.Total}
+	c := counters{inMsgs: v.InMsgs, api: jsz.API.Total, kinds: s.wire.snapshot()}
 	for _, acc := range jsz.AccountDetails {
 		for _, st := range acc.Streams {
 			c.stored += st.State.LastSeq
@@ -81,10 +89,12 @@ func (c counters) since(before counters, jobs int) perJob {
 		ops:    float64(c.inMsgs-before.inMsgs) / n,
 		api:    float64(c.api-before.api) / n,
 		stored: float64(c.stored-before.stored) / n,
+		kinds:  kindsSince(before.kinds, c.kinds, n),
 	}
 }
 
 // perJob are the server's counters divided by the jobs of a run.
 type perJob struct {
 	ops, api, stored float64
+	kinds            []kindCount // the counted messages by kind, most first
 }
