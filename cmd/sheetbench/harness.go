@@ -12,8 +12,10 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/control"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/maintenance"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
@@ -27,9 +29,11 @@ var pipelineStreams = []string{events.StreamJobs, events.StreamEvents,
 // harness is the real pipeline running in this process on its own TCP
 // connection to the bench server, as sheetd runs it.
 type harness struct {
-	nc   *nats.Conn
-	pipe *consumers.Pipeline
-	reg  *prometheus.Registry // the pipeline's metrics
+	nc    *nats.Conn
+	pipe  *consumers.Pipeline
+	plane *control.Plane
+	loops *maintenance.Loops
+	reg   *prometheus.Registry // the pipeline's metrics
 }
 
 // compiler is what the pipeline compiles with: fixedCompiler or *latex.Compiler.
@@ -80,12 +84,20 @@ func (h *harness) start(ctx context.Context, ps pipelineSetup) error {
 	if err != nil {
 		return err
 	}
-	h.pipe, err = consumers.New(ctx, consumers.Config{Concurrency: ps.concurrency},
-		consumers.Deps{JS: js, Store: store, LLM: ps.llm, Compiler: ps.compiler, Metrics: m})
+	h.plane, err = control.New(ctx, control.Config{Provider: ps.llm.Provider()}, control.Deps{JS: js, Store: store, Metrics: m})
 	if err != nil {
 		return err
 	}
-	return h.pipe.Start(context.WithoutCancel(ctx))
+	h.pipe, err = consumers.New(ctx, consumers.Config{Concurrency: ps.concurrency},
+		consumers.Deps{JS: js, Store: store, LLM: ps.llm, Compiler: ps.compiler, Submit: h.plane, Metrics: m})
+	if err != nil {
+		return err
+	}
+	if err := h.pipe.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	h.loops, err = maintenance.Start(context.WithoutCancel(ctx), maintenance.Config{}, maintenance.Deps{JS: js, Store: store, Metrics: m})
+	return err
 }
 
 // stop stops the stages and closes the connection.
@@ -93,6 +105,10 @@ func (h *harness) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	h.pipe.Stop(ctx)
+	if h.loops != nil {
+		h.loops.Stop(ctx)
+	}
+	h.plane.Stop()
 	h.nc.Close()
 }
 
