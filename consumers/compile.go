@@ -30,7 +30,7 @@ func (p *Pipeline) handleCompile(ctx context.Context, msg jetstream.Msg) error {
 		}
 		// A worker that lost the job while compiling must not overwrite the PDF of
 		// the LaTeX its successor compiles.
-		if err := p.renew(ctx, j.ID, owner); err != nil {
+		if err := p.stillLeased(ctx, j.ID, owner); err != nil {
 			return err
 		}
 		if _, err := p.pdfs.PutBytes(ctx, j.ID+".pdf", pdf); err != nil {

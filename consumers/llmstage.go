@@ -108,11 +108,8 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 // which is recorded before it is used.
 func (p *Pipeline) ask(ctx context.Context, j *events.Job, stage events.Stage,
 	call func(context.Context, []ai.Turn) (ai.Reply, error)) (string, error) {
-	conv, convRev, err := p.store.Conversation(ctx, j.ConversationID)
-	held := conv // what the answer's write starts from; nil: create the conversation
-	if errors.Is(err, kvstore.ErrNotFound) {
-		conv = &events.Conversation{}
-	} else if err != nil {
+	conv, held, convRev, err := p.conversation(ctx, j, stage)
+	if err != nil {
 		return "", err
 	}
 	if m, ok := conv.Answer(stage, j.Seq); ok {
@@ -130,6 +127,30 @@ func (p *Pipeline) ask(ctx context.Context, j *events.Job, stage events.Stage,
 		return "", err
 	}
 	return p.record(ctx, j, stage, held, convRev, reply)
+}
+
+// conversation returns job j's conversation as the stage asking the LLM
+// starts from, and the value its answer's write starts from (nil: create the
+// conversation) at rev. On a ticket's first delivery no worker before this one
+// recorded an answer for it, so it needs no read when this process knows the
+// conversation: a job's first design (nothing wrote its conversation yet; an
+// imported job may bring one), or a conversation this process wrote last. A
+// value someone changed since costs the answer's write one refused attempt
+// and a read, as without it.
+func (p *Pipeline) conversation(ctx context.Context, j *events.Job, stage events.Stage) (conv, held *events.Conversation, rev uint64, err error) {
+	if firstDelivery(ctx) {
+		if stage == events.StageDesign && j.Seq == 1 && j.Imported == nil && j.Refinement == "" {
+			return &events.Conversation{}, nil, 0, nil
+		}
+		if c, rev := p.convs.peek(j.ConversationID); c != nil {
+			return c, c, rev, nil
+		}
+	}
+	c, rev, err := p.store.Conversation(ctx, j.ConversationID)
+	if errors.Is(err, kvstore.ErrNotFound) {
+		return &events.Conversation{}, nil, 0, nil
+	}
+	return c, c, rev, err
 }
 
 const (
@@ -168,7 +189,7 @@ func (p *Pipeline) record(ctx context.Context, j *events.Job, stage events.Stage
 
 func (p *Pipeline) recordOnce(ctx context.Context, j *events.Job, stage events.Stage, held *events.Conversation, rev uint64, reply ai.Reply) (string, error) {
 	var answer string
-	_, _, err := p.store.ConverseFrom(ctx, j.ConversationID, j.ID, held, rev, func(c *events.Conversation) error {
+	c, rev, err := p.store.ConverseFrom(ctx, j.ConversationID, j.ID, held, rev, func(c *events.Conversation) error {
 		if m, ok := c.Answer(stage, j.Seq); ok {
 			answer = m.Content
 			return kvstore.ErrNoChange
@@ -184,6 +205,9 @@ func (p *Pipeline) recordOnce(ctx context.Context, j *events.Job, stage events.S
 	})
 	if err != nil {
 		return "", fmt.Errorf("record %s answer: %w", stage, err)
+	}
+	if rev != 0 {
+		p.convs.put(c.ID, c, rev) // the next stage may read it here without a read
 	}
 	return answer, nil
 }

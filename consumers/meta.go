@@ -32,7 +32,8 @@ func (p *Pipeline) handleMeta(ctx context.Context, msg jetstream.Msg) error {
 	if t.Stage != events.StageMeta {
 		return fmt.Errorf("%w: %s ticket on %s", ErrPermanent, t.Stage, events.SubjectMeta)
 	}
-	j, _, err := p.store.Get(ctx, t.JobID)
+	markDelivery(ctx, msg)
+	j, rev, err := p.store.Get(ctx, t.JobID)
 	if err != nil {
 		return p.metaFailed(ctx, msg, t, fmt.Errorf("load job %s: %w", t.JobID, err))
 	}
@@ -45,7 +46,7 @@ func (p *Pipeline) handleMeta(ctx context.Context, msg jetstream.Msg) error {
 	}
 	err = p.writeMeta(ctx, t, func(m *lifecycle.Meta) {
 		m.Description, m.Tags, m.Error = desc, tags, ""
-	})
+	}, lifecycle.From(j, rev))
 	switch {
 	case errors.Is(err, ErrStale):
 		return err
@@ -106,10 +107,8 @@ func firstCause(a, b error) error {
 
 // history is the job's conversation as LLM turns (none before its first answer).
 func (p *Pipeline) history(ctx context.Context, j *events.Job) ([]ai.Turn, error) {
-	conv, _, err := p.store.Conversation(ctx, j.ConversationID)
-	if errors.Is(err, kvstore.ErrNotFound) {
-		return nil, nil
-	} else if err != nil {
+	conv, _, _, err := p.conversation(ctx, j, events.StageMeta)
+	if err != nil {
 		return nil, fmt.Errorf("load conversation %s: %w", j.ConversationID, err)
 	}
 	turns := make([]ai.Turn, 0, len(conv.Messages))
@@ -123,8 +122,8 @@ func (p *Pipeline) history(ctx context.Context, j *events.Job) ([]ai.Turn, error
 // longer waits for them. It goes through the CAS loop but not through apply: the
 // job's status does not change, so there is no status event, and EventRev keeps
 // the revision of the last one for a re-emit to repeat.
-func (p *Pipeline) writeMeta(ctx context.Context, t events.Ticket, fn func(*lifecycle.Meta)) error {
-	_, _, err := p.x.Apply(ctx, t.JobID, lifecycle.Describe(t.Seq, fn))
+func (p *Pipeline) writeMeta(ctx context.Context, t events.Ticket, fn func(*lifecycle.Meta), opts ...lifecycle.Option) error {
+	_, _, err := p.x.Apply(ctx, t.JobID, lifecycle.Describe(t.Seq, fn), opts...)
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return fmt.Errorf("%w: %w", ErrStale, err)
 	}

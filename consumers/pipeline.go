@@ -73,7 +73,8 @@ type Pipeline struct {
 	submit  submitter
 	pdfs    jetstream.ObjectStore
 	cache   *pdfCache
-	recent  *recentJobs
+	recent  *recent[events.Job]
+	convs   *recent[events.Conversation]
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	storage func() error
@@ -107,7 +108,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 		storage = d.Store.StorageErr
 	}
 	p := &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler, submit: d.Submit,
-		pdfs: pdfs, cache: cache, recent: newRecentJobs(recentJobsMax), log: log, metrics: d.Metrics, storage: storage}
+		pdfs: pdfs, cache: cache, recent: newRecent[events.Job](recentMax), convs: newRecent[events.Conversation](recentMax), log: log, metrics: d.Metrics, storage: storage}
 	p.x = lifecycle.NewExecutor(d.Store, publisher{p}, log, d.Metrics)
 	return p, nil
 }

@@ -49,7 +49,7 @@ func (p *Pipeline) handlePrompt(ctx context.Context, msg jetstream.Msg) error {
 	failpoint.Inject(events.StagePrompt, failpoint.AfterWrite)
 	p.submit.Created(ctx, j, rev)
 	if j.Stage != "" {
-		p.recent.put(j, rev) // the design stage may claim it here without a read
+		p.recent.put(j.ID, j, rev) // the design stage may claim it here without a read
 	}
 	return p.submit.HandOn(ctx, j)
 }

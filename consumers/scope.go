@@ -26,6 +26,24 @@ type scope struct {
 	mu      sync.Mutex
 	holds   map[string]*hold // by lease owner
 	pending []pending
+	// first is set when the message is delivered for the first time: no
+	// worker before this one acted on it, so what this process remembers of
+	// the job's conversation (Pipeline.convs) is as good as a read.
+	first bool
+}
+
+// firstDelivery reports whether ctx's message is delivered for the first time.
+func firstDelivery(ctx context.Context) bool {
+	sc := scopeOf(ctx)
+	return sc != nil && sc.first
+}
+
+// markDelivery records in ctx's scope whether msg is delivered for the first
+// time.
+func markDelivery(ctx context.Context, msg jetstream.Msg) {
+	if sc := scopeOf(ctx); sc != nil {
+		sc.first = !redelivered(msg)
+	}
 }
 
 // hold is a job claimed in a scope.
@@ -174,27 +192,28 @@ func (sc *scope) close() {
 	}
 }
 
-// recentJobsMax bounds the jobs recentJobs keeps (a job is a few KiB: design and
-// LaTeX).
-const recentJobsMax = 1024
+// recentMax bounds the values each recent keeps (a job or a conversation is a
+// few KiB: design and LaTeX).
+const recentMax = 1024
 
-// recentJobs remembers the value this process last wrote of each job it handed
-// to another stage, so the worker that takes the hand-off in this process claims
-// the job without reading it first (kvstore.From). A value changed
-// since by someone else (another process, a user, the meta stage) costs one
-// refused write and then the read, as without it. It holds at most max jobs,
+// recent remembers the value this process last wrote of each job it handed to
+// another stage, or of each conversation it recorded an answer in, so that the
+// worker that takes the hand-off in this process claims the job, or reads the
+// conversation, without a read first (kvstore.From). A value changed since by
+// someone else (another process, a user, the meta stage) costs one refused
+// write and then the read, as without it. It holds at most max values,
 // forgetting the oldest.
-type recentJobs struct {
-	mu   sync.Mutex
-	max  int
-	jobs map[string]recentJob
-	ring []recentKey // insertion order, for forgetting
-	next int
-	seq  uint64
+type recent[T any] struct {
+	mu     sync.Mutex
+	max    int
+	values map[string]recentValue[T]
+	ring   []recentKey // insertion order, for forgetting
+	next   int
+	seq    uint64
 }
 
-type recentJob struct {
-	job *events.Job
+type recentValue[T any] struct {
+	v   *T
 	rev uint64
 	seq uint64
 }
@@ -204,33 +223,43 @@ type recentKey struct {
 	seq uint64
 }
 
-func newRecentJobs(max int) *recentJobs {
-	return &recentJobs{max: max, jobs: make(map[string]recentJob, max), ring: make([]recentKey, max)}
+func newRecent[T any](max int) *recent[T] {
+	return &recent[T]{max: max, values: make(map[string]recentValue[T], max), ring: make([]recentKey, max)}
 }
 
-// put remembers j as written at rev.
-func (r *recentJobs) put(j *events.Job, rev uint64) {
+// put remembers v, the value of id as written at rev; the caller no longer
+// changes it.
+func (r *recent[T]) put(id string, v *T, rev uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seq++
 	if old := r.ring[r.next]; old.id != "" {
-		if e, ok := r.jobs[old.id]; ok && e.seq == old.seq {
-			delete(r.jobs, old.id)
+		if e, ok := r.values[old.id]; ok && e.seq == old.seq {
+			delete(r.values, old.id)
 		}
 	}
-	r.jobs[j.ID] = recentJob{job: j, rev: rev, seq: r.seq}
-	r.ring[r.next] = recentKey{id: j.ID, seq: r.seq}
+	r.values[id] = recentValue[T]{v: v, rev: rev, seq: r.seq}
+	r.ring[r.next] = recentKey{id: id, seq: r.seq}
 	r.next = (r.next + 1) % r.max
 }
 
-// take returns and forgets the remembered value of job id, or nil.
-func (r *recentJobs) take(id string) (*events.Job, uint64) {
+// take returns and forgets the remembered value of id, or nil.
+func (r *recent[T]) take(id string) (*T, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.jobs[id]
+	e, ok := r.values[id]
 	if !ok {
 		return nil, 0
 	}
-	delete(r.jobs, id)
-	return e.job, e.rev
+	delete(r.values, id)
+	return e.v, e.rev
+}
+
+// peek returns the remembered value of id, or nil, and keeps it: the caller
+// must not change it.
+func (r *recent[T]) peek(id string) (*T, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.values[id]
+	return e.v, e.rev
 }

@@ -86,6 +86,7 @@ func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string)
 	if err != nil {
 		return t, nil, "", err
 	}
+	markDelivery(ctx, msg)
 	owner := uuid.NewString()
 	h, err := p.watchClaim(ctx, t.JobID, owner)
 	if err != nil {
@@ -159,7 +160,7 @@ func (p *Pipeline) finish(ctx context.Context, id, owner string, t lifecycle.Tra
 	if err == nil {
 		h.wrote(j, rev)
 		if j.Stage != "" && j.Lease == nil {
-			p.recent.put(j, rev) // handed on: the next stage may run here
+			p.recent.put(j.ID, j, rev) // handed on: the next stage may run here
 		}
 	}
 	return j, verdict(err)
@@ -239,6 +240,21 @@ func (p *Pipeline) stillHolds(ctx context.Context, id, owner string) error {
 		return err
 	}
 	return verdict(lifecycle.Holds(j, owner))
+}
+
+// stillLeased is nil when owner surely holds job id's lease now: by the last
+// value it wrote in ctx's scope, its lease runs for more than a third of
+// LeaseTTL yet (renewals keep it above two thirds), and no one takes over a
+// lease before it expires, nor may a user change a running job but by an abort
+// (whose PDF nobody serves). Otherwise it renews the lease, which checks.
+func (p *Pipeline) stillLeased(ctx context.Context, id, owner string) error {
+	if h := holdOf(ctx, owner); h != nil {
+		if j, _ := h.last(); j != nil && lifecycle.Holds(j, owner) == nil &&
+			time.Until(j.Lease.ExpiresAt) > p.cfg.LeaseTTL/3 {
+			return nil
+		}
+	}
+	return p.renew(ctx, id, owner)
 }
 
 // renew extends owner's lease on job id by LeaseTTL; errLeaseLost when owner no
