@@ -20,6 +20,10 @@ type endpoint struct {
 	run      func(a *API, ctx context.Context, data []byte) (any, string, error)
 }
 
+// submitRequest is the request schema of submit (and of each job of a batch).
+const submitRequest = `{"job_id"?: uuid, "user_id", "prompt", "max_retries"?: 0..10, "mode"?: "auto"|"manual", ` +
+	`"priority"?: "high"|"normal"|"low", "depends_on"?: [job id, up to 16], "webhook_url"?: http(s) URL}`
+
 const (
 	versioned = "the job (as in KV) with its revision"
 	jobErrors = "400 bad body, job_id or if_revision, 404 unknown job, 409 not allowed in the job's state, " +
@@ -30,7 +34,7 @@ const (
 
 var endpoints = []endpoint{
 	{events.OpSubmit, "submit a worksheet job; replies once it is stored",
-		`{"job_id"?: uuid, "user_id", "prompt", "max_retries"?: 0..10, "mode"?: "auto"|"manual"}`, `{"job_id"}`,
+		submitRequest, `{"job_id"}`,
 		"400 invalid request, 409 job_id taken by a different request",
 		func(a *API, ctx context.Context, data []byte) (any, string, error) { return a.submit(ctx, data) }},
 	{events.OpGet, "get a job", `{"job_id"}`, versioned, "400 bad body or job_id, 404 unknown job",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -143,6 +144,16 @@ func TestMicroServiceIsDiscoverable(t *testing.T) {
 		if ep.Subject != events.ControlSubject(op) || ep.QueueGroup != micro.DefaultQueueGroup ||
 			ep.Metadata["description"] == "" || ep.Metadata["request"] == "" || ep.Metadata["errors"] == "" {
 			t.Fatalf("endpoint %+v", ep)
+		}
+		if op == events.OpSubmit {
+			// The schema names every field a request may have.
+			rt := reflect.TypeFor[events.JobRequest]()
+			for i := range rt.NumField() {
+				name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+				if !strings.Contains(ep.Metadata["request"], `"`+name+`"`) {
+					t.Errorf("submit's request schema %s omits %q", ep.Metadata["request"], name)
+				}
+			}
 		}
 		changes := op == events.OpLatex || op == events.OpRetry || op == events.OpRefine || op == events.OpAbort
 		if changes != strings.Contains(ep.Metadata["request"], `"if_revision"?`) || changes != strings.Contains(ep.Metadata["errors"], `"revision"`) {

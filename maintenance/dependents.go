@@ -28,10 +28,11 @@ const (
 // jobs.status through the durable consumer "dependents" of JOB_EVENTS, which
 // every process shares, so each event is handled by one process. For an event
 // that ends a run (completed, aborted, waiting_manual, a rejected request) it
-// re-evaluates every job the dependents index lists under the event's job, and
-// acks the event only then: a process that dies meanwhile leaves the event to be
-// redelivered. A redelivered or duplicated event re-evaluates jobs no longer
-// blocked, which changes nothing.
+// re-evaluates every job the dependents index lists under the event's job. The
+// consumer takes no acks (broker.dependentsConsumer): a wake-up that fails is
+// retried in place and then left to the sweeper, which re-checks every waiting
+// job on each pass. A duplicated event re-evaluates jobs no longer blocked,
+// which changes nothing.
 type dependents struct {
 	js    jetstream.JetStream
 	store interface {
