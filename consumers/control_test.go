@@ -28,11 +28,12 @@ func (e *env) submitNew(mode string) string {
 	return id
 }
 
-// noEventsAfter waits for the pipeline to settle and fails if job id changed after
-// its n-th event (a re-published event of the same revision is no change).
+// noEventsAfter waits until every request and ticket has been handled and fails
+// if job id changed after its n-th event (a re-published event of the same
+// revision is no change).
 func (e *env) noEventsAfter(id string, n int) {
 	e.t.Helper()
-	e.settle()
+	e.waitIdle()
 	evs := e.eventsOf(id)
 	for _, ev := range evs[n:] {
 		if ev.Revision > evs[n-1].Revision {
@@ -123,8 +124,7 @@ func TestAbortWhileWaitingForRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := len(e.waitStatus(id, events.StatusAborted))
-	time.Sleep(1500 * time.Millisecond) // past the retry's delay
-	e.noEventsAfter(id, n)
+	e.noEventsAfter(id, n) // the retry waits in the queue until its delay is past
 }
 
 func TestEditLatex(t *testing.T) {

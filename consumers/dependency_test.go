@@ -143,7 +143,7 @@ func TestDependentWaitsForItsDependency(t *testing.T) {
 	if j := e.job(key); !j.Blocked || j.Stage != "" || j.CurrentStep != events.StepDesign {
 		t.Fatalf("waiting answer key: blocked %v, stage %q, step %s", j.Blocked, j.Stage, j.CurrentStep)
 	}
-	e.settle()
+	e.fx.WaitTickets(t, 1) // the worksheet's design ticket, held
 	if n := len(callsFor(e, "design", keyPrompt)); n != 0 || len(e.eventsOf(key)) != 1 {
 		t.Fatalf("answer key ran before its worksheet completed: %d design calls, events:%s", n, describe(e.eventsOf(key)))
 	}

@@ -33,7 +33,7 @@ func TestLongWorkHeartbeats(t *testing.T) {
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
 	evs := e.waitStatus(id, events.StatusCompleted)
-	e.settle()
+	e.waitIdle()
 	if n := e.llm.CallsFor("design"); n != 1 {
 		t.Fatalf("%d design calls, want 1", n)
 	}

@@ -85,11 +85,9 @@ func (e *importEnv) revisions() map[string]uint64 {
 }
 
 func (e *importEnv) eventCount() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	n := 0
-	for _, evs := range e.events {
-		n += len(evs)
+	for _, id := range e.jobsWithEvents() {
+		n += len(e.eventsOf(id))
 	}
 	return n
 }

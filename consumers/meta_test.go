@@ -341,7 +341,7 @@ func TestReemitAfterDescriptionRepeatsTheStatesRevision(t *testing.T) {
 	e.startPipeline()
 	e.waitStatus(id, events.StatusCompleted)
 	waitEmpty(t, e)
-	e.settle()
+	e.waitIdle()
 	if evs := e.eventsOf(id); len(evs) != 1 || evs[0].Revision != completedRev {
 		t.Fatalf("re-emitted events:%s (revision %d), want one at revision %d", describe(evs), evs[0].Revision, completedRev)
 	}
