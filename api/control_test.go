@@ -62,7 +62,7 @@ func testSubmit(t *testing.T, f *fixture, tr transport) {
 	if again := decode[events.SubmitReply](t, tr.do(t, call{op: events.OpSubmit, fields: req})); again.JobID != id {
 		t.Fatalf("resubmit replied job_id %s, want %s", again.JobID, id)
 	}
-	settle()
+	f.waitIdle(t)
 	if w := get(t, tr, id); w.Revision != v.Revision || w.Status != events.StatusCompleted {
 		t.Fatalf("resubmit changed the job: revision %d -> %d, status %s", v.Revision, w.Revision, w.Status)
 	}
@@ -82,7 +82,7 @@ func testAbort(t *testing.T, f *fixture, tr transport) {
 	}
 	waitUntil(t, "the LLM sees its client go away", func() bool { return f.proxy.cancelledWith(tag) })
 	f.waitStatus(t, id, 0, events.StatusAborted)
-	settle()
+	f.waitIdle(t)
 	evs := f.eventsOf(id)
 	if last := evs[len(evs)-1]; last.Status != events.StatusAborted {
 		t.Fatalf("an event follows the abort:%s", describe(evs))

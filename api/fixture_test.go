@@ -3,7 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,27 +16,26 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/api"
-	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/control"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 	"github.com/sheetpipe/sheetpipe/kvstore"
-	"github.com/sheetpipe/sheetpipe/latex"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
 // waitLimit bounds every wait of these tests.
 const waitLimit = 60 * time.Second
 
-// fixture is one test's whole sheetd minus its main: its own JetStream server, a
-// scripted LLM behind a proxy that sees cancelled calls, real pdflatex, every
-// stage running, and the API over NATS (on its own client connection) and HTTP.
+// fixture is one test's whole sheetd minus its main (testpipeline.Fixture): its
+// own JetStream server, a scripted LLM behind a proxy that sees cancelled calls,
+// real pdflatex, every stage running, and the API over NATS (on its own client
+// connection) and HTTP.
 type fixture struct {
+	fx     *testpipeline.Fixture
 	t      *testing.T
 	ctx    context.Context
 	nats   *testnats.Server
@@ -44,7 +43,7 @@ type fixture struct {
 	store  *kvstore.Store
 	llm    *fakellm.Server
 	proxy  *llmProxy
-	pipe   *consumers.Pipeline
+	plane  *control.Plane
 	ctl    *watchedControl
 	api    *api.API
 	http   *httptest.Server
@@ -52,51 +51,23 @@ type fixture struct {
 	// metrics and pipeLogs are the pipeline's (events_dropped_total{consumer="sse"}).
 	metrics  *metrics.Metrics
 	pipeLogs *syncBuffer
-
-	mu     sync.Mutex
-	events map[string][]events.StatusEvent
 }
 
 func newFixture(t *testing.T, cfg api.Config) *fixture {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
-	t.Cleanup(cancel)
-	f := &fixture{t: t, ctx: ctx, events: map[string][]events.StatusEvent{}, logs: &syncBuffer{},
-		metrics: metrics.New(prometheus.NewRegistry()), pipeLogs: &syncBuffer{}}
-	f.nats = testnats.Provisioned(t, broker.Resources{})
-	f.subscribe()
-	f.llm = fakellm.New(t, newScript().handle)
-	f.proxy = newLLMProxy(t, f.llm.URL)
-	var err error
-	if f.store, err = kvstore.New(ctx, f.nats.JS, nil); err != nil {
-		t.Fatal(err)
-	}
-	llm, err := ai.New(ai.Config{Provider: "openai", APIKey: "test-key", BaseURL: f.proxy.url, Timeout: 2 * waitLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	comp, err := latex.New(latex.Config{Timeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.pipe, err = consumers.New(ctx, consumers.Config{RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond},
-		consumers.Deps{JS: f.nats.JS, Store: f.store, LLM: llm, Compiler: comp, Metrics: f.metrics,
-			Log: slog.New(slog.NewJSONHandler(f.pipeLogs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.pipe.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		f.pipe.Stop(stopCtx)
+	f := &fixture{t: t, logs: &syncBuffer{}, pipeLogs: &syncBuffer{}}
+	f.fx = testpipeline.New(t, testpipeline.Options{
+		LLM:        newScript().handle,
+		LLMURL:     func(u string) string { f.proxy = newLLMProxy(t, u); return f.proxy.url },
+		LLMTimeout: 2 * waitLimit,
+		Log:        slog.New(slog.NewJSONHandler(f.pipeLogs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// A test's forgery, not the pipeline's.
+		Ignore:  func(m *nats.Msg) bool { return m.Header.Get(forgedHeader) != "" },
+		Timeout: waitLimit,
 	})
-	// Runs before the pipeline stops: LLM calls still held in a Delay fail at once.
-	t.Cleanup(f.llm.Close)
+	f.ctx, f.nats, f.store, f.llm, f.plane, f.metrics = f.fx.Ctx, f.fx.NATS, f.fx.Store, f.fx.LLM, f.fx.Plane, f.fx.Metrics
 
-	f.ctl = &watchedControl{Pipeline: f.pipe, ended: map[string]int{}}
+	f.ctl = &watchedControl{Plane: f.plane, ended: map[string]int{}}
 	f.api = api.New(f.ctl, cfg, slog.New(slog.NewJSONHandler(f.logs, nil)))
 	if err := f.api.StartMicro(f.nats.NC); err != nil {
 		t.Fatal(err)
@@ -107,6 +78,7 @@ func newFixture(t *testing.T, cfg api.Config) *fixture {
 		}
 	})
 	f.http = serveHTTP(t, f.api)
+	var err error
 	if f.client, err = nats.Connect(f.nats.ClientURL()); err != nil {
 		t.Fatal(err)
 	}
@@ -123,15 +95,15 @@ func serveHTTP(t *testing.T, a *api.API) *httptest.Server {
 	return srv
 }
 
-// watchedControl is the pipeline, counting the Follows whose channel closed.
+// watchedControl is the control plane, counting the Follows whose channel closed.
 type watchedControl struct {
-	*consumers.Pipeline
+	*control.Plane
 	mu    sync.Mutex
 	ended map[string]int
 }
 
 func (w *watchedControl) Follow(ctx context.Context, id string) (<-chan events.StatusEvent, error) {
-	in, err := w.Pipeline.Follow(ctx, id)
+	in, err := w.Plane.Follow(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -170,52 +142,21 @@ func (f *fixture) waitFollowEnded(t *testing.T, id string, n int) {
 	t.Fatalf("job %s: the Follow of its event stream did not end within %s", id, waitLimit)
 }
 
-// subscribe records every status event, as a watcher of jobs.status sees them.
-func (f *fixture) subscribe() {
-	sub, err := f.nats.NC.Subscribe(events.SubjectStatus, func(m *nats.Msg) {
-		if m.Header.Get(forgedHeader) != "" {
-			return // a test's forgery, not the pipeline's
-		}
-		var ev events.StatusEvent
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			f.t.Errorf("status event is not JSON: %v: %s", err, m.Data)
-			return
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.events[ev.JobID] = append(f.events[ev.JobID], ev)
-	})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := f.nats.NC.Flush(); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
-func (f *fixture) eventsOf(id string) []events.StatusEvent {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]events.StatusEvent(nil), f.events[id]...)
-}
+func (f *fixture) eventsOf(id string) []events.StatusEvent { return f.fx.Events.Of(id) }
 
 // waitFor waits until one of the job's events after revision since satisfies ok,
 // and returns all the job's events.
 func (f *fixture) waitFor(t *testing.T, id string, since uint64, what string, ok func(events.StatusEvent) bool) []events.StatusEvent {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for time.Now().Before(deadline) {
-		evs := f.eventsOf(id)
-		for _, ev := range evs {
+	f.fx.Events.WaitFor(t, waitLimit, fmt.Sprintf("%s after revision %d of job %s", what, since, id), func(s testpipeline.Seen) bool {
+		for _, ev := range s.Of(id) {
 			if ev.Revision > since && ok(ev) {
-				return evs
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("job %s: no %s within %s; events:%s", id, what, waitLimit, describe(f.eventsOf(id)))
-	return nil
+		return false
+	})
+	return f.eventsOf(id)
 }
 
 // waitStatus waits for an event with status st after revision since.
@@ -224,17 +165,14 @@ func (f *fixture) waitStatus(t *testing.T, id string, since uint64, st events.St
 	return f.waitFor(t, id, since, string(st), func(ev events.StatusEvent) bool { return ev.Status == st })
 }
 
-// settle gives the pipeline time to (wrongly) do more work; tests then assert
-// nothing more happened.
-func settle() { time.Sleep(500 * time.Millisecond) }
-
-func describe(evs []events.StatusEvent) string {
-	var b strings.Builder
-	for _, ev := range evs {
-		b.WriteString("\n  " + string(ev.Status) + "/" + string(ev.Step) + ": " + ev.Message)
-	}
-	return b.String()
+// waitIdle waits until every request and ticket has been handled and every event
+// before recorded: after it, nothing more can come of them.
+func (f *fixture) waitIdle(t *testing.T) {
+	t.Helper()
+	f.fx.WaitIdle(t)
 }
+
+func describe(evs []events.StatusEvent) string { return testpipeline.Describe(evs) }
 
 // llmProxy forwards to the fake LLM and records the body of every call whose
 // client went away before the answer.

@@ -18,7 +18,7 @@ import (
 func insightServer(t *testing.T, f *fixture) string {
 	mux := http.NewServeMux()
 	f.api.Register(mux)
-	f.api.RegisterInsight(mux, f.pipe)
+	f.api.RegisterInsight(mux, f.plane)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -48,6 +48,7 @@ func getJSON(t *testing.T, method, url, token string, out any) int {
 // pipeline did: a job's whole history in order, its conversation, the overview,
 // and every job's events from now on.
 func TestInsightRoutes(t *testing.T) {
+	t.Parallel()
 	const token = "tok"
 	f := newFixture(t, api.Config{Token: token})
 	base := insightServer(t, f)
@@ -139,6 +140,7 @@ func TestInsightRoutes(t *testing.T) {
 
 // List pages and filters over HTTP; a bad cursor or filter is a 400.
 func TestListPagesOverHTTP(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, api.Config{})
 	base := insightServer(t, f)
 	ids := map[string]bool{}
@@ -182,6 +184,7 @@ func TestListPagesOverHTTP(t *testing.T) {
 // On a public address without a token the console's routes are refused like
 // /jobs.
 func TestInsightRefusedPublicWithoutToken(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, api.Config{Public: true})
 	base := insightServer(t, f)
 	for _, path := range []string{"/stats", "/events"} {

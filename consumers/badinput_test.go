@@ -37,7 +37,7 @@ func TestOversizedRequests(t *testing.T) {
 		!strings.Contains(evs[0].Error.Message, "prompt is 16385 bytes, more than the 16384 allowed") {
 		t.Fatalf("oversized prompt event %+v error %+v", evs[0], evs[0].Error)
 	}
-	e.settle()
+	e.waitIdle()
 	if _, _, err := e.store.Get(e.ctx, huge); err == nil {
 		t.Fatal("the refused request created a job")
 	}
@@ -90,22 +90,10 @@ func TestMalformedFloodDoesNotStarveValidJobs(t *testing.T) {
 	}
 	t.Logf("flood of %d published in %s; %d valid jobs completed %s after the first publish",
 		floodSize, published.Round(time.Millisecond), len(ids), time.Since(start).Round(time.Millisecond))
-	waitEmpty(t, e)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		e.mu.Lock()
-		n := len(e.reject)
-		e.mu.Unlock()
-		if n >= floodSize || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.settle()
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.waitIdle()
+	rejected, jobs := e.rejections(), e.jobsWithEvents()
 	seen := map[string]int{}
-	for _, r := range e.reject {
+	for _, r := range rejected {
 		seen[r.MsgID]++
 		if r.Subject != events.SubjectPrompt || r.Reason == "" {
 			t.Fatalf("rejection %+v", r)
@@ -113,11 +101,11 @@ func TestMalformedFloodDoesNotStarveValidJobs(t *testing.T) {
 	}
 	for i := range floodSize {
 		if id := fmt.Sprintf("garbage-%d", i); seen[id] != 1 {
-			t.Fatalf("%s rejected %d times, want once (%d rejections in all)", id, seen[id], len(e.reject))
+			t.Fatalf("%s rejected %d times, want once (%d rejections in all)", id, seen[id], len(rejected))
 		}
 	}
-	if len(e.reject) != floodSize || len(e.events) != valid {
-		t.Fatalf("%d rejections (want %d), %d jobs with events (want %d)", len(e.reject), floodSize, len(e.events), valid)
+	if len(rejected) != floodSize || len(jobs) != valid {
+		t.Fatalf("%d rejections (want %d), %d jobs with events (want %d)", len(rejected), floodSize, len(jobs), valid)
 	}
 }
 
@@ -146,7 +134,7 @@ func TestInvalidTextOnJobsPrompt(t *testing.T) {
 			}
 		})
 	}
-	e.settle()
+	e.waitIdle()
 	if n := len(e.llm.Calls()); n != 0 {
 		t.Fatalf("%d LLM calls for invalid requests", n)
 	}

@@ -25,7 +25,7 @@ func TestSubmitBatchRecordsThenCreatesJobs(t *testing.T) {
 	e := newEnv(t, steps("design", goodLatex, ""))
 	b := batchOf(uuid.NewString(), 3)
 	b.Jobs[2].JobID = uuid.NewString()
-	reply, err := e.pipe.SubmitBatch(e.ctx, b)
+	reply, err := e.plane.SubmitBatch(e.ctx, b)
 	if err != nil {
 		t.Fatalf("submit batch: %v", err)
 	}
@@ -42,7 +42,7 @@ func TestSubmitBatchRecordsThenCreatesJobs(t *testing.T) {
 		}
 		e.waitStatus(id, events.StatusCompleted)
 	}
-	s, err := e.pipe.Batch(e.ctx, b.BatchID)
+	s, err := e.plane.Batch(e.ctx, b.BatchID)
 	if err != nil || !s.Done || !maps.Equal(s.Counts, map[events.Status]int{events.StatusCompleted: 3}) {
 		t.Fatalf("status %+v (%v), want done with 3 completed", s, err)
 	}
@@ -50,7 +50,7 @@ func TestSubmitBatchRecordsThenCreatesJobs(t *testing.T) {
 	// A job id the batch names that another request has: nothing is written.
 	other := batchOf(uuid.NewString(), 2)
 	other.Jobs[1].JobID, other.Jobs[1].Prompt = reply.JobIDs[2], "something else"
-	if _, err := e.pipe.SubmitBatch(e.ctx, other); !errors.Is(err, events.ErrConflict) {
+	if _, err := e.plane.SubmitBatch(e.ctx, other); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("batch naming a taken job id: %v, want ErrConflict", err)
 	}
 	if _, _, err := e.store.Batch(e.ctx, other.BatchID); !errors.Is(err, kvstore.ErrNotFound) {
@@ -59,7 +59,7 @@ func TestSubmitBatchRecordsThenCreatesJobs(t *testing.T) {
 	if _, _, err := e.store.Get(e.ctx, events.BatchJobID(other.BatchID, 0)); !errors.Is(err, kvstore.ErrNotFound) {
 		t.Fatalf("a job of the refused batch was created: %v", err)
 	}
-	if _, err := e.pipe.Batch(e.ctx, other.BatchID); !errors.Is(err, events.ErrNotFound) || events.CodeOf(err) != 404 {
+	if _, err := e.plane.Batch(e.ctx, other.BatchID); !errors.Is(err, events.ErrNotFound) || events.CodeOf(err) != 404 {
 		t.Fatalf("status of an unknown batch: %v, want a 404", err)
 	}
 }
@@ -84,17 +84,17 @@ func TestSubmitBatchResendCompletesACrashedSubmit(t *testing.T) {
 	if _, err := e.store.CreateBatch(e.ctx, &kvstore.Batch{ID: b.BatchID, JobIDs: ids, Digest: digest}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.pipe.Submit(e.ctx, crashed.Jobs[0]); err != nil {
+	if _, err := e.plane.Submit(e.ctx, crashed.Jobs[0]); err != nil {
 		t.Fatal(err)
 	}
 	e.waitStatus(ids[0], events.StatusCompleted)
 
-	s, err := e.pipe.Batch(e.ctx, b.BatchID)
+	s, err := e.plane.Batch(e.ctx, b.BatchID)
 	want := map[events.Status]int{events.StatusCompleted: 1, events.StatusMissing: 2}
 	if err != nil || s.Done || !maps.Equal(s.Counts, want) {
 		t.Fatalf("status of the crashed batch %+v (%v), want %v and not done", s, err, want)
 	}
-	follow, err := e.pipe.FollowBatch(e.ctx, b.BatchID)
+	follow, err := e.plane.FollowBatch(e.ctx, b.BatchID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestSubmitBatchResendCompletesACrashedSubmit(t *testing.T) {
 		t.Fatalf("first status followed %+v", first)
 	}
 
-	reply, err := e.pipe.SubmitBatch(e.ctx, b)
+	reply, err := e.plane.SubmitBatch(e.ctx, b)
 	if err != nil || !slices.Equal(reply.JobIDs, ids) {
 		t.Fatalf("resend: %+v (%v), want the jobs %v", reply, err, ids)
 	}
@@ -129,7 +129,7 @@ func TestSubmitBatchResendCompletesACrashedSubmit(t *testing.T) {
 	changed.Jobs[1].Prompt = "decimals"
 	longer.Jobs = append(slices.Clone(b.Jobs), events.JobRequest{UserID: "u1", Prompt: "percentages"})
 	for _, other := range []events.BatchRequest{changed, longer} {
-		if _, err := e.pipe.SubmitBatch(e.ctx, other); !errors.Is(err, events.ErrConflict) {
+		if _, err := e.plane.SubmitBatch(e.ctx, other); !errors.Is(err, events.ErrConflict) {
 			t.Fatalf("the batch id with other jobs: %v, want ErrConflict", err)
 		}
 	}

@@ -13,26 +13,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 // submitNew submits a valid request through the control operation and returns its id.
 func (e *env) submitNew(mode string) string {
 	e.t.Helper()
-	id, err := e.pipe.Submit(e.ctx, events.JobRequest{UserID: "u1", Prompt: "fractions, grade 5", Mode: mode})
+	id, err := e.plane.Submit(e.ctx, events.JobRequest{UserID: "u1", Prompt: "fractions, grade 5", Mode: mode})
 	if err != nil {
 		e.t.Fatalf("submit: %v", err)
 	}
 	return id
 }
 
-// noEventsAfter waits for the pipeline to settle and fails if job id changed after
-// its n-th event (a re-published event of the same revision is no change).
+// noEventsAfter waits until every request and ticket has been handled and fails
+// if job id changed after its n-th event (a re-published event of the same
+// revision is no change).
 func (e *env) noEventsAfter(id string, n int) {
 	e.t.Helper()
-	e.settle()
+	e.waitIdle()
 	evs := e.eventsOf(id)
 	for _, ev := range evs[n:] {
 		if ev.Revision > evs[n-1].Revision {
@@ -44,16 +45,16 @@ func (e *env) noEventsAfter(id string, n int) {
 func TestSubmitStoresBeforeReplying(t *testing.T) {
 	e := newEnv(t, steps("design", goodLatex, ""))
 	id := e.submitNew("")
-	if j, _, err := e.pipe.Get(e.ctx, id); err != nil || j.UserID != "u1" {
+	if j, _, err := e.plane.Get(e.ctx, id); err != nil || j.UserID != "u1" {
 		t.Fatalf("get right after submit: %v, %+v", err, j)
 	}
 	e.waitStatus(id, events.StatusCompleted)
 
-	again, err := e.pipe.Submit(e.ctx, events.JobRequest{JobID: strings.ToUpper(id), UserID: "u1", Prompt: "fractions, grade 5"})
+	again, err := e.plane.Submit(e.ctx, events.JobRequest{JobID: strings.ToUpper(id), UserID: "u1", Prompt: "fractions, grade 5"})
 	if err != nil || again != id {
 		t.Fatalf("same request again = %q, %v; want %s accepted", again, err, id)
 	}
-	_, err = e.pipe.Submit(e.ctx, events.JobRequest{JobID: id, UserID: "u1", Prompt: "something else"})
+	_, err = e.plane.Submit(e.ctx, events.JobRequest{JobID: id, UserID: "u1", Prompt: "something else"})
 	if !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("different request with the same id: %v, want ErrConflict", err)
 	}
@@ -71,7 +72,7 @@ func TestSubmitStoresBeforeReplying(t *testing.T) {
 		"huge prompt":   {UserID: "u1", Prompt: strings.Repeat("x", events.MaxPromptBytes+1)},
 		"retries > cap": {UserID: "u1", Prompt: "p", MaxRetries: intp(11)},
 	} {
-		if _, err := e.pipe.Submit(e.ctx, req); !errors.Is(err, events.ErrInvalid) || events.CodeOf(err) != 400 {
+		if _, err := e.plane.Submit(e.ctx, req); !errors.Is(err, events.ErrInvalid) || events.CodeOf(err) != 400 {
 			t.Errorf("%s: %v, want a 400 ErrInvalid", name, err)
 		}
 	}
@@ -85,8 +86,8 @@ func TestAbortCancelsRunningLLMCall(t *testing.T) {
 			return fakellm.Reply{Content: "design", Delay: 10 * time.Minute}
 		},
 		fakellm.AnyStep: fakellm.Script(fakellm.Reply{Content: goodLatex}),
-	}), func(c *consumers.Config) {
-		c.LeaseTTL = 10 * time.Minute // no lease renewal within the test: only the watch can see the abort
+	}), func(c *testpipeline.Setup) {
+		c.Pipeline.LeaseTTL = 10 * time.Minute // no lease renewal within the test: only the watch can see the abort
 	})
 	id := e.submitNew("")
 	select {
@@ -94,7 +95,7 @@ func TestAbortCancelsRunningLLMCall(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("design call never started")
 	}
-	j, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: id})
+	j, err := e.plane.Abort(e.ctx, events.JobChange{JobID: id})
 	if err != nil || j.Status != events.StatusAborted {
 		t.Fatalf("abort: %v, %+v", err, j)
 	}
@@ -107,24 +108,23 @@ func TestAbortCancelsRunningLLMCall(t *testing.T) {
 	if got := e.job(id); got.Status != events.StatusAborted || got.Design != "" {
 		t.Fatalf("job after abort: %s, design %q", got.Status, got.Design)
 	}
-	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: id}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "aborted") {
+	if _, err := e.plane.Abort(e.ctx, events.JobChange{JobID: id}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "aborted") {
 		t.Fatalf("second abort: %v, want a conflict naming the state", err)
 	}
 }
 
 func TestAbortWhileWaitingForRetry(t *testing.T) {
-	e := newEnv(t, steps("design", goodLatex, ""), func(c *consumers.Config) {
-		c.RetryBase, c.RetryMax = time.Second, time.Second
+	e := newEnv(t, steps("design", goodLatex, ""), func(c *testpipeline.Setup) {
+		c.Pipeline.RetryBase, c.Pipeline.RetryMax = time.Second, time.Second
 	})
 	e.llm.Close() // every call fails: the job waits in error for its retry
 	id := e.submitNew("")
 	e.waitStatus(id, events.StatusError)
-	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: id}); err != nil {
+	if _, err := e.plane.Abort(e.ctx, events.JobChange{JobID: id}); err != nil {
 		t.Fatal(err)
 	}
 	n := len(e.waitStatus(id, events.StatusAborted))
-	time.Sleep(1500 * time.Millisecond) // past the retry's delay
-	e.noEventsAfter(id, n)
+	e.noEventsAfter(id, n) // the retry waits in the queue until its delay is past
 }
 
 func TestEditLatex(t *testing.T) {
@@ -132,23 +132,23 @@ func TestEditLatex(t *testing.T) {
 	id := e.submitNew(events.ModeManual)
 	e.waitStatus(id, events.StatusWaitingManual)
 
-	j, err := e.pipe.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: goodLatex})
+	j, err := e.plane.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: goodLatex})
 	if err != nil || j.Status != events.StatusPending || j.CurrentStep != events.StepCompile {
 		t.Fatalf("edit: %v, %+v", err, j)
 	}
 	e.waitStatus(id, events.StatusCompleted)
-	if pdf, err := e.pipe.PDF(e.ctx, id); err != nil || !bytes.HasPrefix(pdf, []byte("%PDF")) {
+	if pdf, err := e.plane.PDF(e.ctx, id); err != nil || !bytes.HasPrefix(pdf, []byte("%PDF")) {
 		t.Fatalf("pdf after edit: %v", err)
 	}
 
-	if _, err := e.pipe.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: brokenLatex}); err != nil {
+	if _, err := e.plane.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: brokenLatex}); err != nil {
 		t.Fatal(err)
 	}
 	evs := e.waitStatus(id, events.StatusWaitingManual)
 	if last := evs[len(evs)-1]; last.Error == nil || last.Error.Line != 5 {
 		t.Fatalf("failed edit: %+v, want the error at line 5", last.Error)
 	}
-	if _, err := e.pipe.PDF(e.ctx, id); !errors.Is(err, events.ErrNotFound) || !strings.Contains(err.Error(), "waiting_manual") {
+	if _, err := e.plane.PDF(e.ctx, id); !errors.Is(err, events.ErrNotFound) || !strings.Contains(err.Error(), "waiting_manual") {
 		t.Fatalf("pdf while waiting_manual: %v", err)
 	}
 	if got := e.llm.CallsFor("fix"); got != 0 {
@@ -161,11 +161,11 @@ func TestEditLatex(t *testing.T) {
 		"no id":    {Latex: goodLatex},
 		"bad utf8": {JobID: id, Latex: "\xff"},
 	} {
-		if _, err := e.pipe.EditLatex(e.ctx, edit); events.CodeOf(err) != 400 {
+		if _, err := e.plane.EditLatex(e.ctx, edit); events.CodeOf(err) != 400 {
 			t.Errorf("%s: %v, want 400", name, err)
 		}
 	}
-	if _, err := e.pipe.EditLatex(e.ctx, events.LatexEdit{JobID: uuid.NewString(), Latex: goodLatex}); events.CodeOf(err) != 404 {
+	if _, err := e.plane.EditLatex(e.ctx, events.LatexEdit{JobID: uuid.NewString(), Latex: goodLatex}); events.CodeOf(err) != 404 {
 		t.Errorf("unknown job: %v, want 404", err)
 	}
 }
@@ -183,12 +183,12 @@ func TestEditRefusedWhileRunning(t *testing.T) {
 	e.waitStatus(id, events.StatusRunning)
 	for name, call := range map[string]func() error{
 		"edit": func() error {
-			_, err := e.pipe.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: goodLatex})
+			_, err := e.plane.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: goodLatex})
 			return err
 		},
-		"retry": func() error { _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id}); return err },
+		"retry": func() error { _, err := e.plane.Retry(e.ctx, events.JobChange{JobID: id}); return err },
 		"refine": func() error {
-			_, err := e.pipe.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "x"})
+			_, err := e.plane.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "x"})
 			return err
 		},
 	} {
@@ -196,7 +196,7 @@ func TestEditRefusedWhileRunning(t *testing.T) {
 			t.Errorf("%s of a running job: %v, want a conflict naming the state", name, err)
 		}
 	}
-	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: id}); err != nil {
+	if _, err := e.plane.Abort(e.ctx, events.JobChange{JobID: id}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -210,11 +210,11 @@ func TestRefineRegeneratesFromDesign(t *testing.T) {
 	}))
 	id := e.submitNew("")
 	e.waitStatus(id, events.StatusCompleted)
-	first, err := e.pipe.PDF(e.ctx, id)
+	first, err := e.plane.PDF(e.ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := e.pipe.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "make it harder"})
+	j, err := e.plane.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "make it harder"})
 	if err != nil || j.CurrentStep != events.StepDesign || j.PDFURL != "" {
 		t.Fatalf("refine: %v, %+v", err, j)
 	}
@@ -227,7 +227,7 @@ func TestRefineRegeneratesFromDesign(t *testing.T) {
 		}
 		return ev.Status == events.StatusCompleted && n == 2
 	})
-	refined, err := e.pipe.PDF(e.ctx, id)
+	refined, err := e.plane.PDF(e.ctx, id)
 	if err != nil || bytes.Equal(first, refined) {
 		t.Fatalf("refined PDF: %v (same bytes as before: %v)", err, bytes.Equal(first, refined))
 	}
@@ -255,7 +255,7 @@ func TestRefineRegeneratesFromDesign(t *testing.T) {
 	if len(conv.Messages) != 11 || !sawInstruction {
 		t.Fatalf("conversation has %d turns %v (instruction kept: %v), want the whole dialogue of 5 exchanges", len(conv.Messages), roles, sawInstruction)
 	}
-	if _, err := e.pipe.Refine(e.ctx, events.Refinement{JobID: id, Instruction: " "}); events.CodeOf(err) != 400 {
+	if _, err := e.plane.Refine(e.ctx, events.Refinement{JobID: id, Instruction: " "}); events.CodeOf(err) != 400 {
 		t.Errorf("blank instruction: %v, want 400", err)
 	}
 }
@@ -270,29 +270,29 @@ func TestRetry(t *testing.T) {
 	if j := e.job(id); j.CurrentStep != events.StepDesign {
 		t.Fatalf("refused design left the job at %s", j.CurrentStep)
 	}
-	j, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id})
+	j, err := e.plane.Retry(e.ctx, events.JobChange{JobID: id})
 	if err != nil || j.Status != events.StatusPending || j.RetryCount != 0 {
 		t.Fatalf("retry: %v, %+v", err, j)
 	}
 	e.waitStatus(id, events.StatusCompleted)
 
-	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "completed") {
+	if _, err := e.plane.Retry(e.ctx, events.JobChange{JobID: id}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "completed") {
 		t.Errorf("retry of a completed job: %v, want a conflict naming the state", err)
 	}
-	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: uuid.NewString()}); !errors.Is(err, events.ErrNotFound) {
+	if _, err := e.plane.Retry(e.ctx, events.JobChange{JobID: uuid.NewString()}); !errors.Is(err, events.ErrNotFound) {
 		t.Errorf("retry of an unknown job: %v, want ErrNotFound", err)
 	}
-	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: "not-a-uuid"}); events.CodeOf(err) != 400 {
+	if _, err := e.plane.Retry(e.ctx, events.JobChange{JobID: "not-a-uuid"}); events.CodeOf(err) != 400 {
 		t.Errorf("retry with a bad id: %v, want 400", err)
 	}
 
 	bad := uuid.NewString()
 	e.submit(events.JobRequest{JobID: bad, UserID: "u1", Prompt: " "})
 	e.waitStatus(bad, events.StatusError)
-	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: bad}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "invalid") {
+	if _, err := e.plane.Retry(e.ctx, events.JobChange{JobID: bad}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "invalid") {
 		t.Errorf("retry of an invalid request: %v, want a conflict", err)
 	}
-	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: bad}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "invalid") {
+	if _, err := e.plane.Abort(e.ctx, events.JobChange{JobID: bad}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), "invalid") {
 		t.Errorf("abort of an invalid request, which already ended: %v, want a conflict", err)
 	}
 }
@@ -303,12 +303,12 @@ func TestRetryAfterFixBudgetRunsTheFixAgain(t *testing.T) {
 		"latex":  fakellm.Script(fakellm.Reply{Content: brokenLatex}),
 		"fix":    fakellm.Script(fakellm.Reply{Content: brokenLatex}, fakellm.Reply{Content: goodLatex}),
 	}))
-	id, err := e.pipe.Submit(e.ctx, events.JobRequest{UserID: "u1", Prompt: "p", MaxRetries: intp(1)})
+	id, err := e.plane.Submit(e.ctx, events.JobRequest{UserID: "u1", Prompt: "p", MaxRetries: intp(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.waitStatus(id, events.StatusWaitingManual)
-	j, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id})
+	j, err := e.plane.Retry(e.ctx, events.JobChange{JobID: id})
 	if err != nil || j.Status != events.StatusWaitingAIFix {
 		t.Fatalf("retry: %v, %+v; want the fix stage again", err, j)
 	}
@@ -321,7 +321,7 @@ func TestRetryAfterFixBudgetRunsTheFixAgain(t *testing.T) {
 func TestFollowEndsAtFinalState(t *testing.T) {
 	e := newEnv(t, steps("design", goodLatex, ""))
 	id := e.submitNew("")
-	ch, err := e.pipe.Follow(e.ctx, id)
+	ch, err := e.plane.Follow(e.ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestFollowEndsAtFinalState(t *testing.T) {
 		}
 	}
 	// A finished job: its state, then the end.
-	ch, err = e.pipe.Follow(e.ctx, id)
+	ch, err = e.plane.Follow(e.ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func TestFollowEndsAtFinalState(t *testing.T) {
 	if _, open := <-ch; open {
 		t.Fatal("stream of a finished job did not end")
 	}
-	if _, err := e.pipe.Follow(e.ctx, uuid.NewString()); !errors.Is(err, events.ErrNotFound) {
+	if _, err := e.plane.Follow(e.ctx, uuid.NewString()); !errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("follow of an unknown job: %v", err)
 	}
 }
@@ -357,27 +357,27 @@ func TestList(t *testing.T) {
 	e := newEnv(t, steps("design", goodLatex, ""))
 	var ids []string
 	for _, user := range []string{"a", "b", "a"} {
-		id, err := e.pipe.Submit(e.ctx, events.JobRequest{UserID: user, Prompt: "p"})
+		id, err := e.plane.Submit(e.ctx, events.JobRequest{UserID: user, Prompt: "p"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
 		e.waitStatus(id, events.StatusCompleted)
 	}
-	all, err := e.pipe.List(e.ctx, events.ListQuery{})
+	all, err := e.plane.List(e.ctx, events.ListQuery{})
 	if err != nil || len(all.Jobs) != 3 || all.Jobs[0].JobID != ids[2] || all.Truncated {
 		t.Fatalf("list all: %v, %+v", err, all)
 	}
-	mine, err := e.pipe.List(e.ctx, events.ListQuery{UserID: "a", Status: events.StatusCompleted, Limit: 1})
+	mine, err := e.plane.List(e.ctx, events.ListQuery{UserID: "a", Status: events.StatusCompleted, Limit: 1})
 	if err != nil || len(mine.Jobs) != 1 || mine.Jobs[0].JobID != ids[2] || !mine.Truncated {
 		t.Fatalf("list a, limit 1: %v, %+v", err, mine)
 	}
-	none, err := e.pipe.List(e.ctx, events.ListQuery{Status: events.StatusRunning})
+	none, err := e.plane.List(e.ctx, events.ListQuery{Status: events.StatusRunning})
 	if err != nil || len(none.Jobs) != 0 || none.Jobs == nil {
 		t.Fatalf("list running: %v, %+v", err, none)
 	}
 	for _, q := range []events.ListQuery{{Status: "done"}, {Limit: -1}, {Limit: events.MaxListLimit + 1}} {
-		if _, err := e.pipe.List(e.ctx, q); events.CodeOf(err) != 400 {
+		if _, err := e.plane.List(e.ctx, q); events.CodeOf(err) != 400 {
 			t.Errorf("list %+v: %v, want 400", q, err)
 		}
 	}
@@ -404,7 +404,7 @@ func TestAbortKillsRunningCompile(t *testing.T) {
 	e.waitFor(id, "compile running", func(ev events.StatusEvent) bool {
 		return ev.Status == events.StatusRunning && ev.Step == events.StepCompile
 	})
-	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: id}); err != nil {
+	if _, err := e.plane.Abort(e.ctx, events.JobChange{JobID: id}); err != nil {
 		t.Fatal(err)
 	}
 	waitCounter(t, func() float64 {
@@ -416,7 +416,7 @@ func TestAbortKillsRunningCompile(t *testing.T) {
 	}
 	evs := e.waitStatus(id, events.StatusAborted)
 	e.noEventsAfter(id, len(evs))
-	if _, err := e.pipe.PDF(e.ctx, id); !errors.Is(err, events.ErrNotFound) {
+	if _, err := e.plane.PDF(e.ctx, id); !errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("pdf of an aborted job: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
@@ -43,7 +44,7 @@ func TestMaxDeliveriesParksJob(t *testing.T) {
 	}
 	parkedLeavesActive(e, id)
 	waitEmpty(t, e)
-	e.settle()
+	e.waitIdle()
 	evs = e.eventsOf(id)
 	if n := count(evs, func(ev events.StatusEvent) bool { return ev.Status == events.StatusWaitingManual }); n != 1 || evs[len(evs)-1].Status != events.StatusWaitingManual {
 		t.Fatalf("%d waiting_manual events, want 1, last:%s", n, describe(evs))
@@ -75,28 +76,23 @@ func TestMaxDeliveriesRejectsRequest(t *testing.T) {
 		t.Fatalf("rejection %+v, want reason %q on %s", r, "max deliveries", events.SubjectPrompt)
 	}
 	waitEmpty(t, e)
-	e.settle()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.reject) != 1 {
-		t.Fatalf("%d rejections, want 1: %+v", len(e.reject), e.reject)
+	e.waitIdle()
+	if rejected := e.rejections(); len(rejected) != 1 {
+		t.Fatalf("%d rejections, want 1: %+v", len(rejected), rejected)
 	}
 }
 
 func waitRejection(t *testing.T, e *env, msgID string) events.Rejection {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		e.mu.Lock()
-		for _, r := range e.reject {
+	var found events.Rejection
+	e.fx.Events.WaitFor(t, 30*time.Second, "rejection of "+msgID, func(s testpipeline.Seen) bool {
+		for _, r := range s.Rejected {
 			if r.MsgID == msgID {
-				e.mu.Unlock()
-				return r
+				found = r
+				return true
 			}
 		}
-		e.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no rejection of %s within 30s", msgID)
-	return events.Rejection{}
+		return false
+	})
+	return found
 }

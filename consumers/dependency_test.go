@@ -12,9 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 )
 
@@ -131,7 +131,7 @@ func submitKey(e *env, waiting string, deps ...string) string {
 }
 
 // noSweep leaves the wake-ups to the status events alone.
-func noSweep(c *consumers.Config) { c.SweepInterval = time.Hour }
+func noSweep(c *testpipeline.Setup) { c.Maintenance.Sweeper.Interval = time.Hour }
 
 func TestDependentWaitsForItsDependency(t *testing.T) {
 	held := newHold(sheetPrompt)
@@ -143,7 +143,7 @@ func TestDependentWaitsForItsDependency(t *testing.T) {
 	if j := e.job(key); !j.Blocked || j.Stage != "" || j.CurrentStep != events.StepDesign {
 		t.Fatalf("waiting answer key: blocked %v, stage %q, step %s", j.Blocked, j.Stage, j.CurrentStep)
 	}
-	e.settle()
+	e.fx.WaitTickets(t, 1) // the worksheet's design ticket, held
 	if n := len(callsFor(e, "design", keyPrompt)); n != 0 || len(e.eventsOf(key)) != 1 {
 		t.Fatalf("answer key ran before its worksheet completed: %d design calls, events:%s", n, describe(e.eventsOf(key)))
 	}
@@ -190,7 +190,7 @@ func TestUnknownDependency(t *testing.T) {
 			}
 		}},
 		{"sheetpipe.submit", func(t *testing.T, id string) {
-			_, err := e.pipe.Submit(e.ctx, events.JobRequest{JobID: id, UserID: "u", Prompt: keyPrompt, DependsOn: []string{missing}})
+			_, err := e.plane.Submit(e.ctx, events.JobRequest{JobID: id, UserID: "u", Prompt: keyPrompt, DependsOn: []string{missing}})
 			if !errors.Is(err, events.ErrInvalid) || events.CodeOf(err) != 400 || !strings.Contains(err.Error(), want) {
 				t.Fatalf("submit: %v (code %d), want a 400 saying %q", err, events.CodeOf(err), want)
 			}
@@ -217,10 +217,10 @@ func TestAbortedDependency(t *testing.T) {
 	gaveUp := submitKey(e, waiting, sheet)
 
 	// A waiting dependent can be aborted; its dependency's end then leaves it be.
-	if j, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: gaveUp}); err != nil || j.Status != events.StatusAborted || j.Blocked {
+	if j, err := e.plane.Abort(e.ctx, events.JobChange{JobID: gaveUp}); err != nil || j.Status != events.StatusAborted || j.Blocked {
 		t.Fatalf("abort of a waiting job: %v, %+v", err, j)
 	}
-	if _, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: sheet}); err != nil {
+	if _, err := e.plane.Abort(e.ctx, events.JobChange{JobID: sheet}); err != nil {
 		t.Fatalf("abort worksheet: %v", err)
 	}
 	want := "dependency " + sheet + " was aborted"
@@ -234,10 +234,10 @@ func TestAbortedDependency(t *testing.T) {
 	}
 	parkedLeavesActive(e, key)
 	// Retry re-evaluates the dependencies: an aborted one never completes.
-	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: key}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), want) {
+	if _, err := e.plane.Retry(e.ctx, events.JobChange{JobID: key}); !errors.Is(err, events.ErrConflict) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("retry: %v, want a conflict saying %q", err, want)
 	}
-	if j, err := e.pipe.Abort(e.ctx, events.JobChange{JobID: key}); err != nil || j.Status != events.StatusAborted {
+	if j, err := e.plane.Abort(e.ctx, events.JobChange{JobID: key}); err != nil || j.Status != events.StatusAborted {
 		t.Fatalf("abort of the dependent: %v, %+v", err, j)
 	}
 	e.noEventsAfter(gaveUp, len(e.eventsOf(gaveUp)))
@@ -267,7 +267,7 @@ func TestDependencyWaitingManual(t *testing.T) {
 		t.Fatalf("dependent of a job waiting for a fix: blocked %v, %d design calls", j.Blocked, len(callsFor(e, "design", keyPrompt)))
 	}
 
-	if _, err := e.pipe.EditLatex(e.ctx, events.LatexEdit{JobID: sheet, Latex: sheetLatex}); err != nil {
+	if _, err := e.plane.EditLatex(e.ctx, events.LatexEdit{JobID: sheet, Latex: sheetLatex}); err != nil {
 		t.Fatalf("edit worksheet: %v", err)
 	}
 	e.waitStatus(sheet, events.StatusCompleted)
@@ -283,7 +283,7 @@ func TestDependencyWaitingManual(t *testing.T) {
 // delivered four times; the answer key is designed once.
 func TestWakeUpTwiceStartsOnce(t *testing.T) {
 	held := newHold(sheetPrompt)
-	e := newEnv(t, worksheetLLM(held, sheetLatex), func(c *consumers.Config) { c.SweepInterval = 50 * time.Millisecond })
+	e := newEnv(t, worksheetLLM(held, sheetLatex), func(c *testpipeline.Setup) { c.Maintenance.Sweeper.Interval = 50 * time.Millisecond })
 	t.Cleanup(held.release)
 	e.startPipeline()
 	sheet := startSheet(e, "")
@@ -329,7 +329,7 @@ func TestWakeUpTwiceStartsOnce(t *testing.T) {
 // event wakes the answer key; the sweeper's pass does.
 func TestSweeperWakesWhenNoEventDoes(t *testing.T) {
 	held := newHold(sheetPrompt)
-	e := newEnv(t, worksheetLLM(held, sheetLatex), func(c *consumers.Config) { c.SweepInterval = 100 * time.Millisecond })
+	e := newEnv(t, worksheetLLM(held, sheetLatex), func(c *testpipeline.Setup) { c.Maintenance.Sweeper.Interval = 100 * time.Millisecond })
 	t.Cleanup(held.release)
 	sheet := startSheet(e, "")
 	key := submitKey(e, "waiting for dependency "+sheet+" to complete", sheet)

@@ -4,22 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/control"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 	"github.com/sheetpipe/sheetpipe/kvstore"
-	"github.com/sheetpipe/sheetpipe/latex"
+	"github.com/sheetpipe/sheetpipe/maintenance"
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
@@ -42,24 +39,23 @@ const brokenLatex = `\documentclass{article}
 \end{document}
 `
 
-// env is one test's whole pipeline: its own JetStream server, scripted LLM server,
-// real pdflatex and every stage running.
+// env is one test's whole pipeline (testpipeline.Fixture): its own JetStream
+// server, scripted LLM server, real pdflatex and every stage running, with the
+// names these tests use.
 type env struct {
+	fx      *testpipeline.Fixture
 	t       *testing.T
 	ctx     context.Context
 	nats    *testnats.Server
 	store   *kvstore.Store
 	llm     *fakellm.Server
 	metrics *metrics.Metrics
-
-	opts   []envOption
-	pipe   *consumers.Pipeline
-	mu     sync.Mutex
-	events map[string][]events.StatusEvent
-	reject []events.Rejection
+	pipe    *consumers.Pipeline
+	// plane is the control plane of the first process started.
+	plane *control.Plane
 }
 
-type envOption func(*consumers.Config)
+type envOption = func(*testpipeline.Setup)
 
 func newEnv(t *testing.T, h fakellm.Handler, opts ...envOption) *env {
 	t.Helper()
@@ -77,80 +73,40 @@ func newEnvWith(t *testing.T, res broker.Resources, h fakellm.Handler, opts ...e
 // newIdleEnv is newEnvWith without a pipeline: the test starts its stages.
 func newIdleEnv(t *testing.T, res broker.Resources, h fakellm.Handler, opts ...envOption) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	e := &env{t: t, ctx: ctx, events: map[string][]events.StatusEvent{}}
-	e.nats = testnats.Provisioned(t, res)
-	e.llm = fakellm.New(t, h)
-	e.metrics = metrics.New(prometheus.NewRegistry())
-	var err error
-	if e.store, err = kvstore.New(ctx, e.nats.JS, e.metrics); err != nil {
-		t.Fatal(err)
-	}
-	e.subscribe()
-	e.opts = opts
-	return e
+	fx := testpipeline.New(t, testpipeline.Options{Resources: res, LLM: h, Config: opts, Idle: true})
+	return &env{fx: fx, t: t, ctx: fx.Ctx, nats: fx.NATS, store: fx.Store, llm: fx.LLM, metrics: fx.Metrics}
 }
 
 // startPipeline runs the given stages (every stage when none are named) in a new
 // pipeline, as another sheetd process would.
 func (e *env) startPipeline(stages ...events.Stage) *consumers.Pipeline {
 	e.t.Helper()
-	llm, err := ai.New(ai.Config{Provider: "openai", APIKey: "test-key", BaseURL: e.llm.URL, Timeout: 5 * time.Minute})
-	if err != nil {
-		e.t.Fatal(err)
+	pr := e.fx.StartProcess(stages...)
+	if e.plane == nil {
+		e.plane = pr.Plane
 	}
-	comp, err := latex.New(latex.Config{Timeout: 20 * time.Second})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cfg := consumers.Config{RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond}
-	for _, o := range e.opts {
-		o(&cfg)
-	}
-	pipe, err := consumers.New(e.ctx, cfg, consumers.Deps{JS: e.nats.JS, Store: e.store, LLM: llm, Compiler: comp, Metrics: e.metrics})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := pipe.Start(e.ctx, stages...); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		pipe.Stop(stopCtx)
-	})
-	return pipe
+	return pr.Pipe
 }
 
-func (e *env) subscribe() {
-	sub, err := e.nats.NC.Subscribe("jobs.>", func(m *nats.Msg) {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		switch m.Subject {
-		case events.SubjectStatus:
-			var ev events.StatusEvent
-			if err := json.Unmarshal(m.Data, &ev); err != nil {
-				e.t.Errorf("status event is not JSON: %v: %s", err, m.Data)
-				return
-			}
-			e.events[ev.JobID] = append(e.events[ev.JobID], ev)
-		case events.SubjectRejected:
-			var r events.Rejection
-			if err := json.Unmarshal(m.Data, &r); err != nil {
-				e.t.Errorf("rejection is not JSON: %v: %s", err, m.Data)
-				return
-			}
-			e.reject = append(e.reject, r)
-		}
-	})
+// newPlane is a control plane of its own, as a process running no stage has.
+func (e *env) newPlane() *control.Plane {
+	e.t.Helper()
+	p, err := control.New(e.ctx, e.fx.Setup().Control, control.Deps{JS: e.nats.JS, Store: e.store, Metrics: e.metrics})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := e.nats.NC.Flush(); err != nil {
+	e.t.Cleanup(p.Stop)
+	return p
+}
+
+// janitor is a janitor run by hand, with the env's retention.
+func (e *env) janitor() *maintenance.Janitor {
+	e.t.Helper()
+	jn, err := maintenance.NewJanitor(e.ctx, e.fx.Setup().Maintenance.Janitor, e.fx.MaintenanceDeps())
+	if err != nil {
 		e.t.Fatal(err)
 	}
+	return jn
 }
 
 // publish sends raw bytes on jobs.prompt with an optional message id.
@@ -177,40 +133,32 @@ func (e *env) submit(req events.JobRequest) {
 // waitFor waits until the job's latest event satisfies ok and returns all its events.
 func (e *env) waitFor(id string, what string, ok func(events.StatusEvent) bool) []events.StatusEvent {
 	e.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		e.mu.Lock()
-		evs := append([]events.StatusEvent(nil), e.events[id]...)
-		e.mu.Unlock()
-		if len(evs) > 0 && ok(evs[len(evs)-1]) {
-			return evs
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.t.Fatalf("job %s: no %s within 90s; events: %s", id, what, describe(e.events[id]))
-	return nil
+	return e.fx.Events.WaitLatest(e.t, id, what, ok)
 }
 
 func (e *env) waitStatus(id string, st events.Status) []events.StatusEvent {
 	e.t.Helper()
-	return e.waitFor(id, string(st), func(ev events.StatusEvent) bool { return ev.Status == st })
+	return e.fx.Events.WaitStatus(e.t, id, st)
 }
 
-func (e *env) eventsOf(id string) []events.StatusEvent {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]events.StatusEvent(nil), e.events[id]...)
+func (e *env) eventsOf(id string) []events.StatusEvent { return e.fx.Events.Of(id) }
+
+// rejections returns the rejections seen on jobs.rejected.
+func (e *env) rejections() []events.Rejection { return e.fx.Events.Rejections() }
+
+// jobsWithEvents lists the jobs that had an event, in the order of their first.
+func (e *env) jobsWithEvents() []string { return e.fx.Events.Jobs() }
+
+// waitIdle waits until every request and ticket has been handled and the
+// recorder has seen every event before: after it, nothing more can come of them.
+func (e *env) waitIdle() {
+	e.t.Helper()
+	e.fx.WaitIdle(e.t)
 }
 
 func (e *env) job(id string) *events.Job {
 	e.t.Helper()
-	j, _, err := e.store.Get(e.ctx, id)
-	if err != nil {
-		e.t.Fatalf("get job %s: %v", id, err)
-	}
-	return j
+	return e.fx.Job(e.t, id)
 }
 
 func (e *env) pdf(id string) []byte {
@@ -226,17 +174,7 @@ func (e *env) pdf(id string) []byte {
 	return b
 }
 
-// settle gives the pipeline time to (wrongly) do more work after a final state;
-// tests then assert nothing more happened.
-func (e *env) settle() { time.Sleep(500 * time.Millisecond) }
-
-func describe(evs []events.StatusEvent) string {
-	out := ""
-	for _, ev := range evs {
-		out += "\n  " + string(ev.Status) + "/" + string(ev.Step) + ": " + ev.Message
-	}
-	return out
-}
+func describe(evs []events.StatusEvent) string { return testpipeline.Describe(evs) }
 
 // steps answers each LLM step with fixed content.
 func steps(design, latexDoc, fix string) fakellm.Handler {

@@ -8,15 +8,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 // shortAckWait gives the consumers and the pipeline a 1s AckWait and lease.
-func shortAckWait(c *consumers.Config) {
-	c.AckWait = time.Second
-	c.LeaseTTL = time.Second
+func shortAckWait(c *testpipeline.Setup) {
+	c.Pipeline.AckWait = time.Second
+	c.Pipeline.LeaseTTL = time.Second
 }
 
 // A design call four times longer than AckWait and the lease: the runner's
@@ -33,7 +33,7 @@ func TestLongWorkHeartbeats(t *testing.T) {
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
 	evs := e.waitStatus(id, events.StatusCompleted)
-	e.settle()
+	e.waitIdle()
 	if n := e.llm.CallsFor("design"); n != 1 {
 		t.Fatalf("%d design calls, want 1", n)
 	}

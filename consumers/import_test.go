@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/control"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/importer"
 	"github.com/sheetpipe/sheetpipe/internal/oldstore"
@@ -27,7 +27,7 @@ type importEnv struct {
 	*env
 	old   *oldstore.Store
 	read  *importer.Store
-	idle  *consumers.Pipeline
+	idle  *control.Plane
 	start time.Time
 }
 
@@ -42,7 +42,7 @@ func newImportEnv(t *testing.T, n int, opts ...envOption) *importEnv {
 	if e.read, err = importer.Read(e.old.Dir, e.old.PDFDir); err != nil {
 		t.Fatal(err)
 	}
-	if e.idle, err = consumers.New(e.ctx, consumers.Config{}, consumers.Deps{JS: e.nats.JS, Store: e.store}); err != nil {
+	if e.idle, err = e.newPlane(), error(nil); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -85,11 +85,9 @@ func (e *importEnv) revisions() map[string]uint64 {
 }
 
 func (e *importEnv) eventCount() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	n := 0
-	for _, evs := range e.events {
-		n += len(evs)
+	for _, id := range e.jobsWithEvents() {
+		n += len(e.eventsOf(id))
 	}
 	return n
 }
@@ -148,8 +146,8 @@ func TestImportOldStore(t *testing.T) {
 	}
 	for _, j := range e.old.Jobs {
 		evs := e.eventsOf(j.ID)
-		if len(evs) != 1 || evs[0].Message != consumers.ImportedMessage {
-			t.Fatalf("job %s (%s) published %s, want one %q event", j.ID, j.Status, describe(evs), consumers.ImportedMessage)
+		if len(evs) != 1 || evs[0].Message != control.ImportedMessage {
+			t.Fatalf("job %s (%s) published %s, want one %q event", j.ID, j.Status, describe(evs), control.ImportedMessage)
 		}
 	}
 
@@ -207,7 +205,7 @@ func (e *importEnv) checkImported(t *testing.T) []string {
 		check("imported.status", j.Imported.Status, old.Status)
 		check("imported.step", j.Imported.Step, old.CurrentStep)
 		check("imported.pdf_url", j.Imported.PDFURL, old.PDFURL)
-		check("message", j.Message, consumers.ImportedMessage)
+		check("message", j.Message, control.ImportedMessage)
 		if j.ImportedAt.IsZero() || time.Since(j.ImportedAt) > time.Minute {
 			t.Errorf("%s: imported_at is %v", where, j.ImportedAt)
 		}
@@ -310,7 +308,7 @@ func TestJanitorCountsImportedJobFromItsImport(t *testing.T) {
 	}
 	aged := &events.Job{ID: "00000000-0000-4000-8000-000000000001", Status: events.StatusCompleted, CurrentStep: events.StepDone}
 	e.seedAged(aged, time.Now().Add(-60*day))
-	jobs, _, _, err := e.idle.JanitorPass(e.ctx)
+	jobs, _, _, err := e.janitor().Pass(e.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +375,7 @@ func TestImportCrashAndHijack(t *testing.T) {
 	e := newEnv(t, steps("a design", goodLatex, goodLatex), quietSweeper)
 	imp := func(req events.ImportRequest) events.ImportResult {
 		t.Helper()
-		reply, err := e.pipe.Import(e.ctx, req)
+		reply, err := e.plane.Import(e.ctx, req)
 		if err != nil || len(reply.Results) != 1 {
 			t.Fatalf("import: %v %+v", err, reply)
 		}
@@ -426,7 +424,7 @@ func TestImportCrashAndHijack(t *testing.T) {
 // search that skips finished jobs (the sweeper's scan).
 func TestImportedValuesImitateNothing(t *testing.T) {
 	e := newIdleEnv(t, broker.Resources{}, steps("a design", goodLatex, goodLatex))
-	p, err := consumers.New(e.ctx, consumers.Config{}, consumers.Deps{JS: e.nats.JS, Store: e.store})
+	p, err := e.newPlane(), error(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/control"
 	"github.com/sheetpipe/sheetpipe/events"
 )
 
@@ -55,7 +55,7 @@ func (e *env) storedEvents() map[string][]events.StatusEvent {
 // window a re-run stores the event again, with the same revision.
 func TestImportEventSurvivesCrash(t *testing.T) {
 	e := newIdleEnv(t, broker.Resources{}, steps("a design", goodLatex, goodLatex))
-	p, err := consumers.New(e.ctx, consumers.Config{}, consumers.Deps{JS: e.nats.JS, Store: e.store})
+	p, err := e.newPlane(), error(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestImportEventSurvivesCrash(t *testing.T) {
 	resumed.Job.Status, resumed.Job.CurrentStep, resumed.Job.Latex = events.StatusPending, events.StepDesign, ""
 	recs := []events.ImportRecord{done, resumed}
 	for _, rec := range recs {
-		if err := p.ImportCrashed(e.ctx, rec); err != nil {
+		if err := p.StoreImported(e.ctx, rec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,8 +96,8 @@ func TestImportEventSurvivesCrash(t *testing.T) {
 			}
 			evs := stored[rec.Job.ID]
 			for _, ev := range evs {
-				if ev.Revision != rev || ev.Message != consumers.ImportedMessage {
-					t.Fatalf("job %s: event %+v, want %q at revision %d", rec.Job.ID, ev, consumers.ImportedMessage, rev)
+				if ev.Revision != rev || ev.Message != control.ImportedMessage {
+					t.Fatalf("job %s: event %+v, want %q at revision %d", rec.Job.ID, ev, control.ImportedMessage, rev)
 				}
 			}
 			if fewest == -1 || len(evs) < fewest {
@@ -120,7 +120,7 @@ func TestImportEventSurvivesCrash(t *testing.T) {
 	// A job stored by another import than this run's (the record changed since)
 	// is not announced by it: the event would not be this run's.
 	other := oldRecord("20000000-0000-4000-8000-000000000003", "conv-other")
-	if err := p.ImportCrashed(e.ctx, other); err != nil {
+	if err := p.StoreImported(e.ctx, other); err != nil {
 		t.Fatal(err)
 	}
 	other.Job.Prompt = "fractions, changed since"

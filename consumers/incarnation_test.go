@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 // A job id is free again once the janitor deleted its job, and a job submitted
@@ -24,7 +24,7 @@ func TestDeletedJobIDSubmittedAgainCompletes(t *testing.T) {
 		again func(e *env, req events.JobRequest)
 	}{
 		{"control API", func(e *env, req events.JobRequest) {
-			if _, err := e.pipe.Submit(e.ctx, req); err != nil {
+			if _, err := e.plane.Submit(e.ctx, req); err != nil {
 				e.t.Fatalf("submit again: %v", err)
 			}
 		}},
@@ -39,10 +39,10 @@ func TestDeletedJobIDSubmittedAgainCompletes(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, steps("outline", goodLatex, ""), func(c *consumers.Config) {
-				c.Retention = new(time.Second)
-				c.JanitorInterval = 20 * time.Millisecond
-				c.SweepInterval = time.Hour
+			e := newEnv(t, steps("outline", goodLatex, ""), func(c *testpipeline.Setup) {
+				c.Maintenance.Janitor.Retention = new(time.Second)
+				c.Maintenance.Janitor.Interval = 20 * time.Millisecond
+				c.Maintenance.Sweeper.Interval = time.Hour
 			})
 			id := uuid.NewString()
 			req := events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"}

@@ -12,10 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/maintenance"
 )
 
 const day = 24 * time.Hour
@@ -23,17 +24,17 @@ const day = 24 * time.Hour
 // retain keeps finished jobs for d; the background janitor and sweeper wait an
 // hour, so only the passes a test runs itself act.
 func retain(d time.Duration) envOption {
-	return func(c *consumers.Config) {
-		c.Retention = &d
-		c.JanitorInterval = time.Hour
-		c.SweepInterval = time.Hour
+	return func(c *testpipeline.Setup) {
+		c.Maintenance.Janitor.Retention = &d
+		c.Maintenance.Janitor.Interval = time.Hour
+		c.Maintenance.Sweeper.Interval = time.Hour
 	}
 }
 
 // quietSweeper leaves seeded jobs to the janitor under the default retention.
-func quietSweeper(c *consumers.Config) {
-	c.JanitorInterval = time.Hour
-	c.SweepInterval = time.Hour
+func quietSweeper(c *testpipeline.Setup) {
+	c.Maintenance.Janitor.Interval = time.Hour
+	c.Maintenance.Sweeper.Interval = time.Hour
 }
 
 // seedAged stores a job last changed at updated (written to the bucket directly,
@@ -127,15 +128,15 @@ func TestJanitorDeletesExpiredJobWithConversationAndPDF(t *testing.T) {
 	e.requireAll(id, true)
 	olderThan(e.job(id).UpdatedAt, retention)
 
-	jobs, convs, pdfs, err := e.pipe.JanitorPass(e.ctx)
+	jobs, convs, pdfs, err := e.janitor().Pass(e.ctx)
 	if err != nil || jobs != 1 || convs != 0 || pdfs != 0 {
 		t.Fatalf("pass deleted %d jobs, %d orphan conversations, %d orphan pdfs (err %v); want 1, 0, 0", jobs, convs, pdfs, err)
 	}
 	e.requireAll(id, false)
-	if _, _, err := e.pipe.Get(e.ctx, id); !errors.Is(err, events.ErrNotFound) {
+	if _, _, err := e.plane.Get(e.ctx, id); !errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("Get after deletion: %v, want not found", err)
 	}
-	if _, err := e.pipe.PDF(e.ctx, id); !errors.Is(err, events.ErrNotFound) {
+	if _, err := e.plane.PDF(e.ctx, id); !errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("PDF after deletion: %v, want not found", err)
 	}
 	if n := e.deletedTotal(); n != 1 {
@@ -144,7 +145,7 @@ func TestJanitorDeletesExpiredJobWithConversationAndPDF(t *testing.T) {
 	// Once the deletion is older than the retention too, its markers go: the
 	// buckets hold nothing of the job.
 	olderThan(time.Now(), retention)
-	if jobs, convs, pdfs, err := e.pipe.JanitorPass(e.ctx); err != nil || jobs+convs+pdfs != 0 {
+	if jobs, convs, pdfs, err := e.janitor().Pass(e.ctx); err != nil || jobs+convs+pdfs != 0 {
 		t.Fatalf("second pass deleted %d+%d+%d (err %v), want nothing", jobs, convs, pdfs, err)
 	}
 	for _, bucket := range []string{kvstore.BucketJobs, kvstore.BucketConversations} {
@@ -209,7 +210,7 @@ func TestJanitorDeletesOnlyFinishedExpiredJobs(t *testing.T) {
 	e.seedConversation(fresh)
 	e.seedPDF(fresh)
 
-	jobs, convs, pdfs, err := e.pipe.JanitorPass(e.ctx)
+	jobs, convs, pdfs, err := e.janitor().Pass(e.ctx)
 	if err != nil || jobs != want || convs != 0 || pdfs != 0 {
 		t.Fatalf("pass deleted %d jobs, %d orphan conversations, %d orphan pdfs (err %v); want %d, 0, 0", jobs, convs, pdfs, err, want)
 	}
@@ -245,11 +246,11 @@ func TestJanitorKeepsJobChangedAfterScan(t *testing.T) {
 		act    func(id string) error
 	}{
 		{"retry of waiting_manual", events.StatusWaitingManual, func(id string) error {
-			_, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id})
+			_, err := e.plane.Retry(e.ctx, events.JobChange{JobID: id})
 			return err
 		}},
 		{"refine of completed", events.StatusCompleted, func(id string) error {
-			_, err := e.pipe.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "add pictures"})
+			_, err := e.plane.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "add pictures"})
 			return err
 		}},
 	}
@@ -258,20 +259,20 @@ func TestJanitorKeepsJobChangedAfterScan(t *testing.T) {
 			id := uuid.NewString()
 			e.seedAged(&events.Job{ID: id, Status: tc.status, CurrentStep: events.StepDesign,
 				Stage: events.StageDesign, Seq: 1, Latex: goodLatex}, time.Now().Add(-40*day))
-			_, scanned, err := e.store.Get(e.ctx, id)
+			read, scanned, err := e.store.Get(e.ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := tc.act(id); err != nil {
 				t.Fatal(err)
 			}
-			deleted, err := e.pipe.ExpireJob(e.ctx, id, scanned)
+			deleted, err := e.janitor().Expire(e.ctx, read, scanned)
 			if err != nil || deleted {
 				t.Fatalf("deletion at the scanned revision: deleted %v, err %v; want kept without error", deleted, err)
 			}
 			e.requireAll(id, true)
 			e.waitStatus(id, events.StatusCompleted)
-			if jobs, _, _, err := e.pipe.JanitorPass(e.ctx); err != nil || jobs != 0 {
+			if jobs, _, _, err := e.janitor().Pass(e.ctx); err != nil || jobs != 0 {
 				t.Fatalf("pass after the user's change deleted %d jobs (err %v), want 0", jobs, err)
 			}
 			e.requireAll(id, true)
@@ -286,17 +287,19 @@ func TestJanitorKeepsJobChangedAfterScan(t *testing.T) {
 // once, and neither reports an error.
 func TestConcurrentJanitorsDeleteEachJobOnce(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, ""), quietSweeper)
-	pipes := []*consumers.Pipeline{e.pipe, e.startPipeline()}
+	e.startPipeline()
+	janitors := []*maintenance.Janitor{e.janitor(), e.janitor()}
 	ids := make([]string, 20)
+	read := make([]*events.Job, len(ids))
 	revs := make([]uint64, len(ids))
 	for i := range ids {
 		ids[i] = uuid.NewString()
 		e.seedAged(&events.Job{ID: ids[i], Status: events.StatusCompleted, CurrentStep: events.StepDone}, time.Now().Add(-40*day))
-		_, rev, err := e.store.Get(e.ctx, ids[i])
+		j, rev, err := e.store.Get(e.ctx, ids[i])
 		if err != nil {
 			t.Fatal(err)
 		}
-		revs[i] = rev
+		read[i], revs[i] = j, rev
 	}
 	const rounds = 3
 	var (
@@ -305,11 +308,11 @@ func TestConcurrentJanitorsDeleteEachJobOnce(t *testing.T) {
 		wg    sync.WaitGroup
 		start = make(chan struct{})
 	)
-	for _, p := range pipes {
+	for _, jn := range janitors {
 		wg.Go(func() {
 			<-start
 			for range rounds {
-				jobs, _, _, err := p.JanitorPass(e.ctx)
+				jobs, _, _, err := jn.Pass(e.ctx)
 				if err != nil {
 					t.Errorf("janitor pass: %v", err)
 				}
@@ -333,7 +336,7 @@ func TestConcurrentJanitorsDeleteEachJobOnce(t *testing.T) {
 	// A janitor that read a job before another deleted it finds it gone, and
 	// leaves it without an error.
 	for i, id := range ids {
-		if deleted, err := pipes[i%2].ExpireJob(e.ctx, id, revs[i]); err != nil || deleted {
+		if deleted, err := janitors[i%2].Expire(e.ctx, read[i], revs[i]); err != nil || deleted {
 			t.Fatalf("late deletion of job %s: deleted %v, err %v; want neither", id, deleted, err)
 		}
 	}
@@ -355,7 +358,7 @@ func TestJanitorRemovesOrphans(t *testing.T) {
 		Stage: events.StageDesign, Seq: 1}, time.Now().Add(-40*day))
 	olderThan(time.Now(), retention)
 
-	jobs, convs, pdfs, err := e.pipe.JanitorPass(e.ctx)
+	jobs, convs, pdfs, err := e.janitor().Pass(e.ctx)
 	if err != nil || jobs != 0 || convs != 1 || pdfs != 1 {
 		t.Fatalf("pass deleted %d jobs, %d orphan conversations, %d orphan pdfs (err %v); want 0, 1, 1", jobs, convs, pdfs, err)
 	}
@@ -367,24 +370,26 @@ func TestJanitorRemovesOrphans(t *testing.T) {
 
 // Retention 0 keeps everything: no janitor runs, however often it would.
 func TestJanitorDisabledByZeroRetention(t *testing.T) {
-	e := newEnv(t, steps("outline", goodLatex, ""), func(c *consumers.Config) {
+	e := newEnv(t, steps("outline", goodLatex, ""), func(c *testpipeline.Setup) {
 		var keep time.Duration
-		c.Retention = &keep
-		c.JanitorInterval = 10 * time.Millisecond
-		c.SweepInterval = time.Hour
+		c.Maintenance.Janitor.Retention = &keep
+		c.Maintenance.Janitor.Interval = 10 * time.Millisecond
+		c.Maintenance.Sweeper.Interval = time.Hour
 	})
 	id := uuid.NewString()
 	e.seedAged(&events.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone}, time.Now().Add(-400*day))
-	e.settle() // about 50 intervals
+	// No event to await: a janitor that never runs leaves no trace. The window
+	// spans about 50 of the intervals it would run at.
+	time.Sleep(500 * time.Millisecond)
 	e.requireAll(id, true)
 }
 
 // Started with the pipeline, the janitor deletes expired jobs on its own and
 // leaves running ones.
 func TestJanitorRunsWithThePipeline(t *testing.T) {
-	e := newEnv(t, steps("outline", goodLatex, ""), func(c *consumers.Config) {
-		c.JanitorInterval = 20 * time.Millisecond
-		c.SweepInterval = time.Hour
+	e := newEnv(t, steps("outline", goodLatex, ""), func(c *testpipeline.Setup) {
+		c.Maintenance.Janitor.Interval = 20 * time.Millisecond
+		c.Maintenance.Sweeper.Interval = time.Hour
 	})
 	done, running := uuid.NewString(), uuid.NewString()
 	e.seedAged(&events.Job{ID: done, Status: events.StatusCompleted, CurrentStep: events.StepDone}, time.Now().Add(-40*day))
@@ -397,10 +402,19 @@ func TestJanitorRunsWithThePipeline(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	e.settle()
+	// A job expired like done, seeded now: once it is gone, a later pass has
+	// scanned running and done again.
+	later := uuid.NewString()
+	e.seedAged(&events.Job{ID: later, Status: events.StatusCompleted, CurrentStep: events.StepDone}, time.Now().Add(-40*day))
+	for job, conv, pdf := e.stored(later); job || conv || pdf; job, conv, pdf = e.stored(later) {
+		if time.Now().After(deadline) {
+			t.Fatal("second expired job not deleted with its conversation and PDF within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	e.requireAll(done, false)
 	e.requireAll(running, true)
-	if n := e.deletedTotal(); n != 1 {
-		t.Fatalf("jobs_deleted_total = %v, want 1", n)
+	if n := e.deletedTotal(); n != 2 {
+		t.Fatalf("jobs_deleted_total = %v, want 2 (done and later, once each)", n)
 	}
 }

@@ -1,7 +1,6 @@
 package consumers_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,12 +9,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
-	"github.com/sheetpipe/sheetpipe/latex"
 )
 
 // TestListPagesTenThousandJobs pages through a bucket of 10,000 jobs (each with
@@ -25,19 +21,7 @@ import (
 func TestListPagesTenThousandJobs(t *testing.T) {
 	const n = 10000
 	e := newIdleEnv(t, broker.Resources{}, fakellm.Script(fakellm.Reply{Content: "unused"}))
-	llm, err := ai.New(ai.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	comp, err := latex.New(latex.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pipe, err := consumers.New(e.ctx, consumers.Config{}, consumers.Deps{JS: e.nats.JS, Store: e.store, LLM: llm, Compiler: comp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pipe.Stop(context.Background()) })
+	pipe := e.newPlane()
 
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tex := strings.Repeat("% filler line of a worksheet\n", 4096/29)

@@ -12,9 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 // waitJob waits until job id satisfies ok and returns it.
@@ -162,7 +162,7 @@ func TestFailingDescriptionNeverFailsTheJob(t *testing.T) {
 				"design": fakellm.Script(fakellm.Reply{Content: "outline"}),
 				"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),
 				"meta":   fakellm.Script(tc.reply),
-			}), func(c *consumers.Config) { c.MetaAttempts = 3 })
+			}), func(c *testpipeline.Setup) { c.Pipeline.MetaAttempts = 3 })
 			id := uuid.NewString()
 			e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
 			evs := e.waitStatus(id, events.StatusCompleted)
@@ -261,7 +261,7 @@ func TestRefineDescribesTheNewLatex(t *testing.T) {
 	if first.Description != "A fractions worksheet." {
 		t.Fatalf("first description %q", first.Description)
 	}
-	if _, err := e.pipe.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "decimals instead"}); err != nil {
+	if _, err := e.plane.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "decimals instead"}); err != nil {
 		t.Fatal(err)
 	}
 	j := e.waitJob(id, "the new description", func(j *events.Job) bool { return j.Description == "A decimals worksheet." })
@@ -288,7 +288,7 @@ func TestDeadMetaTicketLeavesJobAlone(t *testing.T) {
 		"design": fakellm.Script(fakellm.Reply{Content: "outline"}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),
 		"meta":   fakellm.Script(fakellm.Reply{Status: http.StatusServiceUnavailable, Content: "overloaded"}),
-	}), func(c *consumers.Config) { c.MetaAttempts = 10 })
+	}), func(c *testpipeline.Setup) { c.Pipeline.MetaAttempts = 10 })
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
 	evs := e.waitStatus(id, events.StatusCompleted)
@@ -341,7 +341,7 @@ func TestReemitAfterDescriptionRepeatsTheStatesRevision(t *testing.T) {
 	e.startPipeline()
 	e.waitStatus(id, events.StatusCompleted)
 	waitEmpty(t, e)
-	e.settle()
+	e.waitIdle()
 	if evs := e.eventsOf(id); len(evs) != 1 || evs[0].Revision != completedRev {
 		t.Fatalf("re-emitted events:%s (revision %d), want one at revision %d", describe(evs), evs[0].Revision, completedRev)
 	}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 // compiles is how many compiles of outcome the pipeline recorded.
@@ -19,8 +19,8 @@ func compiles(t *testing.T, e *env, outcome string) uint64 {
 // Identical LaTeX is compiled once: jobs that compile it at the same time wait
 // for the first compile, and a later job takes the PDF from the cache.
 func TestIdenticalLatexCompiledOnce(t *testing.T) {
-	e := newEnv(t, steps("design", goodLatex, ""), func(c *consumers.Config) {
-		c.Concurrency = map[events.Stage]int{events.StageCompile: 3}
+	e := newEnv(t, steps("design", goodLatex, ""), func(c *testpipeline.Setup) {
+		c.Pipeline.Concurrency = map[events.Stage]int{events.StageCompile: 3}
 	})
 	var ids []string
 	for range 3 {
@@ -53,7 +53,7 @@ func TestIdenticalLatexCompiledOnce(t *testing.T) {
 // With the cache off every job compiles, which is what the test above would see
 // without the cache.
 func TestCompileCacheOff(t *testing.T) {
-	e := newEnv(t, steps("design", goodLatex, ""), func(c *consumers.Config) { c.NoCompileCache = true })
+	e := newEnv(t, steps("design", goodLatex, ""), func(c *testpipeline.Setup) { c.Pipeline.NoCompileCache = true })
 	for range 2 {
 		id := uuid.NewString()
 		e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})

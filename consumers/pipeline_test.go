@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 type step struct {
@@ -79,7 +80,7 @@ func TestHappyPath(t *testing.T) {
 	if n := testutil.ToFloat64(e.metrics.LLMTokens.WithLabelValues("latex", "completion")); n != 40 {
 		t.Fatalf("llm_tokens_total{latex,completion} = %v", n)
 	}
-	e.settle()
+	e.waitIdle()
 	if len(e.eventsOf(id)) != len(evs) || e.llm.CallsFor("design") != 1 || e.llm.CallsFor("latex") != 1 {
 		t.Fatalf("work after completion: %d events, %d design calls, %d latex calls",
 			len(e.eventsOf(id)), e.llm.CallsFor("design"), e.llm.CallsFor("latex"))
@@ -139,7 +140,7 @@ func TestFixCapReached(t *testing.T) {
 	if !strings.HasPrefix(j.ErrorMessage, "Max retries exceeded") {
 		t.Fatalf("error_message %q", j.ErrorMessage)
 	}
-	e.settle()
+	e.waitIdle()
 	if n := e.llm.CallsFor("fix"); n != 2 {
 		t.Fatalf("%d fix calls, want 2", n)
 	}
@@ -251,7 +252,7 @@ func TestLLMFailures(t *testing.T) {
 				t.Fatalf("final event %+v", last)
 			}
 			parkedLeavesActive(e, id)
-			e.settle()
+			e.waitIdle()
 			if n := e.llm.CallsFor("design"); n != tc.attempts {
 				t.Fatalf("%d design calls, want %d", n, tc.attempts)
 			}
@@ -262,7 +263,7 @@ func TestLLMFailures(t *testing.T) {
 func TestServiceRetryBudgetZero(t *testing.T) {
 	zero := 0
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{"design": fakellm.Script(fakellm.Reply{Status: 503})}),
-		func(c *consumers.Config) { c.MaxRetries = &zero })
+		func(c *testpipeline.Setup) { c.Control.MaxRetries = &zero })
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
 	evs := e.waitStatus(id, events.StatusWaitingManual)
@@ -320,7 +321,7 @@ func TestInvalidRequests(t *testing.T) {
 			}
 		})
 	}
-	e.settle()
+	e.waitIdle()
 	if n := len(e.llm.Calls()); n != 0 {
 		t.Fatalf("%d LLM calls for invalid requests", n)
 	}
@@ -343,10 +344,8 @@ func TestMalformedMessagesAreRejected(t *testing.T) {
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
 	e.waitStatus(id, events.StatusCompleted)
 
-	e.mu.Lock()
-	rejected := append([]events.Rejection(nil), e.reject...)
-	jobs := len(e.events)
-	e.mu.Unlock()
+	rejected := e.rejections()
+	jobs := len(e.jobsWithEvents())
 	if len(rejected) != len(bad) || jobs != 1 {
 		t.Fatalf("%d rejections (want %d), %d jobs with events (want 1): %+v", len(rejected), len(bad), jobs, rejected)
 	}
@@ -362,11 +361,22 @@ func TestMalformedMessagesAreRejected(t *testing.T) {
 			t.Fatalf("no rejection for %s (msg_id %q): %+v", b.name, b.msgID, rejected)
 		}
 	}
-	info, err := e.nats.JS.Stream(e.ctx, events.StreamJobs)
+	// Requests only: the valid job's meta ticket may still be on its way.
+	stream, err := e.nats.JS.Stream(e.ctx, events.StreamJobs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := info.CachedInfo().State.Msgs; n != 0 {
+	info, err := stream.Info(e.ctx, jetstream.WithSubjectFilter("jobs.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for subject, count := range info.State.Subjects {
+		if subject == events.SubjectPrompt || strings.HasPrefix(subject, events.SubjectPrompt+".") {
+			n += count
+		}
+	}
+	if n != 0 {
 		t.Fatalf("%d messages left in JOBS: malformed messages must be terminated, not retried", n)
 	}
 }
@@ -380,7 +390,7 @@ func TestDuplicateRequestCreatesNothing(t *testing.T) {
 	// The same job id again, past the dedupe window (another message id).
 	data := []byte(`{"job_id":"` + id + `","user_id":"someone-else","prompt":"other"}`)
 	e.publish(data, "again-"+id)
-	e.settle()
+	e.waitIdle()
 	if n := e.llm.CallsFor("design"); n != 1 {
 		t.Fatalf("%d design calls, want 1", n)
 	}
@@ -405,16 +415,8 @@ func TestUpperCaseJobIDIsNormalised(t *testing.T) {
 func TestRequestWithoutJobIDGetsOne(t *testing.T) {
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	e.publish([]byte(`{"user_id":"u","prompt":"fractions"}`), "")
-	deadline := 0
-	var id string
-	for ; deadline < 500 && id == ""; deadline++ {
-		e.mu.Lock()
-		for k := range e.events {
-			id = k
-		}
-		e.mu.Unlock()
-		e.settle()
-	}
+	e.fx.Events.WaitFor(t, testpipeline.DefaultTimeout, "an event of the request without job_id", func(s testpipeline.Seen) bool { return len(s.Jobs) > 0 })
+	id := e.jobsWithEvents()[0]
 	parsed, err := uuid.Parse(id)
 	if err != nil || parsed.Version() != 4 {
 		t.Fatalf("assigned job id %q is not a UUIDv4 (%v)", id, err)

@@ -13,9 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 // minimalLatex compiles fast, so 200 jobs go through pdflatex quickly.
@@ -27,8 +27,8 @@ A worksheet.
 
 // oneWorker runs every stage after prompt with one worker, so the order in which
 // the jobs complete follows from the priorities alone.
-func oneWorker(c *consumers.Config) {
-	c.Concurrency = map[events.Stage]int{events.StageDesign: 1, events.StageLatex: 1,
+func oneWorker(c *testpipeline.Setup) {
+	c.Pipeline.Concurrency = map[events.Stage]int{events.StageDesign: 1, events.StageLatex: 1,
 		events.StageCompile: 1, events.StageFix: 1}
 }
 
@@ -146,7 +146,7 @@ func TestRetriedHighTicketKeepsItsQueue(t *testing.T) {
 	if n := count(evs, func(ev events.StatusEvent) bool { return ev.Status == events.StatusError }); n != 1 {
 		t.Fatalf("%d error events before waiting_manual, want 1:%s", n, describe(evs))
 	}
-	if _, err := e.pipe.Retry(e.ctx, events.JobChange{JobID: id}); err != nil {
+	if _, err := e.plane.Retry(e.ctx, events.JobChange{JobID: id}); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	e.waitStatus(id, events.StatusCompleted)
@@ -225,7 +225,7 @@ func TestStarvedLowTicketsAreNotRedelivered(t *testing.T) {
 	e := newEnvWith(t, broker.Resources{AckWait: time.Second, MaxDeliver: 2}, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": slow,
 		"latex":  fakellm.Script(fakellm.Reply{Content: minimalLatex}),
-	}), shortAckWait, func(c *consumers.Config) { c.Concurrency = map[events.Stage]int{events.StageDesign: 2} })
+	}), shortAckWait, func(c *testpipeline.Setup) { c.Pipeline.Concurrency = map[events.Stage]int{events.StageDesign: 2} })
 	var ids []string
 	for range 6 {
 		id := uuid.NewString()

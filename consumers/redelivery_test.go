@@ -48,7 +48,7 @@ func TestStaleTicketIsDropped(t *testing.T) {
 		e.ticket(events.Ticket{JobID: id, Stage: st, Seq: uint64(i + 1)}, "late-"+string(st))
 	}
 	e.ticket(events.Ticket{JobID: uuid.NewString(), Stage: events.StageDesign, Seq: 1}, "unknown-job")
-	e.settle()
+	e.waitIdle()
 	if n := len(e.eventsOf(id)); n != len(evs) {
 		t.Fatalf("stale tickets changed the job: %d events, want %d", n, len(evs))
 	}
@@ -71,7 +71,7 @@ func TestDuplicateTicketRunsOnce(t *testing.T) {
 		e.ticket(events.Ticket{JobID: id, Stage: events.StageDesign, Seq: 1}, "copy-"+string(rune('a'+i)))
 	}
 	e.waitStatus(id, events.StatusCompleted)
-	e.settle()
+	e.waitIdle()
 	if n := e.llm.CallsFor("design"); n != 1 {
 		t.Fatalf("%d design calls for three copies of one ticket, want 1", n)
 	}

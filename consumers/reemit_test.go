@@ -49,7 +49,7 @@ func TestRedeliveredStaleTicketRepublishesLostEvent(t *testing.T) {
 
 	e.startPipeline()
 	evs := e.waitStatus(id, events.StatusCompleted)
-	e.settle()
+	e.waitIdle()
 	if n := len(e.eventsOf(id)); n != 1 || evs[0].PDFURL == "" {
 		t.Fatalf("want exactly the one lost completed event, got:%s", describe(e.eventsOf(id)))
 	}

@@ -74,7 +74,7 @@ func TestConcurrentEditsOnOneRevisionOneWins(t *testing.T) {
 		latex := fmt.Sprintf("\\documentclass{article}\n\\begin{document}\nEdit %d.\n\\end{document}\n", i)
 		wg.Go(func() {
 			<-start
-			j, err := e.pipe.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: latex, IfRevision: events.Revision(base)})
+			j, err := e.plane.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: latex, IfRevision: events.Revision(base)})
 			results[i] = outcome{latex, j, err}
 		})
 	}
@@ -137,16 +137,16 @@ func TestStaleChangesChangeNothing(t *testing.T) {
 
 	ops := map[string]func(*uint64) (*events.Versioned, error){
 		"retry": func(rev *uint64) (*events.Versioned, error) {
-			return e.pipe.Retry(e.ctx, events.JobChange{JobID: id, IfRevision: rev})
+			return e.plane.Retry(e.ctx, events.JobChange{JobID: id, IfRevision: rev})
 		},
 		"refine": func(rev *uint64) (*events.Versioned, error) {
-			return e.pipe.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "harder", IfRevision: rev})
+			return e.plane.Refine(e.ctx, events.Refinement{JobID: id, Instruction: "harder", IfRevision: rev})
 		},
 		"abort": func(rev *uint64) (*events.Versioned, error) {
-			return e.pipe.Abort(e.ctx, events.JobChange{JobID: id, IfRevision: rev})
+			return e.plane.Abort(e.ctx, events.JobChange{JobID: id, IfRevision: rev})
 		},
 		"edit": func(rev *uint64) (*events.Versioned, error) {
-			return e.pipe.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: goodLatex, IfRevision: rev})
+			return e.plane.EditLatex(e.ctx, events.LatexEdit{JobID: id, Latex: goodLatex, IfRevision: rev})
 		},
 	}
 	for name, op := range ops {

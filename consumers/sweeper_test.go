@@ -8,17 +8,18 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 	"github.com/sheetpipe/sheetpipe/kvstore"
+	"github.com/sheetpipe/sheetpipe/maintenance"
 )
 
 const recovered = "Recovered: worker lease expired"
 
 // sweepFast scans every 20ms and recovers a job 200ms after its lease expired.
-func sweepFast(c *consumers.Config) {
-	c.SweepInterval = 20 * time.Millisecond
-	c.SweepGrace = 200 * time.Millisecond
+func sweepFast(c *testpipeline.Setup) {
+	c.Maintenance.Sweeper.Interval = 20 * time.Millisecond
+	c.Maintenance.Sweeper.Grace = 200 * time.Millisecond
 }
 
 // seedStuck seeds a job as a worker that died while designing leaves it once its
@@ -27,6 +28,17 @@ func (e *env) seedStuck(id string) {
 	e.t.Helper()
 	e.seedJob(&events.Job{ID: id, Status: events.StatusRunning, CurrentStep: events.StepDesign,
 		Stage: events.StageDesign, Seq: 1, Lease: &events.Lease{Owner: "dead-worker", ExpiresAt: time.Now().Add(-time.Second)}})
+}
+
+// sweptAgain waits for a sweeper pass that ends after it is called, over every
+// job seeded before: it seeds a stuck job of its own, waits until a pass has
+// recovered it and it completed, then until JOBS holds only n messages.
+func (e *env) sweptAgain(n uint64) {
+	e.t.Helper()
+	marker := uuid.NewString()
+	e.seedStuck(marker)
+	e.waitStatus(marker, events.StatusCompleted)
+	e.fx.WaitTickets(e.t, n)
 }
 
 func count(evs []events.StatusEvent, ok func(events.StatusEvent) bool) int {
@@ -61,7 +73,7 @@ func TestSweeperRecoversStuckJob(t *testing.T) {
 	}
 	// The dead worker's ticket, delivered late, is stale: it changes nothing.
 	e.ticket(original, "dead-worker-ticket")
-	e.settle()
+	e.waitIdle()
 	if n := len(e.eventsOf(id)); n != len(evs) {
 		t.Fatalf("the old ticket changed the job: %d events, want %d:%s", n, len(evs), describe(e.eventsOf(id)))
 	}
@@ -121,7 +133,7 @@ func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 	stuck := uuid.NewString()
 	e.seedStuck(stuck) // passes over the undecodable value still reach it
 	e.waitStatus(stuck, events.StatusCompleted)
-	e.settle() // about 25 more passes
+	e.sweptAgain(1) // the live ticket stays
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			id := ids[tc.name]
@@ -149,7 +161,7 @@ func TestConcurrentSweepersRecoverOnce(t *testing.T) {
 	for _, id := range ids {
 		e.waitStatus(id, events.StatusCompleted)
 	}
-	e.settle()
+	e.waitIdle()
 	for _, id := range ids {
 		evs := e.eventsOf(id)
 		if r, c := count(evs, isRecovered), count(evs, isCompleted); r != 1 || c != 1 {
@@ -187,7 +199,7 @@ func TestSweeperRescuesJobsWhoseTicketWasLost(t *testing.T) {
 			if evs[0].Message != "Recovered: ticket lost" || evs[0].Status == events.StatusRunning {
 				t.Fatalf("first event %s %q, want the recovery:%s", evs[0].Status, evs[0].Message, describe(evs))
 			}
-			e.settle()
+			e.waitIdle()
 			evs = e.eventsOf(id)
 			if r, c := count(evs, func(ev events.StatusEvent) bool { return ev.Message == "Recovered: ticket lost" }), count(evs, isCompleted); r != 1 || c != 1 {
 				t.Fatalf("%d recoveries and %d completed events, want 1 each:%s", r, c, describe(evs))
@@ -261,7 +273,7 @@ func parkedLeavesActive(e *env, id string) {
 		_, ok := e.activeRecords()[id]
 		return !ok
 	})
-	read, err := e.pipe.SweepReads(e.ctx)
+	read, err := maintenance.NewSweeper(e.fx.Setup().Maintenance.Sweeper, e.fx.MaintenanceDeps()).Reads(e.ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}

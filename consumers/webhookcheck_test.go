@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 // TestWebhookURLIsChecked: Config.CheckWebhook vets webhook_url on both ways in,
@@ -23,9 +23,9 @@ func TestWebhookURLIsChecked(t *testing.T) {
 		}
 		return nil
 	}
-	e := newEnv(t, steps("design", goodLatex, ""), func(c *consumers.Config) { c.CheckWebhook = refuse })
+	e := newEnv(t, steps("design", goodLatex, ""), func(c *testpipeline.Setup) { c.Control.CheckWebhook = refuse })
 
-	id, err := e.pipe.Submit(e.ctx, events.JobRequest{UserID: "u1", Prompt: "fractions", WebhookURL: "https://hooks.example.com/x"})
+	id, err := e.plane.Submit(e.ctx, events.JobRequest{UserID: "u1", Prompt: "fractions", WebhookURL: "https://hooks.example.com/x"})
 	if err != nil {
 		t.Fatalf("submit with an accepted webhook: %v", err)
 	}
@@ -33,11 +33,11 @@ func TestWebhookURLIsChecked(t *testing.T) {
 		t.Fatalf("job webhook_url %q", j.WebhookURL)
 	}
 	refused := uuid.NewString()
-	_, err = e.pipe.Submit(e.ctx, events.JobRequest{JobID: refused, UserID: "u1", Prompt: "fractions", WebhookURL: "https://internal.example/x"})
+	_, err = e.plane.Submit(e.ctx, events.JobRequest{JobID: refused, UserID: "u1", Prompt: "fractions", WebhookURL: "https://internal.example/x"})
 	if events.CodeOf(err) != 400 || !strings.Contains(err.Error(), "is internal") {
 		t.Fatalf("submit with a refused webhook: %v, want a 400 with the check's reason", err)
 	}
-	if _, _, err := e.pipe.Get(e.ctx, refused); !errors.Is(err, events.ErrNotFound) {
+	if _, _, err := e.plane.Get(e.ctx, refused); !errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("refused submit stored a job: %v", err)
 	}
 
@@ -50,7 +50,7 @@ func TestWebhookURLIsChecked(t *testing.T) {
 	}
 
 	off := newEnv(t, steps("design", goodLatex, ""))
-	_, err = off.pipe.Submit(off.ctx, events.JobRequest{UserID: "u1", Prompt: "fractions", WebhookURL: "https://hooks.example.com/x"})
+	_, err = off.plane.Submit(off.ctx, events.JobRequest{UserID: "u1", Prompt: "fractions", WebhookURL: "https://hooks.example.com/x"})
 	if events.CodeOf(err) != 400 || !strings.Contains(err.Error(), "webhooks are disabled") {
 		t.Fatalf("submit with webhooks off: %v, want a 400 saying they are disabled", err)
 	}

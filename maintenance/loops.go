@@ -193,10 +193,13 @@ func (l *Loops) Stop(ctx context.Context) {
 	wg.Wait()
 }
 
-// JanitorPass runs one janitor pass now, whatever the interval (and whatever
-// the retention's own janitor does), and returns how many jobs, orphan
-// conversations and orphan PDFs it deleted.
-func JanitorPass(ctx context.Context, cfg JanitorConfig, d Deps) (jobs, conversations, pdfs int, err error) {
+// Janitor is a janitor run by hand: Pass runs one pass now, whatever the
+// interval (the loops' own janitor keeps running), and Expire deletes one job
+// as a pass would. Operators' tools and the tests use it.
+type Janitor struct{ jn *janitor }
+
+// NewJanitor builds a Janitor with cfg's retention.
+func NewJanitor(ctx context.Context, cfg JanitorConfig, d Deps) (*Janitor, error) {
 	cfg = cfg.withDefaults()
 	log := d.Log
 	if log == nil {
@@ -205,8 +208,46 @@ func JanitorPass(ctx context.Context, cfg JanitorConfig, d Deps) (jobs, conversa
 	x := lifecycle.NewExecutor(d.Store, lifecycle.JetStream{JS: d.JS}, log, d.Metrics)
 	jn, err := newJanitor(ctx, cfg, d, x, log)
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, err
 	}
-	done, err := jn.pass(ctx, ctx)
+	return &Janitor{jn}, nil
+}
+
+// Pass runs one pass and returns how many jobs, orphan conversations and
+// orphan PDFs it deleted.
+func (j *Janitor) Pass(ctx context.Context) (jobs, conversations, pdfs int, err error) {
+	done, err := j.jn.pass(ctx, ctx)
 	return done.jobs, done.conversations, done.pdfs, err
+}
+
+// Expire deletes job as a pass's scan read it at rev, with its conversation
+// and PDF, if it is finished and still at rev (the purge is guarded by rev, so
+// a job changed since is kept); it reports whether it deleted the job.
+func (j *Janitor) Expire(ctx context.Context, job *events.Job, rev uint64) (bool, error) {
+	return j.jn.expire(ctx, expiredJob{id: job.ID, conversation: job.ConversationID, rev: rev,
+		status: job.Status, step: job.CurrentStep, updated: job.LastChange()})
+}
+
+// Sweeper is a sweeper's scan run by hand: Reads lists the jobs a pass reads.
+type Sweeper struct{ s *sweeper }
+
+// NewSweeper builds a Sweeper with cfg.
+func NewSweeper(cfg SweeperConfig, d Deps) *Sweeper {
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	x := lifecycle.NewExecutor(d.Store, lifecycle.JetStream{JS: d.JS}, log, d.Metrics)
+	return &Sweeper{&sweeper{cfg: cfg.withDefaults(), store: d.Store, jobs: x, js: d.JS, log: log, metrics: d.Metrics, indexed: true}}
+}
+
+// Reads runs the scan of a pass over the active index (the scan of every pass
+// after a process's first) and returns the ids of the jobs it read.
+func (s *Sweeper) Reads(ctx context.Context) ([]string, error) {
+	var read []string
+	err := s.s.scanIndex(ctx, time.Now(), func(id string, _ *events.Job, _ uint64, _ error) error {
+		read = append(read, id)
+		return nil
+	})
+	return read, err
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/broker"
-	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/control"
 	"github.com/sheetpipe/sheetpipe/internal/oldstore"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
 	"github.com/sheetpipe/sheetpipe/kvstore"
@@ -34,15 +34,16 @@ func TestImportFigure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := consumers.New(ctx, consumers.Config{}, consumers.Deps{JS: s.JS, Store: store})
+	p, err := control.New(ctx, control.Config{}, control.Deps{JS: s.JS, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	control := api.New(p, api.Config{}, nil)
-	if err := control.StartMicro(s.NC); err != nil {
+	t.Cleanup(p.Stop)
+	controlAPI := api.New(p, api.Config{}, nil)
+	if err := controlAPI.StartMicro(s.NC); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = control.Stop() })
+	t.Cleanup(func() { _ = controlAPI.Stop() })
 	dir := t.TempDir()
 	old, err := oldstore.Generate(filepath.Join(dir, "pipeline"), filepath.Join(dir, "pdfs"), n)
 	if err != nil {
