@@ -264,8 +264,10 @@ func eventsStream(r Resources) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        events.StreamEvents,
 		Description: "sheetpipe status events and rejections",
-		Subjects:    []string{events.SubjectStatus, events.SubjectRejected},
-		Retention:   jetstream.LimitsPolicy,
+		Subjects:    []string{events.SubjectStatus, events.SubjectRejected, events.SubjectStatusAgain},
+		// An event published again is stored as the event it repeats.
+		SubjectTransform: &jetstream.SubjectTransformConfig{Source: events.SubjectStatusAgain, Destination: events.SubjectStatus},
+		Retention:        jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    r.Replicas,
 		MaxAge:      r.EventsMaxAge,

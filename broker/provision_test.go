@@ -181,3 +181,46 @@ func TestProvisionRaisesReplicas(t *testing.T) {
 		t.Errorf("stream JOBS has %d replicas, want 3", r)
 	}
 }
+
+// A status event published again is stored as jobs.status when JOB_EVENTS lacks
+// it and dropped when it holds it (same dedupe id); a subscriber of jobs.status
+// receives only first publishes.
+func TestStatusEventPublishedAgain(t *testing.T) {
+	s := testnats.Provisioned(t, broker.Resources{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sub, err := s.NC.SubscribeSync(events.SubjectStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct{ subject, id string }{
+		{events.SubjectStatus, "job:1"},      // the first publish
+		{events.SubjectStatusAgain, "job:1"}, // again: a duplicate
+		{events.SubjectStatusAgain, "job:2"}, // again, the first lost
+	} {
+		if _, err := s.JS.Publish(ctx, p.subject, []byte(`{}`), jetstream.WithMsgID(p.id)); err != nil {
+			t.Fatalf("publish %s %s: %v", p.subject, p.id, err)
+		}
+	}
+	stream, err := s.JS.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 2 || info.State.Subjects[events.SubjectStatus] != 2 || len(info.State.Subjects) != 1 {
+		t.Fatalf("JOB_EVENTS holds %d messages on %v, want 2 on %s", info.State.Msgs, info.State.Subjects, events.SubjectStatus)
+	}
+	if _, err := sub.NextMsg(time.Second); err != nil {
+		t.Fatalf("the first publish: %v", err)
+	}
+	// A marker published after them is the next message the subscriber gets.
+	if err := s.NC.Publish(events.SubjectStatus, []byte("marker")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sub.NextMsg(5 * time.Second); err != nil || string(m.Data) != "marker" {
+		t.Fatalf("a subscriber of %s received a publish again: %v %v", events.SubjectStatus, m, err)
+	}
+}

@@ -83,7 +83,7 @@ func (p *Plane) Duplicate(ctx context.Context, id string, redelivered bool) erro
 	}
 	p.log.InfoContext(ctx, "duplicate request ignored", "job_id", id, "status", j.Status)
 	if redelivered {
-		p.x.Emit(ctx, j, j.StateRevision(rev), j.Status)
+		p.x.EmitAgain(ctx, j, rev)
 	}
 	if j.Status == events.StatusPending && j.Stage == events.StageDesign && j.Seq == 1 {
 		return p.x.HandOn(ctx, j)

@@ -12,6 +12,11 @@ const (
 	SubjectFix      = "jobs.fix"
 	SubjectStatus   = "jobs.status"
 	SubjectRejected = "jobs.rejected"
+	// SubjectStatusAgain carries a status event published again (after a
+	// crash may have lost it): JOB_EVENTS stores it as jobs.status unless it
+	// holds it already (its dedupe id names the job and revision), and a
+	// subscriber of jobs.status never receives a repeat of an event.
+	SubjectStatusAgain = "jobs.status.again"
 )
 
 // Stage names one pipeline consumer. Each stage has one subject and one durable

@@ -205,7 +205,25 @@ func (x *Executor) Reemit(ctx context.Context, id string) {
 		x.log.WarnContext(ctx, "re-emit status event", "job_id", id, "error", err)
 		return
 	}
-	x.Emit(ctx, j, j.StateRevision(rev), j.Status)
+	x.EmitAgain(ctx, j, rev)
+}
+
+// EmitAgain publishes the status event of j, read at rev, again, on
+// events.SubjectStatusAgain: JOB_EVENTS stores it as jobs.status if the first
+// publish was lost, and drops it as a duplicate otherwise; no subscriber of
+// jobs.status sees it twice.
+func (x *Executor) EmitAgain(ctx context.Context, j *events.Job, rev uint64) {
+	ev := j.Event(j.StateRevision(rev))
+	data, err := json.Marshal(ev)
+	if err == nil {
+		err = x.pub.Publish(ctx, events.SubjectStatusAgain, data, ev.MsgID(), false)
+	}
+	if err != nil {
+		if x.metrics != nil {
+			x.metrics.EventPublishErrs.Inc()
+		}
+		x.log.ErrorContext(ctx, "publish status event again", "job_id", j.ID, "status", j.Status, "error", err)
+	}
 }
 
 // HandOn publishes the ticket j expects, if any. The dedupe id (TicketMsgID)

@@ -3,6 +3,7 @@ package testpipeline
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,9 @@ const syncSubject = "jobs._testpipeline.sync"
 type Ignore func(*nats.Msg) bool
 
 // Recorder records what a watcher of jobs.> sees: every status event by job, in
-// arrival order, and every rejection. It subscribes before the pipeline starts.
+// arrival order, and every rejection. An event published again
+// (events.SubjectStatusAgain) is recorded only when no event of that job and
+// revision was, as JOB_EVENTS stores it. It subscribes before the pipeline starts.
 type Recorder struct {
 	t       testing.TB
 	nc      *nats.Conn
@@ -81,11 +84,15 @@ func (r *Recorder) record(m *nats.Msg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch m.Subject {
-	case events.SubjectStatus:
+	case events.SubjectStatus, events.SubjectStatusAgain:
 		var ev events.StatusEvent
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			r.t.Errorf("status event is not JSON: %v: %s", err, m.Data)
 			return
+		}
+		if m.Subject == events.SubjectStatusAgain && slices.ContainsFunc(r.seen.Status[ev.JobID],
+			func(seen events.StatusEvent) bool { return seen.Revision == ev.Revision }) {
+			return // JOB_EVENTS drops it as a duplicate too
 		}
 		if _, ok := r.seen.Status[ev.JobID]; !ok {
 			r.seen.Jobs = append(r.seen.Jobs, ev.JobID)
