@@ -268,10 +268,10 @@ func eventsStream(r Resources) jetstream.StreamConfig {
 		// An event published again is stored as the event it repeats.
 		SubjectTransform: &jetstream.SubjectTransformConfig{Source: events.SubjectStatusAgain, Destination: events.SubjectStatus},
 		Retention:        jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    r.Replicas,
-		MaxAge:      r.EventsMaxAge,
-		Duplicates:  r.Duplicates,
+		Storage:          jetstream.FileStorage,
+		Replicas:         r.Replicas,
+		MaxAge:           r.EventsMaxAge,
+		Duplicates:       r.Duplicates,
 	}
 }
 
