@@ -131,14 +131,15 @@ func (p *Pipeline) ask(ctx context.Context, j *events.Job, stage events.Stage,
 
 // conversation returns job j's conversation as the stage asking the LLM
 // starts from, and the value its answer's write starts from (nil: create the
-// conversation) at rev. On a ticket's first delivery no worker before this one
-// recorded an answer for it, so it needs no read when this process knows the
-// conversation: a job's first design (nothing wrote its conversation yet; an
-// imported job may bring one), or a conversation this process wrote last. A
-// value someone changed since costs the answer's write one refused attempt
-// and a read, as without it.
+// conversation) at rev. A claim that found the job still waiting for its
+// hand-off is the first of that hand-off: no answer is recorded for it, so it
+// needs no read when this process knows the conversation: a job's first
+// design (nothing wrote its conversation yet; an imported job may bring one),
+// or a conversation this process wrote last (the meta stage, which records
+// nothing, takes that too). A value someone changed since costs the answer's
+// write one refused attempt and a read, as without it.
 func (p *Pipeline) conversation(ctx context.Context, j *events.Job, stage events.Stage) (conv, held *events.Conversation, rev uint64, err error) {
-	if firstDelivery(ctx) {
+	if freshClaim(ctx) || stage == events.StageMeta {
 		if stage == events.StageDesign && j.Seq == 1 && j.Imported == nil && j.Refinement == "" {
 			return &events.Conversation{}, nil, 0, nil
 		}

@@ -32,7 +32,6 @@ func (p *Pipeline) handleMeta(ctx context.Context, msg jetstream.Msg) error {
 	if t.Stage != events.StageMeta {
 		return fmt.Errorf("%w: %s ticket on %s", ErrPermanent, t.Stage, events.SubjectMeta)
 	}
-	markDelivery(ctx, msg)
 	j, rev, err := p.store.Get(ctx, t.JobID)
 	if err != nil {
 		return p.metaFailed(ctx, msg, t, fmt.Errorf("load job %s: %w", t.JobID, err))

@@ -26,24 +26,18 @@ type scope struct {
 	mu      sync.Mutex
 	holds   map[string]*hold // by lease owner
 	pending []pending
-	// first is set when the message is delivered for the first time: no
-	// worker before this one acted on it, so what this process remembers of
-	// the job's conversation (Pipeline.convs) is as good as a read.
-	first bool
+	// fresh is set when the claim found its job still waiting for this
+	// hand-off (pending, or waiting_ai_fix for a fix): no worker claimed it
+	// before, so no answer is recorded for it yet, and what this process
+	// remembers of the job's conversation (Pipeline.convs) is as good as a read.
+	fresh bool
 }
 
-// firstDelivery reports whether ctx's message is delivered for the first time.
-func firstDelivery(ctx context.Context) bool {
+// freshClaim reports whether the job claimed in ctx's scope was claimed for
+// the first time in this hand-off.
+func freshClaim(ctx context.Context) bool {
 	sc := scopeOf(ctx)
-	return sc != nil && sc.first
-}
-
-// markDelivery records in ctx's scope whether msg is delivered for the first
-// time.
-func markDelivery(ctx context.Context, msg jetstream.Msg) {
-	if sc := scopeOf(ctx); sc != nil {
-		sc.first = !redelivered(msg)
-	}
+	return sc != nil && sc.fresh
 }
 
 // hold is a job claimed in a scope.

@@ -86,14 +86,19 @@ func (p *Pipeline) claim(ctx context.Context, msg jetstream.Msg, message string)
 	if err != nil {
 		return t, nil, "", err
 	}
-	markDelivery(ctx, msg)
 	owner := uuid.NewString()
 	h, err := p.watchClaim(ctx, t.JobID, owner)
 	if err != nil {
 		return t, nil, "", err
 	}
 	from, fromRev := p.recent.take(t.JobID)
-	j, rev, err := p.x.Apply(ctx, t.JobID, lifecycle.Claim(t, owner, p.cfg.LeaseTTL, message), lifecycle.From(from, fromRev))
+	fresh := func(was events.Job) {
+		if sc := scopeOf(ctx); sc != nil {
+			sc.fresh = was.Status == events.StatusPending || was.Status == events.StatusWaitingAIFix
+		}
+	}
+	j, rev, err := p.x.Apply(ctx, t.JobID, lifecycle.Claim(t, owner, p.cfg.LeaseTTL, message),
+		lifecycle.From(from, fromRev), lifecycle.Before(fresh))
 	err = verdict(err)
 	movedOn := j != nil && j.Seq > t.Seq && j.Status != events.StatusAborted
 	if h != nil {

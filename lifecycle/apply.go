@@ -54,6 +54,13 @@ type applyOptions struct {
 	from    *events.Job
 	fromRev uint64
 	at      *uint64
+	before  func(events.Job)
+}
+
+// Before calls fn with the job as it was before the transition, once the
+// transition is written.
+func Before(fn func(events.Job)) Option {
+	return func(o *applyOptions) { o.before = fn }
 }
 
 // From starts the write from j, a value of the job the caller holds at
@@ -91,9 +98,10 @@ func (x *Executor) Apply(ctx context.Context, id string, t Transition, opts ...O
 	}
 	var before events.Status
 	var unchanged bool
+	var was events.Job
 	change := func(j *events.Job) error {
 		before = j.Status
-		was := *j
+		was = *j
 		err := t.change(j, x.now())
 		unchanged = errors.Is(err, ErrNoChange)
 		if err != nil {
@@ -112,6 +120,9 @@ func (x *Executor) Apply(ctx context.Context, id string, t Transition, opts ...O
 		write = x.store.Describe // a write kvstore checks touches only the meta fields
 	}
 	j, rev, err := write(ctx, id, change, kopts...)
+	if err == nil && !unchanged && o.before != nil {
+		o.before(was)
+	}
 	if err != nil || unchanged || t.spec.Kind != StateChange {
 		return j, rev, err
 	}

@@ -56,7 +56,9 @@ type deadLetter struct {
 // start subscribes to the advisories; they are received from the moment it
 // returns.
 func (d *deadLetter) start(ctx context.Context) error {
-	stream, err := d.js.Stream(ctx, events.StreamJobs)
+	bindCtx, cancel := context.WithTimeout(ctx, bindTimeout)
+	defer cancel()
+	stream, err := d.js.Stream(bindCtx, events.StreamJobs)
 	if err != nil {
 		return fmt.Errorf("bind stream %s: %w", events.StreamJobs, err)
 	}

@@ -57,7 +57,9 @@ func (d *dependents) start(ctx context.Context) error {
 }
 
 func (d *dependents) follow(ctx context.Context) (jetstream.MessagesContext, error) {
-	cons, err := d.js.Consumer(ctx, events.StreamEvents, broker.ConsumerDependents)
+	bindCtx, cancel := context.WithTimeout(ctx, bindTimeout)
+	defer cancel()
+	cons, err := d.js.Consumer(bindCtx, events.StreamEvents, broker.ConsumerDependents)
 	if err != nil {
 		return nil, fmt.Errorf("bind consumer %s: %w", broker.ConsumerDependents, err)
 	}

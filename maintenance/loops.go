@@ -17,6 +17,10 @@ import (
 	"github.com/sheetpipe/sheetpipe/metrics"
 )
 
+// bindTimeout bounds each request that binds a loop to its stream or consumer:
+// a server that does not answer fails the start rather than hanging it.
+const bindTimeout = 30 * time.Second
+
 // jobs is what the loops change jobs through (lifecycle.Executor).
 type jobs interface {
 	Apply(ctx context.Context, id string, t lifecycle.Transition, opts ...lifecycle.Option) (*events.Job, uint64, error)

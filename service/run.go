@@ -213,17 +213,19 @@ func newWebhooks(cfg Config, js jetstream.JetStream, store *kvstore.Store, log *
 	return hooks, hooks.CheckURL, nil
 }
 
-// startWork starts the stages, the background loops, the webhook sender (when
+// startWork starts the background loops, the stages, the webhook sender (when
 // there is one) and then the control service, which answers on NATS. It
 // returns the loops once they run, even when a later start fails.
 func startWork(ctx context.Context, pipe *consumers.Pipeline, loopsCfg maintenance.Config, loopsDeps maintenance.Deps,
 	controlAPI *api.API, hooks *webhook.Sender, nc *nats.Conn, stages []events.Stage) (*maintenance.Loops, error) {
-	if err := pipe.Start(ctx, stages...); err != nil {
-		return nil, err
-	}
+	// The loops first, as before the stages were apart: the max-deliveries
+	// handler hears every advisory of the stages' consumers.
 	loops, err := maintenance.Start(ctx, loopsCfg, loopsDeps)
 	if err != nil {
 		return nil, err
+	}
+	if err := pipe.Start(ctx, stages...); err != nil {
+		return loops, err
 	}
 	if hooks != nil {
 		if err := hooks.Start(ctx); err != nil {

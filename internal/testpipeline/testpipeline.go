@@ -183,12 +183,14 @@ func (f *Fixture) StartProcess(stages ...events.Stage) *Process {
 	if err != nil {
 		t.Fatalf("consumers: %v", err)
 	}
-	if err := pipe.Start(f.Ctx, stages...); err != nil {
-		t.Fatalf("start pipeline: %v", err)
-	}
+	// The loops first, as sheetd starts them.
 	loops, err := maintenance.Start(f.Ctx, setup.Maintenance, f.MaintenanceDeps())
 	if err != nil {
 		t.Fatalf("start maintenance: %v", err)
+	}
+	if err := pipe.Start(f.Ctx, stages...); err != nil {
+		loops.Stop(f.Ctx)
+		t.Fatalf("start pipeline: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
