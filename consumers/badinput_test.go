@@ -18,6 +18,7 @@ import (
 // prompt of exactly 16 KiB is a job that completes, one byte more is a job in
 // status error saying so. The pipeline goes on.
 func TestOversizedRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	huge := uuid.NewString()
 	data := fmt.Appendf(nil, `{"job_id":%q,"user_id":"u","prompt":%q}`, huge, strings.Repeat("x", 1<<20))
@@ -72,6 +73,7 @@ func garbage(i int) []byte {
 // valid job completes, every malformed message is reported once on
 // jobs.rejected (with its message id) and terminated, and JOBS ends empty.
 func TestMalformedFloodDoesNotStarveValidJobs(t *testing.T) {
+	t.Parallel()
 	const floodSize, valid = 2000, 20
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	ids := make([]string, 0, valid)
@@ -114,6 +116,7 @@ func TestMalformedFloodDoesNotStarveValidJobs(t *testing.T) {
 // invisible characters make a job in status error saying so, with the job_id
 // and user_id of the request; nothing reaches the LLM.
 func TestInvalidTextOnJobsPrompt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	for _, tc := range []struct{ name, body, want, user string }{
 		{"raw 0xff", `{"job_id":"%s","user_id":"alice","prompt":"fractions ` + "\xff" + ` grade 5"}`, "prompt is not valid UTF-8", "alice"},
@@ -145,6 +148,7 @@ func TestInvalidTextOnJobsPrompt(t *testing.T) {
 // boundary, with the size noted) and a bounded user_id and mode; the error
 // message quotes no more than a short excerpt of a huge value.
 func TestInvalidRequestStoresBoundedPrompt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	long := "a" + strings.Repeat("é", 450<<10) // 921601 bytes; byte 1024 is inside an é
 	tests := []struct {

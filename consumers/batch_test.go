@@ -22,6 +22,7 @@ func batchOf(id string, n int) events.BatchRequest {
 }
 
 func TestSubmitBatchRecordsThenCreatesJobs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", goodLatex, ""))
 	b := batchOf(uuid.NewString(), 3)
 	b.Jobs[2].JobID = uuid.NewString()
@@ -68,6 +69,7 @@ func TestSubmitBatchRecordsThenCreatesJobs(t *testing.T) {
 // batch record and one job. The batch's status shows the others missing; its
 // watch goes on once the batch is sent again, which creates only those.
 func TestSubmitBatchResendCompletesACrashedSubmit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", goodLatex, ""))
 	b := batchOf(uuid.NewString(), 3)
 	// What the dead process wrote: the record, as SubmitBatch writes it, and job 0.

@@ -43,6 +43,7 @@ func (e *env) noEventsAfter(id string, n int) {
 }
 
 func TestSubmitStoresBeforeReplying(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", goodLatex, ""))
 	id := e.submitNew("")
 	if j, _, err := e.plane.Get(e.ctx, id); err != nil || j.UserID != "u1" {
@@ -79,6 +80,7 @@ func TestSubmitStoresBeforeReplying(t *testing.T) {
 }
 
 func TestAbortCancelsRunningLLMCall(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{}, 1)
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": func(fakellm.Request) fakellm.Reply {
@@ -114,6 +116,7 @@ func TestAbortCancelsRunningLLMCall(t *testing.T) {
 }
 
 func TestAbortWhileWaitingForRetry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", goodLatex, ""), func(c *testpipeline.Setup) {
 		c.Pipeline.RetryBase, c.Pipeline.RetryMax = time.Second, time.Second
 	})
@@ -128,6 +131,7 @@ func TestAbortWhileWaitingForRetry(t *testing.T) {
 }
 
 func TestEditLatex(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", brokenLatex, ""))
 	id := e.submitNew(events.ModeManual)
 	e.waitStatus(id, events.StatusWaitingManual)
@@ -171,6 +175,7 @@ func TestEditLatex(t *testing.T) {
 }
 
 func TestEditRefusedWhileRunning(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{}, 1)
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": func(fakellm.Request) fakellm.Reply {
@@ -202,6 +207,7 @@ func TestEditRefusedWhileRunning(t *testing.T) {
 }
 
 func TestRefineRegeneratesFromDesign(t *testing.T) {
+	t.Parallel()
 	second := strings.Replace(goodLatex, "Fractions", "Harder fractions", 1)
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "design 1"}, fakellm.Reply{Content: "design 2"}),
@@ -261,6 +267,7 @@ func TestRefineRegeneratesFromDesign(t *testing.T) {
 }
 
 func TestRetry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Status: http.StatusUnauthorized, Content: "bad key"}, fakellm.Reply{Content: "design"}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),
@@ -298,6 +305,7 @@ func TestRetry(t *testing.T) {
 }
 
 func TestRetryAfterFixBudgetRunsTheFixAgain(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "design"}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: brokenLatex}),
@@ -319,6 +327,7 @@ func TestRetryAfterFixBudgetRunsTheFixAgain(t *testing.T) {
 }
 
 func TestFollowEndsAtFinalState(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", goodLatex, ""))
 	id := e.submitNew("")
 	ch, err := e.plane.Follow(e.ctx, id)
@@ -354,6 +363,7 @@ func TestFollowEndsAtFinalState(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", goodLatex, ""))
 	var ids []string
 	for _, user := range []string{"a", "b", "a"} {
@@ -399,6 +409,7 @@ func waitCounter(t *testing.T, get func() float64, want float64) {
 const endlessLatex = "\\documentclass{article}\n\\begin{document}\n\\def\\x{\\x}\\x\n\\end{document}\n"
 
 func TestAbortKillsRunningCompile(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", endlessLatex, ""))
 	id := e.submitNew("")
 	e.waitFor(id, "compile running", func(ev events.StatusEvent) bool {

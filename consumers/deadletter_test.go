@@ -26,6 +26,7 @@ var lowMaxDeliver = broker.Resources{MaxDeliver: 2}
 // ends waiting_manual and the ticket leaves the work queue. Two processes receive
 // the advisory; the job changes once.
 func TestMaxDeliveriesParksJob(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, lowMaxDeliver, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Status: http.StatusServiceUnavailable, Content: "overloaded"}),
 	}))
@@ -61,6 +62,7 @@ func TestMaxDeliveriesParksJob(t *testing.T) {
 // delivery (the duplicate check cannot load the job). When it runs out of
 // deliveries it is reported on jobs.rejected and leaves the work queue.
 func TestMaxDeliveriesRejectsRequest(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, lowMaxDeliver, steps("outline", goodLatex, ""))
 	id := uuid.NewString()
 	kv, err := e.nats.JS.KeyValue(e.ctx, kvstore.BucketJobs)

@@ -28,6 +28,7 @@ func (lostAck) Msg() *nats.Msg               { return nil }
 // and retried (re-emitting the event) instead of heartbeated for ever or acked
 // with the event lost.
 func TestSettleScopeGivesUpOnLostAcknowledgements(t *testing.T) {
+	t.Parallel()
 	ns := testnats.Start(t) // no streams: every publish again fails
 	p := &Pipeline{js: ns.JS, log: slog.New(slog.DiscardHandler)}
 	_, sc := withScope(context.Background())

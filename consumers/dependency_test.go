@@ -134,6 +134,7 @@ func submitKey(e *env, waiting string, deps ...string) string {
 func noSweep(c *testpipeline.Setup) { c.Maintenance.Sweeper.Interval = time.Hour }
 
 func TestDependentWaitsForItsDependency(t *testing.T) {
+	t.Parallel()
 	held := newHold(sheetPrompt)
 	e := newEnv(t, worksheetLLM(held, sheetLatex), noSweep)
 	t.Cleanup(held.release)
@@ -175,6 +176,7 @@ func TestDependentWaitsForItsDependency(t *testing.T) {
 }
 
 func TestUnknownDependency(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, worksheetLLM(newHold("nothing is held"), sheetLatex))
 	missing := uuid.NewString()
 	want := "depends_on: job " + missing + " does not exist"
@@ -208,6 +210,7 @@ func TestUnknownDependency(t *testing.T) {
 }
 
 func TestAbortedDependency(t *testing.T) {
+	t.Parallel()
 	held := newHold(sheetPrompt)
 	e := newEnv(t, worksheetLLM(held, sheetLatex), noSweep)
 	t.Cleanup(held.release)
@@ -250,6 +253,7 @@ func TestAbortedDependency(t *testing.T) {
 }
 
 func TestDependencyWaitingManual(t *testing.T) {
+	t.Parallel()
 	held := newHold(sheetPrompt)
 	// In manual mode the worksheet's broken LaTeX waits for the user.
 	e := newEnv(t, worksheetLLM(held, brokenLatex), noSweep)
@@ -282,6 +286,7 @@ func TestDependencyWaitingManual(t *testing.T) {
 // sweeper re-evaluates waiting jobs every 50ms, and the worksheet's completion is
 // delivered four times; the answer key is designed once.
 func TestWakeUpTwiceStartsOnce(t *testing.T) {
+	t.Parallel()
 	held := newHold(sheetPrompt)
 	e := newEnv(t, worksheetLLM(held, sheetLatex), func(c *testpipeline.Setup) { c.Maintenance.Sweeper.Interval = 50 * time.Millisecond })
 	t.Cleanup(held.release)
@@ -328,6 +333,7 @@ func TestWakeUpTwiceStartsOnce(t *testing.T) {
 // TestSweeperWakesWhenNoEventDoes: with the dependents consumer gone, no status
 // event wakes the answer key; the sweeper's pass does.
 func TestSweeperWakesWhenNoEventDoes(t *testing.T) {
+	t.Parallel()
 	held := newHold(sheetPrompt)
 	e := newEnv(t, worksheetLLM(held, sheetLatex), func(c *testpipeline.Setup) { c.Maintenance.Sweeper.Interval = 100 * time.Millisecond })
 	t.Cleanup(held.release)

@@ -25,6 +25,7 @@ func shortAckWait(c *testpipeline.Setup) {
 // worker's. The job completes with one design call, one running event per stage
 // and no delivery retried.
 func TestLongWorkHeartbeats(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, broker.Resources{AckWait: time.Second}, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "outline", Delay: 4 * time.Second}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),

@@ -104,6 +104,7 @@ func finishedOld(status string) bool {
 // its revision, which JOB_EVENTS drops as a duplicate); the resumed jobs then complete through the pipeline and the
 // finished ones are left untouched.
 func TestImportOldStore(t *testing.T) {
+	t.Parallel()
 	e := newImportEnv(t, 216)
 	var refused []string
 	for _, r := range e.read.Refused {
@@ -293,6 +294,7 @@ func (e *importEnv) checkPDF(t *testing.T, where string, old oldstore.Job, j *ev
 // updated_at, and the janitor counts its age from imported_at, so it is not
 // deleted the moment it is imported; a job as old that was not imported is.
 func TestJanitorCountsImportedJobFromItsImport(t *testing.T) {
+	t.Parallel()
 	e := newImportEnv(t, 18, retain(30*day))
 	if _, results := e.importAll(events.ImportRequest{}); len(results) == 0 {
 		t.Fatal("nothing imported")
@@ -323,6 +325,7 @@ func TestJanitorCountsImportedJobFromItsImport(t *testing.T) {
 // TestImportOverwriteOnlyUntouchedImports: --overwrite replaces an import nothing
 // changed since, and never a job a stage or user wrote after its import.
 func TestImportOverwriteOnlyUntouchedImports(t *testing.T) {
+	t.Parallel()
 	e := newImportEnv(t, 18)
 	e.importAll(events.ImportRequest{})
 	var done, touched string
@@ -372,6 +375,7 @@ func oldRecord(id, convID string) events.ImportRecord {
 // by the next one; a record never takes over what a sheetpipe job owns (its id,
 // even with --overwrite, or its conversation id).
 func TestImportCrashAndHijack(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("a design", goodLatex, goodLatex), quietSweeper)
 	imp := func(req events.ImportRequest) events.ImportResult {
 		t.Helper()
@@ -423,6 +427,7 @@ func TestImportCrashAndHijack(t *testing.T) {
 // `"status":"completed"` do not make a resumed job look finished to the byte
 // search that skips finished jobs (the sweeper's scan).
 func TestImportedValuesImitateNothing(t *testing.T) {
+	t.Parallel()
 	e := newIdleEnv(t, broker.Resources{}, steps("a design", goodLatex, goodLatex))
 	p, err := e.newPlane(), error(nil)
 	if err != nil {

@@ -54,6 +54,7 @@ func (e *env) storedEvents() map[string][]events.StatusEvent {
 // a run whose record differs from the stored job publishes none), and hands the resumed job to its stage, which completes it. Outside the
 // window a re-run stores the event again, with the same revision.
 func TestImportEventSurvivesCrash(t *testing.T) {
+	t.Parallel()
 	e := newIdleEnv(t, broker.Resources{}, steps("a design", goodLatex, goodLatex))
 	p, err := e.newPlane(), error(nil)
 	if err != nil {

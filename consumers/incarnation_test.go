@@ -19,6 +19,7 @@ import (
 // (whose hand-off waits for its acknowledgement) and the prompt stage (whose
 // hand-off is collected by the runner).
 func TestDeletedJobIDSubmittedAgainCompletes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		again func(e *env, req events.JobRequest)

@@ -120,6 +120,7 @@ func (e *env) deletedTotal() float64 { return testutil.ToFloat64(e.metrics.JobsD
 // A job that ran through the whole pipeline and then stayed untouched for the
 // retention goes, with its conversation and PDF, and the API no longer knows it.
 func TestJanitorDeletesExpiredJobWithConversationAndPDF(t *testing.T) {
+	t.Parallel()
 	const retention = 300 * time.Millisecond
 	e := newEnv(t, steps("outline", goodLatex, ""), retain(retention))
 	id := uuid.NewString()
@@ -166,6 +167,7 @@ func TestJanitorDeletesExpiredJobWithConversationAndPDF(t *testing.T) {
 // Under the default retention (30 days) only finished jobs untouched for longer
 // go; a job any stage may still act on stays, whatever its age.
 func TestJanitorDeletesOnlyFinishedExpiredJobs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""), quietSweeper)
 	now := time.Now()
 	old, recent := now.Add(-31*day), now.Add(-29*day)
@@ -234,6 +236,7 @@ func TestJanitorDeletesOnlyFinishedExpiredJobs(t *testing.T) {
 // A user who retries or refines an expired job after the janitor's scan keeps
 // it: the deletion carries the revision the scan read and is refused.
 func TestJanitorKeepsJobChangedAfterScan(t *testing.T) {
+	t.Parallel()
 	h := fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "outline"}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),
@@ -286,6 +289,7 @@ func TestJanitorKeepsJobChangedAfterScan(t *testing.T) {
 // Two processes' janitors racing over the same expired jobs delete each exactly
 // once, and neither reports an error.
 func TestConcurrentJanitorsDeleteEachJobOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""), quietSweeper)
 	e.startPipeline()
 	janitors := []*maintenance.Janitor{e.janitor(), e.janitor()}
@@ -349,6 +353,7 @@ func TestConcurrentJanitorsDeleteEachJobOnce(t *testing.T) {
 // without a job; the janitor removes them once older than the retention, and
 // keeps a live job's, however old.
 func TestJanitorRemovesOrphans(t *testing.T) {
+	t.Parallel()
 	const retention = 300 * time.Millisecond
 	e := newEnv(t, steps("outline", goodLatex, ""), retain(retention))
 	orphan, live := uuid.NewString(), uuid.NewString()
@@ -370,6 +375,7 @@ func TestJanitorRemovesOrphans(t *testing.T) {
 
 // Retention 0 keeps everything: no janitor runs, however often it would.
 func TestJanitorDisabledByZeroRetention(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""), func(c *testpipeline.Setup) {
 		var keep time.Duration
 		c.Maintenance.Janitor.Retention = &keep
@@ -387,6 +393,7 @@ func TestJanitorDisabledByZeroRetention(t *testing.T) {
 // Started with the pipeline, the janitor deletes expired jobs on its own and
 // leaves running ones.
 func TestJanitorRunsWithThePipeline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""), func(c *testpipeline.Setup) {
 		c.Maintenance.Janitor.Interval = 20 * time.Millisecond
 		c.Maintenance.Sweeper.Interval = time.Hour

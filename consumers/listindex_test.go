@@ -19,6 +19,7 @@ import (
 // the filters, and a job created after the index loaded listed at once. It logs
 // how long the first list (which loads the index) and a later page took.
 func TestListPagesTenThousandJobs(t *testing.T) {
+	t.Parallel()
 	const n = 10000
 	e := newIdleEnv(t, broker.Resources{}, fakellm.Script(fakellm.Reply{Content: "unused"}))
 	pipe := e.newPlane()
@@ -130,6 +131,7 @@ func TestListPagesTenThousandJobs(t *testing.T) {
 
 // A cursor that is not one from a reply is a clear 400.
 func TestListRefusesBadCursor(t *testing.T) {
+	t.Parallel()
 	for _, c := range []string{"x", "12_notauuid", "abc_" + uuid.NewString()} {
 		q := events.ListQuery{Before: c}
 		if err := q.Validate(); events.CodeOf(err) != events.CodeBadRequest {

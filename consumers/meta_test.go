@@ -89,6 +89,7 @@ func (g gate) wrap(h fakellm.Handler) fakellm.Handler {
 }
 
 func TestJobGetsDescriptionAndTags(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
@@ -121,6 +122,7 @@ func TestJobGetsDescriptionAndTags(t *testing.T) {
 // The meta calls hang until the job has completed: the PDF never waits for its
 // description, which arrives afterwards.
 func TestDescriptionNeverDelaysThePDF(t *testing.T) {
+	t.Parallel()
 	g := make(gate)
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "outline"}),
@@ -147,6 +149,7 @@ func TestDescriptionNeverDelaysThePDF(t *testing.T) {
 // without description. The ticket is retried a bounded number of times, then
 // acked and counted as failed.
 func TestFailingDescriptionNeverFailsTheJob(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		reply       fakellm.Reply
@@ -191,6 +194,7 @@ func TestFailingDescriptionNeverFailsTheJob(t *testing.T) {
 // A meta write lands while another stage's worker holds the job's lease: that
 // worker keeps its lease, is not cancelled and finishes its step once.
 func TestDescriptionWrittenUnderAnotherStagesLease(t *testing.T) {
+	t.Parallel()
 	metaGate, fixGate := make(gate), make(gate)
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "outline"}),
@@ -242,6 +246,7 @@ func TestDescriptionWrittenUnderAnotherStagesLease(t *testing.T) {
 // A refinement replaces the LaTeX: the new LaTeX is described again, and a late
 // meta ticket for the old LaTeX changes nothing.
 func TestRefineDescribesTheNewLatex(t *testing.T) {
+	t.Parallel()
 	second := strings.Replace(goodLatex, "Fractions", "Decimals", 1)
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "design 1"}, fakellm.Reply{Content: "design 2"}),
@@ -284,6 +289,7 @@ func TestRefineDescribesTheNewLatex(t *testing.T) {
 
 // A meta ticket that runs out of deliveries is dropped; its job is not parked.
 func TestDeadMetaTicketLeavesJobAlone(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, lowMaxDeliver, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "outline"}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),
@@ -307,6 +313,7 @@ func TestDeadMetaTicketLeavesJobAlone(t *testing.T) {
 // ticket) repeats the event of the job's last change of state under that
 // change's revision instead of announcing a second "completed".
 func TestReemitAfterDescriptionRepeatsTheStatesRevision(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	id := uuid.NewString()
 	e.seedJob(&events.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone, Seq: 3,

@@ -19,6 +19,7 @@ func compiles(t *testing.T, e *env, outcome string) uint64 {
 // Identical LaTeX is compiled once: jobs that compile it at the same time wait
 // for the first compile, and a later job takes the PDF from the cache.
 func TestIdenticalLatexCompiledOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", goodLatex, ""), func(c *testpipeline.Setup) {
 		c.Pipeline.Concurrency = map[events.Stage]int{events.StageCompile: 3}
 	})
@@ -53,6 +54,7 @@ func TestIdenticalLatexCompiledOnce(t *testing.T) {
 // With the cache off every job compiles, which is what the test above would see
 // without the cache.
 func TestCompileCacheOff(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", goodLatex, ""), func(c *testpipeline.Setup) { c.Pipeline.NoCompileCache = true })
 	for range 2 {
 		id := uuid.NewString()
@@ -67,6 +69,7 @@ func TestCompileCacheOff(t *testing.T) {
 // A source that fails to compile is not cached: a second job with it fails the
 // same way after its own compile.
 func TestFailedCompileNotCached(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("design", brokenLatex, ""))
 	for range 2 {
 		id := uuid.NewString()

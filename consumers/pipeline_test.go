@@ -39,6 +39,7 @@ func checkSequence(t *testing.T, evs []events.StatusEvent, want []step) {
 }
 
 func TestHappyPath(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("Outline: 1 section of fraction sums", goodLatex, ""))
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "teacher-1", Prompt: "a fractions worksheet for grade 5"})
@@ -88,6 +89,7 @@ func TestHappyPath(t *testing.T) {
 }
 
 func TestFixLoop(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", brokenLatex, goodLatex))
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
@@ -125,6 +127,7 @@ func TestFixLoop(t *testing.T) {
 }
 
 func TestFixCapReached(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", brokenLatex, brokenLatex))
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions", MaxRetries: intp(2)})
@@ -150,6 +153,7 @@ func TestFixCapReached(t *testing.T) {
 }
 
 func TestFailedFixCallWaitsManual(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "outline"}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: brokenLatex}),
@@ -167,6 +171,7 @@ func TestFailedFixCallWaitsManual(t *testing.T) {
 }
 
 func TestManualModeSkipsFix(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", brokenLatex, goodLatex))
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions", Mode: events.ModeManual})
@@ -180,6 +185,7 @@ func TestManualModeSkipsFix(t *testing.T) {
 }
 
 func TestCleansFencedAndChattyAnswers(t *testing.T) {
+	t.Parallel()
 	answers := map[string]string{
 		"fenced":        "```latex\n" + goodLatex + "```\n",
 		"chatty":        "Sure! Here is your worksheet:\n\n" + goodLatex + "\nLet me know if you want changes.",
@@ -203,6 +209,7 @@ func TestCleansFencedAndChattyAnswers(t *testing.T) {
 }
 
 func TestTransientLLMErrorsThenSuccess(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Status: 500}, fakellm.Reply{Status: 429}, fakellm.Reply{Content: "outline"}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),
@@ -231,6 +238,7 @@ func TestTransientLLMErrorsThenSuccess(t *testing.T) {
 }
 
 func TestLLMFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		reply    fakellm.Reply
@@ -261,6 +269,7 @@ func TestLLMFailures(t *testing.T) {
 }
 
 func TestServiceRetryBudgetZero(t *testing.T) {
+	t.Parallel()
 	zero := 0
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{"design": fakellm.Script(fakellm.Reply{Status: 503})}),
 		func(c *testpipeline.Setup) { c.Control.MaxRetries = &zero })
@@ -273,6 +282,7 @@ func TestServiceRetryBudgetZero(t *testing.T) {
 }
 
 func TestInvalidRequests(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		req  events.JobRequest
@@ -328,6 +338,7 @@ func TestInvalidRequests(t *testing.T) {
 }
 
 func TestMalformedMessagesAreRejected(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	bad := []struct{ name, data, msgID string }{
 		{"not json", "fractions please", "m1"},
@@ -382,6 +393,7 @@ func TestMalformedMessagesAreRejected(t *testing.T) {
 }
 
 func TestDuplicateRequestCreatesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	id := uuid.NewString()
 	req := events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"}
@@ -403,6 +415,7 @@ func TestDuplicateRequestCreatesNothing(t *testing.T) {
 }
 
 func TestUpperCaseJobIDIsNormalised(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	id := uuid.NewString()
 	e.publish([]byte(`{"job_id":"`+strings.ToUpper(id)+`","user_id":"u","prompt":"fractions"}`), "")
@@ -413,6 +426,7 @@ func TestUpperCaseJobIDIsNormalised(t *testing.T) {
 }
 
 func TestRequestWithoutJobIDGetsOne(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	e.publish([]byte(`{"user_id":"u","prompt":"fractions"}`), "")
 	e.fx.Events.WaitFor(t, testpipeline.DefaultTimeout, "an event of the request without job_id", func(s testpipeline.Seen) bool { return len(s.Jobs) > 0 })
@@ -425,6 +439,7 @@ func TestRequestWithoutJobIDGetsOne(t *testing.T) {
 }
 
 func TestHostileLatexLeaksNothing(t *testing.T) {
+	t.Parallel()
 	passwd, err := os.ReadFile("/etc/passwd")
 	if err != nil {
 		t.Skip("no /etc/passwd to protect")

@@ -83,6 +83,7 @@ func (e *env) completionOrder(ids []string) []string {
 // running; it starts design after every normal job left design, and so every
 // later stage after every normal job left that stage: it completes last.
 func TestPriorityOvertakesQueuedJobs(t *testing.T) {
+	t.Parallel()
 	gate := make(chan struct{})
 	var open sync.Once
 	openGate := func() { open.Do(func() { close(gate) }) }
@@ -132,6 +133,7 @@ func TestPriorityOvertakesQueuedJobs(t *testing.T) {
 // A high job's ticket stays on the high queue when it is retried: redelivered
 // after a transient failure (nak with delay) and re-published by a user's retry.
 func TestRetriedHighTicketKeepsItsQueue(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(
 			fakellm.Reply{Status: http.StatusServiceUnavailable, Content: "overloaded"},
@@ -173,6 +175,7 @@ func TestRetriedHighTicketKeepsItsQueue(t *testing.T) {
 // A high ticket that runs out of deliveries parks its job as a normal one does:
 // the max-deliveries advisories of every queue's consumer are handled.
 func TestMaxDeliveriesParksHighJob(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, lowMaxDeliver, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Status: http.StatusServiceUnavailable, Content: "overloaded"}),
 	}))
@@ -190,6 +193,7 @@ func TestMaxDeliveriesParksHighJob(t *testing.T) {
 // deleted, normal jobs still run and Consuming names the missing consumer; once
 // it is back a high job runs again.
 func TestQueueConsumerRebinds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", minimalLatex, ""))
 	high := events.Queue{Stage: events.StageDesign, Priority: events.PriorityHigh}
 	if err := e.nats.JS.DeleteConsumer(e.ctx, events.StreamJobs, high.Durable()); err != nil {
@@ -216,6 +220,7 @@ func TestQueueConsumerRebinds(t *testing.T) {
 // normal ones, are neither redelivered nor dead-lettered: a low queue holds one
 // ticket at a time, and that one is heartbeated while it waits.
 func TestStarvedLowTicketsAreNotRedelivered(t *testing.T) {
+	t.Parallel()
 	slow := func(req fakellm.Request) fakellm.Reply {
 		if strings.Contains(req.LastUser(), "slow") {
 			return fakellm.Reply{Content: "outline", Delay: 2 * time.Second}

@@ -10,6 +10,7 @@ import (
 // recent keeps at most its bound, forgets the oldest first, and hands each
 // value out once.
 func TestRecentJobs(t *testing.T) {
+	t.Parallel()
 	r := newRecent[events.Job](3)
 	for i := range 4 {
 		r.put(fmt.Sprint(i), &events.Job{ID: fmt.Sprint(i)}, uint64(i+10))

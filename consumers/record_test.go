@@ -19,6 +19,7 @@ import (
 // kept and recorded once the stream is back, within the lease: the job
 // completes with one design call, never paying for the answer again.
 func TestAnswerKeptUntilConversationsStreamAnswers(t *testing.T) {
+	t.Parallel()
 	var (
 		e        *env
 		once     sync.Once

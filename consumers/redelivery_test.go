@@ -40,6 +40,7 @@ func (e *env) seedJob(j *events.Job) {
 }
 
 func TestStaleTicketIsDropped(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, goodLatex))
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions"})
@@ -59,6 +60,7 @@ func TestStaleTicketIsDropped(t *testing.T) {
 }
 
 func TestDuplicateTicketRunsOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "outline", Delay: 300 * time.Millisecond}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),
@@ -89,6 +91,7 @@ func TestDuplicateTicketRunsOnce(t *testing.T) {
 // A worker wrote the design result and died before publishing the latex ticket:
 // the redelivered design ticket re-publishes the latex ticket; design is not redone.
 func TestRedeliveredTicketRepublishesNext(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	id := uuid.NewString()
 	e.seedJob(&events.Job{ID: id, Status: events.StatusPending, CurrentStep: events.StepLatex,
@@ -103,6 +106,7 @@ func TestRedeliveredTicketRepublishesNext(t *testing.T) {
 // A worker got the LLM's answer, recorded it in the conversation and died before
 // writing the job: the takeover reuses the answer instead of paying for a new one.
 func TestTakeoverReusesRecordedAnswer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("a different outline", goodLatex, ""))
 	id := uuid.NewString()
 	e.seedJob(&events.Job{ID: id, Status: events.StatusRunning, CurrentStep: events.StepDesign,
@@ -130,6 +134,7 @@ func TestTakeoverReusesRecordedAnswer(t *testing.T) {
 // A ticket for a job another live worker holds waits for the lease to run out and
 // then takes the job over.
 func TestLiveLeaseIsRespectedThenTakenOver(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	id := uuid.NewString()
 	expires := time.Now().Add(1500 * time.Millisecond)
@@ -150,6 +155,7 @@ func TestLiveLeaseIsRespectedThenTakenOver(t *testing.T) {
 // Stop with a short deadline cancels a slow LLM call and hands the job back; a
 // fresh pipeline finishes it, once.
 func TestShutdownHandsWorkBack(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "slow outline", Delay: 5 * time.Second}, fakellm.Reply{Content: "outline"}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),
@@ -182,6 +188,7 @@ func TestShutdownHandsWorkBack(t *testing.T) {
 
 // Stop with time to spare lets in-flight work finish before returning.
 func TestShutdownFinishesInFlightWork(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, fakellm.ByStep(map[string]fakellm.Handler{
 		"design": fakellm.Script(fakellm.Reply{Content: "outline", Delay: 1500 * time.Millisecond}),
 		"latex":  fakellm.Script(fakellm.Reply{Content: goodLatex}),

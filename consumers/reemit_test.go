@@ -14,6 +14,7 @@ import (
 // A worker wrote "completed" and died before publishing the event: the
 // redelivered compile ticket is stale, and it publishes the missing event.
 func TestRedeliveredStaleTicketRepublishesLostEvent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""))
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	e.pipe.Stop(stopCtx)

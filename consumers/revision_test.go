@@ -56,6 +56,7 @@ func (e *env) streamMsgs(name string) uint64 {
 // with the winner's revision, publish no event, and the job keeps the winner's
 // LaTeX.
 func TestConcurrentEditsOnOneRevisionOneWins(t *testing.T) {
+	t.Parallel()
 	e := newControlEnv(t)
 	id := e.submitNew("")
 	base := e.rawJob(id).Revision()
@@ -117,6 +118,7 @@ func TestConcurrentEditsOnOneRevisionOneWins(t *testing.T) {
 // and no status event or ticket is published. Based on the current revision,
 // the same request works.
 func TestStaleChangesChangeNothing(t *testing.T) {
+	t.Parallel()
 	e := newControlEnv(t)
 	id := e.submitNew("")
 	waiting, _, err := e.store.Update(e.ctx, id, func(j *events.Job) error {

@@ -56,6 +56,7 @@ func isRecovered(ev events.StatusEvent) bool { return ev.Message == recovered }
 func isCompleted(ev events.StatusEvent) bool { return ev.Status == events.StatusCompleted }
 
 func TestSweeperRecoversStuckJob(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
 	id := uuid.NewString()
 	// The hand-off's ticket was published moments ago (inside the duplicates
@@ -92,6 +93,7 @@ func TestSweeperRecoversStuckJob(t *testing.T) {
 // leased job's, retried until its lease ends in an hour), since theirs may be
 // queued behind it.
 func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
 	expired := &events.Lease{Owner: "old-worker", ExpiresAt: time.Now().Add(-time.Minute)}
 	tests := []struct {
@@ -149,6 +151,7 @@ func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 
 // Several processes sweep at once; each stuck job is recovered by exactly one.
 func TestConcurrentSweepersRecoverOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
 	for range 3 {
 		e.startPipeline()
@@ -176,6 +179,7 @@ func TestConcurrentSweepersRecoverOnce(t *testing.T) {
 // A job waiting for a ticket its stage does not hold (lost after the job was
 // written) is handed back under a new sequence once idle past the grace.
 func TestSweeperRescuesJobsWhoseTicketWasLost(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, goodLatex), sweepFast)
 	tests := []struct {
 		name string
@@ -222,6 +226,7 @@ func (e *env) activeRecords() map[string]uint64 {
 // found by a sweeper's first pass, which reads every unfinished job and indexes
 // it, and recovered.
 func TestSweeperIndexesJobsFromBeforeTheIndex(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
 	id := uuid.NewString()
 	e.seedStuck(id)
@@ -242,6 +247,7 @@ func TestSweeperIndexesJobsFromBeforeTheIndex(t *testing.T) {
 // A record left for a job that has no stage any more (its writer died before
 // removing it) is removed by the sweeper.
 func TestSweeperRemovesRecordsOfSettledJobs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
 	id := uuid.NewString()
 	e.seedJob(&events.Job{ID: id, Status: events.StatusCompleted, CurrentStep: events.StepDone})

@@ -17,6 +17,7 @@ import (
 // a refusal being a 400 on submit and an invalid-request job on jobs.prompt; a
 // pipeline without it refuses every webhook.
 func TestWebhookURLIsChecked(t *testing.T) {
+	t.Parallel()
 	refuse := func(_ context.Context, url string) error {
 		if strings.Contains(url, "internal") {
 			return fmt.Errorf("%w: webhook_url host %q is internal", events.ErrInvalid, "internal.example")
