@@ -16,6 +16,15 @@ import (
 // BucketPDFs is the object store holding <job_id>.pdf.
 const BucketPDFs = "pdfs"
 
+// PDFs binds the object store of PDFs.
+func PDFs(ctx context.Context, js jetstream.JetStream) (jetstream.ObjectStore, error) {
+	obs, err := js.ObjectStore(ctx, BucketPDFs)
+	if err != nil {
+		return nil, fmt.Errorf("bind object store %s: %w", BucketPDFs, err)
+	}
+	return obs, nil
+}
+
 // BucketPDFCache is the KV bucket holding the PDF of LaTeX that compiled, keyed by
 // the source's content hash (a KV value is one message, so a hit costs one read,
 // where an object store read costs a consumer). It is a cache: entries age out

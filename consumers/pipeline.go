@@ -89,9 +89,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("consumers config: %w", err)
 	}
-	pdfs, err := d.JS.ObjectStore(ctx, broker.BucketPDFs)
+	pdfs, err := broker.PDFs(ctx, d.JS)
 	if err != nil {
-		return nil, fmt.Errorf("bind object store %s: %w", broker.BucketPDFs, err)
+		return nil, err
 	}
 	log := d.Log
 	if log == nil {

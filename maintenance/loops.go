@@ -116,6 +116,16 @@ type Deps struct {
 	Metrics *metrics.Metrics
 }
 
+// parts returns an executor writing through d and d's logger (a discarding
+// one when nil).
+func (d Deps) parts() (*lifecycle.Executor, *slog.Logger) {
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return lifecycle.NewExecutor(d.Store, lifecycle.JetStream{JS: d.JS}, log, d.Metrics), log
+}
+
 // Loops are the background loops every process runs beside its stages: the
 // sweeper, the janitor (unless the retention is 0), the max-deliveries handler
 // and the dependents consumer. Each changes jobs only through the lifecycle.
@@ -134,11 +144,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Loops, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("maintenance config: %w", err)
 	}
-	log := d.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	x := lifecycle.NewExecutor(d.Store, lifecycle.JetStream{JS: d.JS}, log, d.Metrics)
+	x, log := d.parts()
 	l := &Loops{}
 	l.deadLetter = &deadLetter{js: d.JS, jobs: x, log: log, metrics: d.Metrics}
 	if err := l.deadLetter.start(ctx); err != nil {
@@ -165,9 +171,9 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Loops, error) {
 
 // newJanitor builds the janitor (without starting it).
 func newJanitor(ctx context.Context, cfg JanitorConfig, d Deps, x jobs, log *slog.Logger) (*janitor, error) {
-	pdfs, err := d.JS.ObjectStore(ctx, broker.BucketPDFs)
+	pdfs, err := broker.PDFs(ctx, d.JS)
 	if err != nil {
-		return nil, fmt.Errorf("bind object store %s: %w", broker.BucketPDFs, err)
+		return nil, err
 	}
 	return &janitor{cfg: cfg, store: d.Store, jobs: x, pdfs: pdfs, log: log, metrics: d.Metrics}, nil
 }
@@ -205,11 +211,7 @@ type Janitor struct{ jn *janitor }
 // NewJanitor builds a Janitor with cfg's retention.
 func NewJanitor(ctx context.Context, cfg JanitorConfig, d Deps) (*Janitor, error) {
 	cfg = cfg.withDefaults()
-	log := d.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	x := lifecycle.NewExecutor(d.Store, lifecycle.JetStream{JS: d.JS}, log, d.Metrics)
+	x, log := d.parts()
 	jn, err := newJanitor(ctx, cfg, d, x, log)
 	if err != nil {
 		return nil, err
@@ -237,11 +239,7 @@ type Sweeper struct{ s *sweeper }
 
 // NewSweeper builds a Sweeper with cfg.
 func NewSweeper(cfg SweeperConfig, d Deps) *Sweeper {
-	log := d.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	x := lifecycle.NewExecutor(d.Store, lifecycle.JetStream{JS: d.JS}, log, d.Metrics)
+	x, log := d.parts()
 	return &Sweeper{&sweeper{cfg: cfg.withDefaults(), store: d.Store, jobs: x, js: d.JS, log: log, metrics: d.Metrics, indexed: true}}
 }
 
