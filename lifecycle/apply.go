@@ -196,15 +196,21 @@ func (x *Executor) Emit(ctx context.Context, j *events.Job, rev uint64, before e
 	if before != j.Status && ev.Final() && x.metrics != nil {
 		x.metrics.JobsFinished.WithLabelValues(string(j.Status)).Inc()
 	}
+	x.publishEvent(ctx, events.SubjectStatus, ev)
+}
+
+// publishEvent publishes ev on subject, counting and logging a failure: the
+// redelivered ticket or the sweeper publishes it again.
+func (x *Executor) publishEvent(ctx context.Context, subject string, ev events.StatusEvent) {
 	data, err := json.Marshal(ev)
 	if err == nil {
-		err = x.pub.Publish(ctx, events.SubjectStatus, data, ev.MsgID(), false)
+		err = x.pub.Publish(ctx, subject, data, ev.MsgID(), false)
 	}
 	if err != nil {
 		if x.metrics != nil {
 			x.metrics.EventPublishErrs.Inc()
 		}
-		x.log.ErrorContext(ctx, "publish status event", "job_id", j.ID, "status", j.Status, "error", err)
+		x.log.ErrorContext(ctx, "publish status event", "subject", subject, "job_id", ev.JobID, "status", ev.Status, "error", err)
 	}
 }
 
@@ -224,17 +230,7 @@ func (x *Executor) Reemit(ctx context.Context, id string) {
 // publish was lost, and drops it as a duplicate otherwise; no subscriber of
 // jobs.status sees it twice.
 func (x *Executor) EmitAgain(ctx context.Context, j *events.Job, rev uint64) {
-	ev := j.Event(j.StateRevision(rev))
-	data, err := json.Marshal(ev)
-	if err == nil {
-		err = x.pub.Publish(ctx, events.SubjectStatusAgain, data, ev.MsgID(), false)
-	}
-	if err != nil {
-		if x.metrics != nil {
-			x.metrics.EventPublishErrs.Inc()
-		}
-		x.log.ErrorContext(ctx, "publish status event again", "job_id", j.ID, "status", j.Status, "error", err)
-	}
+	x.publishEvent(ctx, events.SubjectStatusAgain, j.Event(j.StateRevision(rev)))
 }
 
 // HandOn publishes the ticket j expects, if any. The dedupe id (TicketMsgID)
