@@ -1,8 +1,19 @@
 # syntax=docker/dockerfile:1
 # sheetd and sheetctl on Debian with pdflatex. Build: docker build -t sheetpipe/sheetd .
-# Run (embedded NATS): docker run -p 127.0.0.1:8080:8080 -e SHEETPIPE_API_TOKEN=... \
-#   --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined sheetpipe/sheetd
-# (the compile jail needs user namespaces and a fresh /proc; see README "Compile sandbox")
+# Run with its embedded NATS server, reachable from the host as user client
+# (deploy/nats/auth.conf's users; sheetd logs in as user sheetd):
+#   export SHEETPIPE_API_TOKEN=... SHEETD_PASSWORD=... CLIENT_PASSWORD=...
+#   docker run -d --name sheetd -v sheetd-data:/var/lib/sheetd/data \
+#     -p 127.0.0.1:8080:8080 -p 127.0.0.1:4222:4222 \
+#     -e SHEETPIPE_API_TOKEN="$SHEETPIPE_API_TOKEN" \
+#     -e SHEETPIPE_NATS_LISTEN=0.0.0.0:4222 -e SHEETPIPE_NATS_CONFIG=/etc/sheetpipe/nats-auth.conf \
+#     -e SHEETD_PASSWORD="$SHEETD_PASSWORD" -e CLIENT_PASSWORD="$CLIENT_PASSWORD" \
+#     -e NATS_USER=sheetd -e NATS_PASSWORD="$SHEETD_PASSWORD" \
+#     --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
+#     sheetpipe/sheetd
+#   sheetctl --server "nats://client:$CLIENT_PASSWORD@127.0.0.1:4222" submit --wait "fractions, grade 5"
+# (the compile jail needs user namespaces and a fresh /proc; see README "Compile sandbox";
+# the embedded server refuses 0.0.0.0 without users; TestDockerRunExample runs these settings)
 # compose.yaml runs two of these against a 3-node NATS cluster.
 
 FROM golang:1.26-bookworm AS build
@@ -29,6 +40,7 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 sheetd \
  && useradd --system --uid 10001 --gid sheetd --home-dir /var/lib/sheetd --create-home --shell /usr/sbin/nologin sheetd
 COPY --from=build /out/sheetd /out/sheetctl /usr/local/bin/
+COPY deploy/nats/auth.conf /etc/sheetpipe/nats-auth.conf
 USER 10001:10001
 WORKDIR /var/lib/sheetd
 ENV SHEETPIPE_HTTP_ADDR=0.0.0.0:8080 \

@@ -96,8 +96,14 @@ bubblewrap:
 deps: texlive bubblewrap
 	$(GO) mod download
 
+## build: sheetd and sheetctl into bin/, stamped with `git describe` and the revision
+## (`sheetd --version`, sheetpipe_build_info)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/sheetpipe/sheetpipe/internal/buildinfo.version=$(VERSION) -X github.com/sheetpipe/sheetpipe/internal/buildinfo.revision=$(REVISION)
+
 build:
-	$(GO) build -o bin/ ./cmd/sheetd ./cmd/sheetctl
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/sheetd ./cmd/sheetctl
 
 vet:
 	gofmt -l . | (! grep .) && $(GO) vet ./...

@@ -122,11 +122,19 @@ func (p *Pipeline) ask(ctx context.Context, j *events.Job, stage events.Stage,
 	}
 	start := time.Now()
 	reply, err := call(ctx, history)
-	p.metrics.LLMCall(string(stage), time.Since(start), reply.Usage.PromptTokens, reply.Usage.CompletionTokens)
+	p.llmCall(stage, start, reply.Usage)
 	if err != nil {
 		return "", err
 	}
 	return p.record(ctx, j, stage, held, convRev, reply)
+}
+
+// llmCall records a call to the language model started at start; the offline
+// provider makes none, so its answers are not counted.
+func (p *Pipeline) llmCall(stage events.Stage, start time.Time, u ai.Usage) {
+	if p.llm.Provider() != ai.ProviderOffline {
+		p.metrics.LLMCall(string(stage), time.Since(start), u.PromptTokens, u.CompletionTokens)
+	}
 }
 
 // conversation returns job j's conversation as the stage asking the LLM

@@ -74,7 +74,7 @@ func (p *Pipeline) describe(ctx context.Context, j *events.Job) (string, []strin
 	wg.Go(func() {
 		start := time.Now()
 		desc, descErr = p.llm.GenerateDescription(ctx, history, j.Latex)
-		p.metrics.LLMCall(string(events.StageMeta), time.Since(start), desc.Usage.PromptTokens, desc.Usage.CompletionTokens)
+		p.llmCall(events.StageMeta, start, desc.Usage)
 		if descErr != nil {
 			cancel()
 		}
@@ -83,7 +83,7 @@ func (p *Pipeline) describe(ctx context.Context, j *events.Job) (string, []strin
 		start := time.Now()
 		var reply ai.Reply
 		tags, reply, tagsErr = p.llm.GenerateTags(ctx, history, j.Latex)
-		p.metrics.LLMCall(string(events.StageMeta), time.Since(start), reply.Usage.PromptTokens, reply.Usage.CompletionTokens)
+		p.llmCall(events.StageMeta, start, reply.Usage)
 		if tagsErr != nil {
 			cancel()
 		}

@@ -212,10 +212,13 @@ type ListReply struct {
 }
 
 // DecodeControl parses the JSON object body of a control request into v, refusing
-// anything else (and unknown fields) with ErrInvalid, as well as text that is not
-// valid UTF-8, which encoding/json would replace with U+FFFD ("instruction is
-// not valid UTF-8").
+// anything else (and unknown fields or fields given twice, see checkFields) with
+// ErrInvalid, as well as text that is not valid UTF-8, which encoding/json would
+// replace with U+FFFD ("instruction is not valid UTF-8").
 func DecodeControl(data []byte, v any) error {
+	if err := checkFields(data, v); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); errors.Is(err, ErrInvalid) {

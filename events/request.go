@@ -47,8 +47,9 @@ type JobRequest struct {
 }
 
 // DecodeRequest parses a job request. It fails with ErrMalformed when data is not a
-// JSON object, and with ErrInvalid when a field has the wrong type or its text
-// is not valid UTF-8 ("prompt is not valid UTF-8": encoding/json would have
+// JSON object, and with ErrInvalid when a field is unknown or given twice
+// (checkFields: `unknown field "priorty" (did you mean "priority"?)`), has the
+// wrong type or its text is not valid UTF-8 ("prompt is not valid UTF-8": encoding/json would have
 // replaced each bad byte with U+FFFD) — the request then carries whatever job_id
 // and user_id it had, so the failure can be reported on that job; the rules on
 // values are checked by Validate.
@@ -76,7 +77,10 @@ func DecodeRequest(data []byte) (JobRequest, error) {
 		}
 		return r, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	return r, checkText(trimmed)
+	if err := checkText(trimmed); err != nil {
+		return r, err
+	}
+	return r, checkFields(trimmed, &r)
 }
 
 func jsonKind(k reflect.Kind) string {

@@ -18,7 +18,7 @@ func TestDecodeRequest(t *testing.T) {
 	}{
 		{"object", `{"user_id":"u","prompt":"p"}`, nil},
 		{"leading space", "  \n{\"user_id\":\"u\",\"prompt\":\"p\"}", nil},
-		{"unknown fields ignored", `{"user_id":"u","prompt":"p","extra":1}`, nil},
+		{"unknown field", `{"user_id":"u","prompt":"p","extra":1}`, ErrInvalid},
 		{"empty", ``, ErrMalformed},
 		{"text", `fractions please`, ErrMalformed},
 		{"array", `[{"user_id":"u"}]`, ErrMalformed},

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/buildinfo"
 )
 
 const namespace = "sheetpipe"
@@ -102,7 +103,19 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.JobsDeleted, m.WebhookDeliveries, m.WebhookDuration)
 	m.initLabels()
 	m.EventsDropped = newEventsDropped(reg)
+	registerBuildInfo(reg)
 	return m
+}
+
+// registerBuildInfo adds sheetpipe_build_info{version,revision,goversion} 1: the
+// build that is running (internal/buildinfo), to join on other series.
+func registerBuildInfo(reg prometheus.Registerer) {
+	bi := buildinfo.Get()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
+		Help: "The running build: version (git describe), revision and Go version; always 1."},
+		[]string{"version", "revision", "goversion"})
+	g.WithLabelValues(bi.Version, bi.Revision, bi.GoVersion).Set(1)
+	reg.MustRegister(g)
 }
 
 // Label values known in advance, initialised so every series exists from the

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/sheetpipe/sheetpipe/internal/buildinfo"
 	"github.com/sheetpipe/sheetpipe/service"
 )
 
@@ -21,7 +22,12 @@ func main() {
 		fs.PrintDefaults()
 	}
 	cfg.RegisterFlags(fs, os.Getenv)
+	version := fs.Bool("version", false, "print the version, the revision built from and the Go version, and exit")
 	_ = fs.Parse(os.Args[1:])
+	if *version {
+		fmt.Println("sheetd", buildinfo.Get())
+		return
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
