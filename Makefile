@@ -34,7 +34,7 @@ fuzz:
 
 ## texlive: install pdflatex and the TeX packages worksheets use from Debian when any is
 ## missing (checked by kpsewhich, so a machine with only the base set gets the rest);
-## one line per step, the time at the end
+## apt-get's progress shown, the time at the end
 texlive:
 	@command -v pdflatex >/dev/null 2>&1 && command -v kpsewhich >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 && \
 		[ "$$(kpsewhich $(TEXFILES) | wc -l)" -eq "$(words $(TEXFILES))" ] || { \
@@ -42,7 +42,7 @@ texlive:
 		echo "texlive: apt-get update"; \
 		$(SUDO) apt-get update -qq && \
 		echo "texlive: installing $(TEXLIVE) (about 310 MB to download, 610 MB on disk)" && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEXLIVE) >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(TEXLIVE) && \
 		echo "texlive: installed in $$(( $$(date +%s) - start ))s"; }
 
 ## prometheus: install prometheus and promtool from Debian when missing (deploy's tests run them).
@@ -91,7 +91,7 @@ bubblewrap:
 	@command -v bwrap >/dev/null 2>&1 || { \
 		echo "installing bubblewrap"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends bubblewrap; }
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends bubblewrap; }
 
 deps: texlive bubblewrap
 	$(GO) mod download

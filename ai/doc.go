@@ -17,7 +17,8 @@
 // the test fixture internal/fakellm can tell the steps apart.
 //
 // The "offline" provider needs no model and no network: it deterministically
-// renders a valid worksheet from the prompt (labelled as generated offline), so
+// renders a valid worksheet from the prompt (its count, topic, word list, grade
+// and refinements; titled as an offline placeholder), so
 // the pipeline runs end to end without an API key. User text is always passed
 // through EscapeLatex before it enters LaTeX.
 //

@@ -53,45 +53,58 @@ func latestRequest(history []Turn) string {
 	return ""
 }
 
-// topicFromDesign returns the topic for an offline document: the outline's
-// "Topic:" line, else the latest request in history, else the outline's first
-// line.
-func topicFromDesign(design string, history []Turn) string {
+// requestFor returns the request an offline document is made for: the latest
+// request in history, else the outline's "Topic:" line, else its first line.
+func requestFor(design string, history []Turn) string {
+	if req := latestRequest(history); req != "" {
+		return req
+	}
 	first := ""
 	for line := range strings.Lines(design) {
 		line = strings.TrimSpace(line)
 		if t, ok := strings.CutPrefix(line, topicLabel); ok {
-			return topicOf(t)
+			return strings.TrimSpace(t)
 		}
 		if first == "" {
 			first = line
 		}
 	}
-	if req := latestRequest(history); req != "" {
-		return topicOf(req)
-	}
-	return topicOf(first)
+	return first
 }
 
 func offlineDesign(prompt string) string {
-	topic := topicOf(prompt)
+	spec := parseOffline(prompt)
+	words := ""
+	if spec.kind.words {
+		words = "\nWords: " + strings.Join(spec.words, ", ")
+	}
 	return fmt.Sprintf(`%s %s
-Audience: as given in the request
+Title: %s
+Audience: %s
 Sections:
 1. Header: the title, name and date lines
 2. Instructions: one short paragraph
-3. Exercises: %d numbered %s exercises, easy to medium, each with an answer line
+3. Exercises: %d numbered %s exercises, difficulty level %d, each with an answer line%s
 Layout: one column, space for working after each exercise
-Note: %s`, topicLabel, topic, offlineExercises, exerciseKindsFor(topic).name, offlineNote)
+Note: %s`, topicLabel, topicOf(prompt), offlineTitle(spec.kind), audience(spec.grade), spec.count, spec.kind.name,
+		spec.difficulty, words, offlineNote)
+}
+
+func audience(grade int) string {
+	if grade == 0 {
+		return "as given in the request"
+	}
+	return fmt.Sprintf("grade %d", grade)
 }
 
 func offlineRefine(previous, instruction string) string {
-	return strings.TrimSpace(previous + "\nRefinement: " + strings.TrimSpace(instruction))
+	return strings.TrimSpace(previous + "\n" + refinementLabel + " " + strings.TrimSpace(instruction))
 }
 
 func offlineDescription(request string) string {
-	return fmt.Sprintf("A printable worksheet for: %s. It has %d numbered exercises with space for the answers (generated offline, no LLM configured).",
-		strings.TrimRight(topicOf(request), "."), offlineExercises)
+	spec := parseOffline(request)
+	return fmt.Sprintf("An offline sample %s worksheet (no LLM configured) for: %s. It has %d numbered exercises with space for the answers.",
+		strings.ToLower(spec.kind.title), strings.TrimRight(topicOf(request), "."), spec.exerciseCount())
 }
 
 // stopWords are left out of offline tags.

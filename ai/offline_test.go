@@ -85,8 +85,8 @@ func TestOfflinePipeline(t *testing.T) {
 			t.Errorf("latex lacks %q", want)
 		}
 	}
-	if n := strings.Count(run.latex, `\item `); n != offlineExercises {
-		t.Errorf("latex has %d exercises, want %d", n, offlineExercises)
+	if n := strings.Count(run.latex, `\item `); n != defaultExercises {
+		t.Errorf("latex has %d exercises, want %d", n, defaultExercises)
 	}
 	if run.fixed != run.latex {
 		t.Error("offline fix did not regenerate the same document")

@@ -23,7 +23,7 @@ func (c *Client) GenerateDesign(ctx context.Context, history []Turn, prompt stri
 // are finished documents the worksheet builds on, as for GenerateDesign.
 func (c *Client) GenerateLatex(ctx context.Context, history []Turn, design string, refs ...Reference) (Reply, error) {
 	return c.call(ctx, StepLatex, history, latexMessage(design)+referencesMessage(refs), Clean,
-		func() string { return offlineLatex(topicFromDesign(design, history)) })
+		func() string { return offlineLatex(requestFor(design, history)) })
 }
 
 // FixLatex asks for a corrected version of latex, which failed to compile with
@@ -32,7 +32,7 @@ func (c *Client) GenerateLatex(ctx context.Context, history []Turn, design strin
 // GenerateLatex's (step "fix").
 func (c *Client) FixLatex(ctx context.Context, history []Turn, latex string, e LatexErrorInfo) (Reply, error) {
 	return c.call(ctx, StepFix, history, fixMessage(latex, e, c.cfg.TeX), Clean,
-		func() string { return offlineLatex(topicOf(latestRequest(history))) })
+		func() string { return offlineLatex(latestRequest(history)) })
 }
 
 // RefinePrompt asks for a revised, self-contained worksheet request that

@@ -41,12 +41,27 @@ func Run(ctx context.Context, cfg Config) error {
 	conc, _ := cfg.concurrency()
 
 	url := cfg.NATSURL
-	var emb *broker.Embedded
 	if url == "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 			return fmt.Errorf("data dir: %w", err)
 		}
-		var err error
+		release, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	// Both ports are checked before anything starts, so a busy one fails at once.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w (another sheetd? stop it or set SHEETPIPE_HTTP_ADDR)", cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
+	var emb *broker.Embedded
+	if url == "" {
+		if err := probeListen(cfg.NATSListen); err != nil {
+			return err
+		}
 		emb, err = broker.StartEmbeddedWith(broker.EmbeddedConfig{StoreDir: cfg.DataDir, Listen: cfg.NATSListen, ConfigFile: cfg.NATSConfig}, broker.WithLogger(log))
 		if err != nil {
 			return err
@@ -131,10 +146,6 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	loopsDeps := maintenance.Deps{JS: js, Store: store, Log: log, Metrics: m}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
-	}
 	public := !isLoopback(ln.Addr())
 	if public && cfg.APIToken == "" {
 		log.Warn("HTTP address is not loopback and SHEETPIPE_API_TOKEN is not set: /jobs answers 403", "http", ln.Addr().String())
