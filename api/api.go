@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/micro"
-
 	"github.com/sheetpipe/sheetpipe/events"
 )
 
@@ -78,7 +76,7 @@ type API struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	svc      micro.Service
+	svc      *service
 	stopping bool
 	inFlight sync.WaitGroup
 	streams  atomic.Int64 // server-sent event streams open

@@ -26,9 +26,12 @@
 // (plus "revision", the job's current one, when a change's if_revision is stale).
 // Each request runs in its own goroutine (at most 64 per endpoint and process)
 // under Config.Timeout, so a slow request delays no other; one that finds no free
-// slot before its deadline is refused as busy. Since replies are sent after
-// micro's handler returns, each endpoint's own counts (answered, errors,
-// average processing time) are in the data of `nats micro stats sheetpipe`.
+// slot before its deadline is refused as busy. Since replies are sent after the
+// subscription's handler returns, micro.AddService would count and time only that
+// handler: the service answers micro's PING, INFO and STATS itself, with micro's
+// types, and `nats micro stats sheetpipe` shows each endpoint's counts taken when
+// the reply is sent (every 4xx or 5xx reply an error, last_error "code:message",
+// processing time from the request's arrival to its reply).
 //
 // HTTP routes (Register), the same operations under /jobs: POST /jobs (202 and
 // Location), GET /jobs?status=&user_id=&limit=, GET /jobs/{id},

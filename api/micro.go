@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
@@ -16,8 +19,17 @@ import (
 )
 
 // StartMicro adds the NATS micro service "sheetpipe" on nc: one endpoint per
-// operation on subject sheetpipe.<operation>, in the default queue group so every
-// sheetd shares the requests. It returns once the server has the subscriptions.
+// operation on subject sheetpipe.<operation>, in micro's default queue group so
+// every sheetd shares the requests, and micro's PING, INFO and STATS control
+// subjects ($SRV.<verb>, $SRV.<verb>.sheetpipe, $SRV.<verb>.sheetpipe.<id>). It
+// returns once the server has the subscriptions.
+//
+// The service speaks micro's protocol with micro's types but is not built with
+// micro.AddService: micro counts a request, and times it, only while the handler
+// function runs, and an error only when the reply goes through micro.Request.
+// Ours answer from their own goroutines later, so micro's STATS would show every
+// request as taking microseconds and none as failing. Here STATS reports each
+// endpoint's own counters, taken when the reply is sent.
 func (a *API) StartMicro(nc *nats.Conn) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -27,41 +39,52 @@ func (a *API) StartMicro(nc *nats.Conn) error {
 	case a.stopping:
 		return errors.New("micro service already stopped")
 	}
-	served := make(map[string]*microEndpoint, len(endpoints))
-	for _, ep := range endpoints {
-		served[endpointName(ep.op)] = &microEndpoint{a: a, nc: nc, ep: ep, sem: make(chan struct{}, maxInFlight)}
+	svc := &service{
+		id:      strings.ReplaceAll(uuid.NewString(), "-", ""),
+		started: time.Now().UTC(),
 	}
-	svc, err := micro.AddService(nc, micro.Config{
-		Name:        events.ServiceName,
-		Version:     events.ServiceVersion,
-		Description: "sheetpipe control API: submit worksheet jobs, follow and change them",
-		Metadata:    map[string]string{"http": "/jobs"},
-		StatsHandler: func(e *micro.Endpoint) any {
-			if m, ok := served[e.Name]; ok {
-				return m.stats.snapshot()
+	for _, ep := range endpoints {
+		svc.endpoints = append(svc.endpoints, &microEndpoint{
+			a: a, nc: nc, ep: ep, sem: make(chan struct{}, maxInFlight),
+			name: endpointName(ep.op), subject: events.ControlSubject(ep.op),
+			metadata: map[string]string{"description": ep.doc, "request": ep.request, "response": ep.response,
+				"errors": ep.errors + ", 413 body too large, 500 internal"},
+		})
+	}
+	for _, m := range svc.endpoints {
+		sub, err := nc.QueueSubscribe(m.subject, micro.DefaultQueueGroup, m.handle)
+		if err != nil {
+			return errors.Join(fmt.Errorf("subscribe endpoint %s: %w", m.ep.op, err), svc.stop())
+		}
+		svc.subs = append(svc.subs, sub)
+	}
+	for verb, answer := range map[micro.Verb]func() any{
+		micro.PingVerb:  func() any { return micro.Ping{ServiceIdentity: svc.identity(), Type: micro.PingResponseType} },
+		micro.InfoVerb:  func() any { return svc.info() },
+		micro.StatsVerb: func() any { return svc.stats() },
+	} {
+		// Every instance, every sheetpipe, this one.
+		for _, kind := range [][2]string{{"", ""}, {events.ServiceName, ""}, {events.ServiceName, svc.id}} {
+			subject, err := micro.ControlSubject(verb, kind[0], kind[1])
+			if err == nil {
+				var sub *nats.Subscription
+				sub, err = nc.Subscribe(subject, func(msg *nats.Msg) {
+					data, _ := json.Marshal(answer())
+					if err := msg.Respond(data); err != nil {
+						a.log.Warn("micro control reply not sent", "subject", msg.Subject, "error", err.Error())
+					}
+				})
+				svc.subs = append(svc.subs, sub)
 			}
-			return nil
-		},
-		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
-			a.log.Warn("micro service error", "subject", e.Subject, "error", e.Description)
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("add micro service %s: %w", events.ServiceName, err)
-	}
-	g := svc.AddGroup(events.ServiceName)
-	for _, ep := range endpoints {
-		md := map[string]string{"description": ep.doc, "request": ep.request, "response": ep.response,
-			"errors": ep.errors + ", 413 body too large, 500 internal"}
-		name := endpointName(ep.op)
-		if err := g.AddEndpoint(name, served[name], micro.WithEndpointSubject(ep.op), micro.WithEndpointMetadata(md)); err != nil {
-			return errors.Join(fmt.Errorf("add endpoint %s: %w", ep.op, err), svc.Stop())
+			if err != nil {
+				return errors.Join(fmt.Errorf("subscribe %s of %s: %w", verb, events.ServiceName, err), svc.stop())
+			}
 		}
 	}
 	// Once StartMicro returns, the server knows the subscriptions: a request from
 	// any connection reaches the service.
 	if err := nc.FlushTimeout(a.cfg.Timeout); err != nil {
-		return errors.Join(fmt.Errorf("flush micro service subscriptions: %w", err), svc.Stop())
+		return errors.Join(fmt.Errorf("flush micro service subscriptions: %w", err), svc.stop())
 	}
 	a.svc = svc
 	return nil
@@ -78,7 +101,7 @@ func (a *API) Stop() error {
 	if svc == nil {
 		return nil
 	}
-	err := svc.Stop()
+	err := svc.stop()
 	a.inFlight.Wait()
 	if err != nil {
 		return fmt.Errorf("stop micro service: %w", err)
@@ -86,21 +109,80 @@ func (a *API) Stop() error {
 	return nil
 }
 
-// microEndpoint serves one endpoint. Each request runs in its own goroutine, at
-// most maxInFlight at once, under the per-request deadline, so one slow request
-// holds up no other. The reply is published on the request's reply subject
-// directly rather than through micro.Request: that would race with micro's
-// bookkeeping, which reads the request's error once Handle returns.
-type microEndpoint struct {
-	a     *API
-	nc    *nats.Conn
-	ep    endpoint
-	sem   chan struct{}
-	stats endpointStats
+// service is the micro service "sheetpipe" of one sheetd.
+type service struct {
+	id        string
+	started   time.Time
+	endpoints []*microEndpoint
+	subs      []*nats.Subscription
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
-func (m *microEndpoint) Handle(req micro.Request) {
-	data, reply := req.Data(), req.Reply()
+func (s *service) identity() micro.ServiceIdentity {
+	return micro.ServiceIdentity{Name: events.ServiceName, ID: s.id, Version: events.ServiceVersion,
+		Metadata: map[string]string{"http": "/jobs"}}
+}
+
+func (s *service) info() micro.Info {
+	info := micro.Info{
+		ServiceIdentity: s.identity(),
+		Type:            micro.InfoResponseType,
+		Description:     "sheetpipe control API: submit worksheet jobs, follow and change them",
+		Endpoints:       make([]micro.EndpointInfo, 0, len(s.endpoints)),
+	}
+	for _, m := range s.endpoints {
+		info.Endpoints = append(info.Endpoints, micro.EndpointInfo{Name: m.name, Subject: m.subject,
+			QueueGroup: micro.DefaultQueueGroup, Metadata: maps.Clone(m.metadata)})
+	}
+	return info
+}
+
+func (s *service) stats() micro.Stats {
+	st := micro.Stats{
+		ServiceIdentity: s.identity(),
+		Type:            micro.StatsResponseType,
+		Started:         s.started,
+		Endpoints:       make([]*micro.EndpointStats, 0, len(s.endpoints)),
+	}
+	for _, m := range s.endpoints {
+		e := m.stats.snapshot()
+		e.Name, e.Subject, e.QueueGroup = m.name, m.subject, micro.DefaultQueueGroup
+		st.Endpoints = append(st.Endpoints, &e)
+	}
+	return st
+}
+
+// stop drains every subscription: requests already delivered are still served.
+func (s *service) stop() error {
+	s.stopOnce.Do(func() {
+		for _, sub := range s.subs {
+			if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				s.stopErr = errors.Join(s.stopErr, fmt.Errorf("drain %s: %w", sub.Subject, err))
+			}
+		}
+	})
+	return s.stopErr
+}
+
+// microEndpoint serves one endpoint. Each request runs in its own goroutine, at
+// most maxInFlight at once, under the per-request deadline, so one slow request
+// holds up no other. Its stats count every request when its reply is sent, and
+// time it from its arrival (waiting for a slot included) to then.
+type microEndpoint struct {
+	a        *API
+	nc       *nats.Conn
+	ep       endpoint
+	name     string // micro endpoint names have no dots
+	subject  string
+	metadata map[string]string
+	sem      chan struct{}
+	stats    endpointStats
+}
+
+func (m *microEndpoint) handle(msg *nats.Msg) {
+	data, reply := msg.Data, msg.Reply
 	ctx, cancel := context.WithTimeout(context.Background(), m.a.cfg.Timeout)
 	start := time.Now()
 	select {
@@ -142,14 +224,17 @@ func (m *microEndpoint) run(ctx context.Context, data []byte) (any, string, erro
 
 // respond publishes the reply, or the error with micro's error headers and a JSON
 // {"error"} body (with "revision", the job's current one, when the change was
-// based on another), and counts the request.
+// based on another), and counts the request (every error reply, 4xx or 5xx, as
+// an error).
 func (m *microEndpoint) respond(ctx context.Context, reply, jobID string, v any, start time.Time, err error) {
 	msg := &nats.Msg{Subject: reply}
 	if err == nil {
 		msg.Data, err = json.Marshal(v)
 	}
+	var failure string
 	if err != nil {
 		code := codeOf(err)
+		failure = strconv.Itoa(code) + ":" + messageOf(err)
 		m.a.failed(ctx, "nats", m.ep.op, jobID, code, err)
 		msg.Data, _ = json.Marshal(events.ErrorReply{Error: messageOf(err), Revision: events.RevisionOf(err)})
 		msg.Header = nats.Header{
@@ -157,7 +242,8 @@ func (m *microEndpoint) respond(ctx context.Context, reply, jobID string, v any,
 			micro.ErrorCodeHeader: []string{strconv.Itoa(code)},
 		}
 	}
-	m.stats.done(time.Since(start), err)
+	// Counted before the reply leaves: whoever has the reply finds it in STATS.
+	m.stats.done(time.Since(start), failure)
 	if reply == "" {
 		return
 	}

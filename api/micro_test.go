@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -84,8 +83,8 @@ func (s *stubControl) Retry(context.Context, events.JobChange) (*events.Versione
 func (s *stubControl) Refine(context.Context, events.Refinement) (*events.Versioned, error) {
 	return nil, errStub
 }
-func (s *stubControl) Abort(context.Context, events.JobChange) (*events.Versioned, error) {
-	return nil, errStub
+func (s *stubControl) Abort(_ context.Context, c events.JobChange) (*events.Versioned, error) {
+	return nil, fmt.Errorf("%w: cannot abort job %s: it is completed", events.ErrConflict, c.JobID)
 }
 func (s *stubControl) List(context.Context, events.ListQuery) (events.ListReply, error) {
 	return events.ListReply{Jobs: []events.JobSummary{}}, nil
@@ -172,12 +171,8 @@ func TestMicroServiceIsDiscoverable(t *testing.T) {
 	if i < 0 {
 		t.Fatalf("no stats of get: %+v", stats.Endpoints)
 	}
-	var data struct {
-		Answered, Errors int
-		LastError        string `json:"last_error"`
-	}
-	if err := json.Unmarshal(stats.Endpoints[i].Data, &data); err != nil || data.Answered != 1 || data.Errors != 1 || !strings.Contains(data.LastError, "no job") {
-		t.Fatalf("stats of get: %s (%v)", stats.Endpoints[i].Data, err)
+	if e := stats.Endpoints[i]; e.NumRequests != 1 || e.NumErrors != 1 || !strings.HasPrefix(e.LastError, "404:") || !strings.Contains(e.LastError, "no job") {
+		t.Fatalf("stats of get: %+v", e)
 	}
 }
 

@@ -3,44 +3,42 @@ package api
 import (
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/micro"
 )
 
-// endpointStats counts what micro's own endpoint stats cannot see: requests are
-// answered after Handle returns, so micro's errors and processing times would
-// miss them. `nats micro stats sheetpipe` shows these under each endpoint's data.
+// endpointStats are an endpoint's micro stats, counted by the endpoint itself when
+// a reply is sent: requests are answered after the subscription's handler returns,
+// where micro's own counting (around the handler, errors only through
+// micro.Request) would see microseconds and no errors.
 type endpointStats struct {
 	mu         sync.Mutex
-	answered   int
+	requests   int
 	errors     int
-	lastError  string
+	lastError  string // "code:message", as micro writes it
 	processing time.Duration
 }
 
-// statsData is the JSON of an endpoint's stats data.
-type statsData struct {
-	Answered              int           `json:"answered"`
-	Errors                int           `json:"errors"`
-	LastError             string        `json:"last_error,omitempty"`
-	AverageProcessingTime time.Duration `json:"average_processing_time"`
-}
-
-func (s *endpointStats) done(d time.Duration, err error) {
+// done counts one answered request that took d; failure is "" or the error
+// reply's "code:message".
+func (s *endpointStats) done(d time.Duration, failure string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.answered++
+	s.requests++
 	s.processing += d
-	if err != nil {
+	if failure != "" {
 		s.errors++
-		s.lastError = err.Error()
+		s.lastError = failure
 	}
 }
 
-func (s *endpointStats) snapshot() statsData {
+// snapshot returns the counts; the caller names the endpoint.
+func (s *endpointStats) snapshot() micro.EndpointStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := statsData{Answered: s.answered, Errors: s.errors, LastError: s.lastError}
-	if s.answered > 0 {
-		d.AverageProcessingTime = s.processing / time.Duration(s.answered)
+	e := micro.EndpointStats{NumRequests: s.requests, NumErrors: s.errors, LastError: s.lastError, ProcessingTime: s.processing}
+	if s.requests > 0 {
+		e.AverageProcessingTime = s.processing / time.Duration(s.requests)
 	}
-	return d
+	return e
 }
