@@ -2,11 +2,12 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/events"
 )
@@ -57,23 +58,15 @@ type app struct {
 	beforeChange func()
 }
 
-// globalFlags returns the top-level flag set, with defaults from the environment.
-func (a *app) globalFlags() *flag.FlagSet {
+// globalFlags registers the global flags on fs, with defaults from the
+// environment.
+func (a *app) globalFlags(fs *pflag.FlagSet) {
 	a.opts.server = a.getenv("NATS_URL")
 	if a.opts.server == "" {
 		a.opts.server = defaultServer
 	}
 	a.opts.creds = a.getenv("NATS_CREDS")
 	a.opts.timeout = defaultTimeout
-	fs := flag.NewFlagSet("sheetctl", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	a.addGlobalFlags(fs)
-	return fs
-}
-
-// addGlobalFlags registers the global flags on fs with their current values as
-// defaults, so they are accepted after the command name too.
-func (a *app) addGlobalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.opts.server, "server", a.opts.server, "NATS server `URL`s, comma-separated ($NATS_URL)")
 	fs.StringVar(&a.opts.creds, "creds", a.opts.creds, "NATS credentials `file` ($NATS_CREDS)")
 	fs.Var(&durationFlag{d: &a.opts.timeout, set: &a.opts.timeoutSet}, "timeout",
@@ -93,6 +86,8 @@ func (f *durationFlag) String() string {
 	}
 	return f.d.String()
 }
+
+func (f *durationFlag) Type() string { return "duration" }
 
 func (f *durationFlag) Set(s string) error {
 	d, err := time.ParseDuration(s)
@@ -115,14 +110,11 @@ func usageErr(cmd, format string, args ...any) error {
 	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
 }
 
-// errHelp means the user asked for help, which has been printed.
-var errHelp = errors.New("help requested")
-
 // fail prints err (if any) and returns the exit code for it.
 func (a *app) fail(err error) int {
 	var ue *usageError
 	switch {
-	case err == nil, errors.Is(err, errHelp):
+	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		if c, ok := lookup(ue.cmd); ok {

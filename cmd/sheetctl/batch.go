@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
-	"flag"
+
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -42,7 +44,7 @@ type batchFlags struct {
 	user    string
 }
 
-func setupBatch(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+func setupBatch(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 	var f batchFlags
 	fs.BoolVar(&f.wait, "wait", false, "follow the batch until every job has ended (exit 1 unless all completed)")
 	fs.StringVar(&f.batchID, "batch-id", "", "the batch's id, a UUID (default: a new UUIDv4); sending it again creates only what is missing")

@@ -14,7 +14,9 @@
 //	sheetctl refine [--wait] <job-id> "instruction"
 //	sheetctl abort <job-id>
 //	sheetctl pdf [-o file] <job-id>
+//	sheetctl completion bash|zsh|fish|powershell
 //	sheetctl help [command]
+//	sheetctl --version
 //
 // submit, get, list, edit, retry, refine and abort are requests to the control
 // API (the NATS micro service "sheetpipe", subjects sheetpipe.<operation>), which
@@ -26,6 +28,12 @@
 // batch (sheetpipe.batch); batch get shows its status (sheetpipe.batch.get), and
 // batch watch (or batch --wait) follows it until every job has ended. All NATS
 // access goes through package client.
+//
+// The commands are built on github.com/spf13/cobra: global flags go before or
+// after the command, flags and arguments mix, "--" ends the flags, and cobra
+// provides the shell completion scripts. --version prints the version and
+// revision set with -ldflags "-X main.version=... -X main.revision=...", else
+// those of Go's build information.
 //
 // Output is for people, or one JSON object per line with --json (events, jobs,
 // list rows). Exit status: 0 success; 1 failure, with one line "sheetctl: <what

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
+
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/client"
 )
@@ -15,10 +17,9 @@ var pdfCommand = &command{
 	args:    "<job-id>",
 	summary: "save a completed job's PDF",
 	about:   "Downloads the job's PDF from the object store and writes it to <job_id>.pdf in\nthe current directory, or to --output (-o).",
-	setup: func(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	setup: func(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 		var output string
-		fs.StringVar(&output, "output", "", "`file` to write (default <job_id>.pdf in the current directory)")
-		fs.StringVar(&output, "o", "", "short for --output")
+		fs.StringVarP(&output, "output", "o", "", "`file` to write (default <job_id>.pdf in the current directory)")
 		return func(ctx context.Context, args []string) error { return a.pdf(ctx, args, output) }
 	},
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
+
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -45,7 +47,7 @@ type submitFlags struct {
 	file       string
 }
 
-func setupSubmit(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+func setupSubmit(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 	var f submitFlags
 	fs.BoolVar(&f.wait, "wait", false, "follow the job until it ends and save its PDF")
 	fs.StringVar(&f.user, "user", defaultUser(a.getenv), "user_id of the request ($USER)")

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
+
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -25,7 +27,7 @@ exits 1 if the job ends waiting_manual or aborted, or if --timeout passes first
 Without a job id: prints the status changes of every job from now on, one line
 per event starting with the job id, until interrupted (exit 0), or until
 --timeout passes when it is given.`,
-	setup: func(a *app, _ *flag.FlagSet) func(context.Context, []string) error {
+	setup: func(a *app, _ *pflag.FlagSet) func(context.Context, []string) error {
 		return a.watch
 	},
 }
