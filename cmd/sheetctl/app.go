@@ -25,8 +25,10 @@ const (
 	defaultServer = "nats://127.0.0.1:4222"
 	// defaultTimeout bounds how long a command waits for a job.
 	defaultTimeout = 10 * time.Minute
-	// progressEvery is how long a wait stays silent before a progress line.
-	progressEvery = 15 * time.Second
+	// progressEvery is how long a wait stays silent before a line saying it is
+	// still waiting: a wait prints a line per change, and this one only when
+	// nothing changed for long.
+	progressEvery = time.Minute
 )
 
 // stdio is the process's environment, injected so tests can run commands in process.

@@ -22,12 +22,14 @@
 // API (the NATS micro service "sheetpipe", subjects sheetpipe.<operation>), which
 // answer once the service has stored the change. With --wait, and for watch of
 // one job, sheetctl follows the job's events on jobs.status (replayed from
-// JOB_EVENTS, so none is missed) until its run ends and saves <job_id>.pdf from
-// object store pdfs when it completed; watch without a job id prints every job's
-// events from now on. batch sends one JSON request per line of a file as one
-// batch (sheetpipe.batch); batch get shows its status (sheetpipe.batch.get), and
-// batch watch (or batch --wait) follows it until every job has ended. All NATS
-// access goes through package client.
+// JOB_EVENTS, so none is missed), a dated line each with the time since the run
+// started, until its run ends, and saves <job_id>.pdf from object store pdfs
+// when it completed; its last line says how the run ended and after how many AI
+// fixes and retries. watch without a job id prints every job's events from now
+// on. batch sends one JSON request per line of a file as one batch
+// (sheetpipe.batch); batch get shows its status (sheetpipe.batch.get), and batch
+// watch (or batch --wait, which then saves every completed job's PDF) follows
+// it until every job has ended. All NATS access goes through package client.
 //
 // The commands are built on github.com/spf13/cobra: global flags go before or
 // after the command, flags and arguments mix, "--" ends the flags, and cobra

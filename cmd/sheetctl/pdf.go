@@ -35,25 +35,36 @@ func (a *app) pdf(ctx context.Context, args []string, output string) error {
 	return a.withClient(func(c *client.Client) error { return a.savePDF(ctx, c, id, output) })
 }
 
-// savePDF downloads job id's PDF and writes it to path (default <id>.pdf in a.dir).
+// savePDF downloads job id's PDF, writes it to path (default <id>.pdf in a.dir)
+// and says so.
 func (a *app) savePDF(ctx context.Context, c *client.Client, id, path string) error {
+	path, size, err := a.writePDF(ctx, c, id, path)
+	if err != nil {
+		return err
+	}
+	a.printSaved(id, path, size)
+	return nil
+}
+
+// writePDF downloads job id's PDF and writes it to path (default <id>.pdf in
+// a.dir); it returns the absolute path and the size.
+func (a *app) writePDF(ctx context.Context, c *client.Client, id, path string) (string, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	pdf, err := c.PDF(ctx, id)
 	if err != nil {
-		return fmt.Errorf("download PDF: %w", err)
+		return "", 0, fmt.Errorf("download PDF: %w", err)
 	}
 	if path == "" {
 		path = filepath.Join(a.dir, id+".pdf")
 	}
 	if err := writeFile(path, pdf); err != nil {
-		return fmt.Errorf("save PDF of job %s: %w", id, err)
+		return "", 0, fmt.Errorf("save PDF of job %s: %w", id, err)
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	a.printSaved(id, path, len(pdf))
-	return nil
+	return path, len(pdf), nil
 }
 
 // writeFile writes data to path through a temporary file in the same directory,
