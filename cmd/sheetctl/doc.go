@@ -7,6 +7,7 @@
 //	sheetctl batch get|watch <batch-id>
 //	sheetctl import [--dry-run] [--overwrite] [--recompile-missing] [--pdf-dir DIR] <dir>
 //	sheetctl get [--latex] <job-id>
+//	sheetctl history <job-id>
 //	sheetctl watch [job-id]
 //	sheetctl list [--status S] [--user U] [--limit N]
 //	sheetctl edit [--wait] <job-id> <file.tex | ->
@@ -26,10 +27,12 @@
 // started, until its run ends, and saves <job_id>.pdf from object store pdfs
 // when it completed; its last line says how the run ended and after how many AI
 // fixes and retries. watch without a job id prints every job's events from now
-// on. batch sends one JSON request per line of a file as one batch
-// (sheetpipe.batch); batch get shows its status (sheetpipe.batch.get), and batch
-// watch (or batch --wait, which then saves every completed job's PDF) follows
-// it until every job has ended. All NATS access goes through package client.
+// on. history prints every run of a job from its events in JOB_EVENTS, with
+// dates, durations, AI fixes, retries and errors. batch sends one JSON request
+// per line of a file as one batch (sheetpipe.batch); batch get shows its status
+// (sheetpipe.batch.get), and batch watch (or batch --wait, which then saves
+// every completed job's PDF) follows it until every job has ended. All NATS
+// access goes through package client.
 //
 // The commands are built on github.com/spf13/cobra: global flags go before or
 // after the command, flags and arguments mix, "--" ends the flags, and cobra
