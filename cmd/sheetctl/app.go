@@ -23,6 +23,8 @@ const (
 
 const (
 	defaultServer = "nats://127.0.0.1:4222"
+	// defaultAPI is the HTTP API of a local sheetd.
+	defaultAPI = "http://127.0.0.1:8080"
 	// defaultTimeout bounds how long a command waits for a job.
 	defaultTimeout = 10 * time.Minute
 	// progressEvery is how long a wait stays silent before a line saying it is
@@ -42,8 +44,15 @@ type stdio struct {
 
 // options are the global flags.
 type options struct {
-	server  string
-	creds   string
+	context      string
+	server       string
+	creds        string
+	natsUser     string
+	natsPassword string
+	api          string
+	apiToken     string
+	// changed holds the connection flags given on the command line.
+	changed map[string]bool
 	timeout time.Duration
 	// timeoutSet says --timeout was given: watching every job is bounded by it only then.
 	timeoutSet bool
@@ -60,20 +69,43 @@ type app struct {
 	beforeChange func()
 }
 
-// globalFlags registers the global flags on fs, with defaults from the
-// environment.
+// globalFlags registers the global flags on fs. The connection settings get
+// their values once parsed (resolveSettings): from the flag, a context, the
+// environment or the default.
 func (a *app) globalFlags(fs *pflag.FlagSet) {
-	a.opts.server = a.getenv("NATS_URL")
-	if a.opts.server == "" {
-		a.opts.server = defaultServer
-	}
-	a.opts.creds = a.getenv("NATS_CREDS")
 	a.opts.timeout = defaultTimeout
-	fs.StringVar(&a.opts.server, "server", a.opts.server, "NATS server `URL`s, comma-separated ($NATS_URL)")
-	fs.StringVar(&a.opts.creds, "creds", a.opts.creds, "NATS credentials `file` ($NATS_CREDS)")
+	fs.StringVar(&a.opts.context, "context", "", "use the settings of this saved `context` (sheetctl context; default: the current one)")
+	fs.StringVar(&a.opts.server, "server", defaultServer, "NATS server `URL`s, comma-separated ($NATS_URL)")
+	fs.StringVar(&a.opts.creds, "creds", "", "NATS credentials `file` ($NATS_CREDS)")
+	fs.StringVar(&a.opts.natsUser, "nats-user", "", "NATS `user` ($NATS_USER)")
+	fs.StringVar(&a.opts.natsPassword, "nats-password", "", "NATS `password` ($NATS_PASSWORD; better in a context or the environment than on a command line)")
+	fs.StringVar(&a.opts.api, "api", defaultAPI, "sheetd's HTTP API `URL`, for top ($SHEETPIPE_API)")
+	fs.StringVar(&a.opts.apiToken, "api-token", "", "bearer `token` of the HTTP API ($SHEETPIPE_API_TOKEN)")
 	fs.Var(&durationFlag{d: &a.opts.timeout, set: &a.opts.timeoutSet}, "timeout",
 		"how long (a `duration`) to wait for a job before giving up; the job goes on")
 	fs.BoolVar(&a.opts.json, "json", a.opts.json, "machine output: one JSON object per line")
+}
+
+// connectionFlags are the global flags a context can hold.
+var connectionFlags = []string{"server", "creds", "nats-user", "nats-password", "api", "api-token"}
+
+// flagValue is the value of connection flag name.
+func (o *options) flagValue(name string) string {
+	switch name {
+	case "server":
+		return o.server
+	case "creds":
+		return o.creds
+	case "nats-user":
+		return o.natsUser
+	case "nats-password":
+		return o.natsPassword
+	case "api":
+		return o.api
+	case "api-token":
+		return o.apiToken
+	}
+	return ""
 }
 
 // durationFlag is a duration flag that records whether it was given.

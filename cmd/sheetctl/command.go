@@ -21,7 +21,7 @@ type command struct {
 	// on its positional arguments once fs is parsed.
 	setup func(a *app, fs *pflag.FlagSet) func(ctx context.Context, args []string) error
 	// complete, when set, completes the command's positional arguments.
-	complete cobra.CompletionFunc
+	complete func(a *app) cobra.CompletionFunc
 }
 
 // commands lists every command but help and completion, in the order the help
@@ -29,7 +29,7 @@ type command struct {
 var commands = []*command{
 	submitCommand, batchCommand, getCommand, historyCommand, watchCommand, listCommand,
 	editCommand, retryCommand, refineCommand, abortCommand, pdfCommand,
-	importCommand,
+	importCommand, contextCommand,
 }
 
 const synopsis = "sheetctl [global flags] <command> [flags] [arguments]"
@@ -78,7 +78,16 @@ func (a *app) rootCommand() *cobra.Command {
 			if a.opts.timeout <= 0 {
 				return usageErr(cmd.Name(), "--timeout %s is not a positive duration", a.opts.timeout)
 			}
-			return nil
+			a.opts.changed = map[string]bool{}
+			for _, f := range connectionFlags {
+				if cmd.Flags().Changed(f) {
+					a.opts.changed[f] = true
+				}
+			}
+			if _, ok := lookup(cmd.Name()); !ok || cmd.Name() == "context" {
+				return nil // help, completion and context connect nowhere
+			}
+			return a.resolveSettings(cmd)
 		},
 	}
 	root.SetIn(a.in)
@@ -131,11 +140,13 @@ func (a *app) rootCommand() *cobra.Command {
 // cobraCommand is c as a cobra command with its flags.
 func (a *app) cobraCommand(c *command) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:               strings.TrimSpace(c.name + " " + c.args),
-		Short:             c.summary,
-		Long:              c.about,
-		Args:              cobra.ArbitraryArgs,
-		ValidArgsFunction: c.complete,
+		Use:   strings.TrimSpace(c.name + " " + c.args),
+		Short: c.summary,
+		Long:  c.about,
+		Args:  cobra.ArbitraryArgs,
+	}
+	if c.complete != nil {
+		cmd.ValidArgsFunction = c.complete(a)
 	}
 	exec := c.setup(a, cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, args []string) error { return exec(cmd.Context(), args) }
@@ -211,5 +222,5 @@ func (a *app) printCommandUsage(w io.Writer, c *command, cmd *cobra.Command) {
 	fmt.Fprintf(w, "Usage: %s\n\n%s\n", c.usage(), c.about)
 	fmt.Fprint(w, "\nFlags:\n")
 	fmt.Fprint(w, cmd.LocalNonPersistentFlags().FlagUsages())
-	fmt.Fprint(w, "\nGlobal flags --server, --creds, --timeout and --json also apply (sheetctl help).\n")
+	fmt.Fprint(w, "\nThe global flags (--context, --server, --creds, --timeout, --json, ...) also apply: sheetctl help.\n")
 }

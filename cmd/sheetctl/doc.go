@@ -1,6 +1,8 @@
 // Command sheetctl is the command-line client of sheetpipe. It connects to
 // NATS_URL (--server; default nats://127.0.0.1:4222, the embedded server of a
-// local sheetd) with NATS_CREDS (--creds) and runs one command:
+// local sheetd) with NATS_CREDS (--creds) or NATS_USER and NATS_PASSWORD, or to
+// the servers of a saved context (--context, else the current one; see
+// config.go), and runs one command:
 //
 //	sheetctl submit [--wait] [--user U] [--max-retries N] [--mode auto|manual] [--priority high|normal|low] [--depends-on ID,...] [--webhook-url URL] [--job-id ID] "prompt"
 //	sheetctl batch [--wait] [--batch-id ID] [--user U] <file.jsonl | ->
@@ -15,6 +17,8 @@
 //	sheetctl refine [--wait] <job-id> "instruction"
 //	sheetctl abort <job-id>
 //	sheetctl pdf [-o file] <job-id>
+//	sheetctl context add <name> [--server URL] [--creds F] [--nats-user U] [--nats-password P] [--api URL] [--api-token T] [--use]
+//	sheetctl context ls|use <name>|rm <name>
 //	sheetctl completion bash|zsh|fish|powershell
 //	sheetctl help [command]
 //	sheetctl --version
