@@ -12,6 +12,7 @@
 //	sheetctl history <job-id>
 //	sheetctl watch [job-id]
 //	sheetctl list [--status S] [--user U] [--limit N]
+//	sheetctl top [--once] [--interval D] [--recent N]
 //	sheetctl edit [--wait] <job-id> <file.tex | ->
 //	sheetctl retry [--wait] <job-id>
 //	sheetctl refine [--wait] <job-id> "instruction"
@@ -35,8 +36,10 @@
 // dates, durations, AI fixes, retries and errors. batch sends one JSON request
 // per line of a file as one batch (sheetpipe.batch); batch get shows its status
 // (sheetpipe.batch.get), and batch watch (or batch --wait, which then saves
-// every completed job's PDF) follows it until every job has ended. All NATS
-// access goes through package client.
+// every completed job's PDF) follows it until every job has ended. top shows
+// the pipeline's figures from sheetd's HTTP API (GET /stats at --api, with
+// --api-token) and the recent jobs from the control API. All NATS access goes
+// through package client.
 //
 // The commands are built on github.com/spf13/cobra: global flags go before or
 // after the command, flags and arguments mix, "--" ends the flags, and cobra
