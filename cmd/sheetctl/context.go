@@ -97,14 +97,25 @@ func (a *app) contextCmd(args []string, description string, use bool) error {
 	if err := saveConfig(path, c); err != nil {
 		return err
 	}
-	if !a.opts.json {
-		if args[0] == "use" {
-			fmt.Fprintf(a.out, "context %s is the current one\n", name)
-		} else {
-			fmt.Fprintf(a.out, "context %s removed\n", name)
-		}
+	switch {
+	case a.opts.json:
+		a.printContextChange(name, map[string]string{"use": "used", "rm": "removed"}[args[0]], c.Current, path)
+	case args[0] == "use":
+		fmt.Fprintf(a.out, "context %s is the current one\n", name)
+	default:
+		fmt.Fprintf(a.out, "context %s removed\n", name)
 	}
 	return nil
+}
+
+// printContextChange is the --json line of context add, use and rm.
+func (a *app) printContextChange(name, action, current, path string) {
+	a.printJSON(struct {
+		Context string `json:"context"`
+		Action  string `json:"action"`
+		Current string `json:"current"`
+		Config  string `json:"config"`
+	}{name, action, current, path})
 }
 
 func (a *app) contextAdd(c *config, path, name, description string, use bool) error {
@@ -128,12 +139,13 @@ func (a *app) contextAdd(c *config, path, name, description string, use bool) er
 	if err := saveConfig(path, c); err != nil {
 		return err
 	}
-	if a.opts.json {
-		return nil
-	}
 	verb := "added"
 	if replaced {
 		verb = "replaced"
+	}
+	if a.opts.json {
+		a.printContextChange(name, verb, c.Current, path)
+		return nil
 	}
 	fmt.Fprintf(a.out, "context %s %s in %s", name, verb, path)
 	if c.Current == name {

@@ -96,6 +96,13 @@ func TestContexts(t *testing.T) {
 	if r := sheetctl(env, "context", "use", "live"); r.code != exitOK || r.stdout != "context live is the current one\n" {
 		t.Fatalf("context use: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
+	want := `{"context":"dead","action":"used","current":"dead","config":"` + path + `"}` + "\n"
+	if r := sheetctl(env, "--json", "context", "use", "dead"); r.code != exitOK || r.stdout != want {
+		t.Fatalf("context use --json: exit %d %q %q, want %q", r.code, r.stdout, r.stderr, want)
+	}
+	if r := sheetctl(env, "context", "use", "live"); r.code != exitOK {
+		t.Fatalf("context use: exit %d %q", r.code, r.stderr)
+	}
 	if r := sheetctl(env, "get", id); r.code != exitOK {
 		t.Fatalf("get with the current context live: exit %d %q", r.code, r.stderr)
 	}
