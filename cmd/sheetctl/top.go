@@ -36,7 +36,7 @@ them cannot be read the frame says why and the rest is shown.
 		var f topFlags
 		fs.BoolVar(&f.once, "once", false, "print one frame and exit")
 		fs.DurationVar(&f.interval, "interval", time.Second, "time between frames")
-		fs.IntVar(&f.recent, "recent", 10, fmt.Sprintf("how many recent jobs to show, 1..%d", events.MaxListLimit))
+		fs.IntVar(&f.recent, "recent", 10, fmt.Sprintf("show the `n` most recent jobs, 1..%d", events.MaxListLimit))
 		return func(ctx context.Context, args []string) error { return a.top(ctx, f, args) }
 	},
 }
