@@ -24,6 +24,9 @@
 //
 // PDF reads the object "<job_id>.pdf" from the object store "pdfs".
 //
+// History reads one job's events from JOB_EVENTS up to the stream's end when
+// it is called, every run of the job.
+//
 // Besides the control subjects it reads stream JOB_EVENTS, KV bucket jobs (only to
 // tell whether a job exists yet) and object store pdfs; it writes nothing to
 // JetStream itself.

@@ -2,11 +2,12 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/events"
 )
@@ -22,10 +23,14 @@ const (
 
 const (
 	defaultServer = "nats://127.0.0.1:4222"
+	// defaultAPI is the HTTP API of a local sheetd.
+	defaultAPI = "http://127.0.0.1:8080"
 	// defaultTimeout bounds how long a command waits for a job.
 	defaultTimeout = 10 * time.Minute
-	// progressEvery is how long a wait stays silent before a progress line.
-	progressEvery = 15 * time.Second
+	// progressEvery is how long a wait stays silent before a line saying it is
+	// still waiting: a wait prints a line per change, and this one only when
+	// nothing changed for long.
+	progressEvery = time.Minute
 )
 
 // stdio is the process's environment, injected so tests can run commands in process.
@@ -39,8 +44,15 @@ type stdio struct {
 
 // options are the global flags.
 type options struct {
-	server  string
-	creds   string
+	context      string
+	server       string
+	creds        string
+	natsUser     string
+	natsPassword string
+	api          string
+	apiToken     string
+	// changed holds the connection flags given on the command line.
+	changed map[string]bool
 	timeout time.Duration
 	// timeoutSet says --timeout was given: watching every job is bounded by it only then.
 	timeoutSet bool
@@ -57,28 +69,43 @@ type app struct {
 	beforeChange func()
 }
 
-// globalFlags returns the top-level flag set, with defaults from the environment.
-func (a *app) globalFlags() *flag.FlagSet {
-	a.opts.server = a.getenv("NATS_URL")
-	if a.opts.server == "" {
-		a.opts.server = defaultServer
-	}
-	a.opts.creds = a.getenv("NATS_CREDS")
+// globalFlags registers the global flags on fs. The connection settings get
+// their values once parsed (resolveSettings): from the flag, a context, the
+// environment or the default.
+func (a *app) globalFlags(fs *pflag.FlagSet) {
 	a.opts.timeout = defaultTimeout
-	fs := flag.NewFlagSet("sheetctl", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	a.addGlobalFlags(fs)
-	return fs
-}
-
-// addGlobalFlags registers the global flags on fs with their current values as
-// defaults, so they are accepted after the command name too.
-func (a *app) addGlobalFlags(fs *flag.FlagSet) {
-	fs.StringVar(&a.opts.server, "server", a.opts.server, "NATS server `URL`s, comma-separated ($NATS_URL)")
-	fs.StringVar(&a.opts.creds, "creds", a.opts.creds, "NATS credentials `file` ($NATS_CREDS)")
+	fs.StringVar(&a.opts.context, "context", "", "use the settings of this saved `context` (sheetctl context; default: the current one)")
+	fs.StringVar(&a.opts.server, "server", defaultServer, "NATS server `URL`s, comma-separated ($NATS_URL)")
+	fs.StringVar(&a.opts.creds, "creds", "", "NATS credentials `file` ($NATS_CREDS)")
+	fs.StringVar(&a.opts.natsUser, "nats-user", "", "NATS `user` ($NATS_USER)")
+	fs.StringVar(&a.opts.natsPassword, "nats-password", "", "NATS `password` ($NATS_PASSWORD; better in a context or the environment than on a command line)")
+	fs.StringVar(&a.opts.api, "api", defaultAPI, "sheetd's HTTP API `URL`, for top ($SHEETPIPE_API)")
+	fs.StringVar(&a.opts.apiToken, "api-token", "", "bearer `token` of the HTTP API ($SHEETPIPE_API_TOKEN)")
 	fs.Var(&durationFlag{d: &a.opts.timeout, set: &a.opts.timeoutSet}, "timeout",
 		"how long (a `duration`) to wait for a job before giving up; the job goes on")
 	fs.BoolVar(&a.opts.json, "json", a.opts.json, "machine output: one JSON object per line")
+}
+
+// connectionFlags are the global flags a context can hold.
+var connectionFlags = []string{"server", "creds", "nats-user", "nats-password", "api", "api-token"}
+
+// flagValue is the value of connection flag name.
+func (o *options) flagValue(name string) string {
+	switch name {
+	case "server":
+		return o.server
+	case "creds":
+		return o.creds
+	case "nats-user":
+		return o.natsUser
+	case "nats-password":
+		return o.natsPassword
+	case "api":
+		return o.api
+	case "api-token":
+		return o.apiToken
+	}
+	return ""
 }
 
 // durationFlag is a duration flag that records whether it was given.
@@ -93,6 +120,8 @@ func (f *durationFlag) String() string {
 	}
 	return f.d.String()
 }
+
+func (f *durationFlag) Type() string { return "duration" }
 
 func (f *durationFlag) Set(s string) error {
 	d, err := time.ParseDuration(s)
@@ -115,14 +144,11 @@ func usageErr(cmd, format string, args ...any) error {
 	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
 }
 
-// errHelp means the user asked for help, which has been printed.
-var errHelp = errors.New("help requested")
-
 // fail prints err (if any) and returns the exit code for it.
 func (a *app) fail(err error) int {
 	var ue *usageError
 	switch {
-	case err == nil, errors.Is(err, errHelp):
+	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		if c, ok := lookup(ue.cmd); ok {

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
-	"flag"
+
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -28,8 +31,10 @@ the jobs still missing and returns the same ids; other jobs under that id are
 refused (exit 4).
 
 With --wait, and for sheetctl batch watch <batch-id>, it prints a line per change
-of one of the batch's jobs with the counts per status, until every job has ended:
-exit 0 when all completed, 1 when some ended otherwise (they are listed) or when
+of one of the batch's jobs (date and time, time since the wait started, counts
+per status), until every job has ended; --wait then writes the PDF of every
+completed job to <job_id>.pdf in the current directory, a line each. It exits
+0 when all completed, 1 when some ended otherwise (they are listed) or when
 --timeout passes first (the jobs go on). sheetctl batch get <batch-id> prints
 the batch's status: counts per status and each job's. An unknown batch exits 3.`,
 	setup: setupBatch,
@@ -42,9 +47,9 @@ type batchFlags struct {
 	user    string
 }
 
-func setupBatch(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+func setupBatch(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 	var f batchFlags
-	fs.BoolVar(&f.wait, "wait", false, "follow the batch until every job has ended (exit 1 unless all completed)")
+	fs.BoolVar(&f.wait, "wait", false, "follow the batch until every job has ended and save the PDF of each completed job (exit 1 unless all completed)")
 	fs.StringVar(&f.batchID, "batch-id", "", "the batch's id, a UUID (default: a new UUIDv4); sending it again creates only what is missing")
 	fs.StringVar(&f.user, "user", defaultUser(a.getenv), "user_id of the lines that have none ($USER)")
 	return func(ctx context.Context, args []string) error { return a.batch(ctx, f, args) }
@@ -63,7 +68,7 @@ func (a *app) batch(ctx context.Context, f batchFlags, args []string) error {
 		if args[0] == "get" {
 			return a.withClient(func(c *client.Client) error { return a.batchGet(ctx, c, id) })
 		}
-		return a.withClient(func(c *client.Client) error { return a.batchWatch(ctx, c, id) })
+		return a.withClient(func(c *client.Client) error { return a.batchWatch(ctx, c, id, false) })
 	case len(args) == 1 && args[0] != "get" && args[0] != "watch":
 		return a.batchSubmit(ctx, f, args[0])
 	}
@@ -117,7 +122,7 @@ func (a *app) batchSubmit(ctx context.Context, f batchFlags, path string) error 
 		if !f.wait {
 			return nil
 		}
-		return a.batchWatch(ctx, c, reply.BatchID)
+		return a.batchWatch(ctx, c, reply.BatchID, true)
 	})
 }
 
@@ -172,8 +177,10 @@ func (a *app) batchGet(ctx context.Context, c *client.Client, id string) error {
 }
 
 // batchWatch follows the batch until every job has ended (bounded by --timeout)
-// and fails unless all completed.
-func (a *app) batchWatch(ctx context.Context, c *client.Client, id string) error {
+// and fails unless all completed; with save it first writes the PDF of every
+// completed job.
+func (a *app) batchWatch(ctx context.Context, c *client.Client, id string, save bool) error {
+	start := time.Now()
 	waitCtx, cancel := context.WithTimeout(ctx, a.opts.timeout)
 	defer cancel()
 	ch, err := c.WatchBatch(waitCtx, id)
@@ -184,5 +191,11 @@ func (a *app) batchWatch(ctx context.Context, c *client.Client, id string) error
 	if err != nil {
 		return err
 	}
-	return a.batchOutcome(last)
+	saved := 0
+	if save {
+		if saved, err = a.saveBatchPDFs(ctx, c, last); err != nil {
+			return err
+		}
+	}
+	return a.batchOutcome(last, time.Since(start), saved)
 }

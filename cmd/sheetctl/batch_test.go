@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -35,7 +37,8 @@ func TestBatchWaitReachesDone(t *testing.T) {
 		``,
 		`{"prompt": "decimals, grade 6", "mode": "manual"}`,
 		`{"user_id": "bob", "prompt": "percentages, grade 7", "max_retries": 1}`)
-	r := runSheetctl(ctx, env, "", t.TempDir(), "--server", s.ClientURL(), "batch", "--wait", file)
+	dir := t.TempDir()
+	r := runSheetctl(ctx, env, "", dir, "--server", s.ClientURL(), "batch", "--wait", file)
 	if r.code != exitOK {
 		t.Fatalf("batch --wait: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -44,13 +47,22 @@ func TestBatchWaitReachesDone(t *testing.T) {
 	if _, err := fmt.Sscanf(lines[0], "batch %s submitted: 3 jobs", &batchID); err != nil {
 		t.Fatalf("first line %q: %v", lines[0], err)
 	}
-	if !strings.Contains(lines[1], "/3 ended: ") || !strings.Contains(r.stdout, "3/3 ended: completed 3") ||
-		lines[len(lines)-1] != "batch "+batchID+" done: completed 3" {
+	dated := regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+[0-9.]+m?s +\d/3 ended: `)
+	done := regexp.MustCompile(`^batch ` + batchID + ` done in [0-9.ms]+: completed 3; 3 PDFs saved to ` + regexp.QuoteMeta(dir) + `$`)
+	if !dated.MatchString(lines[1]) || !strings.Contains(r.stdout, "3/3 ended: completed 3") || !done.MatchString(lines[len(lines)-1]) {
 		t.Fatalf("progress:\n%s", r.stdout)
 	}
 	st, err := c.Batch(ctx, batchID)
 	if err != nil || !st.Done || !maps.Equal(st.Counts, map[events.Status]int{events.StatusCompleted: 3}) {
 		t.Fatalf("batch %s: %+v (%v)", batchID, st, err)
+	}
+	// batch --wait saved each job's PDF, as submit --wait does, a line each.
+	for _, j := range st.Jobs {
+		path := filepath.Join(dir, j.JobID+".pdf")
+		pdf, err := os.ReadFile(path)
+		if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF")) || !strings.Contains(r.stdout, "saved "+path+" (") {
+			t.Fatalf("PDF of job %s: %v\n%s", j.JobID, err, r.stdout)
+		}
 	}
 	j, err := c.Get(ctx, st.Jobs[1].JobID)
 	if err != nil || j.UserID != "ada" || j.Mode != events.ModeManual || j.Prompt != "decimals, grade 6" {

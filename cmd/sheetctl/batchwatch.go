@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
 )
 
@@ -21,7 +23,8 @@ func (a *app) followBatch(ctx context.Context, id string, ch <-chan events.Batch
 		jobs  []events.BatchJob
 		index = map[string]int{}
 	)
-	since := time.Now()
+	start := time.Now()
+	since := start
 	progress := time.NewTimer(a.progressEvery)
 	defer progress.Stop()
 	for {
@@ -45,11 +48,12 @@ func (a *app) followBatch(ctx context.Context, id string, ch <-chan events.Batch
 				}
 			}
 			last, since = s, time.Now()
-			a.printBatchStatus(s, jobs)
+			a.printBatchStatus(s, jobs, time.Since(start))
 			progress.Reset(a.progressEvery)
 		case <-progress.C:
 			if !a.opts.json {
-				fmt.Fprintf(a.out, "still %s (%s)\n", countsText(last.Counts), time.Since(since).Round(time.Second))
+				fmt.Fprintf(a.out, "%s still %s: nothing new for %s (%s since the wait started)\n", dateTime(time.Now()),
+					countsText(last.Counts), time.Since(since).Round(time.Second), time.Since(start).Round(time.Second))
 			}
 			progress.Reset(a.progressEvery)
 		case <-ctx.Done():
@@ -59,8 +63,9 @@ func (a *app) followBatch(ctx context.Context, id string, ch <-chan events.Batch
 }
 
 // printBatchStatus prints one status of a followed batch: itself in JSON mode,
-// else "HH:MM:SS n/total ended: counts", with the job that changed.
-func (a *app) printBatchStatus(s events.BatchStatus, jobs []events.BatchJob) {
+// else "YYYY-MM-DD HH:MM:SS +elapsed n/total ended: counts", with the job that
+// changed.
+func (a *app) printBatchStatus(s events.BatchStatus, jobs []events.BatchJob, elapsed time.Duration) {
 	if a.opts.json {
 		a.printJSON(s)
 		return
@@ -71,7 +76,7 @@ func (a *app) printBatchStatus(s events.BatchStatus, jobs []events.BatchJob) {
 			ended++
 		}
 	}
-	line := fmt.Sprintf("%s %d/%d ended: %s", time.Now().Format(time.TimeOnly), ended, s.Total, countsText(s.Counts))
+	line := fmt.Sprintf("%s %-6s %d/%d ended: %s", dateTime(time.Now()), "+"+shortDuration(elapsed), ended, s.Total, countsText(s.Counts))
 	if len(s.Jobs) == 1 && len(jobs) > 1 {
 		line += fmt.Sprintf(" | job %s %s at %s", s.Jobs[0].JobID, s.Jobs[0].Status, s.Jobs[0].Step)
 	}
@@ -79,17 +84,24 @@ func (a *app) printBatchStatus(s events.BatchStatus, jobs []events.BatchJob) {
 }
 
 // batchOutcome reports a done batch: success when every job completed, else a
-// failure listing the jobs that did not.
-func (a *app) batchOutcome(s events.BatchStatus) error {
+// failure listing the jobs that did not. saved PDFs were written.
+func (a *app) batchOutcome(s events.BatchStatus, elapsed time.Duration, saved int) error {
+	pdfs := ""
+	if saved > 0 {
+		pdfs = fmt.Sprintf("; %s saved to %s", plural(saved, "PDF", "PDFs"), a.dir)
+		if abs, err := filepath.Abs(a.dir); err == nil {
+			pdfs = fmt.Sprintf("; %s saved to %s", plural(saved, "PDF", "PDFs"), abs)
+		}
+	}
 	if s.Counts[events.StatusCompleted] == s.Total {
 		if !a.opts.json {
-			fmt.Fprintf(a.out, "batch %s done: %s\n", s.BatchID, countsText(s.Counts))
+			fmt.Fprintf(a.out, "batch %s done in %s: %s%s\n", s.BatchID, shortDuration(elapsed), countsText(s.Counts), pdfs)
 		}
 		return nil
 	}
 	const listed = 20
 	var b strings.Builder
-	fmt.Fprintf(&b, "batch %s done, not all completed: %s", s.BatchID, countsText(s.Counts))
+	fmt.Fprintf(&b, "batch %s done in %s, not all completed: %s%s", s.BatchID, shortDuration(elapsed), countsText(s.Counts), pdfs)
 	n := 0
 	for _, j := range s.Jobs {
 		if j.Status == events.StatusCompleted {
@@ -103,6 +115,28 @@ func (a *app) batchOutcome(s events.BatchStatus) error {
 		fmt.Fprintf(&b, "\nand %d more (sheetctl batch get %s)", n-listed, s.BatchID)
 	}
 	return errors.New(b.String())
+}
+
+// saveBatchPDFs writes the PDF of every completed job of s to <job_id>.pdf in
+// a.dir, a line each, and returns how many it wrote; a failure is reported
+// after trying the others.
+func (a *app) saveBatchPDFs(ctx context.Context, c *client.Client, s events.BatchStatus) (int, error) {
+	saved := 0
+	var errs []error
+	for _, j := range s.Jobs {
+		if j.Status != events.StatusCompleted {
+			continue
+		}
+		if err := a.savePDF(ctx, c, j.JobID, ""); err != nil {
+			errs = append(errs, fmt.Errorf("job %s: %w", j.JobID, err))
+			continue
+		}
+		saved++
+	}
+	if len(errs) > 0 {
+		return saved, fmt.Errorf("batch %s: %d of %d PDFs not saved: %w", s.BatchID, len(errs), len(errs)+saved, errors.Join(errs...))
+	}
+	return saved, nil
 }
 
 // batchWaitEnded explains a wait that stopped before the batch was done.

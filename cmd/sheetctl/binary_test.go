@@ -69,9 +69,9 @@ func TestBinaryJobLifecycle(t *testing.T) {
 		t.Fatalf("first line %q, want \"job <id> submitted\"", lines[0])
 	}
 	id := m[1]
-	// Each status line is "HH:MM:SS status step message"; the statuses must follow
-	// the pipeline's order.
-	eventLine := regexp.MustCompile(`^\d\d:\d\d:\d\d (\S+) +(\S+) `)
+	// Each status line is "YYYY-MM-DD HH:MM:SS status step +elapsed message"; the
+	// statuses must follow the pipeline's order.
+	eventLine := regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\S+) +(\S+) +\+\d`)
 	var seen []string
 	for _, l := range lines[1 : len(lines)-1] {
 		if f := eventLine.FindStringSubmatch(l); f != nil {
@@ -93,8 +93,8 @@ func TestBinaryJobLifecycle(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF")) {
 		t.Fatalf("read %s: %v (starts %q)", path, err, pdf[:min(len(pdf), 8)])
 	}
-	if want := "saved " + path; !strings.HasPrefix(lines[len(lines)-1], want) {
-		t.Fatalf("last line %q, want %q (size)", lines[len(lines)-1], want)
+	if want := regexp.MustCompile(`^completed in [0-9.]+m?s: PDF saved to ` + regexp.QuoteMeta(path) + ` \(\d+ bytes\)$`); !want.MatchString(lines[len(lines)-1]) {
+		t.Fatalf("last line %q, want %q", lines[len(lines)-1], want)
 	}
 
 	// The job's other commands, with their exit status.

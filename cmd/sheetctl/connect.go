@@ -28,6 +28,9 @@ func (a *app) connect() (*nats.Conn, *client.Client, error) {
 	if a.opts.creds != "" {
 		opts = append(opts, nats.UserCredentials(a.opts.creds))
 	}
+	if a.opts.natsUser != "" || a.opts.natsPassword != "" {
+		opts = append(opts, nats.UserInfo(a.opts.natsUser, a.opts.natsPassword))
+	}
 	where := redact(a.opts.server)
 	nc, err := nats.Connect(a.opts.server, opts...)
 	if errors.Is(err, nats.ErrNoServers) {

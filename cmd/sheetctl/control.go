@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
+
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -32,7 +34,7 @@ type basis struct {
 }
 
 // revisionFlag registers --revision on fs, storing a revision of at least 1.
-func revisionFlag(fs *flag.FlagSet, b *basis) {
+func revisionFlag(fs *pflag.FlagSet, b *basis) {
 	fs.Func("revision", revisionUsage, func(s string) error {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || n == 0 {
@@ -57,7 +59,7 @@ if the job is still at it, so an edit racing another change is refused (exit 4:
 the job changed since; read it again). --revision bases the edit on the revision
 you read the LaTeX at (sheetctl get shows it; get --latex --json prints it), so a
 change since then is refused too; --force replaces the LaTeX whatever changed.`,
-	setup: func(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	setup: func(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 		wait := fs.Bool("wait", false, waitUsage)
 		force := fs.Bool("force", false, "replace the LaTeX even if the job changed since it was read")
 		var b basis
@@ -77,7 +79,7 @@ var retryCommand = &command{
 	args:    "<job-id>",
 	summary: "run a failed job's step again with a fresh retry budget",
 	about:   "Allowed when the job is in error or waiting_manual (else exit 4).",
-	setup: func(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	setup: func(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 		wait := fs.Bool("wait", false, waitUsage)
 		var b basis
 		revisionFlag(fs, &b)
@@ -92,7 +94,7 @@ var refineCommand = &command{
 	about: `Adds the instruction (the arguments after the job id, joined with spaces) to the
 job's conversation, revises the request with it and regenerates design, LaTeX and
 PDF. Allowed when the job is completed, in error or waiting_manual (else exit 4).`,
-	setup: func(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	setup: func(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 		wait := fs.Bool("wait", false, waitUsage)
 		var b basis
 		revisionFlag(fs, &b)
@@ -106,7 +108,7 @@ var abortCommand = &command{
 	summary: "stop a job for good",
 	about: `The job becomes aborted (final); work in flight for it is cancelled and its
 results discarded. A completed or aborted job cannot be aborted (exit 4).`,
-	setup: func(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	setup: func(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 		var b basis
 		revisionFlag(fs, &b)
 		return func(ctx context.Context, args []string) error { return a.abort(ctx, args, b) }

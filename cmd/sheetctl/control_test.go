@@ -84,7 +84,7 @@ func TestRefine(t *testing.T) {
 	}
 	dir := t.TempDir()
 	r := runSheetctl(ctx, nil, "", dir, "--server", s.ClientURL(), "refine", "--wait", id, "add", "three", "word", "problems")
-	if r.code != exitOK || !strings.Contains(r.stdout, " completed      done ") || !strings.Contains(r.stdout, "saved "+filepath.Join(dir, id+".pdf")) {
+	if r.code != exitOK || !strings.Contains(r.stdout, " completed      done ") || !strings.Contains(r.stdout, "PDF saved to "+filepath.Join(dir, id+".pdf")) {
 		t.Fatalf("refine --wait: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	after, err := c.Get(ctx, id)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestFollowPrintsEventsAndProgress(t *testing.T) {
 		ch <- fix
 		ch <- event(events.StatusCompleted, events.StepDone, "PDF ready")
 	}()
-	last, err := a.follow(testContext(t), jobID, ch)
+	last, _, err := a.follow(testContext(t), jobID, ch)
 	if err != nil {
 		t.Fatalf("follow: %v", err)
 	}
@@ -45,15 +46,15 @@ func TestFollowPrintsEventsAndProgress(t *testing.T) {
 		t.Fatalf("follow returned %s, want completed", last.Status)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	wantFirst := "14:05:09 running        compile Compiling with pdflatex"
-	wantFix := "14:05:09 waiting_ai_fix compile [retry 1/3] Compile failed at line 12 | error: Undefined control sequence. (line 12)"
-	wantLast := "14:05:09 completed      done    PDF ready"
+	wantFirst := "2025-03-01 14:05:09 running        compile +0s    Compiling with pdflatex"
+	wantFix := "2025-03-01 14:05:09 waiting_ai_fix compile +0s    [retry 1/3] Compile failed at line 12 | error: Undefined control sequence. (line 12)"
+	wantLast := "2025-03-01 14:05:09 completed      done    +0s    PDF ready"
 	if len(lines) < 4 || lines[0] != wantFirst || lines[len(lines)-2] != wantFix || lines[len(lines)-1] != wantLast {
 		t.Fatalf("output:\n%s\nwant first %q, then progress, then %q and %q", out, wantFirst, wantFix, wantLast)
 	}
 	for _, l := range lines[1 : len(lines)-2] {
-		if !strings.HasPrefix(l, "still running at compile (") {
-			t.Fatalf("progress line %q, want \"still running at compile (...)\"", l)
+		if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d still running at compile: nothing new for `).MatchString(l) {
+			t.Fatalf("progress line %q, want \"<date> <time> still running at compile: nothing new for ...\"", l)
 		}
 	}
 }
@@ -64,7 +65,7 @@ func TestFollowJSONPrintsEventsOnly(t *testing.T) {
 	ch <- event(events.StatusPending, events.StepDesign, "Job accepted")
 	ch <- event(events.StatusAborted, events.StepLatex, "Aborted by user")
 	close(ch)
-	if _, err := a.follow(testContext(t), jobID, ch); err != nil {
+	if _, _, err := a.follow(testContext(t), jobID, ch); err != nil {
 		t.Fatalf("follow: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -82,7 +83,7 @@ func TestFollowReturnsTheLastRun(t *testing.T) {
 	ch <- event(events.StatusPending, events.StepCompile, "LaTeX edited by hand; compiling")
 	ch <- event(events.StatusWaitingManual, events.StepCompile, "Compile failed")
 	close(ch)
-	last, err := a.follow(testContext(t), jobID, ch)
+	last, _, err := a.follow(testContext(t), jobID, ch)
 	if err != nil || last.Status != events.StatusWaitingManual {
 		t.Fatalf("follow: %+v, %v; want the waiting_manual event", last, err)
 	}
@@ -134,7 +135,7 @@ func TestFollowEnds(t *testing.T) {
 			a, _ := testApp(false)
 			ctx, cancel := tc.ctx()
 			defer cancel()
-			_, err := a.follow(ctx, jobID, tc.ch())
+			_, _, err := a.follow(ctx, jobID, tc.ch())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("follow: %v, want %q", err, tc.want)
 			}
@@ -156,9 +157,15 @@ func TestJobEndedError(t *testing.T) {
 			"main.tex:7: Undefined control sequence.\nl.7 \\foo"},
 		"invalid request": {invalid, "job " + jobID + " error at prompt: invalid request: prompt is required"},
 		"no error info":   {event(events.StatusAborted, events.StepLatex, "Aborted by user"), "job " + jobID + " aborted at latex: Aborted by user"},
+		"after AI fixes": {manual, "job " + jobID + " waiting_manual at compile after 3 AI fixes: Max retries exceeded: Undefined control sequence. (line 7)\n" +
+			"main.tex:7: Undefined control sequence.\nl.7 \\foo"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if got := (&jobEndedError{ev: tc.ev}).Error(); got != tc.want {
+			after := ""
+			if name == "after AI fixes" {
+				after = "after 3 AI fixes"
+			}
+			if got := (&jobEndedError{ev: tc.ev, after: after}).Error(); got != tc.want {
 				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
 			}
 		})

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
-	"flag"
+
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -22,7 +24,7 @@ priority, pdf_url, and the error with its line and snippet when there is one. --
 the whole job (its fields plus "revision"); --latex prints only its LaTeX, e.g. to
 edit it and send it back with: sheetctl edit <job-id> file.tex. Exits 3 if there
 is no such job.`,
-	setup: func(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	setup: func(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 		var latex bool
 		fs.BoolVar(&latex, "latex", false, "print only the job's LaTeX")
 		return func(ctx context.Context, args []string) error { return a.get(ctx, args, latex) }
@@ -126,7 +128,7 @@ var listCommand = &command{
 	about: `Prints a table of the jobs, newest first, filtered by --status and --user, at
 most --limit of them (the service's default when 0, normally 50); --json prints one
 job object per line. When more jobs match, a note on stderr says so.`,
-	setup: func(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	setup: func(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 		var q events.ListQuery
 		fs.Func("status", "only jobs in this `status` (pending, running, error, waiting_manual, waiting_ai_fix, completed, aborted)",
 			func(s string) error { q.Status = events.Status(s); return nil })

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
+
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/client"
@@ -50,7 +52,7 @@ type importFlags struct {
 	pdfDir                       string
 }
 
-func setupImport(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+func setupImport(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 	var f importFlags
 	fs.BoolVar(&f.dryRun, "dry-run", false, "change nothing: print what an import would do")
 	fs.BoolVar(&f.overwrite, "overwrite", false, "replace jobs an earlier import stored and nothing changed since")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,30 +14,15 @@ func main() {
 	os.Exit(code)
 }
 
-// run parses the global flags, dispatches to the command and returns the exit code.
+// run parses the command line, runs the command and returns the exit code.
 func run(ctx context.Context, sys stdio, args []string) int {
 	return (&app{stdio: sys, progressEvery: progressEvery}).run(ctx, args)
 }
 
+// run builds the command tree (fresh for each invocation: the flags bind to its
+// variables), runs the command args name and returns the exit code.
 func (a *app) run(ctx context.Context, args []string) int {
-	fs := a.globalFlags()
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		a.printHelp(a.out)
-		return exitOK
-	case err != nil:
-		return a.fail(usageErr("", "%v", err))
-	case fs.NArg() == 0:
-		return a.fail(usageErr("", "missing command"))
-	}
-	name, rest := fs.Arg(0), fs.Args()[1:]
-	if name == "help" {
-		return a.fail(a.help(rest))
-	}
-	cmd, ok := lookup(name)
-	if !ok {
-		return a.fail(usageErr("", "unknown command %q", name))
-	}
-	return a.fail(a.runCommand(ctx, cmd, rest))
+	root := a.rootCommand()
+	root.SetArgs(args)
+	return a.fail(root.ExecuteContext(ctx))
 }

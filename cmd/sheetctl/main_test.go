@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/events"
 )
@@ -19,7 +22,7 @@ func TestUsage(t *testing.T) {
 	}{
 		{"no command", nil, exitUsage, "", "sheetctl: missing command"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, "", `sheetctl: unknown command "frobnicate"`},
-		{"unknown global flag", []string{"--bogus", "submit"}, exitUsage, "", "flag provided but not defined: -bogus"},
+		{"unknown global flag", []string{"--bogus", "submit"}, exitUsage, "", "unknown flag: --bogus"},
 		{"-h lists the commands", []string{"-h"}, exitOK, "  submit   submit a prompt", ""},
 		{"help lists the commands", []string{"help"}, exitOK, "  watch    follow a job", ""},
 		{"help of a command", []string{"help", "submit"}, exitOK, "-max-retries n", ""},
@@ -139,15 +142,21 @@ func TestParseAcceptsFlagsAfterArguments(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &app{stdio: stdio{getenv: func(string) string { return "" }}}
-			a.globalFlags()
-			fs := a.flagSet(submitCommand)
-			wait := fs.Bool("wait", false, "")
-			got, err := a.parse(submitCommand, fs, tc.args)
-			if err != nil {
+			var (
+				wait bool
+				got  []string
+			)
+			root := a.rootCommand()
+			root.AddCommand(a.cobraCommand(&command{name: "probe", setup: func(_ *app, fs *pflag.FlagSet) func(context.Context, []string) error {
+				fs.BoolVar(&wait, "wait", false, "")
+				return func(_ context.Context, args []string) error { got = args; return nil }
+			}}))
+			root.SetArgs(append([]string{"probe"}, tc.args...))
+			if err := root.Execute(); err != nil {
 				t.Fatalf("parse: %v", err)
 			}
-			if *wait != tc.wait || strings.Join(got, "|") != strings.Join(tc.positional, "|") {
-				t.Fatalf("wait %v positional %q, want %v %q", *wait, got, tc.wait, tc.positional)
+			if wait != tc.wait || strings.Join(got, "|") != strings.Join(tc.positional, "|") {
+				t.Fatalf("wait %v positional %q, want %v %q", wait, got, tc.wait, tc.positional)
 			}
 		})
 	}

@@ -23,37 +23,38 @@ func (a *app) printSubmitted(id string, wait bool) {
 }
 
 // printEvent prints one status change of the job being followed: the event
-// itself in JSON mode, else "HH:MM:SS status step [retry n/m] message | error: ...
-// (line n)".
-func (a *app) printEvent(ev events.StatusEvent) {
+// itself in JSON mode, else "YYYY-MM-DD HH:MM:SS status step +elapsed [retry n/m]
+// message | error: ... (line n)", elapsed since the run started.
+func (a *app) printEvent(ev events.StatusEvent, r *jobRun) {
 	if a.opts.json {
 		a.printJSON(ev)
 		return
 	}
-	fmt.Fprintln(a.out, eventLine(ev, false))
+	fmt.Fprintln(a.out, eventLine(ev, "", "+"+shortDuration(r.elapsed(ev))))
 }
 
-// printJobEvent prints one status change of any job: as printEvent, with the job
-// id after the time.
+// printJobEvent prints one status change of any job: the date and time, the job
+// id, then as printEvent without the elapsed time.
 func (a *app) printJobEvent(ev events.StatusEvent) {
 	if a.opts.json {
 		a.printJSON(ev)
 		return
 	}
-	fmt.Fprintln(a.out, eventLine(ev, true))
+	fmt.Fprintln(a.out, eventLine(ev, ev.JobID, ""))
 }
 
-func eventLine(ev events.StatusEvent, withJob bool) string {
-	at := ev.Time
-	if at.IsZero() {
-		at = time.Now()
-	}
+// eventLine is one event for people: date and time, job (when given), status,
+// step, elapsed (when given), retries, message and error.
+func eventLine(ev events.StatusEvent, job, elapsed string) string {
 	var b strings.Builder
-	b.WriteString(at.Local().Format(time.TimeOnly))
-	if withJob {
-		b.WriteString(" " + ev.JobID)
+	b.WriteString(dateTime(eventTime(ev)))
+	if job != "" {
+		b.WriteString(" " + job)
 	}
 	fmt.Fprintf(&b, " %-14s %-7s", ev.Status, ev.Step)
+	if elapsed != "" {
+		fmt.Fprintf(&b, " %-6s", elapsed)
+	}
 	if ev.RetryCount > 0 {
 		fmt.Fprintf(&b, " [retry %d/%d]", ev.RetryCount, ev.MaxRetries)
 	}
@@ -63,7 +64,7 @@ func eventLine(ev events.StatusEvent, withJob bool) string {
 	if ev.Error != nil && ev.Error.Message != "" {
 		b.WriteString(" | error: " + errorText(ev.Error))
 	}
-	return b.String()
+	return strings.TrimRight(b.String(), " ")
 }
 
 // printChanged reports the job a control request left: the job's JSON in JSON
@@ -76,18 +77,20 @@ func (a *app) printChanged(j *events.Versioned) {
 	fmt.Fprintf(a.out, "job %s %s at %s: %s\n", j.ID, j.Status, j.CurrentStep, j.Message)
 }
 
-// printProgress says the job is still where its last event left it. JSON output
-// carries events only.
-func (a *app) printProgress(last *events.StatusEvent, quiet time.Duration) {
+// printProgress says the job is still where its last event left it, after
+// quiet without an event. JSON output carries events only.
+func (a *app) printProgress(last *events.StatusEvent, r *jobRun, quiet time.Duration) {
 	if a.opts.json {
 		return
 	}
+	now := dateTime(time.Now())
 	quiet = quiet.Round(time.Second)
 	if last == nil {
-		fmt.Fprintf(a.out, "still waiting for the service to take the job (%s; is sheetd running?)\n", quiet)
+		fmt.Fprintf(a.out, "%s still waiting for the service to take the job (%s; is sheetd running?)\n", now, quiet)
 		return
 	}
-	fmt.Fprintf(a.out, "still %s at %s (%s)\n", last.Status, last.Step, quiet)
+	fmt.Fprintf(a.out, "%s still %s at %s: nothing new for %s (%s since the run started)\n",
+		now, last.Status, last.Step, quiet, r.elapsed(events.StatusEvent{Time: time.Now()}).Round(time.Second))
 }
 
 // printSaved reports a PDF written to path.

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
+
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/client"
 )
@@ -15,10 +17,9 @@ var pdfCommand = &command{
 	args:    "<job-id>",
 	summary: "save a completed job's PDF",
 	about:   "Downloads the job's PDF from the object store and writes it to <job_id>.pdf in\nthe current directory, or to --output (-o).",
-	setup: func(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+	setup: func(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 		var output string
-		fs.StringVar(&output, "output", "", "`file` to write (default <job_id>.pdf in the current directory)")
-		fs.StringVar(&output, "o", "", "short for --output")
+		fs.StringVarP(&output, "output", "o", "", "`file` to write (default <job_id>.pdf in the current directory)")
 		return func(ctx context.Context, args []string) error { return a.pdf(ctx, args, output) }
 	},
 }
@@ -34,25 +35,36 @@ func (a *app) pdf(ctx context.Context, args []string, output string) error {
 	return a.withClient(func(c *client.Client) error { return a.savePDF(ctx, c, id, output) })
 }
 
-// savePDF downloads job id's PDF and writes it to path (default <id>.pdf in a.dir).
+// savePDF downloads job id's PDF, writes it to path (default <id>.pdf in a.dir)
+// and says so.
 func (a *app) savePDF(ctx context.Context, c *client.Client, id, path string) error {
+	path, size, err := a.writePDF(ctx, c, id, path)
+	if err != nil {
+		return err
+	}
+	a.printSaved(id, path, size)
+	return nil
+}
+
+// writePDF downloads job id's PDF and writes it to path (default <id>.pdf in
+// a.dir); it returns the absolute path and the size.
+func (a *app) writePDF(ctx context.Context, c *client.Client, id, path string) (string, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	pdf, err := c.PDF(ctx, id)
 	if err != nil {
-		return fmt.Errorf("download PDF: %w", err)
+		return "", 0, fmt.Errorf("download PDF: %w", err)
 	}
 	if path == "" {
 		path = filepath.Join(a.dir, id+".pdf")
 	}
 	if err := writeFile(path, pdf); err != nil {
-		return fmt.Errorf("save PDF of job %s: %w", id, err)
+		return "", 0, fmt.Errorf("save PDF of job %s: %w", id, err)
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	a.printSaved(id, path, len(pdf))
-	return nil
+	return path, len(pdf), nil
 }
 
 // writeFile writes data to path through a temporary file in the same directory,

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
+
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -25,10 +27,13 @@ spaces), or the contents of --file; "-" (as --file or as the only argument) read
 standard input. An invalid request is refused before anything is created (exit 2);
 resubmitting a --job-id with a different request is refused (exit 4).
 
-With --wait it then prints each status change, a progress line after every 15s of
-silence, and when the job completes writes <job_id>.pdf in the current directory.
-It exits 1 if the job ends waiting_manual or aborted, or if --timeout passes
-first (the job goes on; follow it with sheetctl watch <job_id>).`,
+With --wait it then prints a line per status change (date and time, status,
+step, time since the job started, retries, message), a line when nothing changed
+for a minute, and a last line saying how the job ended: when it completes it
+writes <job_id>.pdf in the current directory ("completed in 14.2s after 1 AI fix:
+PDF saved to ..."). It exits 1 if the job ends waiting_manual or aborted ("job
+<id> waiting_manual at compile after 3 AI fixes: <error>" on stderr), or if
+--timeout passes first (the job goes on; follow it with sheetctl watch <job_id>).`,
 	setup: setupSubmit,
 }
 
@@ -45,7 +50,7 @@ type submitFlags struct {
 	file       string
 }
 
-func setupSubmit(a *app, fs *flag.FlagSet) func(context.Context, []string) error {
+func setupSubmit(a *app, fs *pflag.FlagSet) func(context.Context, []string) error {
 	var f submitFlags
 	fs.BoolVar(&f.wait, "wait", false, "follow the job until it ends and save its PDF")
 	fs.StringVar(&f.user, "user", defaultUser(a.getenv), "user_id of the request ($USER)")

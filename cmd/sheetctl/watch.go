@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
+
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/events"
@@ -17,7 +19,8 @@ var watchCommand = &command{
 	args:    "[job-id]",
 	summary: "follow a job until it ends and save its PDF; without an id, every job's events",
 	about: `With a job id: prints the job's status changes from the first one, then live,
-with a progress line after every 15s of silence, until its latest run ends. When
+with the date, time and time since the run started, and a line when nothing
+changed for a minute, until its latest run ends. When
 the job completes it writes <job_id>.pdf in the current directory and exits 0; it
 exits 1 if the job ends waiting_manual or aborted, or if --timeout passes first
 (the job goes on), and 3 if there is no such job.
@@ -25,7 +28,7 @@ exits 1 if the job ends waiting_manual or aborted, or if --timeout passes first
 Without a job id: prints the status changes of every job from now on, one line
 per event starting with the job id, until interrupted (exit 0), or until
 --timeout passes when it is given.`,
-	setup: func(a *app, _ *flag.FlagSet) func(context.Context, []string) error {
+	setup: func(a *app, _ *pflag.FlagSet) func(context.Context, []string) error {
 		return a.watch
 	},
 }
@@ -84,22 +87,40 @@ func (a *app) waitFor(ctx context.Context, c *client.Client, id string, rev uint
 }
 
 // await follows the job's events until its run ends (bounded by waitCtx), then
-// saves the PDF of a completed job or reports why it stopped.
+// saves the PDF of a completed job or reports why it stopped; the last line says
+// how the run ended and after how many AI fixes and retries.
 func (a *app) await(ctx, waitCtx context.Context, c *client.Client, id string, ch <-chan events.StatusEvent) error {
-	last, err := a.follow(waitCtx, id, ch)
+	last, r, err := a.follow(waitCtx, id, ch)
 	if err != nil {
 		return err
 	}
 	if last.Status != events.StatusCompleted {
-		return &jobEndedError{ev: last}
+		return &jobEndedError{ev: last, after: r.after()}
 	}
-	return a.savePDF(ctx, c, id, "")
+	path, size, err := a.writePDF(ctx, c, id, "")
+	if err != nil {
+		return err
+	}
+	if a.opts.json {
+		a.printSaved(id, path, size)
+		return nil
+	}
+	how := "completed in " + shortDuration(r.elapsed(last))
+	if after := r.after(); after != "" {
+		how += " " + after
+	}
+	fmt.Fprintf(a.out, "%s: PDF saved to %s (%d bytes)\n", how, path, size)
+	return nil
 }
 
 // follow prints events until the watch ends after the job's run and returns the
-// last one. After every a.progressEvery without an event it prints a progress line.
-func (a *app) follow(ctx context.Context, id string, ch <-chan events.StatusEvent) (events.StatusEvent, error) {
-	var last *events.StatusEvent
+// last one with what is known of its run. When nothing happened for
+// a.progressEvery it prints a line saying so.
+func (a *app) follow(ctx context.Context, id string, ch <-chan events.StatusEvent) (events.StatusEvent, *jobRun, error) {
+	var (
+		last *events.StatusEvent
+		r    jobRun
+	)
 	since := time.Now()
 	progress := time.NewTimer(a.progressEvery)
 	defer progress.Stop()
@@ -108,18 +129,19 @@ func (a *app) follow(ctx context.Context, id string, ch <-chan events.StatusEven
 		case ev, ok := <-ch:
 			if !ok {
 				if last != nil && last.Final() && ctx.Err() == nil {
-					return *last, nil
+					return *last, &r, nil
 				}
-				return events.StatusEvent{}, a.waitEnded(ctx, id)
+				return events.StatusEvent{}, nil, a.waitEnded(ctx, id)
 			}
-			a.printEvent(ev)
+			r.add(ev)
+			a.printEvent(ev, &r)
 			last, since = &ev, time.Now()
 			progress.Reset(a.progressEvery)
 		case <-progress.C:
-			a.printProgress(last, time.Since(since))
+			a.printProgress(last, &r, time.Since(since))
 			progress.Reset(a.progressEvery)
 		case <-ctx.Done():
-			return events.StatusEvent{}, a.waitEnded(ctx, id)
+			return events.StatusEvent{}, nil, a.waitEnded(ctx, id)
 		}
 	}
 }
@@ -139,7 +161,8 @@ func (a *app) waitEnded(ctx context.Context, id string) error {
 // jobEndedError is a job whose run ended without a PDF: waiting_manual, aborted, or
 // an invalid request.
 type jobEndedError struct {
-	ev events.StatusEvent
+	ev    events.StatusEvent
+	after string // "after 3 AI fixes", or ""
 }
 
 // Error is one line naming the job, its status and why, followed by the error
@@ -150,7 +173,11 @@ func (e *jobEndedError) Error() string {
 		why = errorText(e.ev.Error)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "job %s %s at %s: %s", e.ev.JobID, e.ev.Status, e.ev.Step, why)
+	fmt.Fprintf(&b, "job %s %s at %s", e.ev.JobID, e.ev.Status, e.ev.Step)
+	if e.after != "" {
+		b.WriteString(" " + e.after)
+	}
+	fmt.Fprintf(&b, ": %s", why)
 	if e.ev.Error != nil && strings.TrimSpace(e.ev.Error.Snippet) != "" {
 		b.WriteString("\n" + strings.TrimRight(e.ev.Error.Snippet, "\n"))
 	}

@@ -46,7 +46,7 @@ func TestWatchAllJobs(t *testing.T) {
 	}
 	for _, id := range ids {
 		waitRun(ctx, t, c, id, 0)
-		line := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d ` + id + ` completed +done `)
+		line := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ` + id + ` completed +done `)
 		waitFor(ctx, t, func() bool { return line.MatchString(human.out.String()) }, "the completion of "+id, &human.out)
 		waitFor(ctx, t, func() bool {
 			return strings.Contains(machine.out.String(), `{"job_id":"`+id+`","user_id":"`) &&
@@ -66,7 +66,7 @@ func TestWatchAllJobs(t *testing.T) {
 	}
 
 	for _, l := range strings.Split(strings.TrimSpace(human.out.String()), "\n") {
-		if !regexp.MustCompile(`^\d\d:\d\d:\d\d (` + ids[0] + `|` + ids[1] + `) \S+ +\S+`).MatchString(l) {
+		if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (` + ids[0] + `|` + ids[1] + `) \S+ +\S+`).MatchString(l) {
 			t.Fatalf("line %q is not \"HH:MM:SS <job id> status step ...\" of one of the jobs", l)
 		}
 	}
