@@ -22,7 +22,7 @@ func buildSheetctlWith(t *testing.T, ldflags string) string {
 
 // --version prints the version and revision the build set, and the Go version.
 func TestBinaryVersion(t *testing.T) {
-	bin := buildSheetctlWith(t, "-X main.version=v9.8.7 -X main.revision=0123abc")
+	bin := buildSheetctlWith(t, "-X github.com/sheetpipe/sheetpipe/internal/buildinfo.version=v9.8.7 -X github.com/sheetpipe/sheetpipe/internal/buildinfo.revision=0123abc")
 	r := runBinary(testContext(t), t, bin, t.TempDir(), nil, "--version")
 	want := "sheetctl v9.8.7 (revision 0123abc, " + runtime.Version() + ")\n"
 	if r.code != 0 || r.stdout != want || r.stderr != "" {

@@ -44,8 +44,8 @@
 // The commands are built on github.com/spf13/cobra: global flags go before or
 // after the command, flags and arguments mix, "--" ends the flags, and cobra
 // provides the shell completion scripts. --version prints the version and
-// revision set with -ldflags "-X main.version=... -X main.revision=...", else
-// those of Go's build information.
+// revision `make build` links in (package internal/buildinfo, as sheetd's),
+// else those of Go's build information.
 //
 // Output is for people, or one JSON object per line with --json (events, jobs,
 // list rows). Exit status: 0 success; 1 failure, with one line "sheetctl: <what
