@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -151,7 +152,13 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("HTTP address is not loopback and SHEETPIPE_API_TOKEN is not set: /jobs answers 403", "http", ln.Addr().String())
 	}
 	controlAPI := api.New(plane, api.Config{Token: cfg.APIToken, Public: public, MaxStreams: cfg.MaxStreams}, log)
-	mux := newMux(reg, nc, js, storage, pipe.Consuming, comp.Sandbox())
+	var started atomic.Bool // set once startWork is done: /readyz waits for it
+	mux := newMux(reg, nc, js, storage, func() error {
+		if !started.Load() {
+			return errStarting
+		}
+		return pipe.Consuming()
+	}, comp.Sandbox())
 	controlAPI.Register(mux)
 	controlAPI.RegisterInsight(mux, plane)
 	console.Register(mux, console.Config{TokenSet: cfg.APIToken != "", Public: public})
@@ -167,6 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	loops, err := startWork(ctx, pipe, loopsCfg, loopsDeps, controlAPI, hooks, nc, stages)
+	started.Store(err == nil)
 	if err != nil {
 		_ = srv.Close()
 		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
@@ -223,6 +231,10 @@ func newWebhooks(cfg Config, js jetstream.JetStream, store *kvstore.Store, log *
 	}
 	return hooks, hooks.CheckURL, nil
 }
+
+// errStarting is /readyz's answer until the stages, the loops, the webhook
+// sender and the control service have all started.
+var errStarting = errors.New("starting: the stages, loops and control service are not all up yet")
 
 // startWork starts the background loops, the stages, the webhook sender (when
 // there is one) and then the control service, which answers on NATS. It
