@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 	"github.com/sheetpipe/sheetpipe/kvstore"
@@ -94,7 +95,10 @@ func TestSweeperRecoversStuckJob(t *testing.T) {
 // queued behind it.
 func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, steps("outline", goodLatex, ""), sweepFast)
+	// The jobs are stored before any sweeper runs: a first pass that lists the
+	// active index before a job is created and then reads it indexes it again
+	// (a write that changes no state, but a revision).
+	e := newIdleEnv(t, broker.Resources{}, steps("outline", goodLatex, ""), sweepFast)
 	expired := &events.Lease{Owner: "old-worker", ExpiresAt: time.Now().Add(-time.Minute)}
 	tests := []struct {
 		name   string
@@ -132,6 +136,7 @@ func TestSweeperLeavesOtherJobsAlone(t *testing.T) {
 	if _, err := kv.Put(e.ctx, uuid.NewString(), []byte("{not a job")); err != nil {
 		t.Fatal(err)
 	}
+	e.pipe = e.startPipeline()
 	stuck := uuid.NewString()
 	e.seedStuck(stuck) // passes over the undecodable value still reach it
 	e.waitStatus(stuck, events.StatusCompleted)
