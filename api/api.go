@@ -10,7 +10,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 )
 
-// Control is what the API needs of the pipeline; *consumers.Pipeline implements it.
+// Control is what the API needs of the control plane; *control.Plane implements it.
 type Control interface {
 	Submit(ctx context.Context, req events.JobRequest) (string, error)
 	Get(ctx context.Context, id string) (*events.Job, uint64, error)

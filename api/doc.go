@@ -1,5 +1,5 @@
 // Package api is the control API of sheetd: a transport over the pipeline's
-// control operations (Control, implemented by *consumers.Pipeline). It owns no
+// control operations (Control, implemented by *control.Plane). It owns no
 // state and writes no KV; validation, state rules and every write are the
 // pipeline's. It owns the two ways users reach those operations:
 //

@@ -7,7 +7,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 )
 
-// importer is what sheetpipe.import needs of the pipeline; *consumers.Pipeline
+// importer is what sheetpipe.import needs of the control plane; *control.Plane
 // implements it.
 type importer interface {
 	Import(ctx context.Context, req events.ImportRequest) (events.ImportReply, error)

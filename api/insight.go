@@ -10,7 +10,7 @@ import (
 )
 
 // Insight is what the web console reads beyond the control operations;
-// *consumers.Pipeline implements it.
+// *control.Plane implements it.
 type Insight interface {
 	// Overview counts jobs by status, tickets by queue and running jobs by step, and lists recent failures.
 	Overview(ctx context.Context) (events.Overview, error)
