@@ -52,11 +52,14 @@ func (e *env) seedAged(j *events.Job, updated time.Time) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// Conversation and PDF first: a janitor running meanwhile that deletes the
+	// job deletes them with it, where a PDF stored after the job's deletion
+	// would stay behind as a young orphan.
+	e.seedConversation(j.ID)
+	e.seedPDF(j.ID)
 	if _, err := kv.Create(e.ctx, j.ID, data); err != nil {
 		e.t.Fatal(err)
 	}
-	e.seedConversation(j.ID)
-	e.seedPDF(j.ID)
 }
 
 func (e *env) seedConversation(id string) {
