@@ -9,13 +9,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
 
 // history shows each run of a job with dates, durations, AI fixes and errors:
 // a first run that needed an AI fix, a second (an edit that does not compile)
 // that waits for a human.
 func TestHistory(t *testing.T) {
-	s := startPipelineLLM(t, llmSteps(brokenLatex, goodLatex))
+	s := testpipeline.StartWith(t, llmSteps(brokenLatex, goodLatex))
 	ctx := testContext(t)
 	c := newTestClient(t, s)
 	id, err := c.Submit(ctx, events.JobRequest{UserID: "ada", Prompt: prompt})

@@ -6,30 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
-	"github.com/sheetpipe/sheetpipe/internal/testnats"
 	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
 )
-
-// startPipelineLLM is startPipeline with the fake LLM answering as h does.
-func startPipelineLLM(t *testing.T, h fakellm.Handler) *testnats.Server {
-	t.Helper()
-	f := testpipeline.New(t, testpipeline.Options{LLM: h, Config: []func(*testpipeline.Setup){func(s *testpipeline.Setup) {
-		s.Pipeline.RetryBase, s.Pipeline.RetryMax = 50*time.Millisecond, 0
-	}}})
-	control := api.New(f.Plane, api.Config{}, nil)
-	if err := control.StartMicro(f.NATS.NC); err != nil {
-		t.Fatalf("start control API: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := control.Stop(); err != nil {
-			t.Errorf("stop control API: %v", err)
-		}
-	})
-	return f.NATS
-}
 
 // llmSteps answers design and meta with text, latex with latex, and each fix
 // with fix.
@@ -46,7 +26,7 @@ func llmSteps(latex, fix string) fakellm.Handler {
 // dates and elapsed times and ends with one line saying it completed after 1 AI
 // fix and where the PDF is.
 func TestSubmitWaitAfterAnAIFix(t *testing.T) {
-	s := startPipelineLLM(t, llmSteps(brokenLatex, goodLatex))
+	s := testpipeline.StartWith(t, llmSteps(brokenLatex, goodLatex))
 	dir := t.TempDir()
 	r := runSheetctl(testContext(t), nil, "", dir, "--server", s.ClientURL(), "submit", "--wait", prompt)
 	if r.code != exitOK {
@@ -71,7 +51,7 @@ func TestSubmitWaitAfterAnAIFix(t *testing.T) {
 // A job whose fixes all fail: the failure names the state, the step and the
 // number of AI fixes.
 func TestSubmitWaitAfterFailedAIFixes(t *testing.T) {
-	s := startPipelineLLM(t, llmSteps(brokenLatex, brokenLatex))
+	s := testpipeline.StartWith(t, llmSteps(brokenLatex, brokenLatex))
 	r := runSheetctl(testContext(t), nil, "", t.TempDir(), "--server", s.ClientURL(), "submit", "--wait", "--max-retries", "2", prompt)
 	want := regexp.MustCompile(`^sheetctl: job [0-9a-f-]{36} waiting_manual at compile after 2 AI fixes: Max retries exceeded: .*\(line 3\)\n`)
 	if r.code != exitFailure || !want.MatchString(r.stderr) {

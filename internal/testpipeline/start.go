@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/api"
+	"github.com/sheetpipe/sheetpipe/internal/fakellm"
 	"github.com/sheetpipe/sheetpipe/internal/testnats"
 )
 
@@ -13,7 +14,14 @@ import (
 // (client, sheetctl), and returns its server.
 func Start(t testing.TB) *testnats.Server {
 	t.Helper()
-	f := New(t, Options{Config: []func(*Setup){func(s *Setup) {
+	return StartWith(t, nil)
+}
+
+// StartWith is Start with the fake LLM answering as h does (nil: the offline
+// LLM).
+func StartWith(t testing.TB, h fakellm.Handler) *testnats.Server {
+	t.Helper()
+	f := New(t, Options{LLM: h, Config: []func(*Setup){func(s *Setup) {
 		s.Pipeline.RetryBase, s.Pipeline.RetryMax = 50*time.Millisecond, 0
 	}}})
 	control := api.New(f.Plane, api.Config{}, nil)
