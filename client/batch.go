@@ -52,9 +52,9 @@ const batchRecheck = 15 * time.Second
 // when ctx ends. It reads the end of JOB_EVENTS before the batch's status, so no
 // change after that is missed.
 func (c *Client) WatchBatch(ctx context.Context, id string) (<-chan events.BatchStatus, error) {
-	stream, err := c.js.Stream(ctx, events.StreamEvents)
+	stream, err := c.eventsStream(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", events.StreamEvents, notProvisioned(err))
+		return nil, err
 	}
 	from := stream.CachedInfo().State.LastSeq + 1
 	first, err := c.Batch(ctx, id)

@@ -29,9 +29,9 @@ func (c *Client) History(ctx context.Context, id string) ([]events.StatusEvent, 
 	if err != nil {
 		return nil, err
 	}
-	stream, err := c.js.Stream(ctx, events.StreamEvents)
+	stream, err := c.eventsStream(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", events.StreamEvents, notProvisioned(err))
+		return nil, err
 	}
 	end := stream.CachedInfo().State.LastSeq
 	job, err := c.Get(ctx, id)

@@ -36,9 +36,9 @@ func (c *Client) WatchFrom(ctx context.Context, id string, rev uint64) (<-chan e
 	if err != nil {
 		return nil, err
 	}
-	stream, err := c.js.Stream(ctx, events.StreamEvents)
+	stream, err := c.eventsStream(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", events.StreamEvents, notProvisioned(err))
+		return nil, err
 	}
 	cfg, err := c.replayFrom(ctx, stream, id)
 	if err != nil {
@@ -155,4 +155,14 @@ func decodeEvent(data []byte, id string) (events.StatusEvent, bool) {
 		return ev, false
 	}
 	return ev, true
+}
+
+// eventsStream binds stream JOB_EVENTS, which every way of following jobs
+// reads.
+func (c *Client) eventsStream(ctx context.Context) (jetstream.Stream, error) {
+	stream, err := c.js.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", events.StreamEvents, notProvisioned(err))
+	}
+	return stream, nil
 }

@@ -17,9 +17,9 @@ import (
 // reconnection resumes where it stopped. A re-published event (same job and
 // revision) is delivered once.
 func (c *Client) WatchAll(ctx context.Context) (<-chan events.StatusEvent, error) {
-	stream, err := c.js.Stream(ctx, events.StreamEvents)
+	stream, err := c.eventsStream(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", events.StreamEvents, notProvisioned(err))
+		return nil, err
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{events.SubjectStatus},
