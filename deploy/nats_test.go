@@ -164,6 +164,10 @@ func TestClientPermissions(t *testing.T) {
 				_, err := cjs.Publish(ctx, events.SubjectMeta, []byte(`{"job_id":"`+id+`"}`))
 				return err
 			}, events.SubjectMeta},
+			{"a forged event published again", func(ctx context.Context) error {
+				_, err := cjs.Publish(ctx, events.SubjectStatusAgain, []byte(`{"job_id":"`+id+`","status":"completed"}`))
+				return err
+			}, events.SubjectStatusAgain},
 			{"deleting the JOBS stream", func(ctx context.Context) error {
 				return cjs.DeleteStream(ctx, events.StreamJobs)
 			}, "$JS.API.STREAM.DELETE.JOBS"},
