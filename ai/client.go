@@ -62,7 +62,7 @@ func New(cfg Config) (*Client, error) {
 			oc.BaseURL = cfg.BaseURL
 		}
 		// No client-wide timeout: each call's context carries cfg.Timeout.
-		oc.HTTPClient = &http.Client{}
+		oc.HTTPClient = &http.Client{Transport: recordingTransport{next: http.DefaultTransport}}
 		c.api = openai.NewClientWithConfig(oc)
 	}
 	return c, nil
@@ -122,17 +122,30 @@ func (c *Client) call(ctx context.Context, step string, history []Turn, user str
 
 // complete sends one chat completion request, bounded by the per-call timeout.
 func (c *Client) complete(ctx context.Context, step, model string, msgs []openai.ChatCompletionMessage) (string, Usage, error) {
+	if l := c.cfg.Limiter; l != nil {
+		texts := make([]string, len(msgs))
+		for i, m := range msgs {
+			texts[i] = m.Content
+		}
+		if err := l.Wait(ctx, model, estimateTokens(texts)); err != nil {
+			return "", Usage{}, classify(ctx, step, err)
+		}
+	}
 	callCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	callCtx, ans := withAnswer(callCtx)
 	resp, err := c.api.CreateChatCompletion(callCtx, openai.ChatCompletionRequest{
 		Model:    model,
 		Messages: msgs,
 		User:     userTag(step),
 	})
+	usage := Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
+	if l := c.cfg.Limiter; l != nil {
+		l.Observe(model, usage.PromptTokens+usage.CompletionTokens, ans.status, ans.header)
+	}
 	if err != nil {
 		return "", Usage{}, classify(ctx, step, err)
 	}
-	usage := Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
 	if len(resp.Choices) == 0 || strings.TrimSpace(resp.Choices[0].Message.Content) == "" {
 		return "", usage, transient(step, "empty answer")
 	}

@@ -62,6 +62,9 @@ type Config struct {
 	// fix prompt offers installed alternatives to a missing package. Default:
 	// the zero TeX, a basic TeX Live (nine packages, article).
 	TeX TeX
+	// Limiter, when set, paces every call to the provider (limiter.go).
+	// Default: none.
+	Limiter Limiter
 }
 
 // withDefaults returns c with every unset field at its default. It copies

@@ -41,6 +41,7 @@ type Reply struct {
 	PromptTokens     int           // usage.prompt_tokens
 	CompletionTokens int           // usage.completion_tokens
 	RawBody          string        // when set, sent verbatim (with Status) instead of any JSON body
+	Header           http.Header   // extra answer headers, e.g. Retry-After or x-ratelimit-*
 }
 
 // Handler decides the Reply to a Request. It runs on a server goroutine.

@@ -104,6 +104,11 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler) // drop the connection: the client sees a network error
 		}
 	}
+	for k, vs := range reply.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
 	status := reply.Status
 	if status == 0 {
 		status = http.StatusOK
