@@ -144,6 +144,11 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 				Description: "sheetpipe depends_on index: <dependency>.<dependent>", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
 			return err
 		}},
+		{"bucket " + kvstore.BucketUsage, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketUsage,
+				Description: "sheetpipe LLM usage per user and day: <base64url user>.<YYYY-MM-DD>", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
+			return err
+		}},
 		{"consumer " + ConsumerDependents, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateConsumer(ctx, events.StreamEvents, dependentsConsumer(r))
 			return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/worker"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	// job before the meta stage gives up on it (the job keeps no description).
 	// Default 4.
 	MetaAttempts int
+	// Prices turn the LLM's tokens into US dollars (LLM_PRICES); a model
+	// without a price costs 0. Default none.
+	Prices ai.Prices
 }
 
 func (c Config) withDefaults() Config {

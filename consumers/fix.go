@@ -26,6 +26,7 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 		info.Snippet, info.Line = j.ErrorLog.Snippet, j.ErrorLog.Line
 	}
 	var answer string
+	ctx, tl := withTally(ctx)
 	fixErr := p.work(ctx, j.ID, owner, func(ctx context.Context) error {
 		var err error
 		answer, err = p.ask(ctx, j, events.StageFix, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
@@ -34,6 +35,9 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 		return err
 	})
 	failpoint.Inject(events.StageFix, failpoint.AfterWork)
+	if perr, ok := p.overBudget(ctx, j, owner, events.StageFix, tl, fixErr); ok {
+		return perr
+	}
 	// Only the LLM's own failure is "AI fix failed"; a lost lease, a shutdown or a
 	// NATS error reading or recording the conversation is retried like any other.
 	llmFailed := errors.Is(fixErr, ai.ErrTransient) || errors.Is(fixErr, ai.ErrPermanent)
@@ -43,6 +47,9 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 	t := lifecycle.Fixed(owner, ai.Clean(answer))
 	if fixErr != nil {
 		t = lifecycle.FixFailed(owner, fixErr)
+	}
+	if t, err = p.charge(ctx, j, tl.conversation(), t); err != nil {
+		return err
 	}
 	j, err = p.finish(ctx, j.ID, owner, t)
 	if err != nil {

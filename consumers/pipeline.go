@@ -110,6 +110,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 	p := &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler, submit: d.Submit,
 		pdfs: pdfs, cache: cache, recent: newRecent[events.Job](recentMax), convs: newRecent[events.Conversation](recentMax), log: log, metrics: d.Metrics, storage: storage}
 	p.x = lifecycle.NewExecutor(d.Store, publisher{p}, log, d.Metrics)
+	if d.LLM != nil {
+		d.Metrics.InitLLM(d.LLM.ModelFor)
+	}
 	return p, nil
 }
 

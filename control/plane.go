@@ -31,6 +31,10 @@ type Config struct {
 	// PublicURL prefixes the pdf_url of an imported job whose PDF was imported
 	// ("/jobs/<id>/pdf"). Default empty.
 	PublicURL string
+	// TokenBudget is the token budget of a job whose request sets none, and the
+	// most a request may set (SHEETPIPE_JOB_TOKEN_BUDGET); 0 is none, and then a
+	// request may set any. Default 0.
+	TokenBudget int64
 }
 
 // errWebhooksOff refuses a webhook_url in a process configured without webhooks.
@@ -51,6 +55,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	if *c.MaxRetries < 0 || *c.MaxRetries > events.MaxRetriesCap {
 		return fmt.Errorf("max retries %d is outside 0..%d", *c.MaxRetries, events.MaxRetriesCap)
+	}
+	if c.TokenBudget < 0 {
+		return fmt.Errorf("token budget %d must not be negative", c.TokenBudget)
 	}
 	return nil
 }

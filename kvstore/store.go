@@ -41,10 +41,12 @@ type Store struct {
 	// active indexes the jobs a stage may still act on (active.go).
 	active       jetstream.KeyValue
 	activeStream jetstream.Stream
-	nc           *nats.Conn
-	metrics      *metrics.Metrics
-	storage      storageHealth
-	now          func() time.Time
+	// usage holds the per-user, per-day usage counters (usage.go).
+	usage   jetstream.KeyValue
+	nc      *nats.Conn
+	metrics *metrics.Metrics
+	storage storageHealth
+	now     func() time.Time
 }
 
 // New binds the existing buckets (the broker package creates them).
@@ -81,7 +83,11 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketActive, err)
 	}
-	return &Store{jobs: jobs, convs: convs, jobsStream: jobsStream, convsStream: convsStream, batches: batches, deps: deps, active: active, activeStream: activeStream, jobsRead: newLeaderReader(js, BucketJobs),
+	usage, err := js.KeyValue(ctx, BucketUsage)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketUsage, err)
+	}
+	return &Store{usage: usage, jobs: jobs, convs: convs, jobsStream: jobsStream, convsStream: convsStream, batches: batches, deps: deps, active: active, activeStream: activeStream, jobsRead: newLeaderReader(js, BucketJobs),
 		convsRead: newLeaderReader(js, BucketConversations), batchesRead: newLeaderReader(js, BucketBatches),
 		nc: js.Conn(), metrics: m, now: time.Now}, nil
 }

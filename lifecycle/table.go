@@ -86,7 +86,7 @@ var (
 		// parked for a human (refused by the LLM, retries spent)
 		From: []events.Status{running}, To: []events.Status{failed, manual}}
 	specPark = &Spec{Name: "park for a human", By: ByPipeline,
-		// a failed AI fix
+		// a failed AI fix, an LLM call refused by the job's token budget
 		From: []events.Status{running}, To: []events.Status{manual}}
 	specRecover = &Spec{Name: "recover", By: ByPipeline,
 		// the sweeper hands a stuck job back to its stage (waiting_ai_fix stays)

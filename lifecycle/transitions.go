@@ -428,7 +428,8 @@ type Meta struct {
 // The users' transitions. Each refuses, with events.ErrConflict naming the
 // job's state, what that state does not allow.
 
-// Retry re-runs the step that failed with a fresh retry budget, from error
+// Retry re-runs the step that failed with a fresh retry budget (and token
+// budget), from error
 // and waiting_manual, except for a request that was invalid. A retry at step
 // design applies w, the job's dependencies (read before: DependsOn never
 // changes): refused when one can never complete, blocked while they have not
@@ -443,6 +444,7 @@ func Retry(w Wait) Transition {
 		}
 		stage := RetryStage(j)
 		j.RetryCount = 0
+		grantBudget(j)
 		if stage == events.StageFix {
 			handOff(j, stage, events.StepCompile, "Retry: asking the LLM for a fix")
 			j.Status = events.StatusWaitingAIFix
@@ -483,7 +485,8 @@ func RetryStage(j *events.Job) events.Stage {
 
 // Refine has the job's request revised with instruction (by the design stage,
 // in the job's conversation) and design, LaTeX and PDF made again, from
-// completed, error and waiting_manual; w as for Retry.
+// completed, error and waiting_manual, with a fresh token budget; w as for
+// Retry.
 func Refine(instruction string, w Wait) Transition {
 	return Transition{specRefine, func(j *events.Job, _ time.Time) error {
 		switch {
@@ -494,6 +497,7 @@ func Refine(instruction string, w Wait) Transition {
 		}
 		j.Refinement = strings.TrimSpace(instruction)
 		j.ManualEdit = false
+		grantBudget(j)
 		restart(j)
 		if err := gate(j, w, "refine"); err != nil || !w.Ready {
 			return err

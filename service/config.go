@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/latex"
@@ -78,6 +79,10 @@ type Config struct {
 	LLMModelRefine string        // LLM_MODEL_REFINE. Default LLM_MODEL.
 	LLMModelMeta   string        // LLM_MODEL_META (description and tags). Default LLM_MODEL.
 	LLMTimeout     time.Duration // LLM_TIMEOUT: one LLM call. Default 120s.
+
+	// Usage and budgets (docs/usage.md).
+	LLMPrices      string // LLM_PRICES: model=input:output USD per million tokens, comma list; a model without a price costs 0. Default empty (no prices).
+	JobTokenBudget int64  // SHEETPIPE_JOB_TOKEN_BUDGET: tokens a job may use before its LLM calls stop (and the most a request's token_budget may be); 0 is none. Default 0.
 
 	CompileTimeout time.Duration // COMPILE_TIMEOUT: one compile, all its passes. Default 30s.
 	CompileCommand string        // COMPILE_COMMAND: the pdflatex binary. Default pdflatex.
@@ -157,6 +162,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	str(&c.LLMModelRefine, "llm-model-refine", "LLM_MODEL_REFINE", "", "model for refinements (default LLM_MODEL)")
 	str(&c.LLMModelMeta, "llm-model-meta", "LLM_MODEL_META", "", "model for description and tags (default LLM_MODEL)")
 	dur(&c.LLMTimeout, "llm-timeout", "LLM_TIMEOUT", 120*time.Second, "timeout of one LLM call")
+	str(&c.LLMPrices, "llm-prices", "LLM_PRICES", "", "LLM prices, model=input:output US dollars per million tokens, comma list (none built in)")
+	c.JobTokenBudget = fromEnv(c, getenv, "SHEETPIPE_JOB_TOKEN_BUDGET", 0, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }, "a whole number of tokens")
+	fs.Int64Var(&c.JobTokenBudget, "job-token-budget", c.JobTokenBudget, "tokens a job may use; the most a request's token_budget may be; 0 is none ($SHEETPIPE_JOB_TOKEN_BUDGET)")
 	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one compile (all its pdflatex passes)")
 	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
 	str(&c.CompileSandbox, "compile-sandbox", "COMPILE_SANDBOX", "bwrap", "bwrap (jail every compile) or none (unsafe)")
@@ -284,6 +292,12 @@ func (c Config) validate() error {
 		if _, err := latex.ParseFormatCacheSize(c.CompileFormatCache); err != nil {
 			errs = append(errs, fmt.Errorf("COMPILE_FORMAT_CACHE=%q: want off or a size such as 512MiB", c.CompileFormatCache))
 		}
+	}
+	if _, err := ai.ParsePrices(c.LLMPrices); err != nil {
+		errs = append(errs, err)
+	}
+	if c.JobTokenBudget < 0 {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_JOB_TOKEN_BUDGET=%d: must not be negative (0 is no budget)", c.JobTokenBudget))
 	}
 	switch c.LLMProvider {
 	case "", "openai", "offline":

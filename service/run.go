@@ -129,14 +129,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	plane, err := control.New(ctx, control.Config{MaxRetries: &cfg.MaxRetries, CheckWebhook: checkWebhook,
-		Provider: llm.Provider(), PublicURL: cfg.PublicURL},
+		Provider: llm.Provider(), PublicURL: cfg.PublicURL, TokenBudget: cfg.JobTokenBudget},
 		control.Deps{JS: js, Store: store, Log: log, Metrics: m})
 	if err != nil {
 		return err
 	}
 	defer plane.Stop()
+	prices, _ := ai.ParsePrices(cfg.LLMPrices) // validated
 	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc,
-		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL},
+		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL, Prices: prices},
 		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Submit: plane, Log: log, Metrics: m, Storage: storage})
 	if err != nil {
 		return err
