@@ -192,14 +192,14 @@ func TestTokenBudgetStopsTheJob(t *testing.T) {
 	e := newEnv(t, usageLLM())
 	id := uuid.NewString()
 	e.submit(events.JobRequest{JobID: id, UserID: "u", Prompt: "fractions", TokenBudget: 50})
-	evs := e.waitStatus(id, events.StatusWaitingManual)
+	evs := e.waitFor(id, "a final status", events.StatusEvent.Final)
 	var compiled bool
 	for _, ev := range evs {
 		compiled = compiled || ev.Status == events.StatusWaitingAIFix
 	}
 	j := e.job(id)
 	used := int64(10 + 20 + 30 + 40)
-	if !compiled || !strings.Contains(j.ErrorMessage, "token budget") || !strings.Contains(j.ErrorMessage, "100 tokens used of a budget of 50") {
+	if j.Status != events.StatusWaitingManual || !compiled || !strings.Contains(j.ErrorMessage, "token budget") || !strings.Contains(j.ErrorMessage, "100 tokens used of a budget of 50") {
 		t.Fatalf("job %s (compiled %v): error_message %q; want the token budget with 100 used of 50:%s", j.Status, compiled, j.ErrorMessage, describe(evs))
 	}
 	if j.Usage.Tokens() != used || e.llm.CallsFor("fix") != 0 {
@@ -214,9 +214,12 @@ func TestTokenBudgetStopsTheJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	rev := evs[len(evs)-1].Revision
-	e.waitFor(id, "completed after the retry", func(ev events.StatusEvent) bool {
-		return ev.Status == events.StatusCompleted && ev.Revision > rev
+	after := e.waitFor(id, "a final status after the retry", func(ev events.StatusEvent) bool {
+		return ev.Final() && ev.Revision > rev
 	})
+	if last := after[len(after)-1]; last.Status != events.StatusCompleted {
+		t.Fatalf("after the retry the job is %s: %s", last.Status, last.Message)
+	}
 	if j := e.job(id); e.llm.CallsFor("fix") != 1 || j.Usage.Tokens() != used+50+60 || j.BudgetBase != used {
 		t.Fatalf("after the retry: %d fix calls, usage %+v, budget base %d", e.llm.CallsFor("fix"), j.Usage.Totals, j.BudgetBase)
 	}
