@@ -17,6 +17,7 @@
 //	sheetpipe.batch   {"batch_id"?,"jobs":[job request...]} -> {"batch_id","job_ids"}, once every job is stored
 //	sheetpipe.batch.get {"batch_id"}        -> the batch's status {"batch_id","total","counts","done","jobs","created_at"}
 //	sheetpipe.import  {"records":[old record...],"dry_run"?,"overwrite"?,"recompile_missing"?} -> {"results":[...]} (sheetctl import)
+//	sheetpipe.usage   {"user_id","since"?,"until"?} -> {"user_id","since","until","prompt_tokens","completion_tokens","calls","cost_usd"} (docs/usage.md)
 //
 // (micro endpoint names have no dots: batch.get is the endpoint "batch_get".)
 //
@@ -43,7 +44,8 @@
 // line as application/x-ndjson with ?batch_id=; 202 and Location), GET
 // /batches/{id} and GET /batches/{id}/events (server-sent events: "id: <n>",
 // "event: batch", "data: <batch status JSON>", the first with every job, each
-// later one with the job that changed, the last done). Errors are JSON {"error"} with the status of their
+// later one with the job that changed, the last done), GET /usage?user_id=&since=&until=
+// (sheetpipe.usage). Errors are JSON {"error"} with the status of their
 // class, plus 401 for a missing or wrong bearer token (with WWW-Authenticate:
 // Bearer), 403 on a public listener without a token, 405 for a wrong method
 // (with Allow), 413 for a body over Config.MaxBodyBytes and 415 for a LaTeX body

@@ -41,6 +41,7 @@
 //
 // Subjects: consumes jobs.prompt, jobs.design|latex|compile|fix with their .high
 // and .low queues and jobs.meta; publishes tickets on the same, jobs.status and
-// jobs.rejected. Buckets: jobs, conversations, active, pdf_cache (through
-// kvstore) and object store pdfs.
+// jobs.rejected. Buckets: jobs, conversations, active, pdf_cache, usage (each
+// LLM answer's cost, counted before the job's write that records it; see
+// usage.go and docs/usage.md) (through kvstore) and object store pdfs.
 package consumers

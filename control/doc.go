@@ -16,12 +16,14 @@
 //     if_revision), followed by its event and the ticket it hands on.
 //   - Queries (query.go, insight.go, listindex.go, listpage.go): get, list
 //     (from an in-memory index of the jobs bucket), PDF, follow (status events
-//     checked against KV, package eventcheck), history, conversation, overview.
+//     checked against KV, package eventcheck), history, conversation, overview;
+//     usage (usage.go): a user's LLM usage over a period, from the per-user
+//     daily counters (bucket usage), never from the jobs.
 //   - Import (import.go, importplan.go): jobs of the old system, stored as they
 //     were or resumed at their step.
 //
 // It works in any process, whichever stages that process runs. Subjects:
 // publishes tickets and jobs.status; reads JOB_EVENTS. Buckets: jobs,
-// conversations, batches, dependents, active (through kvstore) and object
-// store pdfs.
+// conversations, batches, dependents, active, usage (read; through kvstore)
+// and object store pdfs.
 package control
