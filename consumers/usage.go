@@ -27,7 +27,7 @@ func withTally(ctx context.Context) (context.Context, *tally) {
 	return context.WithValue(ctx, tallyKey{}, t), t
 }
 
-// note keeps c as the conversation the stage's answers are in.
+// noteConversation keeps c as the conversation the stage's answers are in.
 func noteConversation(ctx context.Context, c *events.Conversation) {
 	if t, ok := ctx.Value(tallyKey{}).(*tally); ok && c != nil {
 		t.mu.Lock()
@@ -79,6 +79,9 @@ func (p *Pipeline) cost(model string, u events.MessageUsage) events.Totals {
 // which counts the same answers again (a no-op for the counters) and then
 // writes the job.
 func (p *Pipeline) charge(ctx context.Context, j *events.Job, c *events.Conversation, t lifecycle.Transition) (lifecycle.Transition, error) {
+	if c == nil { // no answer read or recorded (a failed fix): the next write counts them
+		return t, nil
+	}
 	spent := lifecycle.Spent{Seq: j.Seq}
 	byDay := map[time.Time][]kvstore.UsageItem{}
 	for _, m := range uncounted(c, j) {
