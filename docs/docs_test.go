@@ -1,0 +1,328 @@
+// Package docs holds sheetpipe's reference pages; its tests check that every
+// shell block of README.md and docs/*.md is either run against a real sheetd or
+// explicitly marked as not runnable.
+package docs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sheetpipe/sheetpipe/internal/testnats"
+)
+
+// The markers a shell block's fence carries after its language (```sh tour):
+//   - tour: run in order, in one shell, by TestTour; every command must succeed.
+//   - tour-background: started in the background (a second terminal) where it
+//     stands in the file; it must print something within 20 s (it is ready) and
+//     still be running when the last block has run.
+//   - norun: never run (installs, make run itself, placeholders such as <job_id>).
+const (
+	markTour       = "tour"
+	markBackground = "tour-background"
+	markNoRun      = "norun"
+)
+
+// shellLanguages are the fence languages whose blocks a reader would paste into
+// a shell: each needs a marker.
+var shellLanguages = []string{"sh", "bash", "shell", "console", "zsh"}
+
+// block is one fenced code block of a Markdown file.
+type block struct {
+	file   string // relative to the repository root
+	line   int    // of the opening fence
+	lang   string // the fence's first word ("" when it has none)
+	marker string // its second word
+	text   string
+}
+
+func (b block) String() string { return fmt.Sprintf("%s:%d", b.file, b.line) }
+
+// docFiles are the Markdown files whose commands are checked: README.md and
+// docs/*.md, in that order.
+func docFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(files)
+	out := []string{"README.md"}
+	for _, f := range files {
+		out = append(out, filepath.Join("docs", f))
+	}
+	return out
+}
+
+// readBlocks returns the fenced blocks of file (a path relative to the
+// repository root).
+func readBlocks(t *testing.T, file string) []block {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		blocks []block
+		cur    *block
+		body   []string
+	)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if cur != nil {
+			if strings.TrimSpace(line) == "```" {
+				cur.text = strings.Join(body, "\n") + "\n"
+				blocks = append(blocks, *cur)
+				cur, body = nil, nil
+				continue
+			}
+			body = append(body, line)
+			continue
+		}
+		if rest, ok := strings.CutPrefix(strings.TrimLeft(line, " "), "```"); ok {
+			b := block{file: file, line: n}
+			fields := strings.Fields(rest)
+			if len(fields) > 0 {
+				b.lang = fields[0]
+			}
+			if len(fields) > 1 {
+				b.marker = fields[1]
+			}
+			cur = &b
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if cur != nil {
+		t.Errorf("%s: the fence opened here is never closed", cur)
+	}
+	return blocks
+}
+
+// TestDocBlocksMarked fails on a shell block of README.md or docs/*.md that is
+// neither run by TestTour nor marked norun, and on a fence without a language,
+// so that no command escapes the tour's test unnoticed.
+func TestDocBlocksMarked(t *testing.T) {
+	for _, file := range docFiles(t) {
+		for _, b := range readBlocks(t, file) {
+			shell := slices.Contains(shellLanguages, b.lang)
+			switch {
+			case b.lang == "":
+				t.Errorf("%s: a fence without a language: say what it holds (```text, ```json, ```sh tour, ...)", b)
+			case shell && !slices.Contains([]string{markTour, markBackground, markNoRun}, b.marker):
+				t.Errorf("%s: a ```%s block without a marker: add %q (run by TestTour), %q or %q (not runnable) after the language",
+					b, b.lang, markTour, markBackground, markNoRun)
+			case !shell && b.marker != "" && b.marker != markNoRun:
+				t.Errorf("%s: marker %q on a ```%s block: only shell blocks (%s) run", b, b.marker, b.lang, strings.Join(shellLanguages, ", "))
+			}
+		}
+	}
+}
+
+// TestTour runs the runnable shell blocks of README.md and docs/*.md in order,
+// in one bash with -euo pipefail, in an empty directory, against a real sheetd
+// built from this tree (embedded NATS, the offline provider, real pdflatex):
+// bin/ holds sheetd, sheetctl and nats and is on PATH only once a block puts it
+// there, as a reader's shell. NATS_URL and SHEETPIPE_API point at the test's
+// sheetd, on free ports. Each command must exit 0; each background block must
+// be ready before the next block runs and still run at the end.
+func TestTour(t *testing.T) {
+	var run []block
+	usesNats := false
+	for _, file := range docFiles(t) {
+		for _, b := range readBlocks(t, file) {
+			if b.marker == markTour || b.marker == markBackground {
+				run = append(run, b)
+				usesNats = usesNats || strings.Contains(b.text, "nats ")
+			}
+		}
+	}
+	if len(run) == 0 {
+		t.Fatal("no block is marked tour: the README's tour is gone")
+	}
+	for _, tool := range []string{"bash", "pdflatex", "bwrap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not on PATH", tool)
+		}
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./cmd/sheetd", "./cmd/sheetctl")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build sheetd and sheetctl: %v\n%s", err, out)
+	}
+	if usesNats {
+		nats, err := filepath.Abs("../bin/nats")
+		if err == nil {
+			_, err = os.Stat(nats)
+		}
+		if err != nil {
+			if nats, err = exec.LookPath("nats"); err != nil {
+				t.Fatal("the tour uses nats, which is neither in bin/ nor on PATH: run make nats")
+			}
+		}
+		if err := os.Symlink(nats, filepath.Join(bin, "nats")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	httpAddr, natsAddr := testnats.FreeAddr(t), testnats.FreeAddr(t)
+	env := cleanEnv(dir)
+	sheetd := exec.Command(filepath.Join(bin, "sheetd"))
+	sheetd.Env = append(env, "SHEETPIPE_DATA_DIR="+filepath.Join(dir, "data"), "SHEETPIPE_HTTP_ADDR="+httpAddr,
+		"SHEETPIPE_NATS_LISTEN="+natsAddr, "LLM_PROVIDER=offline", "SHEETPIPE_LOG_FORMAT=text")
+	var sheetdLog bytes.Buffer
+	sheetd.Stdout, sheetd.Stderr = &sheetdLog, &sheetdLog
+	if err := sheetd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{}) // closed once sheetd has exited
+	go func() { _ = sheetd.Wait(); close(exited) }()
+	defer func() {
+		_ = sheetd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			_ = sheetd.Process.Kill()
+			<-exited
+			t.Errorf("sheetd did not stop within 60s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("sheetd's log:\n%s", sheetdLog.String())
+		}
+	}()
+	waitReady(ctx, t, "http://"+httpAddr+"/readyz", exited)
+
+	script := tourScript(run)
+	if err := os.WriteFile(filepath.Join(dir, "tour.sh"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "bash", "tour.sh")
+	cmd.Dir = dir
+	cmd.Env = append(env, "NATS_URL=nats://"+natsAddr, "SHEETPIPE_API=http://"+httpAddr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // whatever a block left behind
+	if err != nil {
+		t.Fatalf("the tour failed (%v); its output, each command after + as bash -x shows it:\n%s", err, out.String())
+	}
+	t.Logf("the tour's output:\n%s", out.String())
+	// The README's subscriber, started before anything was submitted, saw the
+	// jobs complete.
+	for i, b := range run {
+		if b.marker != markBackground || !strings.Contains(b.text, "nats sub jobs.status") {
+			continue
+		}
+		log, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("background-%d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(log), `"status":"completed"`) {
+			t.Errorf("%s: nats sub jobs.status saw no job complete:\n%s", b, log)
+		}
+	}
+	if pdfs, _ := filepath.Glob(filepath.Join(dir, "*.pdf")); len(pdfs) == 0 {
+		t.Errorf("the tour saved no PDF in its directory")
+	}
+}
+
+// tourScript is the bash script that runs blocks in order. A foreground block
+// runs as it is, in the script's own shell (its variables and exports carry
+// on); a background block runs in a subshell with its output in
+// background-<i>.log, and the script waits (at most 20 s) for that output
+// before going on.
+func tourScript(blocks []block) string {
+	var s strings.Builder
+	s.WriteString("set -euo pipefail\n")
+	s.WriteString("bgpids=()\n")
+	s.WriteString("trap 'for p in \"${bgpids[@]}\"; do kill \"$p\" 2>/dev/null || true; done' EXIT\n")
+	for i, b := range blocks {
+		fmt.Fprintf(&s, "\n# ---- %s (%s)\necho '==== %s' >&2\n", b, b.marker, b)
+		if b.marker != markBackground {
+			s.WriteString("set -x\n" + b.text + "{ set +x; } 2>/dev/null\n")
+			continue
+		}
+		log := fmt.Sprintf("background-%d.log", i)
+		fmt.Fprintf(&s, "( set -x\n%s) >%s 2>&1 &\nbgpids+=($!)\n", b.text, log)
+		fmt.Fprintf(&s, "for _ in $(seq 200); do grep -qv '^+' %s 2>/dev/null && break; kill -0 $! || break; sleep 0.1; done\n", log)
+		fmt.Fprintf(&s, "grep -qv '^+' %s || { echo '%s: the background block printed nothing within 20s (or exited):' >&2; cat %s >&2; exit 1; }\n", log, b, log)
+	}
+	s.WriteString("\necho '==== every block ran; the background blocks still run?' >&2\n")
+	for i, b := range blocks {
+		if b.marker == markBackground {
+			fmt.Fprintf(&s, "kill -0 ${bgpids[%d]} || { echo '%s: the background block exited before the end:' >&2; cat background-%d.log >&2; exit 1; }\n",
+				backgroundIndex(blocks, i), b, i)
+		}
+	}
+	return s.String()
+}
+
+// backgroundIndex is the position of blocks[i] among the background blocks.
+func backgroundIndex(blocks []block, i int) int {
+	n := 0
+	for _, b := range blocks[:i] {
+		if b.marker == markBackground {
+			n++
+		}
+	}
+	return n
+}
+
+// cleanEnv is the test's environment without what would point sheetd, sheetctl
+// or nats elsewhere, with HOME in dir (no sheetctl or nats contexts).
+func cleanEnv(dir string) []string {
+	home := filepath.Join(dir, "home")
+	_ = os.Mkdir(home, 0o755)
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "NATS_") || strings.HasPrefix(name, "SHEETPIPE_") || strings.HasPrefix(name, "OPENAI_") ||
+			strings.HasPrefix(name, "LLM_") || name == "HOME" || name == "XDG_CONFIG_HOME" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "HOME="+home)
+}
+
+// waitReady waits until url answers 200, failing if sheetd exits first or ctx ends.
+func waitReady(ctx context.Context, t *testing.T, url string, exited <-chan struct{}) {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatal("sheetd exited before it was ready")
+		case <-ctx.Done():
+			t.Fatalf("sheetd not ready: %v", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
