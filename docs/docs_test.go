@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -323,6 +324,72 @@ func waitReady(ctx context.Context, t *testing.T, url string, exited <-chan stru
 		case <-ctx.Done():
 			t.Fatalf("sheetd not ready: %v", ctx.Err())
 		case <-tick.C:
+		}
+	}
+}
+
+// TestDocLinks fails on a relative link of README.md or docs/*.md to a file that
+// does not exist, or to an anchor that no heading of its Markdown file makes
+// (GitHub's anchors: the heading lower case, without punctuation, spaces as -).
+func TestDocLinks(t *testing.T) {
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)|src="([^"]+)"`)
+	anchors := map[string]map[string]bool{} // file relative to the root -> anchors
+	anchorsOf := func(file string) map[string]bool {
+		if a, ok := anchors[file]; ok {
+			return a
+		}
+		a := map[string]bool{}
+		data, err := os.ReadFile(filepath.Join("..", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fence := false
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if strings.HasPrefix(line, "```") {
+				fence = !fence
+			}
+			if fence || !strings.HasPrefix(line, "#") {
+				continue
+			}
+			slug := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+			slug = regexp.MustCompile(`[^\p{L}\p{N}_ -]`).ReplaceAllString(slug, "")
+			slug = strings.ReplaceAll(slug, " ", "-")
+			for n := 0; ; n++ { // GitHub numbers repeated headings: x, x-1, x-2
+				s := slug
+				if n > 0 {
+					s = fmt.Sprintf("%s-%d", slug, n)
+				}
+				if !a[s] {
+					a[s] = true
+					break
+				}
+			}
+		}
+		anchors[file] = a
+		return a
+	}
+	for _, file := range docFiles(t) {
+		data, err := os.ReadFile(filepath.Join("..", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(data), -1) {
+			target := m[1] + m[2]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(target, "#")
+			dest := file
+			if path != "" {
+				dest = filepath.Join(filepath.Dir(file), path)
+				if _, err := os.Stat(filepath.Join("..", dest)); err != nil {
+					t.Errorf("%s: link %s: %v", file, target, err)
+					continue
+				}
+			}
+			if anchor != "" && strings.HasSuffix(dest, ".md") && !anchorsOf(dest)[anchor] {
+				t.Errorf("%s: link %s: no heading of %s makes anchor #%s", file, target, dest, anchor)
+			}
 		}
 	}
 }
