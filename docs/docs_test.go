@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/sheetpipe/sheetpipe/internal/testnats"
 )
 
 // The markers a shell block's fence carries after its language (```sh tour):
@@ -134,11 +131,13 @@ func TestDocBlocksMarked(t *testing.T) {
 
 // TestTour runs the runnable shell blocks of README.md and docs/*.md in order,
 // in one bash with -euo pipefail, in an empty directory, against a real sheetd
-// built from this tree (embedded NATS, the offline provider, real pdflatex):
-// bin/ holds sheetd, sheetctl and nats and is on PATH only once a block puts it
-// there, as a reader's shell. NATS_URL and SHEETPIPE_API point at the test's
-// sheetd, on free ports. Each command must exit 0; each background block must
-// be ready before the next block runs and still run at the end.
+// built from this tree and started there with its defaults, as make run does
+// (embedded NATS on 127.0.0.1:4222, HTTP on 127.0.0.1:8080, the offline
+// provider, real pdflatex): both run in a network namespace of their own, so
+// those addresses are free whatever else runs on the machine. bin/ holds
+// sheetd, sheetctl and nats and is on PATH only once a block puts it there, as
+// in a reader's shell. Each command must exit 0; each background block must be
+// ready before the next block runs and still run at the end.
 func TestTour(t *testing.T) {
 	var run []block
 	usesNats := false
@@ -153,7 +152,7 @@ func TestTour(t *testing.T) {
 	if len(run) == 0 {
 		t.Fatal("no block is marked tour: the README's tour is gone")
 	}
-	for _, tool := range []string{"bash", "pdflatex", "bwrap"} {
+	for _, tool := range []string{"bash", "curl", "ip", "unshare", "pdflatex", "bwrap"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not on PATH", tool)
 		}
@@ -182,40 +181,19 @@ func TestTour(t *testing.T) {
 		}
 	}
 
-	httpAddr, natsAddr := testnats.FreeAddr(t), testnats.FreeAddr(t)
-	env := cleanEnv(dir)
-	sheetd := exec.Command(filepath.Join(bin, "sheetd"))
-	sheetd.Env = append(env, "SHEETPIPE_DATA_DIR="+filepath.Join(dir, "data"), "SHEETPIPE_HTTP_ADDR="+httpAddr,
-		"SHEETPIPE_NATS_LISTEN="+natsAddr, "LLM_PROVIDER=offline", "SHEETPIPE_LOG_FORMAT=text")
-	var sheetdLog bytes.Buffer
-	sheetd.Stdout, sheetd.Stderr = &sheetdLog, &sheetdLog
-	if err := sheetd.Start(); err != nil {
+	if err := exec.Command("unshare", "-rn", "true").Run(); err != nil {
+		t.Fatalf("the tour runs sheetd on its default addresses in a network namespace of its own, "+
+			"and unshare -rn fails here (%v): run the tests as root or allow user namespaces", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tour.sh"), []byte(tourScript(run)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{}) // closed once sheetd has exited
-	go func() { _ = sheetd.Wait(); close(exited) }()
-	defer func() {
-		_ = sheetd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			_ = sheetd.Process.Kill()
-			<-exited
-			t.Errorf("sheetd did not stop within 60s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("sheetd's log:\n%s", sheetdLog.String())
-		}
-	}()
-	waitReady(ctx, t, "http://"+httpAddr+"/readyz", exited)
-
-	script := tourScript(run)
-	if err := os.WriteFile(filepath.Join(dir, "tour.sh"), []byte(script), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "namespace.sh"), []byte(namespaceScript), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "bash", "tour.sh")
+	cmd := exec.CommandContext(ctx, "unshare", "-rn", "bash", "namespace.sh")
 	cmd.Dir = dir
-	cmd.Env = append(env, "NATS_URL=nats://"+natsAddr, "SHEETPIPE_API=http://"+httpAddr)
+	cmd.Env = cleanEnv(dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
@@ -224,7 +202,9 @@ func TestTour(t *testing.T) {
 	err := cmd.Run()
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // whatever a block left behind
 	if err != nil {
-		t.Fatalf("the tour failed (%v); its output, each command after + as bash -x shows it:\n%s", err, out.String())
+		sheetdLog, _ := os.ReadFile(filepath.Join(dir, "sheetd.log"))
+		t.Fatalf("the tour failed (%v); its output, each command after + as bash -x shows it:\n%s\nsheetd's log:\n%s",
+			err, out.String(), sheetdLog)
 	}
 	t.Logf("the tour's output:\n%s", out.String())
 	// The README's subscriber, started before anything was submitted, saw the
@@ -245,6 +225,26 @@ func TestTour(t *testing.T) {
 		t.Errorf("the tour saved no PDF in its directory")
 	}
 }
+
+// namespaceScript runs in a network namespace of its own (unshare -rn), in the
+// tour's directory: it brings up the loopback, starts bin/sheetd there with its
+// defaults (embedded NATS on 127.0.0.1:4222, HTTP on 127.0.0.1:8080, data in
+// ./data, the offline provider), as make run does, waits (at most 60 s) until it
+// is ready, runs tour.sh and stops sheetd (SIGTERM, at most 60 s).
+const namespaceScript = `set -eu
+ip link set lo up
+bin/sheetd >sheetd.log 2>&1 &
+sheetd=$!
+stop() { kill -TERM $sheetd 2>/dev/null || true; for _ in $(seq 600); do kill -0 $sheetd 2>/dev/null || return 0; sleep 0.1; done; echo "sheetd did not stop within 60s of SIGTERM" >&2; kill -KILL $sheetd; exit 1; }
+trap stop EXIT
+for _ in $(seq 600); do
+	curl -fs http://127.0.0.1:8080/readyz >/dev/null && break
+	kill -0 $sheetd 2>/dev/null || { echo "sheetd exited before it was ready" >&2; exit 1; }
+	sleep 0.1
+done
+curl -fs http://127.0.0.1:8080/readyz >/dev/null || { echo "sheetd not ready within 60s" >&2; exit 1; }
+bash tour.sh
+`
 
 // tourScript is the bash script that runs blocks in order. A foreground block
 // runs as it is, in the script's own shell (its variables and exports carry
@@ -303,29 +303,6 @@ func cleanEnv(dir string) []string {
 		env = append(env, kv)
 	}
 	return append(env, "HOME="+home)
-}
-
-// waitReady waits until url answers 200, failing if sheetd exits first or ctx ends.
-func waitReady(ctx context.Context, t *testing.T, url string, exited <-chan struct{}) {
-	t.Helper()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatal("sheetd exited before it was ready")
-		case <-ctx.Done():
-			t.Fatalf("sheetd not ready: %v", ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // TestDocLinks fails on a relative link of README.md or docs/*.md to a file that
