@@ -24,7 +24,9 @@ import (
 //   - tour-background: started in the background (a second terminal) where it
 //     stands in the file; it must print something within 20 s (it is ready) and
 //     still be running when the last block has run.
-//   - norun: never run (installs, make run itself, placeholders such as <job_id>).
+//   - norun: never run (installs, make run itself, Docker): the line before the
+//     fence must say why, as an HTML comment "<!-- norun: why -->" (not shown
+//     on GitHub), and TestDocBlocksMarked fails without it.
 const (
 	markTour       = "tour"
 	markBackground = "tour-background"
@@ -41,8 +43,12 @@ type block struct {
 	line   int    // of the opening fence
 	lang   string // the fence's first word ("" when it has none)
 	marker string // its second word
+	why    string // of a norun block: the reason in the comment before the fence
 	text   string
 }
+
+// norunWhy matches the comment that must stand before a norun block's fence.
+var norunWhy = regexp.MustCompile(`^<!-- norun: (.+) -->$`)
 
 func (b block) String() string { return fmt.Sprintf("%s:%d", b.file, b.line) }
 
@@ -74,6 +80,7 @@ func readBlocks(t *testing.T, file string) []block {
 		blocks []block
 		cur    *block
 		body   []string
+		prev   string // the last line before this one that is not blank
 	)
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
@@ -90,6 +97,9 @@ func readBlocks(t *testing.T, file string) []block {
 		}
 		if rest, ok := strings.CutPrefix(strings.TrimLeft(line, " "), "```"); ok {
 			b := block{file: file, line: n}
+			if m := norunWhy.FindStringSubmatch(prev); m != nil {
+				b.why = m[1]
+			}
 			fields := strings.Fields(rest)
 			if len(fields) > 0 {
 				b.lang = fields[0]
@@ -98,6 +108,9 @@ func readBlocks(t *testing.T, file string) []block {
 				b.marker = fields[1]
 			}
 			cur = &b
+		}
+		if strings.TrimSpace(line) != "" {
+			prev = strings.TrimSpace(line)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -122,6 +135,8 @@ func TestDocBlocksMarked(t *testing.T) {
 			case shell && !slices.Contains([]string{markTour, markBackground, markNoRun}, b.marker):
 				t.Errorf("%s: a ```%s block without a marker: add %q (run by TestTour), %q or %q (not runnable) after the language",
 					b, b.lang, markTour, markBackground, markNoRun)
+			case b.marker == markNoRun && b.why == "":
+				t.Errorf("%s: a norun block without its reason: put \"<!-- norun: why it cannot run in TestTour -->\" on the line before the fence, or make it run (tour)", b)
 			case !shell && b.marker != "" && b.marker != markNoRun:
 				t.Errorf("%s: marker %q on a ```%s block: only shell blocks (%s) run", b, b.marker, b.lang, strings.Join(shellLanguages, ", "))
 			}
@@ -152,9 +167,16 @@ func TestTour(t *testing.T) {
 	if len(run) == 0 {
 		t.Fatal("no block is marked tour: the README's tour is gone")
 	}
-	for _, tool := range []string{"bash", "curl", "ip", "unshare", "pdflatex", "bwrap"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not on PATH", tool)
+	// What the tour and its commands need; make test installs each (make
+	// tour-tools, texlive, bubblewrap, nats). Never a skip: a machine without
+	// them would pass without having run a single command of the docs.
+	for _, tool := range []struct{ name, from string }{
+		{"bash", "Debian package bash"}, {"curl", "Debian package curl"}, {"ip", "Debian package iproute2"},
+		{"unshare", "Debian package util-linux"}, {"jq", "Debian package jq"}, {"openssl", "Debian package openssl"},
+		{"pdflatex", "make texlive"}, {"bwrap", "Debian package bubblewrap"},
+	} {
+		if _, err := exec.LookPath(tool.name); err != nil {
+			t.Fatalf("the tour needs %s, which is not on PATH: run make test, which installs it (%s)", tool.name, tool.from)
 		}
 	}
 	dir := t.TempDir()
@@ -207,18 +229,26 @@ func TestTour(t *testing.T) {
 			err, out.String(), sheetdLog)
 	}
 	t.Logf("the tour's output:\n%s", out.String())
-	// The README's subscriber, started before anything was submitted, saw the
-	// jobs complete.
+	// The README's subscriber, started before anything was submitted, and
+	// cli.md's sheetctl watch of every job saw jobs complete.
 	for i, b := range run {
-		if b.marker != markBackground || !strings.Contains(b.text, "nats sub jobs.status") {
+		var want string
+		switch {
+		case b.marker != markBackground:
+			continue
+		case strings.Contains(b.text, "nats sub jobs.status"):
+			want = `"status":"completed"`
+		case strings.HasPrefix(strings.TrimSpace(b.text), "sheetctl watch "):
+			want = " completed "
+		default:
 			continue
 		}
 		log, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("background-%d.log", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(log), `"status":"completed"`) {
-			t.Errorf("%s: nats sub jobs.status saw no job complete:\n%s", b, log)
+		if !strings.Contains(string(log), want) {
+			t.Errorf("%s: it saw no job complete (no %q in its output):\n%s", b, want, log)
 		}
 	}
 	if pdfs, _ := filepath.Glob(filepath.Join(dir, "*.pdf")); len(pdfs) == 0 {
@@ -253,7 +283,7 @@ bash tour.sh
 // before going on.
 func tourScript(blocks []block) string {
 	var s strings.Builder
-	s.WriteString("set -euo pipefail\n")
+	s.WriteString("set -euo pipefail\nPS4='+ [${SECONDS}s] '\n") // bash -x shows when each command started
 	s.WriteString("bgpids=()\n")
 	s.WriteString("trap 'for p in \"${bgpids[@]}\"; do kill \"$p\" 2>/dev/null || true; done' EXIT\n")
 	for i, b := range blocks {
@@ -302,7 +332,15 @@ func cleanEnv(dir string) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "HOME="+home)
+	env = append(env, "HOME="+home)
+	// go run (the webhook receiver of contract.md) builds with the test's own
+	// cache rather than a cold one under the new HOME.
+	if os.Getenv("GOCACHE") == "" {
+		if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
+			env = append(env, "GOCACHE="+strings.TrimSpace(string(out)))
+		}
+	}
+	return env
 }
 
 // TestDocLinks fails on a relative link of README.md or docs/*.md to a file that
