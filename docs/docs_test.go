@@ -203,6 +203,19 @@ func TestTour(t *testing.T) {
 		}
 	}
 
+	// The tour runs from a clone: operations.md's sheetd with users reads the
+	// clone's deploy/nats/auth.conf.
+	conf, err := os.ReadFile("../deploy/nats/auth.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "deploy", "nats"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "deploy", "nats", "auth.conf"), conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	if err := exec.Command("unshare", "-rn", "true").Run(); err != nil {
 		t.Fatalf("the tour runs sheetd on its default addresses in a network namespace of its own, "+
 			"and unshare -rn fails here (%v): run the tests as root or allow user namespaces", err)
@@ -221,7 +234,7 @@ func TestTour(t *testing.T) {
 	cmd.WaitDelay = 10 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	err = cmd.Run()
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // whatever a block left behind
 	if err != nil {
 		sheetdLog, _ := os.ReadFile(filepath.Join(dir, "sheetd.log"))
