@@ -195,7 +195,7 @@ func provisionPDFCache(ctx context.Context, js jetstream.JetStream, r Resources)
 		}
 		if size/2 < PDFCacheMinBytes {
 			return fmt.Errorf("the server cannot reserve even %d MiB of storage for the PDF cache; "+
-				"give the data dir more free disk (README, Disk): %w", PDFCacheMinBytes>>20, err)
+				"give the data dir more free disk (docs/operations.md, Disk): %w", PDFCacheMinBytes>>20, err)
 		}
 	}
 }

@@ -326,7 +326,7 @@ doc.tex` + "`" + `, then ` + "`" + `pdflatex -fmt=F doc.tex` + "`" + `) was firs
 | math_geometry_angles (tikz) | 569 ms | 363 ms | 1.57× |
 | french_math_geometrie (babel french, tikz, siunitx, lmodern) | 483 ms | 282 ms | 1.71× |
 
-It is now wired into the compiler (README, *Passes and preamble formats*): the second
+It is now wired into the compiler (docs/contract.md, *Passes and preamble formats*): the second
 compile of a preamble builds its format in the jail, later compiles of that exact
 preamble load it. Scenario *format* measures it through ` + "`" + `latex.Compile` + "`" + `, jail and
 all, cache off and on side by side; its first two runs alone
