@@ -74,9 +74,11 @@ func (c Config) validate() error {
 // concurrent use.
 type Limiter struct {
 	cfg  Config
-	kv   jetstream.KeyValue
+	js   jetstream.JetStream
+	kv   atomic.Pointer[jetstream.KeyValue] // replaced when the bucket is created again
 	pace pace
 	ops  atomic.Int64 // KV operations so far
+	res  atomic.Int64 // slots reserved so far
 
 	mu     sync.Mutex
 	models map[string]*model
@@ -93,6 +95,11 @@ type model struct {
 	estN    int64
 	gap     int64 // the shared Gap last seen
 	until   int64 // and its GapUntil
+	// notBefore (a 429's Retry-After) and next (a gap after the last call
+	// while the gap lasts) come from this process's own answers: calls that
+	// reserved their slot before such an answer still wait for them.
+	notBefore int64
+	next      int64
 }
 
 // New returns a Limiter on the bucket, creating the bucket when absent.
@@ -101,13 +108,10 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Limiter, err
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket,
-		Description: "sheetpipe LLM rate limit: one GCRA state per model", History: 1,
-		Storage: jetstream.MemoryStorage, Replicas: cfg.Replicas, TTL: stateTTL})
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", Bucket, err)
+	l := &Limiter{cfg: cfg, js: js, models: map[string]*model{}}
+	if err := l.createBucket(ctx); err != nil {
+		return nil, err
 	}
-	l := &Limiter{cfg: cfg, kv: kv, models: map[string]*model{}}
 	if cfg.RPM > 0 {
 		l.pace.reqInterval = time.Minute / time.Duration(cfg.RPM)
 	}
@@ -118,12 +122,28 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Limiter, err
 	return l, nil
 }
 
+// createBucket creates the bucket, or binds it when it exists.
+func (l *Limiter) createBucket(ctx context.Context) error {
+	kv, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket,
+		Description: "sheetpipe LLM rate limit: one GCRA state per model", History: 1,
+		Storage: jetstream.MemoryStorage, Replicas: l.cfg.Replicas, TTL: stateTTL})
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", Bucket, err)
+	}
+	l.kv.Store(&kv)
+	return nil
+}
+
 // stateTTL drops a model's state after an hour unused: it is then as if fully
 // refilled, which an hour without calls makes it anyway.
 const stateTTL = time.Hour
 
 // Ops returns the KV operations (reads and writes) the Limiter made so far.
 func (l *Limiter) Ops() int64 { return l.ops.Load() }
+
+// Reserved returns the slots the Limiter reserved so far (calls admitted now
+// or later).
+func (l *Limiter) Reserved() int64 { return l.res.Load() }
 
 func (l *Limiter) model(name string) *model {
 	l.mu.Lock()
@@ -153,12 +173,16 @@ func (l *Limiter) Wait(ctx context.Context, name string, tokens int) error {
 	if err != nil {
 		return err
 	}
-	if d := time.Until(slot); d > 0 {
+	for {
+		d := m.admit(slot)
+		if d <= 0 {
+			break
+		}
 		t := time.NewTimer(d)
-		defer t.Stop()
 		select {
 		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
 	}
@@ -166,6 +190,26 @@ func (l *Limiter) Wait(ctx context.Context, name string, tokens int) error {
 		l.cfg.Waited(name, time.Since(start))
 	}
 	return nil
+}
+
+// admit returns how long a call whose slot is slot must still wait, after
+// the provider's answers this process saw since it reserved; 0 admits it.
+func (m *model) admit(slot time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now().UnixNano()
+	gapped := m.gap > 0 && now < m.until
+	at := max(slot.UnixNano(), m.notBefore)
+	if gapped {
+		at = max(at, m.next)
+	}
+	if at > now {
+		return time.Duration(at - now)
+	}
+	if gapped {
+		m.next = now + m.gap
+	}
+	return 0
 }
 
 // reserve takes the next slot with a compare-and-swap on the model's key,
@@ -186,6 +230,11 @@ func (l *Limiter) reserve(ctx context.Context, m *model, tokens int64) (time.Tim
 		if !warned {
 			l.cfg.Log.WarnContext(ctx, "llm rate limit: shared state unavailable, waiting", "key", m.key, "error", err)
 			warned = true
+		}
+		// The bucket may be gone (deleted, or lost with a memory-only server):
+		// create it again, which fails too while NATS is unreachable.
+		if cerr := l.createBucket(ctx); cerr == nil {
+			continue
 		}
 		t := time.NewTimer(pause)
 		select {
@@ -215,6 +264,7 @@ func (l *Limiter) tryReserve(ctx context.Context, m *model, tokens int64) (time.
 	if err := l.store(ctx, m, next, rev); err != nil {
 		return time.Time{}, err
 	}
+	l.res.Add(1)
 	m.mu.Lock()
 	m.pending -= extra
 	m.estSum += tokens
@@ -226,7 +276,7 @@ func (l *Limiter) tryReserve(ctx context.Context, m *model, tokens int64) (time.
 // load reads the model's state; rev 0 means absent.
 func (l *Limiter) load(ctx context.Context, m *model) (state, uint64, error) {
 	l.ops.Add(1)
-	e, err := l.kv.Get(ctx, m.key)
+	e, err := (*l.kv.Load()).Get(ctx, m.key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return state{}, 0, nil
 	}
@@ -249,10 +299,11 @@ func (l *Limiter) store(ctx context.Context, m *model, s state, rev uint64) erro
 		return err
 	}
 	l.ops.Add(1)
+	kv := *l.kv.Load()
 	if rev == 0 {
-		_, err = l.kv.Create(ctx, m.key, b)
+		_, err = kv.Create(ctx, m.key, b)
 	} else {
-		_, err = l.kv.Update(ctx, m.key, b, rev)
+		_, err = kv.Update(ctx, m.key, b, rev)
 	}
 	return err
 }
@@ -322,6 +373,12 @@ func (l *Limiter) writeHint(m *model, h hint) {
 		if err == nil {
 			m.mu.Lock()
 			m.gap, m.until = s.Gap, s.GapUntil
+			if !h.notBefore.IsZero() {
+				m.notBefore = max(m.notBefore, h.notBefore.UnixNano())
+			}
+			if h.gap > 0 {
+				m.next = max(m.next, time.Now().Add(h.gap).UnixNano())
+			}
 			m.mu.Unlock()
 			return
 		}

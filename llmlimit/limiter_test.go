@@ -92,7 +92,10 @@ func TestTwoLimitersShareOnePace(t *testing.T) {
 	if n := maxIn(admitted, time.Second); n > 14 {
 		t.Fatalf("%d calls within one second from two limiters sharing 600/min: the pace is not shared", n)
 	}
-	ops := a.Ops() + b.Ops()
+	ops, reserved := a.Ops()+b.Ops(), a.Reserved()+b.Reserved()
+	if reserved != int64(len(admitted)) {
+		t.Fatalf("%d slots reserved for %d calls", reserved, len(admitted))
+	}
 	t.Logf("%d calls, %d KV operations (%.2f per call) with 6 callers on 2 connections", len(admitted), ops, float64(ops)/float64(len(admitted)))
 }
 
@@ -227,5 +230,57 @@ func TestRemainingHintsAvoid429s(t *testing.T) {
 	total, limited := rl.Counts()
 	if limited > 0 {
 		t.Fatalf("%d of %d calls answered 429 (per window %v): the remaining-requests hints did not slow the limiter", limited, total, rl.PerWindow())
+	}
+}
+
+func TestDeletedBucketIsCreatedAgain(t *testing.T) {
+	t.Parallel()
+	srv := testnats.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := llmlimit.New(ctx, srv.JS, llmlimit.Config{RPM: 60000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wait(ctx, "m", 1); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if err := srv.JS.DeleteKeyValue(ctx, llmlimit.Bucket); err != nil {
+		t.Fatalf("delete bucket: %v", err)
+	}
+	if err := l.Wait(ctx, "m", 1); err != nil {
+		t.Fatalf("wait after the bucket was deleted: %v", err)
+	}
+	if _, err := srv.JS.KeyValue(ctx, llmlimit.Bucket); err != nil {
+		t.Fatalf("bucket not created again: %v", err)
+	}
+}
+
+func TestRetryAfterHoldsCallsAlreadyReserved(t *testing.T) {
+	t.Parallel()
+	// 60 a minute: the second call's slot is a second after the first; a 429
+	// with Retry-After: 3 arrives while it sleeps towards that slot.
+	a, _ := twoLimiters(t, llmlimit.Config{RPM: 60, Tolerance: time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Wait(ctx, "m", 1); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- a.Wait(ctx, "m", 1) }()
+	for a.Reserved() < 2 { // the second call has its slot
+		select {
+		case err := <-done:
+			t.Fatalf("second call returned before the 429 came: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	a.Observe("m", 0, http.StatusTooManyRequests, http.Header{"Retry-After": {"3"}})
+	if err := <-done; err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if d := time.Since(start); d < 2900*time.Millisecond {
+		t.Fatalf("a call reserved before a 429 with Retry-After: 3 went after %s, want >= 3s", d)
 	}
 }
