@@ -216,7 +216,7 @@ func (m *model) admit(slot time.Time) time.Duration {
 // retrying on a revision mismatch and, with a growing pause, while NATS fails.
 func (l *Limiter) reserve(ctx context.Context, m *model, tokens int64) (time.Time, error) {
 	pause := 50 * time.Millisecond
-	warned := false
+	warned, recreated := false, false
 	for {
 		slot, err := l.tryReserve(ctx, m, tokens)
 		switch {
@@ -232,9 +232,14 @@ func (l *Limiter) reserve(ctx context.Context, m *model, tokens int64) (time.Tim
 			warned = true
 		}
 		// The bucket may be gone (deleted, or lost with a memory-only server):
-		// create it again, which fails too while NATS is unreachable.
-		if cerr := l.createBucket(ctx); cerr == nil {
+		// create it again (once without a pause), which fails too while NATS
+		// is unreachable.
+		if !recreated && l.createBucket(ctx) == nil {
+			recreated = true
 			continue
+		}
+		if recreated {
+			_ = l.createBucket(ctx)
 		}
 		t := time.NewTimer(pause)
 		select {

@@ -284,3 +284,20 @@ func TestRetryAfterHoldsCallsAlreadyReserved(t *testing.T) {
 		t.Fatalf("a call reserved before a 429 with Retry-After: 3 went after %s, want >= 3s", d)
 	}
 }
+
+func TestNATSDownCallWaitsNotUnpaced(t *testing.T) {
+	t.Parallel()
+	srv := testnats.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := llmlimit.New(ctx, srv.JS, llmlimit.Config{RPM: 60000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	short, cancelShort := context.WithTimeout(ctx, time.Second)
+	defer cancelShort()
+	if err := l.Wait(short, "m", 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait with NATS down: err %v, want the context's deadline (the call waits, it is not let through)", err)
+	}
+}
