@@ -36,6 +36,9 @@ type Metrics struct {
 	// EventsDropped counts status events refused by their check against KV, by
 	// consumer (EventConsumers) and reason (EventDropReasons).
 	EventsDropped *prometheus.CounterVec
+	// LLMRateLimitWait is the time an LLM call waited for the shared rate
+	// limit (LLM_RPM, LLM_TPM), by model (llmlimit.go).
+	LLMRateLimitWait *prometheus.HistogramVec
 }
 
 // WebhookOutcomes are the outcomes of one webhook attempt: delivered (2xx),
@@ -103,6 +106,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.JobsDeleted, m.WebhookDeliveries, m.WebhookDuration)
 	m.initLabels()
 	m.EventsDropped = newEventsDropped(reg)
+	m.LLMRateLimitWait = newLLMRateLimitWait(reg)
 	registerBuildInfo(reg)
 	return m
 }

@@ -78,6 +78,11 @@ type Config struct {
 	LLMModelRefine string        // LLM_MODEL_REFINE. Default LLM_MODEL.
 	LLMModelMeta   string        // LLM_MODEL_META (description and tags). Default LLM_MODEL.
 	LLMTimeout     time.Duration // LLM_TIMEOUT: one LLM call. Default 120s.
+	// LLMRPM (LLM_RPM) and LLMTPM (LLM_TPM) are the requests and tokens per
+	// minute per model that all sheetd on this NATS system send together to an
+	// openai provider (docs/ratelimit.md); 0 is no limit. Default 0.
+	LLMRPM int
+	LLMTPM int
 
 	CompileTimeout time.Duration // COMPILE_TIMEOUT: one compile, all its passes. Default 30s.
 	CompileCommand string        // COMPILE_COMMAND: the pdflatex binary. Default pdflatex.
@@ -157,6 +162,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	str(&c.LLMModelRefine, "llm-model-refine", "LLM_MODEL_REFINE", "", "model for refinements (default LLM_MODEL)")
 	str(&c.LLMModelMeta, "llm-model-meta", "LLM_MODEL_META", "", "model for description and tags (default LLM_MODEL)")
 	dur(&c.LLMTimeout, "llm-timeout", "LLM_TIMEOUT", 120*time.Second, "timeout of one LLM call")
+	num(&c.LLMRPM, "llm-rpm", "LLM_RPM", 0, "LLM requests per minute per model, shared by every sheetd on this NATS system (0: no limit)")
+	num(&c.LLMTPM, "llm-tpm", "LLM_TPM", 0, "LLM tokens per minute per model, shared by every sheetd on this NATS system (0: no limit)")
 	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one compile (all its pdflatex passes)")
 	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
 	str(&c.CompileSandbox, "compile-sandbox", "COMPILE_SANDBOX", "bwrap", "bwrap (jail every compile) or none (unsafe)")
@@ -289,6 +296,12 @@ func (c Config) validate() error {
 	case "", "openai", "offline":
 	default:
 		errs = append(errs, fmt.Errorf("LLM_PROVIDER=%q: want openai or offline", c.LLMProvider))
+	}
+	if c.LLMRPM < 0 {
+		errs = append(errs, fmt.Errorf("LLM_RPM=%d: must be 0 (no limit) or more", c.LLMRPM))
+	}
+	if c.LLMTPM < 0 {
+		errs = append(errs, fmt.Errorf("LLM_TPM=%d: must be 0 (no limit) or more", c.LLMTPM))
 	}
 	return errors.Join(errs...)
 }

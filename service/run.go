@@ -102,7 +102,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("compiler: %w", err)
 	}
 	log.Info("tex inventory", "packages", len(tex.Packages), "classes", tex.Classes, "languages", tex.Languages, "absent", tex.Absent)
-	llm, err := ai.New(ai.Config{Provider: cfg.LLMProvider, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL,
+	limiter, err := newLLMLimiter(ctx, cfg, js, log, m)
+	if err != nil {
+		return err
+	}
+	llm, err := ai.New(ai.Config{Provider: cfg.LLMProvider, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL, Limiter: limiter,
 		TeX: ai.TeX(tex), Model: cfg.LLMModel, Timeout: cfg.LLMTimeout, StepModels: map[string]string{
 			"design": cfg.LLMModelDesign, "latex": cfg.LLMModelLatex, "fix": cfg.LLMModelFix,
 			"refine": cfg.LLMModelRefine, "meta": cfg.LLMModelMeta}})

@@ -18,9 +18,10 @@ const (
 	scenarioMemory      = "memory"
 	scenarioCorpus      = "corpus"
 	scenarioFormat      = "format"
+	scenarioRateLimit   = "ratelimit"
 )
 
-var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus, scenarioFormat}
+var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus, scenarioFormat, scenarioRateLimit}
 
 // Config is one run's settings.
 type Config struct {

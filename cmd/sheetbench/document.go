@@ -12,7 +12,7 @@ import (
 func (r *Results) writeDocument(w io.Writer) {
 	fmt.Fprint(w, docHead)
 	r.writeResults(w)
-	fmt.Fprint(w, docTail)
+	fmt.Fprint(w, docTail+rateLimitDoc)
 }
 
 // writeFile writes the document to path through a temp file, so an interrupted
