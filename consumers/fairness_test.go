@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/fakellm"
 	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
@@ -136,4 +137,94 @@ func submitFloodThenLight(t *testing.T, e *env, done *designsDone) (flood, light
 		e.submit(events.JobRequest{JobID: id, UserID: "B", Prompt: fmt.Sprintf("light %d", i)})
 	}
 	return flood, light
+}
+
+// inDesign follows, in the order the server delivers the events, which jobs of
+// each user are running at design, and records the most of one user at once
+// and whether two users ever ran there together.
+type inDesign struct {
+	mu       sync.Mutex
+	user     map[string]string          // job → user
+	running  map[string]map[string]bool // user → its jobs running at design
+	most     map[string]int
+	together bool
+}
+
+func watchInDesign(t *testing.T, nc *nats.Conn) *inDesign {
+	t.Helper()
+	d := &inDesign{user: map[string]string{}, running: map[string]map[string]bool{}, most: map[string]int{}}
+	sub, err := nc.Subscribe(events.SubjectStatus, func(m *nats.Msg) {
+		var ev events.StatusEvent
+		if json.Unmarshal(m.Data, &ev) != nil {
+			return
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		u := ev.UserID
+		if d.running[u] == nil {
+			d.running[u] = map[string]bool{}
+		}
+		if ev.Status == events.StatusRunning && ev.Step == events.StepDesign {
+			d.running[u][ev.JobID] = true
+		} else {
+			delete(d.running[u], ev.JobID)
+		}
+		d.most[u] = max(d.most[u], len(d.running[u]))
+		busy := 0
+		for _, jobs := range d.running {
+			if len(jobs) > 0 {
+				busy++
+			}
+		}
+		d.together = d.together || busy > 1
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// With SHEETPIPE_USER_CONCURRENCY design=1 and two processes of 2 design
+// workers each, users A and B submit 6 jobs each: no more than one of a user's
+// jobs is ever running at design, while the other user's job runs beside it,
+// and every job completes.
+func TestUserConcurrencyAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	capped := func(c *testpipeline.Setup) {
+		c.Pipeline.Concurrency = map[events.Stage]int{events.StageDesign: 2}
+		c.Pipeline.UserConcurrency = map[events.Stage]int{events.StageDesign: 1}
+	}
+	e := newIdleEnv(t, broker.Resources{}, fairLLM(), capped)
+	d := watchInDesign(t, e.nats.NC)
+	e.startPipeline()
+	e.startPipeline()
+	var ids []string
+	for i := range 6 {
+		for _, u := range []string{"A", "B"} {
+			id := uuid.NewString()
+			ids = append(ids, id)
+			e.submit(events.JobRequest{JobID: id, UserID: u, Prompt: fmt.Sprintf("%s %d", u, i)})
+		}
+	}
+	for _, id := range ids {
+		e.waitStatus(id, events.StatusCompleted)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t.Logf("most jobs at design at once: %v; two users together: %v", d.most, d.together)
+	for _, u := range []string{"A", "B"} {
+		if d.most[u] != 1 {
+			t.Errorf("user %s had up to %d jobs running at design at once, want 1", u, d.most[u])
+		}
+	}
+	if !d.together {
+		t.Error("the two users' jobs never ran at design together")
+	}
+	if calls := e.llm.CallsFor("design"); calls != len(ids) {
+		t.Errorf("%d design calls for %d jobs", calls, len(ids))
+	}
 }
