@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 )
 
@@ -60,8 +61,8 @@ func (c Config) validateFairness() []error {
 	if _, err := c.userConcurrency(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.FairWindow < 1 {
-		errs = append(errs, fmt.Errorf("SHEETPIPE_FAIR_WINDOW=%d: must be at least 1", c.FairWindow))
+	if c.FairWindow < 0 {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_FAIR_WINDOW=%d: must be at least 1 (0 takes the default %d)", c.FairWindow, consumers.DefaultFairWindow))
 	}
 	return errs
 }

@@ -36,7 +36,7 @@ func TestFairnessSettings(t *testing.T) {
 
 	for env, want := range map[string]map[string]string{
 		`SHEETPIPE_FAIRNESS="maybe": want on or off`: {"SHEETPIPE_FAIRNESS": "maybe"},
-		"SHEETPIPE_FAIR_WINDOW=0":                    {"SHEETPIPE_FAIR_WINDOW": "0"},
+		"SHEETPIPE_FAIR_WINDOW=-1":                   {"SHEETPIPE_FAIR_WINDOW": "-1"},
 		`"design=many" is not a number`:              {"SHEETPIPE_USER_CONCURRENCY": "design=many"},
 		`"print=1" is not a number`:                  {"SHEETPIPE_USER_CONCURRENCY": "print=1"},
 		`"-1"`:                                       {"SHEETPIPE_USER_CONCURRENCY": "-1"},

@@ -18,9 +18,10 @@ const (
 	scenarioMemory      = "memory"
 	scenarioCorpus      = "corpus"
 	scenarioFormat      = "format"
+	scenarioFairness    = "fairness"
 )
 
-var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus, scenarioFormat}
+var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus, scenarioFormat, scenarioFairness}
 
 // Config is one run's settings.
 type Config struct {

@@ -56,6 +56,7 @@ func (r *Results) writeResults(w io.Writer) {
 	r.memoryRows(res)
 	r.corpusRows(res)
 	r.formatRows(res)
+	r.fairnessRows(res)
 	res.write(w)
 	r.writeComparison(w)
 	r.writeBreakdown(w)
