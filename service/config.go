@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sheetpipe/sheetpipe/api"
+	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/latex"
 	"github.com/sheetpipe/sheetpipe/webhook"
@@ -45,6 +46,16 @@ type Config struct {
 	// Stages (SHEETPIPE_STAGES) is a comma list of stages to run (prompt, design,
 	// latex, compile, fix, meta), or "all". Default all.
 	Stages string
+	// Fairness (docs/fairness.md). Fairness (SHEETPIPE_FAIRNESS): on, users take
+	// turns within a priority at every stage, or off, arrival order. Default on.
+	// FairWindow (SHEETPIPE_FAIR_WINDOW): tickets of each queue one process
+	// holds waiting their turn or in work. Default 1000. UserConcurrency
+	// (SHEETPIPE_USER_CONCURRENCY): jobs of one user in work at once in a stage
+	// across the cluster, a number or stage=number pairs; 0 no cap. Default 0.
+	Fairness        string
+	FairWindow      int
+	UserConcurrency string
+
 	// Concurrency per stage, e.g. "design=16,latex=16,fix=8,compile=2,meta=4"
 	// (SHEETPIPE_CONCURRENCY). Default prompt=32,design=16,latex=16,fix=8,meta=4,compile=CPUs.
 	Concurrency     string
@@ -134,6 +145,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	num(&c.Replicas, "replicas", "SHEETPIPE_REPLICAS", 1, "replicas of JetStream streams, buckets and consumers")
 	str(&c.Stages, "stages", "SHEETPIPE_STAGES", "all", "stages this process runs: all, or a comma list of prompt,design,latex,compile,fix,meta")
 	str(&c.Concurrency, "concurrency", "SHEETPIPE_CONCURRENCY", "", "per-stage concurrency, e.g. design=16,compile=2,meta=4")
+	str(&c.Fairness, "fairness", "SHEETPIPE_FAIRNESS", "on", "users take turns within a priority (on) or arrival order (off)")
+	num(&c.FairWindow, "fair-window", "SHEETPIPE_FAIR_WINDOW", consumers.DefaultFairWindow, "tickets of each queue a process holds waiting their turn or in work")
+	str(&c.UserConcurrency, "user-concurrency", "SHEETPIPE_USER_CONCURRENCY", "0", "jobs of one user in work at once per stage across the cluster, e.g. 2 or design=1,compile=2 (0: no cap)")
 	num(&c.MaxRetries, "max-retries", "SHEETPIPE_MAX_RETRIES", events.DefaultMaxRetries, "retry budget of a request that sets none")
 	dur(&c.RetryBase, "retry-base", "SHEETPIPE_RETRY_BASE", time.Second, "first back-off after a transient failure (doubles)")
 	dur(&c.EventsMaxAge, "events-max-age", "SHEETPIPE_EVENTS_MAX_AGE", 7*24*time.Hour, "how long JOB_EVENTS keeps events")
@@ -239,6 +253,7 @@ func (c Config) validate() error {
 	if _, err := c.concurrency(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateFairness()...)
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_REPLICAS=%d: must be 1..5", c.Replicas))
 	}

@@ -40,6 +40,8 @@ func Run(ctx context.Context, cfg Config) error {
 	log := newLogger(cfg)
 	stages, _ := cfg.stages()
 	conc, _ := cfg.concurrency()
+	fifo, _ := cfg.fifo()
+	userConc, _ := cfg.userConcurrency()
 
 	url := cfg.NATSURL
 	if url == "" {
@@ -140,7 +142,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer plane.Stop()
 	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc,
-		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL},
+		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL,
+		FIFO: fifo, FairWindow: cfg.FairWindow, UserConcurrency: userConc},
 		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Submit: plane, Log: log, Metrics: m, Storage: storage})
 	if err != nil {
 		return err

@@ -19,9 +19,10 @@ const (
 	scenarioCorpus      = "corpus"
 	scenarioFormat      = "format"
 	scenarioRateLimit   = "ratelimit"
+	scenarioFairness    = "fairness"
 )
 
-var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus, scenarioFormat, scenarioRateLimit}
+var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus, scenarioFormat, scenarioRateLimit, scenarioFairness}
 
 // Config is one run's settings.
 type Config struct {

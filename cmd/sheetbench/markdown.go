@@ -57,6 +57,7 @@ func (r *Results) writeResults(w io.Writer) {
 	r.corpusRows(res)
 	r.formatRows(res)
 	r.rateLimitRows(res)
+	r.fairnessRows(res)
 	res.write(w)
 	r.writeComparison(w)
 	r.writeBreakdown(w)
