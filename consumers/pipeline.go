@@ -67,17 +67,18 @@ type Pipeline struct {
 	js    jetstream.JetStream
 	store *kvstore.Store
 	// x writes every change of a job (package lifecycle).
-	x       *lifecycle.Executor
-	llm     llm
-	compile compiler
-	submit  submitter
-	pdfs    jetstream.ObjectStore
-	cache   *pdfCache
-	recent  *recent[events.Job]
-	convs   *recent[events.Conversation]
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	storage func() error
+	x         *lifecycle.Executor
+	llm       llm
+	compile   compiler
+	submit    submitter
+	pdfs      jetstream.ObjectStore
+	cache     *pdfCache
+	recent    *recent[events.Job]
+	convs     *recent[events.Conversation]
+	log       *slog.Logger
+	metrics   *metrics.Metrics
+	storage   func() error
+	userSlots jetstream.KeyValue // places of the per-user cap (fairness), nil without one
 
 	mu      sync.Mutex
 	runners []*worker.Runner
@@ -112,6 +113,14 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 	p.x = lifecycle.NewExecutor(d.Store, publisher{p}, log, d.Metrics)
 	if d.LLM != nil {
 		d.Metrics.InitLLM(d.LLM.ModelFor)
+	}
+	for _, n := range cfg.UserConcurrency {
+		if n > 0 {
+			if p.userSlots, err = d.JS.KeyValue(ctx, broker.BucketUserSlots); err != nil {
+				return nil, fmt.Errorf("bind bucket %s: %w", broker.BucketUserSlots, err)
+			}
+			break
+		}
 	}
 	return p, nil
 }

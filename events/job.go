@@ -183,7 +183,7 @@ func (j *Job) MetaDue() bool { return j.LatexSeq != 0 && j.MetaSeq != j.LatexSeq
 
 // MetaTicket is the meta stage's ticket for the job's current LaTeX.
 func (j *Job) MetaTicket() Ticket {
-	return Ticket{JobID: j.ID, Stage: StageMeta, Seq: j.LatexSeq}
+	return Ticket{JobID: j.ID, Stage: StageMeta, Seq: j.LatexSeq, UserID: j.UserID}
 }
 
 // Request is what the design stage designs from: the latest revised request, or
@@ -222,7 +222,7 @@ func (j *Job) Queue() Queue { return TicketQueue(j.Stage, j.Priority) }
 
 // Ticket is the hand-off the job currently expects.
 func (j *Job) Ticket() Ticket {
-	return Ticket{JobID: j.ID, Stage: j.Stage, Seq: j.Seq}
+	return Ticket{JobID: j.ID, Stage: j.Stage, Seq: j.Seq, UserID: j.UserID}
 }
 
 // Event is the status event for the job's state at revision rev.

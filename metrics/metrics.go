@@ -38,6 +38,9 @@ type Metrics struct {
 	EventsDropped *prometheus.CounterVec
 	// LLMCost is the cost of the LLM's answers at LLM_PRICES, by step and model.
 	LLMCost *prometheus.CounterVec
+	// LLMRateLimitWait is the time an LLM call waited for the shared rate
+	// limit (LLM_RPM, LLM_TPM), by model (llmlimit.go).
+	LLMRateLimitWait *prometheus.HistogramVec
 }
 
 // WebhookOutcomes are the outcomes of one webhook attempt: delivered (2xx),
@@ -109,6 +112,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "llm_cost_usd_total", Help: "LLM cost in US dollars at LLM_PRICES, by step and model (0 for a model without a price)."},
 		[]string{"step", "model"})
 	reg.MustRegister(m.LLMCost)
+	m.LLMRateLimitWait = newLLMRateLimitWait(reg)
 	registerBuildInfo(reg)
 	return m
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/api"
+	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/latex"
 	"github.com/sheetpipe/sheetpipe/webhook"
@@ -46,6 +47,16 @@ type Config struct {
 	// Stages (SHEETPIPE_STAGES) is a comma list of stages to run (prompt, design,
 	// latex, compile, fix, meta), or "all". Default all.
 	Stages string
+	// Fairness (docs/fairness.md). Fairness (SHEETPIPE_FAIRNESS): on, users take
+	// turns within a priority at every stage, or off, arrival order. Default on.
+	// FairWindow (SHEETPIPE_FAIR_WINDOW): tickets of each queue one process
+	// holds waiting their turn or in work. Default 1000. UserConcurrency
+	// (SHEETPIPE_USER_CONCURRENCY): jobs of one user in work at once in a stage
+	// across the cluster, a number or stage=number pairs; 0 no cap. Default 0.
+	Fairness        string
+	FairWindow      int
+	UserConcurrency string
+
 	// Concurrency per stage, e.g. "design=16,latex=16,fix=8,compile=2,meta=4"
 	// (SHEETPIPE_CONCURRENCY). Default prompt=32,design=16,latex=16,fix=8,meta=4,compile=CPUs.
 	Concurrency     string
@@ -79,6 +90,11 @@ type Config struct {
 	LLMModelRefine string        // LLM_MODEL_REFINE. Default LLM_MODEL.
 	LLMModelMeta   string        // LLM_MODEL_META (description and tags). Default LLM_MODEL.
 	LLMTimeout     time.Duration // LLM_TIMEOUT: one LLM call. Default 120s.
+	// LLMRPM (LLM_RPM) and LLMTPM (LLM_TPM) are the requests and tokens per
+	// minute per model that all sheetd on this NATS system send together to an
+	// openai provider (docs/ratelimit.md); 0 is no limit. Default 0.
+	LLMRPM int
+	LLMTPM int
 
 	// Usage and budgets (docs/usage.md).
 	LLMPrices      string // LLM_PRICES: model=input:output USD per million tokens, comma list; a model without a price costs 0. Default empty (no prices).
@@ -134,6 +150,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	num(&c.Replicas, "replicas", "SHEETPIPE_REPLICAS", 1, "replicas of JetStream streams, buckets and consumers")
 	str(&c.Stages, "stages", "SHEETPIPE_STAGES", "all", "stages this process runs: all, or a comma list of prompt,design,latex,compile,fix,meta")
 	str(&c.Concurrency, "concurrency", "SHEETPIPE_CONCURRENCY", "", "per-stage concurrency, e.g. design=16,compile=2,meta=4")
+	str(&c.Fairness, "fairness", "SHEETPIPE_FAIRNESS", "on", "users take turns within a priority (on) or arrival order (off)")
+	num(&c.FairWindow, "fair-window", "SHEETPIPE_FAIR_WINDOW", consumers.DefaultFairWindow, "tickets of each queue a process holds waiting their turn or in work")
+	str(&c.UserConcurrency, "user-concurrency", "SHEETPIPE_USER_CONCURRENCY", "0", "jobs of one user in work at once per stage across the cluster, e.g. 2 or design=1,compile=2 (0: no cap)")
 	num(&c.MaxRetries, "max-retries", "SHEETPIPE_MAX_RETRIES", events.DefaultMaxRetries, "retry budget of a request that sets none")
 	dur(&c.RetryBase, "retry-base", "SHEETPIPE_RETRY_BASE", time.Second, "first back-off after a transient failure (doubles)")
 	dur(&c.EventsMaxAge, "events-max-age", "SHEETPIPE_EVENTS_MAX_AGE", 7*24*time.Hour, "how long JOB_EVENTS keeps events")
@@ -165,6 +184,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	str(&c.LLMPrices, "llm-prices", "LLM_PRICES", "", "LLM prices, model=input:output US dollars per million tokens, comma list (none built in)")
 	c.JobTokenBudget = fromEnv(c, getenv, "SHEETPIPE_JOB_TOKEN_BUDGET", 0, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }, "a whole number of tokens")
 	fs.Int64Var(&c.JobTokenBudget, "job-token-budget", c.JobTokenBudget, "tokens a job may use; the most a request's token_budget may be; 0 is none ($SHEETPIPE_JOB_TOKEN_BUDGET)")
+	num(&c.LLMRPM, "llm-rpm", "LLM_RPM", 0, "LLM requests per minute per model, shared by every sheetd on this NATS system (0: no limit)")
+	num(&c.LLMTPM, "llm-tpm", "LLM_TPM", 0, "LLM tokens per minute per model, shared by every sheetd on this NATS system (0: no limit)")
 	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one compile (all its pdflatex passes)")
 	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
 	str(&c.CompileSandbox, "compile-sandbox", "COMPILE_SANDBOX", "bwrap", "bwrap (jail every compile) or none (unsafe)")
@@ -240,6 +261,7 @@ func (c Config) validate() error {
 	if _, err := c.concurrency(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateFairness()...)
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_REPLICAS=%d: must be 1..5", c.Replicas))
 	}
@@ -303,6 +325,12 @@ func (c Config) validate() error {
 	case "", "openai", "offline":
 	default:
 		errs = append(errs, fmt.Errorf("LLM_PROVIDER=%q: want openai or offline", c.LLMProvider))
+	}
+	if c.LLMRPM < 0 {
+		errs = append(errs, fmt.Errorf("LLM_RPM=%d: must be 0 (no limit) or more", c.LLMRPM))
+	}
+	if c.LLMTPM < 0 {
+		errs = append(errs, fmt.Errorf("LLM_TPM=%d: must be 0 (no limit) or more", c.LLMTPM))
 	}
 	return errors.Join(errs...)
 }

@@ -40,6 +40,8 @@ func Run(ctx context.Context, cfg Config) error {
 	log := newLogger(cfg)
 	stages, _ := cfg.stages()
 	conc, _ := cfg.concurrency()
+	fifo, _ := cfg.fifo()
+	userConc, _ := cfg.userConcurrency()
 
 	url := cfg.NATSURL
 	if url == "" {
@@ -102,7 +104,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("compiler: %w", err)
 	}
 	log.Info("tex inventory", "packages", len(tex.Packages), "classes", tex.Classes, "languages", tex.Languages, "absent", tex.Absent)
-	llm, err := ai.New(ai.Config{Provider: cfg.LLMProvider, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL,
+	limiter, err := newLLMLimiter(ctx, cfg, js, log, m)
+	if err != nil {
+		return err
+	}
+	llm, err := ai.New(ai.Config{Provider: cfg.LLMProvider, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL, Limiter: limiter,
 		TeX: ai.TeX(tex), Model: cfg.LLMModel, Timeout: cfg.LLMTimeout, StepModels: map[string]string{
 			"design": cfg.LLMModelDesign, "latex": cfg.LLMModelLatex, "fix": cfg.LLMModelFix,
 			"refine": cfg.LLMModelRefine, "meta": cfg.LLMModelMeta}})
@@ -137,7 +143,8 @@ func Run(ctx context.Context, cfg Config) error {
 	defer plane.Stop()
 	prices, _ := ai.ParsePrices(cfg.LLMPrices) // validated
 	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc,
-		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL, Prices: prices},
+		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL, Prices: prices,
+		FIFO: fifo, FairWindow: cfg.FairWindow, UserConcurrency: userConc},
 		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Submit: plane, Log: log, Metrics: m, Storage: storage})
 	if err != nil {
 		return err
