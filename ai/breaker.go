@@ -33,6 +33,7 @@ type breaker struct {
 	reason  string    // the last failure
 	probeAt time.Time // the next probe may start then
 	probing bool      // a probe is in flight
+	waiting int       // calls waiting in acquire
 	wake    chan struct{}
 }
 
@@ -69,16 +70,21 @@ func (b *breaker) acquire(ctx context.Context) (probe bool, err error) {
 			wait = b.interval
 		}
 		wake := b.wake
+		b.waiting++
 		b.mu.Unlock()
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return false, ctx.Err()
 		case <-wake:
 		case <-t.C:
 		}
 		t.Stop()
+		b.mu.Lock()
+		b.waiting--
+		b.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
 	}
 }
 
@@ -142,6 +148,19 @@ func (b *breaker) err() error {
 	if d := time.Until(b.probeAt); d > 0 && !b.probing {
 		next = "in " + d.Round(time.Second).String()
 	}
-	return fmt.Errorf("%w: LLM provider unavailable since %s after %d failed calls in a row (last: %s); next probe %s",
+	return fmt.Errorf("%w since %s after %d failed calls in a row (last: %s); next probe %s",
 		ErrUnavailable, b.since.UTC().Format(time.RFC3339), b.fails, b.reason, next)
+}
+
+// hold is nil while new calls are wanted: the breaker is closed, or a probe is
+// due and no call waits to be it (the callers that would probe all went away);
+// else why not.
+func (b *breaker) hold() error {
+	b.mu.Lock()
+	due := !b.probing && b.waiting == 0 && !time.Now().Before(b.probeAt)
+	b.mu.Unlock()
+	if due {
+		return nil
+	}
+	return b.err()
 }

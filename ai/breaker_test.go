@@ -125,3 +125,34 @@ func TestBreakerWaitEndsWithTheContext(t *testing.T) {
 		t.Fatalf("%d requests, want 1: no probe before the interval", n)
 	}
 }
+
+// TestBreakerHoldLetsAProbeInWhenNoCallWaits: while calls wait on the open
+// breaker, Hold keeps new work out (they will probe); once every waiting call
+// went away, Hold lets work in when a probe is due, so the breaker cannot stay
+// open for want of a call.
+func TestBreakerHoldLetsAProbeInWhenNoCallWaits(t *testing.T) {
+	c, _ := newFakeClient(t, Config{Model: "m", BreakerThreshold: 1, BreakerProbeInterval: 300 * time.Millisecond},
+		fakellm.Script(fakellm.Reply{Status: http.StatusBadGateway}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _, _ = c.GenerateDesign(ctx, nil, "w"); close(done) }()
+	for deadline := time.Now().Add(10 * time.Second); c.Available() == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the breaker did not open within 10s")
+		}
+	}
+	time.Sleep(time.Second) // probes fail meanwhile; the call keeps waiting
+	if err := c.Hold(); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Hold = %v with a call waiting to probe, want ErrUnavailable", err)
+	}
+	cancel()
+	<-done
+	for deadline := time.Now().Add(5 * time.Second); c.Hold() != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Hold = %v 5s after the last waiting call left, want nil once a probe is due", c.Hold())
+		}
+	}
+	if !errors.Is(c.Available(), ErrUnavailable) {
+		t.Fatalf("Available = %v, want the breaker still open", c.Available())
+	}
+}

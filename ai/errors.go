@@ -24,7 +24,7 @@ var (
 	ErrInvalidConfig = errors.New("invalid LLM config")
 	// ErrUnavailable marks the provider as down: the circuit breaker is open
 	// (breaker.go). Client.Available returns it.
-	ErrUnavailable = errors.New("LLM unavailable")
+	ErrUnavailable = errors.New("LLM provider unavailable")
 )
 
 // classify wraps err, returned by a call for step, with ErrTransient or

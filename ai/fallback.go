@@ -49,6 +49,18 @@ func (c *Client) Available() error {
 	return c.breaker.err()
 }
 
+// Hold is nil while the stages that ask the LLM should fetch work: the
+// provider answers, or the open breaker's probe is due and no call waits to
+// send it; else why not (ErrUnavailable). Calls in flight when the breaker
+// opens wait inside the Client and probe for it; Hold lets new work in only
+// when none is left to.
+func (c *Client) Hold() error {
+	if c.breaker == nil {
+		return nil
+	}
+	return c.breaker.hold()
+}
+
 // send asks step's models in turn (tryModels) as one call of the circuit
 // breaker. A call that finds the provider down while the breaker is open waits
 // for the breaker's probe to find it up and is sent again, for as long as ctx

@@ -36,6 +36,9 @@ type Metrics struct {
 	// EventsDropped counts status events refused by their check against KV, by
 	// consumer (EventConsumers) and reason (EventDropReasons).
 	EventsDropped *prometheus.CounterVec
+	// LLMBreakerOpen is 1 while the LLM client's circuit breaker is open (the
+	// provider is down and the LLM stages hold their fetching), else 0.
+	LLMBreakerOpen prometheus.Gauge
 }
 
 // WebhookOutcomes are the outcomes of one webhook attempt: delivered (2xx),
@@ -103,6 +106,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.JobsDeleted, m.WebhookDeliveries, m.WebhookDuration)
 	m.initLabels()
 	m.EventsDropped = newEventsDropped(reg)
+	m.LLMBreakerOpen = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace,
+		Name: "llm_breaker_open", Help: "1 while the LLM circuit breaker is open (provider down, LLM stages paused), else 0."})
+	reg.MustRegister(m.LLMBreakerOpen)
 	registerBuildInfo(reg)
 	return m
 }
@@ -263,4 +269,16 @@ func (m *Metrics) EventDropped(consumer, reason string) {
 	if m != nil {
 		m.EventsDropped.WithLabelValues(consumer, reason).Inc()
 	}
+}
+
+// LLMBreaker records the LLM circuit breaker opening (true) or closing.
+func (m *Metrics) LLMBreaker(open bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if open {
+		v = 1
+	}
+	m.LLMBreakerOpen.Set(v)
 }

@@ -179,7 +179,8 @@ func (f *Fixture) StartProcess(stages ...events.Stage) *Process {
 		t.Fatalf("control: %v", err)
 	}
 	t.Cleanup(plane.Stop)
-	deps := consumers.Deps{JS: f.NATS.JS, Store: f.Store, LLM: llm, Submit: plane, Metrics: f.Metrics, Log: f.opts.Log}
+	deps := consumers.Deps{JS: f.NATS.JS, Store: f.Store, LLM: llm, Submit: plane, Metrics: f.Metrics, Log: f.opts.Log,
+		LLMHold: llm.Hold}
 	if !f.opts.NoCompiler {
 		if deps.Compiler, err = latex.New(latex.Config{Timeout: 20 * time.Second}); err != nil {
 			t.Fatalf("latex: %v", err)
