@@ -305,9 +305,13 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("COMPILE_FORMAT_CACHE=%q: want off or a size such as 512MiB", c.CompileFormatCache))
 		}
 	}
-	if c.LLMMaxWait < 0 || c.LLMBreakerProbeInterval < 0 || c.LLMBreakerThreshold < 0 {
-		errs = append(errs, fmt.Errorf("LLM_MAX_WAIT=%s, LLM_BREAKER_PROBE_INTERVAL=%s and LLM_BREAKER_THRESHOLD=%d must be positive",
-			c.LLMMaxWait, c.LLMBreakerProbeInterval, c.LLMBreakerThreshold))
+	for name, d := range map[string]time.Duration{"LLM_MAX_WAIT": c.LLMMaxWait, "LLM_BREAKER_PROBE_INTERVAL": c.LLMBreakerProbeInterval} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s=%s: must not be negative (0 takes the default)", name, d))
+		}
+	}
+	if c.LLMBreakerThreshold < 0 {
+		errs = append(errs, fmt.Errorf("LLM_BREAKER_THRESHOLD=%d: must be at least 1 (0 takes the default 5)", c.LLMBreakerThreshold))
 	}
 	switch c.LLMProvider {
 	case "", "openai", "offline":

@@ -18,6 +18,10 @@
 //   - context.Canceled once the runner cancels its work at Stop: nak;
 //   - anything else: nak with Config.Backoff of the delivery count.
 //
+// A runner given Config.Hold (the LLM stages: the LLM client's circuit breaker)
+// fetches nothing while Hold reports an error (hold.go); work in flight is not
+// touched.
+//
 // Stop stops fetching, naks what was fetched but not started, waits for the work
 // in flight until its context ends, then cancels it, which hands its messages
 // back. Consuming and Stuck report a consumer gone, a pause, and workers stuck
