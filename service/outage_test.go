@@ -23,9 +23,9 @@ const refusedPrompt = "a worksheet the provider refuses"
 // (LLM_BREAKER_THRESHOLD=3, LLM_BREAKER_PROBE_INTERVAL=1s). /readyz turns
 // not ready naming the LLM while /healthz stays 200 and
 // sheetpipe_llm_breaker_open is 1; once the provider answers again /readyz is
-// ready with no restart, every one of the 20 jobs completes and none of them
-// ever was in waiting_manual, while the refused job still ends in
-// waiting_manual.
+// ready with no restart, every one of the 20 jobs completes, none of them ever
+// was in waiting_manual and only the failures before the breaker opened
+// counted a retry, while the refused job still ends in waiting_manual.
 func TestLLMOutageStrandsNothing(t *testing.T) {
 	var down atomic.Bool
 	down.Store(true)
@@ -100,12 +100,21 @@ func TestLLMOutageStrandsNothing(t *testing.T) {
 	waitJobStatus(t, base, refused, events.StatusWaitingManual, 30*time.Second)
 	mu.Lock()
 	defer mu.Unlock()
+	counted := 0
 	for _, id := range jobs {
 		for _, ev := range seen[id] {
-			if ev.Status == events.StatusWaitingManual {
+			switch ev.Status {
+			case events.StatusWaitingManual:
 				t.Fatalf("job %s was in waiting_manual (%q) because of the outage", id, ev.Message)
+			case events.StatusError:
+				counted++
 			}
 		}
+	}
+	// Only the failures before the breaker opened count a retry: at most
+	// LLM_BREAKER_THRESHOLD-1 of them, across all the jobs.
+	if counted > cfg.LLMBreakerThreshold-1 {
+		t.Fatalf("%d retries counted during the outage, want at most %d", counted, cfg.LLMBreakerThreshold-1)
 	}
 }
 
