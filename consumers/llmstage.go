@@ -76,7 +76,7 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 		return err
 	}
 	failpoint.Inject(s.stage, failpoint.AfterClaim)
-	var input, answer string
+	var input, answer, fallback string
 	ctx, tl := withTally(ctx)
 	err = p.work(ctx, j.ID, owner, func(ctx context.Context) error {
 		var err error
@@ -88,7 +88,9 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 			return err
 		}
 		answer, err = p.ask(ctx, j, s.stage, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
-			return s.call(ctx, h, input, refs)
+			reply, err := s.call(ctx, h, input, refs)
+			fallback = fallbackNote(reply)
+			return reply, err
 		})
 		return err
 	})
@@ -99,7 +101,7 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 	if err != nil {
 		return p.failed(ctx, j, owner, s.stage, err)
 	}
-	done, err := p.charge(ctx, j, tl.conversation(), s.done(owner, input, ai.Clean(answer)))
+	done, err := p.charge(ctx, j, tl.conversation(), noted(s.done(owner, input, ai.Clean(answer)), fallback))
 	if err != nil {
 		return err
 	}
@@ -258,13 +260,18 @@ func (p *Pipeline) recordOnce(ctx context.Context, j *events.Job, stage events.S
 // failed settles a stage whose work failed: an abort or a lost lease discards the
 // work (a lost lease leaves the ticket to whoever holds the job now), a shutdown
 // hands the ticket back, a write refused for want of storage is left to the
-// runner (pause.go) with the job untouched and its retries not counted, a
-// transient failure is retried with back-off until the budget is spent, and a
-// permanent one waits for the user.
+// runner (pause.go) with the job untouched and its retries not counted, a wait
+// the LLM provider asked for is waited without counting a retry (rateLimited),
+// a transient failure is retried with back-off until the budget is spent, and a
+// permanent one waits for the user. (An LLM outage never gets here: package ai
+// holds the calls while its circuit breaker is open.)
 func (p *Pipeline) failed(ctx context.Context, j *events.Job, owner string, stage events.Stage, cause error) error {
 	switch {
 	case errors.Is(cause, errLeaseLost), errors.Is(cause, errAborted), ctx.Err() != nil, kvstore.IsStorage(cause):
 		return cause
+	}
+	if rl := (*ai.RateLimitedError)(nil); errors.As(cause, &rl) {
+		return p.rateLimited(ctx, j, owner, stage, rl)
 	}
 	j, err := p.finish(ctx, j.ID, owner, lifecycle.Failed(owner, stage, cause, errors.Is(cause, ai.ErrPermanent), p.cfg.backoff))
 	if err != nil {
@@ -278,4 +285,36 @@ func (p *Pipeline) failed(ctx context.Context, j *events.Job, owner string, stag
 		p.metrics.Retries.WithLabelValues(string(stage)).Inc()
 	}
 	return &RetryError{Delay: p.cfg.backoff(j.RetryCount), Err: cause}
+}
+
+// rateLimited hands the job back to its stage's queue after the LLM provider
+// asked for a wait (Retry-After, x-ratelimit-reset-*): its ticket is naked
+// with that delay, so no worker is held meanwhile, and its retry count is not
+// touched. Each such wait is one delivery of the ticket (MaxDeliver bounds
+// them).
+func (p *Pipeline) rateLimited(ctx context.Context, j *events.Job, owner string, stage events.Stage, rl *ai.RateLimitedError) error {
+	j, err := p.finish(ctx, j.ID, owner, lifecycle.RateLimited(owner, stage, rl.Wait))
+	if err != nil {
+		return err
+	}
+	p.log.WarnContext(ctx, "rate limited by the LLM provider", "job_id", j.ID, "step", stage, "model", rl.Model,
+		"status", rl.Status, "wait", rl.Wait)
+	return &RetryError{Delay: rl.Wait, Err: rl}
+}
+
+// fallbackNote is what a status event says of a reply a fallback model gave
+// (ai.Reply.Fallback), or "".
+func fallbackNote(r ai.Reply) string {
+	if r.Fallback == "" {
+		return ""
+	}
+	return fmt.Sprintf("answered by fallback model %s after %s", r.Model, r.Fallback)
+}
+
+// noted is t with note before its message (lifecycle.Noted), or t without one.
+func noted(t lifecycle.Transition, note string) lifecycle.Transition {
+	if note == "" {
+		return t
+	}
+	return lifecycle.Noted(t, note)
 }

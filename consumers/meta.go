@@ -168,6 +168,9 @@ func (p *Pipeline) metaFailed(ctx context.Context, msg jetstream.Msg, t events.T
 			p.metrics.Retries.WithLabelValues(string(events.StageMeta)).Inc()
 		}
 		delay := p.cfg.backoff(delivered)
+		if rl := (*ai.RateLimitedError)(nil); errors.As(cause, &rl) {
+			delay = rl.Wait // the provider's wait (still one of MetaAttempts)
+		}
 		p.log.WarnContext(ctx, "description failed; retrying", "job_id", t.JobID, "step", events.StageMeta,
 			"attempt", delivered, "delay", delay, "error", cause)
 		return &RetryError{Delay: delay, Err: cause}

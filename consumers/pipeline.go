@@ -59,6 +59,10 @@ type Deps struct {
 	// stage paused by a storage refusal fetches again only once it is nil.
 	// Default Store.StorageErr.
 	Storage func() error
+	// LLMHold is nil while the LLM stages (design, latex, fix, meta) may fetch
+	// tickets, else why not (the LLM client's circuit breaker is open:
+	// ai.Client.Hold). Default: never held.
+	LLMHold func() error
 }
 
 // Pipeline runs the stages of this process.
@@ -79,6 +83,7 @@ type Pipeline struct {
 	metrics   *metrics.Metrics
 	storage   func() error
 	userSlots jetstream.KeyValue // places of the per-user cap (fairness), nil without one
+	llmHold   func() error       // Deps.LLMHold; nil: never held
 
 	mu      sync.Mutex
 	runners []*worker.Runner
@@ -109,7 +114,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 		storage = d.Store.StorageErr
 	}
 	p := &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler, submit: d.Submit,
-		pdfs: pdfs, cache: cache, recent: newRecent[events.Job](recentMax), convs: newRecent[events.Conversation](recentMax), log: log, metrics: d.Metrics, storage: storage}
+		pdfs: pdfs, cache: cache, recent: newRecent[events.Job](recentMax), convs: newRecent[events.Conversation](recentMax), log: log, metrics: d.Metrics, storage: storage, llmHold: d.LLMHold}
 	p.x = lifecycle.NewExecutor(d.Store, publisher{p}, log, d.Metrics)
 	if d.LLM != nil {
 		d.Metrics.InitLLM(d.LLM.ModelFor)

@@ -49,6 +49,7 @@ func (p *Pipeline) startStage(ctx context.Context, st events.Stage, handle handl
 		Scope:       p.scope(st),
 		StuckAfter:  stuckAfter,
 		Storage:     p.storage,
+		Hold:        p.hold(st),
 	}
 	p.fairness(st, &cfg)
 	r, err := worker.New(cfg)
@@ -59,6 +60,16 @@ func (p *Pipeline) startStage(ctx context.Context, st events.Stage, handle handl
 		return nil, err
 	}
 	return r, nil
+}
+
+// hold is what holds the fetching of stage st (worker.Config.Hold): the LLM's
+// hold (Deps.LLMHold) for the stages that ask it, nothing for the others.
+func (p *Pipeline) hold(st events.Stage) func() error {
+	switch st {
+	case events.StageDesign, events.StageLatex, events.StageFix, events.StageMeta:
+		return p.llmHold
+	}
+	return nil
 }
 
 // scope opens a scope (scope.go) for each ticket of stage st; once the handler

@@ -234,6 +234,31 @@ func Failed(owner string, stage events.Stage, cause error, refused bool, backoff
 	})
 }
 
+// RateLimited hands the job back to stage after the LLM provider asked for a
+// wait: pending (waiting_ai_fix for the fix stage) under the same ticket, which
+// is redelivered after wait; its retry count stays as it was.
+func RateLimited(owner string, stage events.Stage, wait time.Duration) Transition {
+	return held(specRateLimited, owner, func(j *events.Job) {
+		j.Status = events.StatusPending
+		if stage == events.StageFix {
+			j.Status = events.StatusWaitingAIFix
+		}
+		j.Message = fmt.Sprintf("rate limited by the LLM provider; next try in %s", wait.Round(time.Millisecond))
+	})
+}
+
+// Noted is t with note before the message t leaves, e.g. which fallback model
+// answered.
+func Noted(t Transition, note string) Transition {
+	return Transition{t.spec, func(j *events.Job, now time.Time) error {
+		if err := t.change(j, now); err != nil {
+			return err
+		}
+		j.Message = note + ": " + j.Message
+		return nil
+	}}
+}
+
 // Recover hands a stuck job (stuck decides, at now) back to its stage under a
 // new sequence, so that any older ticket of it is stale: pending, or still
 // waiting_ai_fix, without lease, at the same step.

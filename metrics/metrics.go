@@ -41,6 +41,9 @@ type Metrics struct {
 	// LLMRateLimitWait is the time an LLM call waited for the shared rate
 	// limit (LLM_RPM, LLM_TPM), by model (llmlimit.go).
 	LLMRateLimitWait *prometheus.HistogramVec
+	// LLMBreakerOpen is 1 while the LLM client's circuit breaker is open (the
+	// provider is down and the LLM stages hold their fetching), else 0.
+	LLMBreakerOpen prometheus.Gauge
 }
 
 // WebhookOutcomes are the outcomes of one webhook attempt: delivered (2xx),
@@ -113,6 +116,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		[]string{"step", "model"})
 	reg.MustRegister(m.LLMCost)
 	m.LLMRateLimitWait = newLLMRateLimitWait(reg)
+	m.LLMBreakerOpen = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace,
+		Name: "llm_breaker_open", Help: "1 while the LLM circuit breaker is open (provider down, LLM stages paused), else 0."})
+	reg.MustRegister(m.LLMBreakerOpen)
 	registerBuildInfo(reg)
 	return m
 }
@@ -287,4 +293,16 @@ func (m *Metrics) EventDropped(consumer, reason string) {
 	if m != nil {
 		m.EventsDropped.WithLabelValues(consumer, reason).Inc()
 	}
+}
+
+// LLMBreaker records the LLM circuit breaker opening (true) or closing.
+func (m *Metrics) LLMBreaker(open bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if open {
+		v = 1
+	}
+	m.LLMBreakerOpen.Set(v)
 }

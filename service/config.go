@@ -100,6 +100,17 @@ type Config struct {
 	LLMPrices      string // LLM_PRICES: model=input:output USD per million tokens, comma list; a model without a price costs 0. Default empty (no prices).
 	JobTokenBudget int64  // SHEETPIPE_JOB_TOKEN_BUDGET: tokens a job may use before its LLM calls stop (and the most a request's token_budget may be); 0 is none. Default 0.
 
+	// Provider hints, fallback models and outages (docs/llm.md); 0 takes the default.
+	LLMMaxWait              time.Duration // LLM_MAX_WAIT: longest wait a 429/503 may ask for. Default 10m.
+	LLMModelFallback        string        // LLM_MODEL_FALLBACK: comma list of models tried in turn. Default none.
+	LLMModelDesignFallback  string        // LLM_MODEL_DESIGN_FALLBACK. Default LLM_MODEL_FALLBACK.
+	LLMModelLatexFallback   string        // LLM_MODEL_LATEX_FALLBACK. Default LLM_MODEL_FALLBACK.
+	LLMModelFixFallback     string        // LLM_MODEL_FIX_FALLBACK. Default LLM_MODEL_FALLBACK.
+	LLMModelRefineFallback  string        // LLM_MODEL_REFINE_FALLBACK. Default LLM_MODEL_FALLBACK.
+	LLMModelMetaFallback    string        // LLM_MODEL_META_FALLBACK. Default LLM_MODEL_FALLBACK.
+	LLMBreakerThreshold     int           // LLM_BREAKER_THRESHOLD: calls in a row finding the provider down that open the breaker. Default 5.
+	LLMBreakerProbeInterval time.Duration // LLM_BREAKER_PROBE_INTERVAL: time between probes of the open breaker. Default 15s.
+
 	CompileTimeout time.Duration // COMPILE_TIMEOUT: one compile, all its passes. Default 30s.
 	CompileCommand string        // COMPILE_COMMAND: the pdflatex binary. Default pdflatex.
 	// CompileSandbox (COMPILE_SANDBOX) is how pdflatex is confined: bwrap (a
@@ -186,6 +197,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Int64Var(&c.JobTokenBudget, "job-token-budget", c.JobTokenBudget, "tokens a job may use; the most a request's token_budget may be; 0 is none ($SHEETPIPE_JOB_TOKEN_BUDGET)")
 	num(&c.LLMRPM, "llm-rpm", "LLM_RPM", 0, "LLM requests per minute per model, shared by every sheetd on this NATS system (0: no limit)")
 	num(&c.LLMTPM, "llm-tpm", "LLM_TPM", 0, "LLM tokens per minute per model, shared by every sheetd on this NATS system (0: no limit)")
+	dur(&c.LLMMaxWait, "llm-max-wait", "LLM_MAX_WAIT", 10*time.Minute, "longest wait a 429/503 answer may ask for; a longer one tries the fallback model or fails")
+	str(&c.LLMModelFallback, "llm-model-fallback", "LLM_MODEL_FALLBACK", "", "comma list of models asked in turn when a step's model is unknown, keeps failing or is rate limited too long")
+	str(&c.LLMModelDesignFallback, "llm-model-design-fallback", "LLM_MODEL_DESIGN_FALLBACK", "", "fallback models for design (default LLM_MODEL_FALLBACK)")
+	str(&c.LLMModelLatexFallback, "llm-model-latex-fallback", "LLM_MODEL_LATEX_FALLBACK", "", "fallback models for LaTeX (default LLM_MODEL_FALLBACK)")
+	str(&c.LLMModelFixFallback, "llm-model-fix-fallback", "LLM_MODEL_FIX_FALLBACK", "", "fallback models for fixes (default LLM_MODEL_FALLBACK)")
+	str(&c.LLMModelRefineFallback, "llm-model-refine-fallback", "LLM_MODEL_REFINE_FALLBACK", "", "fallback models for refinements (default LLM_MODEL_FALLBACK)")
+	str(&c.LLMModelMetaFallback, "llm-model-meta-fallback", "LLM_MODEL_META_FALLBACK", "", "fallback models for description and tags (default LLM_MODEL_FALLBACK)")
+	num(&c.LLMBreakerThreshold, "llm-breaker-threshold", "LLM_BREAKER_THRESHOLD", 5, "LLM calls in a row finding the provider down that open the circuit breaker")
+	dur(&c.LLMBreakerProbeInterval, "llm-breaker-probe-interval", "LLM_BREAKER_PROBE_INTERVAL", 15*time.Second, "time between probes of the open LLM circuit breaker")
 	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one compile (all its pdflatex passes)")
 	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
 	str(&c.CompileSandbox, "compile-sandbox", "COMPILE_SANDBOX", "bwrap", "bwrap (jail every compile) or none (unsafe)")
@@ -320,6 +340,14 @@ func (c Config) validate() error {
 	}
 	if c.JobTokenBudget < 0 {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_JOB_TOKEN_BUDGET=%d: must not be negative (0 is no budget)", c.JobTokenBudget))
+	}
+	for name, d := range map[string]time.Duration{"LLM_MAX_WAIT": c.LLMMaxWait, "LLM_BREAKER_PROBE_INTERVAL": c.LLMBreakerProbeInterval} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s=%s: must not be negative (0 takes the default)", name, d))
+		}
+	}
+	if c.LLMBreakerThreshold < 0 {
+		errs = append(errs, fmt.Errorf("LLM_BREAKER_THRESHOLD=%d: must be at least 1 (0 takes the default 5)", c.LLMBreakerThreshold))
 	}
 	switch c.LLMProvider {
 	case "", "openai", "offline":

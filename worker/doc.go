@@ -25,6 +25,10 @@
 // a Limiter (KVLimiter: leases in a KV bucket) (fair.go, limiter.go,
 // docs/fairness.md).
 //
+// A runner given Config.Hold (the LLM stages: the LLM client's circuit breaker)
+// fetches nothing while Hold reports an error (hold.go); work in flight is not
+// touched.
+//
 // Stop stops fetching, naks what was fetched but not started, waits for the work
 // in flight until its context ends, then cancels it, which hands its messages
 // back. Consuming and Stuck report a consumer gone, a pause, and workers stuck

@@ -87,6 +87,10 @@ type Config struct {
 	// Limiter holds the cluster's places of each key (KVLimiter). Default: the
 	// cap, if any, is this process's only.
 	Limiter Limiter
+	// Hold is nil while the outside service the work needs is available, else
+	// why not; while it is not, the runner fetches nothing (hold.go). Default:
+	// never held.
+	Hold func() error
 }
 
 func (c Config) withDefaults() Config {
@@ -202,6 +206,9 @@ func (r *Runner) Start(ctx context.Context, js jetstream.JetStream) error {
 		r.setConsumption(b, cc)
 		go r.keepConsuming(js, b, cc)
 	}
+	if r.cfg.Hold != nil {
+		go r.watchHold()
+	}
 	return nil
 }
 
@@ -230,6 +237,10 @@ func (r *Runner) consume(b *binding, cons jetstream.Consumer) (jetstream.Consume
 func (r *Runner) dispatch(b *binding, msg jetstream.Msg) {
 	if d := r.pausedFor(); d > 0 {
 		_ = msg.NakWithDelay(d) // fetched before the pause
+		return
+	}
+	if r.isHeld() {
+		_ = msg.NakWithDelay(holdNakDelay) // fetched before the hold
 		return
 	}
 	if b.held != nil {
