@@ -90,6 +90,9 @@ func (s *stubControl) List(context.Context, events.ListQuery) (events.ListReply,
 	return events.ListReply{Jobs: []events.JobSummary{}}, nil
 }
 func (s *stubControl) PDF(context.Context, string) ([]byte, error) { return nil, errStub }
+func (s *stubControl) Queue(context.Context, events.QueueQuery) (events.QueueReply, error) {
+	return events.QueueReply{}, errStub
+}
 func (s *stubControl) Follow(context.Context, string) (<-chan events.StatusEvent, error) {
 	return nil, errStub
 }

@@ -72,7 +72,20 @@ type Resources struct {
 	// jobs have their own retention); negative keeps records for ever. Default 30
 	// days.
 	BatchesMaxAge time.Duration
+	// JobsMaxMsgsPerSubject bounds the messages of each subject of the JOBS
+	// stream (jobs.prompt, and each stage's tickets) with DiscardNewPerSubject: a
+	// publish beyond it is refused ("maximum messages per subject exceeded").
+	// Default DefaultJobsMaxMsgsPerSubject; negative: no bound.
+	JobsMaxMsgsPerSubject int64
+	// JobsMaxBytes bounds the bytes of the whole JOBS stream, stage tickets
+	// included, with DiscardNew ("maximum bytes exceeded"). Default 0: none.
+	JobsMaxBytes int64
 }
+
+// DefaultJobsMaxMsgsPerSubject is the default of Resources.JobsMaxMsgsPerSubject:
+// ten times the default SHEETPIPE_MAX_QUEUED, so stage tickets (one per
+// unfinished job) never reach it while a flood on jobs.prompt does.
+const DefaultJobsMaxMsgsPerSubject = 1_000_000
 
 func (r Resources) withDefaults() Resources {
 	if r.Replicas == 0 {
@@ -98,6 +111,15 @@ func (r Resources) withDefaults() Resources {
 		r.BatchesMaxAge = 0 // no limit
 	case r.BatchesMaxAge == 0:
 		r.BatchesMaxAge = 30 * 24 * time.Hour
+	}
+	switch {
+	case r.JobsMaxMsgsPerSubject < 0:
+		r.JobsMaxMsgsPerSubject = -1
+	case r.JobsMaxMsgsPerSubject == 0:
+		r.JobsMaxMsgsPerSubject = DefaultJobsMaxMsgsPerSubject
+	}
+	if r.JobsMaxBytes <= 0 {
+		r.JobsMaxBytes = -1
 	}
 	return r
 }
@@ -137,6 +159,12 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		}},
 		{"bucket " + kvstore.BucketActive, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateStream(ctx, activeStream(r))
+			return err
+		}},
+		{"bucket " + kvstore.BucketQueue, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketQueue,
+				Description: "sheetpipe unfinished jobs per user (the queue limits' tally)", History: 1,
+				Storage: jetstream.FileStorage, Replicas: r.Replicas})
 			return err
 		}},
 		{"bucket " + kvstore.BucketDependents, func(ctx context.Context) error {
@@ -244,6 +272,14 @@ func jobsStream(r Resources) jetstream.StreamConfig {
 		Replicas:    r.Replicas,
 		Duplicates:  r.Duplicates,
 		MaxMsgSize:  1 << 20,
+		// Bounded so that a flood on jobs.prompt meets a publish error at the
+		// client instead of filling the disk (docs/limits.md). Per subject, so
+		// that prompts waiting never stop a stage from publishing its tickets.
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: r.JobsMaxMsgsPerSubject > 0,
+		MaxMsgsPerSubject:    r.JobsMaxMsgsPerSubject,
+		MaxBytes:             r.JobsMaxBytes,
+		MaxMsgs:              -1,
 	}
 }
 

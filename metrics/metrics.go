@@ -36,6 +36,8 @@ type Metrics struct {
 	// EventsDropped counts status events refused by their check against KV, by
 	// consumer (EventConsumers) and reason (EventDropReasons).
 	EventsDropped *prometheus.CounterVec
+	// Queue shows the queue limits (queue.go).
+	Queue *QueueMetrics
 }
 
 // WebhookOutcomes are the outcomes of one webhook attempt: delivered (2xx),
@@ -103,6 +105,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.JobsDeleted, m.WebhookDeliveries, m.WebhookDuration)
 	m.initLabels()
 	m.EventsDropped = newEventsDropped(reg)
+	m.Queue = newQueueMetrics(reg)
 	registerBuildInfo(reg)
 	return m
 }
