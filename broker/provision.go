@@ -134,7 +134,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 	}
 	steps := []step{
 		{"stream " + events.StreamJobs, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateStream(ctx, jobsStream(r))
+			cfg, err := keepWaiting(ctx, js, jobsStream(r))
+			if err == nil {
+				_, err = js.CreateOrUpdateStream(ctx, cfg)
+			}
 			return err
 		}},
 		{"stream " + events.StreamEvents, func(ctx context.Context) error {
@@ -281,6 +284,37 @@ func jobsStream(r Resources) jetstream.StreamConfig {
 		MaxBytes:             r.JobsMaxBytes,
 		MaxMsgs:              -1,
 	}
+}
+
+// keepWaiting raises the bounds of cfg, the JOBS stream's, to what the stream
+// already holds: the server enforces a lowered MaxMsgsPerSubject or MaxBytes
+// on update by deleting the oldest messages, which would lose waiting requests
+// and tickets. The bound takes its configured value at a later start, once the
+// stream holds less.
+func keepWaiting(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.StreamConfig, error) {
+	if cfg.MaxMsgsPerSubject <= 0 && cfg.MaxBytes <= 0 {
+		return cfg, nil
+	}
+	s, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.MaxBytes > 0 && int64(info.State.Bytes) > cfg.MaxBytes {
+		cfg.MaxBytes = int64(info.State.Bytes)
+	}
+	if cfg.MaxMsgsPerSubject > 0 {
+		for _, n := range info.State.Subjects {
+			cfg.MaxMsgsPerSubject = max(cfg.MaxMsgsPerSubject, int64(n))
+		}
+	}
+	return cfg, nil
 }
 
 // activeStream is the stream of KV bucket active, made as nats.go makes a
