@@ -163,7 +163,7 @@ func TestMicroServiceIsDiscoverable(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	want := []string{events.OpAbort, events.OpBatch, events.OpBatchGet, events.OpGet, events.OpImport, events.OpLatex, events.OpList, events.OpRefine, events.OpRetry, events.OpSubmit}
+	want := []string{events.OpAbort, events.OpBatch, events.OpBatchGet, events.OpGet, events.OpImport, events.OpLatex, events.OpList, events.OpQueue, events.OpRefine, events.OpRetry, events.OpSubmit}
 	if !slices.Equal(names, want) {
 		t.Fatalf("endpoints %v, want %v", names, want)
 	}

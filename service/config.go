@@ -62,7 +62,7 @@ type Config struct {
 	// Queue limits (docs/limits.md).
 	MaxQueued          int           // SHEETPIPE_MAX_QUEUED: unfinished jobs in total beyond which a submission is refused (429); 0: no limit. Default 100000.
 	MaxQueuedPerUser   int           // SHEETPIPE_MAX_QUEUED_PER_USER: the same for the jobs of one user_id; 0: no limit. Default 10000.
-	QueueRecount       time.Duration // SHEETPIPE_QUEUE_RECOUNT: how often the per-user counts are recounted from the active index and the queue metrics refreshed. Default 1m.
+	QueueRecount       time.Duration // SHEETPIPE_QUEUE_RECOUNT: how often the per-user counts are recounted from the active index and the queue metrics refreshed (0 takes the default). Default 1m.
 	JobsStreamMaxMsgs  int           // SHEETPIPE_JOBS_STREAM_MAX_MSGS: messages per subject of the JOBS stream (jobs.prompt, each stage's tickets) beyond which a publish is refused; 0: no bound. Default 1000000.
 	JobsStreamMaxBytes int           // SHEETPIPE_JOBS_STREAM_MAX_BYTES: bytes of the whole JOBS stream beyond which a publish is refused; 0: no bound. Default 0.
 	// WebhookSecret (SHEETPIPE_WEBHOOK_SECRET) signs webhook POSTs; without it
@@ -349,8 +349,8 @@ func (c Config) validateQueue() []error {
 			errs = append(errs, fmt.Errorf("%s=%d: must be 0 (no limit) or more", name, v))
 		}
 	}
-	if c.QueueRecount <= 0 {
-		errs = append(errs, fmt.Errorf("SHEETPIPE_QUEUE_RECOUNT=%s: must be positive", c.QueueRecount))
+	if c.QueueRecount < 0 {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_QUEUE_RECOUNT=%s: must be positive (0 takes the default %s)", c.QueueRecount, control.DefaultRecountEvery))
 	}
 	if c.JobsStreamMaxMsgs > 0 && (c.MaxQueued == 0 || c.JobsStreamMaxMsgs <= c.MaxQueued) {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_JOBS_STREAM_MAX_MSGS=%d: must be more than SHEETPIPE_MAX_QUEUED (%d; 0 is no limit), "+
