@@ -189,11 +189,12 @@ func TestQueueLimitRefusesEveryPath(t *testing.T) {
 
 // TestQueueLimitPerUser: with SHEETPIPE_MAX_QUEUED_PER_USER=2, a user with two
 // unfinished jobs is refused on every path, a batch with one of their jobs is
-// refused whole, and another user is accepted meanwhile.
+// refused whole, and another user is accepted meanwhile. Once the user's jobs
+// complete, the user is accepted again (the count follows each job's end, with
+// no recount in between).
 func TestQueueLimitPerUser(t *testing.T) {
-	f := newLimitsFixture(t, control.Config{MaxQueuedPerUser: 2})
-	submit(t, f.http, "alice", "fractions")
-	f.publish(t, "alice", "decimals")
+	f := newLimitsFixture(t, control.Config{MaxQueuedPerUser: 2, RecountEvery: time.Hour})
+	held := []string{submit(t, f.http, "alice", "fractions"), f.publish(t, "alice", "decimals").JobID}
 	stored := f.storedJobs(t)
 
 	alice := []string{`user "alice" has 2 unfinished jobs and the limit per user is 2`, "SHEETPIPE_MAX_QUEUED_PER_USER"}
@@ -225,6 +226,18 @@ func TestQueueLimitPerUser(t *testing.T) {
 	if q.User == nil || q.User.Queued != 2 {
 		t.Fatalf("sheetpipe.queue for bob: %+v, want 2", q)
 	}
+
+	f.runRest()
+	for _, id := range held {
+		f.fx.WaitStatus(t, id, events.StatusCompleted)
+	}
+	waitUntil(t, "alice accepted once her jobs completed", func() bool {
+		r := f.http.do(t, call{op: events.OpSubmit, fields: map[string]any{"user_id": "alice", "prompt": "after her jobs completed"}})
+		if !r.ok() && r.code != http.StatusTooManyRequests {
+			t.Fatalf("alice's submit after her jobs completed: %s", r)
+		}
+		return r.ok()
+	})
 }
 
 // TestQueueCountRepaired: a user's count corrupted (too high: their
