@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sheetpipe/sheetpipe/api"
+	"github.com/sheetpipe/sheetpipe/client"
 	"github.com/sheetpipe/sheetpipe/control"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/testpipeline"
@@ -149,7 +150,7 @@ func TestQueueLimitRefusesEveryPath(t *testing.T) {
 	}
 	stored := f.storedJobs(t)
 
-	limit := []string{"4 unfinished jobs and the limit is 4", "SHEETPIPE_MAX_QUEUED", "Nothing was stored"}
+	limit := []string{"4 unfinished jobs and the limit is 4", "SHEETPIPE_MAX_QUEUED", "Nothing was queued"}
 	for _, tr := range []transport{f.http, f.nats} {
 		r := tr.do(t, call{op: events.OpSubmit, fields: map[string]any{"user_id": "u5", "prompt": "over the limit"}})
 		wantQueueFull(t, "submit over "+tr.name(), r, limit...)
@@ -201,6 +202,15 @@ func TestQueueLimitPerUser(t *testing.T) {
 	for _, tr := range []transport{f.http, f.nats} {
 		r := tr.do(t, call{op: events.OpSubmit, fields: map[string]any{"user_id": "alice", "prompt": "one more"}})
 		wantQueueFull(t, "alice's submit over "+tr.name(), r, alice...)
+	}
+	c, err := client.New(f.nats.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Submit(f.fx.Ctx, events.JobRequest{UserID: "alice", Prompt: "through the client"})
+	var ce *events.ControlError
+	if !errors.Is(err, events.ErrQueueFull) || !errors.As(err, &ce) || ce.Code != 429 {
+		t.Fatalf("client.Submit over alice's limit: %v, want a ControlError 429 matching events.ErrQueueFull", err)
 	}
 	body, refusedBatch := batchBody(t, "bob", "alice")
 	wantQueueFull(t, "a batch with a job of alice's", sendBatch(t, f.http, body, "", ""), alice...)
@@ -319,4 +329,39 @@ func scrape(t *testing.T, c prometheus.Collector, name string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestQueueLimitPerUserRace: twenty submissions of one user at once, spread
+// over two sheetd (two control planes) with SHEETPIPE_MAX_QUEUED_PER_USER=5:
+// exactly five are accepted and stored, the rest refused as queue full.
+func TestQueueLimitPerUserRace(t *testing.T) {
+	f := newLimitsFixture(t, control.Config{MaxQueuedPerUser: 5, RecountEvery: time.Hour})
+	planes := []*control.Plane{f.plane, f.fx.StartProcess(events.StagePrompt).Plane}
+	type outcome struct {
+		id  string
+		err error
+	}
+	out := make(chan outcome, 20)
+	for i := range 20 {
+		go func() {
+			id, err := planes[i%2].Submit(f.fx.Ctx, events.JobRequest{UserID: "dave", Prompt: "race " + uuid.NewString()})
+			out <- outcome{id, err}
+		}()
+	}
+	accepted := 0
+	for range 20 {
+		o := <-out
+		switch {
+		case o.err == nil:
+			accepted++
+		case !errors.Is(o.err, events.ErrQueueFull):
+			t.Fatalf("submit: %v, want accepted or queue full", o.err)
+		}
+	}
+	if accepted != 5 || f.storedJobs(t) != 5 {
+		t.Fatalf("%d accepted and %d stored of 20 racing submissions, want 5 and 5", accepted, f.storedJobs(t))
+	}
+	if n, _, err := f.fx.Store.Queued(f.fx.Ctx, "dave"); err != nil || n != 5 {
+		t.Fatalf("dave's count %d (%v), want 5", n, err)
+	}
 }

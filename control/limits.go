@@ -177,7 +177,7 @@ func (p *Plane) recountLoop(ctx context.Context) {
 	t := time.NewTicker(p.queue.every)
 	defer t.Stop()
 	for {
-		if err := p.Recount(ctx); err != nil && ctx.Err() == nil {
+		if err := p.recount(ctx); err != nil && ctx.Err() == nil {
 			p.log.WarnContext(ctx, "queue recount failed", "error", err.Error())
 		}
 		select {
@@ -188,10 +188,10 @@ func (p *Plane) recountLoop(ctx context.Context) {
 	}
 }
 
-// Recount counts the unfinished jobs of each user from the active index,
+// recount counts the unfinished jobs of each user from the active index,
 // repairs the counts that drifted (see the top of this file), and updates the
 // top users and the queue metrics.
-func (p *Plane) Recount(ctx context.Context) error {
+func (p *Plane) recount(ctx context.Context) error {
 	start := map[string]uint64{}
 	held := map[string]int64{}
 	err := p.store.EachQueued(ctx, func(user string, n int64, rev uint64) error {

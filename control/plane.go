@@ -134,7 +134,9 @@ func (p *Plane) Prepare(ctx context.Context, req events.JobRequest, invalid erro
 	j := p.newJob(req, invalid)
 	if j.Active() {
 		if err := p.admit(ctx, map[string]int{j.UserID: 1}); events.AsQueueFull(err) != nil {
-			return p.newJob(req, err), nil
+			refused := p.newJob(req, err)
+			refused.WebhookURL = j.WebhookURL // vetted: the refusal is delivered like the job's end
+			return refused, nil
 		} else if err != nil {
 			return nil, err
 		}

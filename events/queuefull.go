@@ -36,12 +36,12 @@ type QueueFullError struct {
 func (e *QueueFullError) Error() string {
 	if e.Limit == LimitQueuedPerUser {
 		return fmt.Sprintf("%s: user %s has %d unfinished jobs and the limit per user is %d "+
-			"(SHEETPIPE_MAX_QUEUED_PER_USER); %d more would exceed it. Nothing was stored: "+
+			"(SHEETPIPE_MAX_QUEUED_PER_USER); %d more would exceed it. Nothing was queued: "+
 			"submit again once some of this user's jobs have finished (retry after %ds)",
 			ErrQueueFull, Quoted(e.UserID), e.Queued, e.Max, e.Adding, e.RetryAfter)
 	}
 	return fmt.Sprintf("%s: %d unfinished jobs and the limit is %d (SHEETPIPE_MAX_QUEUED); "+
-		"%d more would exceed it. Nothing was stored: submit again once some jobs have finished (retry after %ds)",
+		"%d more would exceed it. Nothing was queued: submit again once some jobs have finished (retry after %ds)",
 		ErrQueueFull, e.Queued, e.Max, e.Adding, e.RetryAfter)
 }
 
