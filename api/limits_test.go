@@ -299,6 +299,12 @@ func TestQueueCountRepaired(t *testing.T) {
 	if !strings.Contains(metric, `sheetpipe_queue_top_users{rank="1",user_id="carol"} 2`) {
 		t.Fatalf("metrics:\n%s\nwant carol at rank 1 with 2", metric)
 	}
+	if queued := scrape(t, f.fx.Metrics.Queue.Jobs, "sheetpipe_queued_jobs"); !strings.Contains(queued, `sheetpipe_queued_jobs{priority="normal",stage="design"} 2`) {
+		t.Fatalf("metrics:\n%s\nwant carol's 2 tickets waiting at design, normal priority", queued)
+	}
+	if n := scrape(t, f.fx.Metrics.Queue.Unfinished, "sheetpipe_unfinished_jobs"); n != "sheetpipe_unfinished_jobs{} 2" {
+		t.Fatalf("metrics: %q, want 2 unfinished jobs", n)
+	}
 	if refused := scrape(t, f.fx.Metrics.Queue.Refused, "sheetpipe_submissions_refused_total"); !strings.Contains(refused, `reason="max_queued_per_user"`) {
 		t.Fatalf("metrics:\n%s\nwant refusals by reason", refused)
 	}
