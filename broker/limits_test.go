@@ -74,9 +74,19 @@ func TestJobsStreamBoundRefusesAFlood(t *testing.T) {
 
 	err = publishN(ctx, t, s.JS, events.SubjectPrompt, 4, 10)
 	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10077 || !strings.Contains(err.Error(), "maximum messages per subject exceeded") {
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10077 ||
+		err.Error() != "nats: nats: API error: code=503 err_code=10077 description=maximum messages per subject exceeded" {
 		t.Fatalf("4th publish on %s: %v; want JetStream error 10077, maximum messages per subject exceeded", events.SubjectPrompt, err)
 	}
+	reply, err := s.NC.Request(events.SubjectPrompt, []byte(`{"user_id":"flood","prompt":"x"}`), 5*time.Second)
+	if err != nil {
+		t.Fatalf("a plain request on a full %s: %v", events.SubjectPrompt, err)
+	}
+	if !strings.Contains(string(reply.Data), `"err_code":10077`) ||
+		!strings.Contains(string(reply.Data), `"description":"maximum messages per subject exceeded"`) {
+		t.Fatalf("a plain request on a full %s: reply %s; want JetStream's error 10077", events.SubjectPrompt, reply.Data)
+	}
+	t.Logf("reply to a plain request: %s", reply.Data)
 	design := events.TicketQueue(events.StageDesign, events.PriorityNormal).Subject()
 	if err := publishN(ctx, t, s.JS, design, 3, 10); err != nil {
 		t.Fatalf("a stage's ticket refused while jobs.prompt is full: %v", err)
