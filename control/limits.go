@@ -20,15 +20,20 @@ import (
 // exactly while it has a record in the active index.
 //
 //   - The total is the number of records in the active index, read from its
-//     stream's state on each submission (one request, never a scan). It is
-//     checked, not reserved: submissions admitted at the same moment by
-//     different requests can together pass the limit by at most the jobs those
-//     requests carry (a batch's included).
+//     stream's state (one request, never a scan), at most totalFresh old plus
+//     what this process admitted since, and read anew for a submission that
+//     would reach the last tenth of the limit. It is checked, not reserved:
+//     submissions admitted at the same moment by different requests can
+//     together pass the limit by at most the jobs those requests carry (a
+//     batch's included), and other processes' admissions within totalFresh
+//     are seen late only while the total is below nine tenths of the limit.
 //   - Each user's count is a tally in bucket queue (kvstore.AddQueued): a
 //     submission reserves its jobs with compare-and-swap before they are
 //     created and gives back those not created; Update's hook takes one off
-//     when a job finishes and adds one when a user's action reopens it. The
-//     per-user limit is exact while the tally is.
+//     when a job finishes and adds one when a user's action reopens it,
+//     written within flushEvery, one update per user. The per-user limit is
+//     exact while the tally is. A process serializes its own updates of one
+//     user's count (stripes), so they never conflict with each other.
 //   - The tally drifts when a process dies between a job's write and its
 //     count's (one job per such crash). Every RecountEvery each process
 //     recounts from the active index and repairs a user's count that has not
@@ -60,7 +65,29 @@ type queue struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// stripes serialize this process's count updates of one user (by a hash of
+	// the user id), so that its own submissions never conflict on the key.
+	stripes [64]sync.Mutex
+
+	// total caches the active index's size (read at totalAt) plus the jobs this
+	// process admitted since (admitTotal).
+	totalMu sync.Mutex
+	total   int64
+	totalAt time.Time
+
+	// deltas holds the finished (-1) and reopened (+1) jobs per user not yet
+	// written; the flush loop writes them every flushEvery.
+	deltaMu sync.Mutex
+	deltas  map[string]int64
 }
+
+// totalFresh bounds the age of the cached total, and flushEvery the delay of a
+// finished job's count update.
+const (
+	totalFresh = time.Second
+	flushEvery = 50 * time.Millisecond
+)
 
 // startQueue registers the tally's hook on the store and starts the recount
 // loop (its first pass at once).
@@ -68,6 +95,7 @@ func (p *Plane) startQueue() {
 	p.queue.max = cmp.Or(p.cfg.MaxQueued, DefaultMaxQueued)
 	p.queue.maxPerUser = cmp.Or(p.cfg.MaxQueuedPerUser, DefaultMaxQueuedPerUser)
 	p.queue.every = cmp.Or(p.cfg.RecountEvery, DefaultRecountEvery)
+	p.queue.deltas = map[string]int64{}
 	p.store.OnActiveChange(p.activeChanged)
 	ctx, cancel := context.WithCancel(context.Background())
 	p.queue.cancel, p.queue.done = cancel, make(chan struct{})
@@ -78,7 +106,49 @@ func (p *Plane) stopQueue() {
 	if p.queue.cancel != nil {
 		p.queue.cancel()
 		<-p.queue.done
+		p.flushDeltas(context.Background())
 	}
+}
+
+func (p *Plane) stripe(user string) *sync.Mutex {
+	h := uint32(2166136261)
+	for i := 0; i < len(user); i++ {
+		h = (h ^ uint32(user[i])) * 16777619
+	}
+	return &p.queue.stripes[h%uint32(len(p.queue.stripes))]
+}
+
+// addQueued is kvstore.AddQueued under the user's stripe.
+func (p *Plane) addQueued(ctx context.Context, user string, delta, limit int64) (int64, bool, error) {
+	m := p.stripe(user)
+	m.Lock()
+	defer m.Unlock()
+	return p.store.AddQueued(ctx, user, delta, limit)
+}
+
+// totalQueued is the number of unfinished jobs for admitting n more: the
+// cached figure while it is fresh and n more stay under the last tenth of the
+// limit, else the active index's size read now.
+func (p *Plane) totalQueued(ctx context.Context, n int) (int64, error) {
+	p.queue.totalMu.Lock()
+	defer p.queue.totalMu.Unlock()
+	margin := p.queue.max / 10
+	if time.Since(p.queue.totalAt) < totalFresh && p.queue.total+int64(n) <= p.queue.max-margin {
+		return p.queue.total, nil
+	}
+	total, err := p.store.ActiveCount(ctx)
+	if err != nil {
+		return 0, err
+	}
+	p.queue.total, p.queue.totalAt = total, time.Now()
+	return total, nil
+}
+
+// admitTotal adds n admitted jobs to the cached total.
+func (p *Plane) admitTotal(n int) {
+	p.queue.totalMu.Lock()
+	p.queue.total += int64(n)
+	p.queue.totalMu.Unlock()
 }
 
 // admit reserves the jobs of one submission, n per user, or refuses it whole
@@ -89,7 +159,7 @@ func (p *Plane) admit(ctx context.Context, users map[string]int) error {
 		n += k
 	}
 	if p.queue.max >= 0 {
-		total, err := p.store.ActiveCount(ctx)
+		total, err := p.totalQueued(ctx, n)
 		if err != nil {
 			return err
 		}
@@ -99,7 +169,7 @@ func (p *Plane) admit(ctx context.Context, users map[string]int) error {
 	}
 	var done []string
 	for _, u := range slices.Sorted(maps.Keys(users)) {
-		before, ok, err := p.store.AddQueued(ctx, u, int64(users[u]), p.queue.maxPerUser)
+		before, ok, err := p.addQueued(ctx, u, int64(users[u]), p.queue.maxPerUser)
 		if err == nil && !ok {
 			err = p.refuse(&events.QueueFullError{Limit: events.LimitQueuedPerUser, UserID: u, Queued: before, Adding: users[u], Max: p.queue.maxPerUser})
 		}
@@ -111,6 +181,7 @@ func (p *Plane) admit(ctx context.Context, users map[string]int) error {
 		}
 		done = append(done, u)
 	}
+	p.admitTotal(n)
 	return nil
 }
 
@@ -124,22 +195,45 @@ func (p *Plane) refuse(e *events.QueueFullError) error {
 func (p *Plane) release(ctx context.Context, user string, n int) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), countTimeout)
 	defer cancel()
-	if _, _, err := p.store.AddQueued(ctx, user, -int64(n), -1); err != nil {
+	if _, _, err := p.addQueued(ctx, user, -int64(n), -1); err != nil {
 		p.log.WarnContext(ctx, "queue count not released; the recount repairs it", "user_id", user, "error", err.Error())
 	}
+	p.admitTotal(-n)
 }
 
 // activeChanged is the store's hook: a job finished (-1) or was reopened (+1).
-// The count is updated in the background; a reopen is never refused.
+// The change is written by the flush loop within flushEvery, with the other
+// changes of the same user; a reopen is never refused.
 func (p *Plane) activeChanged(j *events.Job, delta int) {
-	user := j.UserID
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), countTimeout)
-		defer cancel()
-		if _, _, err := p.store.AddQueued(ctx, user, int64(delta), -1); err != nil {
-			p.log.WarnContext(ctx, "queue count not updated; the recount repairs it", "user_id", user, "delta", delta, "error", err.Error())
+	p.queue.deltaMu.Lock()
+	p.queue.deltas[j.UserID] += int64(delta)
+	p.queue.deltaMu.Unlock()
+}
+
+// pending reports whether a change of user's count waits for the flush.
+func (p *Plane) pending(user string) bool {
+	p.queue.deltaMu.Lock()
+	defer p.queue.deltaMu.Unlock()
+	return p.queue.deltas[user] != 0
+}
+
+// flushDeltas writes the pending changes, one update per user.
+func (p *Plane) flushDeltas(ctx context.Context) {
+	p.queue.deltaMu.Lock()
+	deltas := p.queue.deltas
+	p.queue.deltas = map[string]int64{}
+	p.queue.deltaMu.Unlock()
+	for user, d := range deltas {
+		if d == 0 {
+			continue
 		}
-	}()
+		ctx, cancel := context.WithTimeout(ctx, countTimeout)
+		_, _, err := p.addQueued(ctx, user, d, -1)
+		cancel()
+		if err != nil {
+			p.log.WarnContext(ctx, "queue count not updated; the recount repairs it", "user_id", user, "delta", d, "error", err.Error())
+		}
+	}
 }
 
 // Queue reports the unfinished jobs: in total, of q.UserID when set, and the
@@ -174,16 +268,24 @@ func (p *Plane) Queue(ctx context.Context, q events.QueueQuery) (events.QueueRep
 
 func (p *Plane) recountLoop(ctx context.Context) {
 	defer close(p.queue.done)
-	t := time.NewTicker(p.queue.every)
-	defer t.Stop()
+	recount := time.NewTicker(p.queue.every)
+	defer recount.Stop()
+	flush := time.NewTicker(flushEvery)
+	defer flush.Stop()
 	for {
 		if err := p.recount(ctx); err != nil && ctx.Err() == nil {
 			p.log.WarnContext(ctx, "queue recount failed", "error", err.Error())
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-flush.C:
+				p.flushDeltas(ctx)
+			case <-recount.C:
+				break wait
+			}
 		}
 	}
 }
@@ -239,8 +341,8 @@ func (p *Plane) recount(ctx context.Context) error {
 		if held[user] == counts[user] {
 			continue
 		}
-		if rev, seen := prev[user]; !seen || rev != start[user] {
-			continue // changed since the last pass: not quiet yet
+		if rev, seen := prev[user]; !seen || rev != start[user] || p.pending(user) {
+			continue // changed since the last pass, or about to: not quiet yet
 		}
 		err := p.store.SetQueued(ctx, user, counts[user], start[user])
 		switch {
