@@ -20,9 +20,9 @@ run: deps build
 ## test: install what the tests need, then go vet and go test -race
 ## (SHEETPIPE_REQUIRE_PROMETHEUS=1: the live Prometheus test fails rather than skips without it;
 ## SHEETPIPE_REQUIRE_BROWSER=1: the console's browser tests fail rather than skip without chromium or firefox-esr)
-test: deps prometheus chromium console-check
+test: deps nats tour-tools prometheus chromium console-check
 	$(GO) vet ./...
-	SHEETPIPE_REQUIRE_PROMETHEUS=1 SHEETPIPE_REQUIRE_BROWSER=1 $(GO) test -race -count=1 -timeout 20m ./...
+	SHEETPIPE_REQUIRE_PROMETHEUS=1 SHEETPIPE_REQUIRE_BROWSER=1 $(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
 
 ## fuzz: run each fuzz target for FUZZTIME (seeds in <pkg>/testdata/fuzz; a failing input is written there)
@@ -85,6 +85,23 @@ bench: deps build
 		echo "skipped: the build or overhead run of $(BENCH_BASELINE) failed (see make bench's output)" >"$$report"; \
 	fi && \
 	./bin/sheetbench -nats bin/nats -sheetd bin/sheetd -out BENCHMARKS.md -compare "$$report" -compare-ref '$(BENCH_BASELINE)'
+
+## nats: install natscli (the nats command) into bin/ from its module when bin/nats is
+## missing (the README's tour uses it; docs/docs_test.go runs the tour with it)
+.PHONY: nats
+nats:
+	@[ -x bin/nats ] || { echo "installing natscli $(NATSCLI_VERSION) into bin/"; \
+		GOBIN=$(CURDIR)/bin $(GO) install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION); }
+
+## tour-tools: install what docs/docs_test.go's TestTour runs besides sheetd, sheetctl and nats
+## (curl, jq, openssl, ip from iproute2, unshare from util-linux) from Debian when any is missing
+TOUR_TOOLS := curl:curl jq:jq openssl:openssl ip:iproute2 unshare:util-linux
+.PHONY: tour-tools
+tour-tools:
+	@missing=; for t in $(TOUR_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	[ -z "$$missing" ] || { echo "installing$$missing (Debian packages; the docs' tour runs them)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; }
 
 ## bubblewrap: install bwrap, the jail of every compile (COMPILE_SANDBOX=bwrap), when missing
 bubblewrap:

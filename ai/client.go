@@ -36,17 +36,23 @@ type Reply struct {
 	// history was empty, then the user turn, then the assistant turn holding the
 	// answer exactly as returned.
 	Turns []Turn
-	// Model is the model asked for, or "offline".
+	// Model is the model that answered: the step's own, one of its fallbacks
+	// (fallback.go), or "offline".
 	Model string
+	// Fallback says why the models before Model were passed over, e.g.
+	// "gpt-4o: unknown model (404)"; empty when the step's own model answered.
+	Fallback string
 	// Usage is the token count reported by the server.
 	Usage Usage
 }
 
 // Client calls the language model for each step. It is safe for concurrent use.
 type Client struct {
-	cfg    Config
-	system string         // SystemPrompt(cfg.TeX)
-	api    *openai.Client // nil for the offline provider
+	cfg     Config
+	system  string         // SystemPrompt(cfg.TeX)
+	api     *openai.Client // nil for the offline provider
+	breaker *breaker       // nil for the offline provider, which is never down
+	errs5xx serverErrors   // 5xx answers in a row, per model
 }
 
 // New returns a Client for cfg, or an error wrapping ErrInvalidConfig.
@@ -64,6 +70,7 @@ func New(cfg Config) (*Client, error) {
 		// No client-wide timeout: each call's context carries cfg.Timeout.
 		oc.HTTPClient = &http.Client{Transport: recordingTransport{next: http.DefaultTransport}}
 		c.api = openai.NewClientWithConfig(oc)
+		c.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerProbeInterval, cfg.BreakerChanged)
 	}
 	return c, nil
 }
@@ -104,7 +111,7 @@ func (c *Client) call(ctx context.Context, step string, history []Turn, user str
 		answer = offline()
 	} else {
 		var err error
-		answer, reply.Usage, err = c.complete(ctx, step, reply.Model, messages(c.system, history, user))
+		answer, reply.Usage, reply.Model, reply.Fallback, err = c.send(ctx, step, messages(c.system, history, user))
 		if err != nil {
 			return Reply{}, err
 		}

@@ -65,6 +65,38 @@ type Config struct {
 	// Limiter, when set, paces every call to the provider (limiter.go).
 	// Default: none.
 	Limiter Limiter
+
+	// MaxWait caps the wait a 429 or 503 answer may ask for (LLM_MAX_WAIT): a
+	// longer one passes the call to the next model, or fails it. Default 10m.
+	MaxWait time.Duration
+	// Fallbacks are the models asked, in order, when a step's own model is
+	// unknown, keeps failing with 5xx or asks for a wait beyond MaxWait
+	// (LLM_MODEL_FALLBACK; fallback.go). Default: none.
+	Fallbacks []string
+	// StepFallbacks replace Fallbacks per step, keyed like StepModels
+	// (LLM_MODEL_<STEP>_FALLBACK). Default: none.
+	StepFallbacks map[string][]string
+	// BreakerThreshold is how many calls in a row that find the provider down
+	// open the circuit breaker (LLM_BREAKER_THRESHOLD; breaker.go). Default 5.
+	BreakerThreshold int
+	// BreakerProbeInterval is how long the open breaker waits between probes
+	// (LLM_BREAKER_PROBE_INTERVAL). Default 15s.
+	BreakerProbeInterval time.Duration
+	// BreakerChanged, when set, is told each time the breaker opens (true) or
+	// closes (false), e.g. for a gauge. Default: none.
+	BreakerChanged func(open bool)
+}
+
+// ParseModels splits a comma-separated list of models (LLM_MODEL_FALLBACK),
+// dropping blanks.
+func ParseModels(s string) []string {
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // withDefaults returns c with every unset field at its default. It copies
@@ -83,6 +115,18 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	if c.BreakerThreshold == 0 {
+		c.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if c.BreakerProbeInterval == 0 {
+		c.BreakerProbeInterval = DefaultBreakerProbeInterval
+	}
+	c.Fallbacks = slices.Clone(c.Fallbacks)
+	c.StepFallbacks = maps.Clone(c.StepFallbacks)
+	maps.DeleteFunc(c.StepFallbacks, func(_ string, models []string) bool { return len(models) == 0 })
 	c.StepModels = maps.Clone(c.StepModels)
 	c.TeX = TeX{Packages: slices.Clone(c.TeX.Packages), Classes: slices.Clone(c.TeX.Classes),
 		Languages: slices.Clone(c.TeX.Languages), Absent: slices.Clone(c.TeX.Absent)}
@@ -117,6 +161,22 @@ func (c Config) validate() error {
 		if !slices.Contains(steps, step) {
 			return configErr("model override for unknown step %q: want one of %s", step, strings.Join(steps, ", "))
 		}
+	}
+	for _, step := range slices.Sorted(maps.Keys(c.StepFallbacks)) {
+		if !slices.Contains(steps, step) {
+			return configErr("fallback models for unknown step %q: want one of %s", step, strings.Join(steps, ", "))
+		}
+	}
+	for _, m := range append(slices.Clone(c.Fallbacks), slices.Concat(slices.Collect(maps.Values(c.StepFallbacks))...)...) {
+		if strings.TrimSpace(m) == "" || strings.Contains(m, ",") {
+			return configErr("fallback model %q: want a model name", m)
+		}
+	}
+	if c.MaxWait < 0 || c.BreakerProbeInterval < 0 {
+		return configErr("max wait %v and breaker probe interval %v must not be negative", c.MaxWait, c.BreakerProbeInterval)
+	}
+	if c.BreakerThreshold < 0 {
+		return configErr("breaker threshold %d must be at least 1", c.BreakerThreshold)
 	}
 	return nil
 }

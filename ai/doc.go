@@ -16,6 +16,16 @@
 // request carries the OpenAI "user" field "sheetpipe/<step>" so servers, logs and
 // the test fixture internal/fakellm can tell the steps apart.
 //
+// A 429 or 503 that says how long to wait (Retry-After, x-ratelimit-reset-*) is a
+// *RateLimitedError carrying the wait, capped by Config.MaxWait (ratelimit.go).
+// A step asks its fallback models in turn when its model is unknown (404), asks
+// for a wait beyond MaxWait or keeps failing with 5xx (fallback.go); Reply.Model
+// is the model that answered. A circuit breaker shared by every step opens after
+// Config.BreakerThreshold calls in a row that found the provider down; while it
+// is open calls wait inside the Client and one probes every
+// Config.BreakerProbeInterval (breaker.go), so an outage delays calls instead of
+// failing them. Available and Hold report it (docs/llm.md).
+//
 // The "offline" provider needs no model and no network: it deterministically
 // renders a valid worksheet from the prompt (its count, topic, word list, grade
 // and refinements; titled as an offline placeholder), so

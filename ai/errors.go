@@ -22,6 +22,9 @@ var (
 	ErrPermanent = errors.New("permanent LLM failure")
 	// ErrInvalidConfig marks a Config that New rejects.
 	ErrInvalidConfig = errors.New("invalid LLM config")
+	// ErrUnavailable marks the provider as down: the circuit breaker is open
+	// (breaker.go). Client.Available returns it.
+	ErrUnavailable = errors.New("LLM provider unavailable")
 )
 
 // classify wraps err, returned by a call for step, with ErrTransient or

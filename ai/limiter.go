@@ -42,8 +42,12 @@ func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, err
 }
 
-// withAnswer returns ctx carrying a fresh *answer for the transport to fill.
+// withAnswer returns ctx carrying a fresh *answer for the transport to fill, or
+// ctx itself when it carries one already (the caller reads it after the call).
 func withAnswer(ctx context.Context) (context.Context, *answer) {
+	if a, ok := ctx.Value(headerKey{}).(*answer); ok {
+		return ctx, a
+	}
 	a := &answer{}
 	return context.WithValue(ctx, headerKey{}, a), a
 }

@@ -31,6 +31,8 @@ type Control interface {
 	FollowBatch(ctx context.Context, id string) (<-chan events.BatchStatus, error)
 	// Queue reports the unfinished jobs against the queue limits: in total, of one user, and the users with the most.
 	Queue(ctx context.Context, q events.QueueQuery) (events.QueueReply, error)
+	// Usage returns a user's LLM usage over a period (docs/usage.md), read from per-user daily counters.
+	Usage(ctx context.Context, q events.UsageQuery) (events.UsageReply, error)
 }
 
 // Config tunes the API. A zero or negative duration or size takes its default.

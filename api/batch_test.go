@@ -54,6 +54,22 @@ func waitBatchDone(t *testing.T, tr transport, id string) events.BatchStatus {
 	return s
 }
 
+// waitBatchDescribed waits until the meta stage, which runs beside the
+// pipeline and may write a job after it finished, has described every job of
+// batch s, and returns the batch's status then: no write follows.
+func waitBatchDescribed(t *testing.T, tr transport, id string, s events.BatchStatus) events.BatchStatus {
+	t.Helper()
+	waitUntil(t, "batch "+id+" described", func() bool {
+		for _, j := range s.Jobs {
+			if got := get(t, tr, j.JobID); got.Description == "" && got.MetaError == "" {
+				return false
+			}
+		}
+		return true
+	})
+	return decode[events.BatchStatus](t, getBatch(t, tr, id))
+}
+
 // jobsOf is a batch body of n requests of user u, one prompt each.
 func jobsOf(n int, u, prompt string) []map[string]any {
 	jobs := make([]map[string]any, n)
@@ -87,6 +103,7 @@ func TestBatch(t *testing.T) {
 			if s.BatchID != batchID || s.Total != 3 || !maps.Equal(s.Counts, map[events.Status]int{events.StatusCompleted: 3}) || s.CreatedAt.IsZero() {
 				t.Fatalf("status %+v, want 3 completed", s)
 			}
+			s = waitBatchDescribed(t, tr, batchID, s)
 			for i, j := range s.Jobs {
 				got := get(t, tr, j.JobID)
 				if j.JobID != reply.JobIDs[i] || got.BatchID != batchID || got.Revision != j.Revision || got.Prompt != jobs[i]["prompt"] {

@@ -18,6 +18,7 @@
 //	sheetpipe.batch.get {"batch_id"}        -> the batch's status {"batch_id","total","counts","done","jobs","created_at"}
 //	sheetpipe.import  {"records":[old record...],"dry_run"?,"overwrite"?,"recompile_missing"?} -> {"results":[...]} (sheetctl import)
 //	sheetpipe.queue   {"user_id"?} (or empty) -> {"queued","max_queued","max_queued_per_user","user"?,"top","top_as_of"?} (docs/limits.md)
+//	sheetpipe.usage   {"user_id","since"?,"until"?} -> {"user_id","since","until","prompt_tokens","completion_tokens","calls","cost_usd"} (docs/usage.md)
 //
 // (micro endpoint names have no dots: batch.get is the endpoint "batch_get".)
 //
@@ -46,7 +47,8 @@
 // /batches/{id} and GET /batches/{id}/events (server-sent events: "id: <n>",
 // "event: batch", "data: <batch status JSON>", the first with every job, each
 // later one with the job that changed, the last done); GET /queue?user_id= (the
-// unfinished jobs against the queue limits). Errors are JSON {"error"} with the status of their
+// unfinished jobs against the queue limits); GET /usage?user_id=&since=&until=
+// (sheetpipe.usage). Errors are JSON {"error"} with the status of their
 // class, plus 401 for a missing or wrong bearer token (with WWW-Authenticate:
 // Bearer), 403 on a public listener without a token, 405 for a wrong method
 // (with Allow), 413 for a body over Config.MaxBodyBytes, 415 for a LaTeX body

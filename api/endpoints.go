@@ -22,7 +22,14 @@ type endpoint struct {
 
 // submitRequest is the request schema of submit (and of each job of a batch).
 const submitRequest = `{"job_id"?: uuid, "user_id", "prompt", "max_retries"?: 0..10, "mode"?: "auto"|"manual", ` +
-	`"priority"?: "high"|"normal"|"low", "depends_on"?: [job id, up to 16], "webhook_url"?: http(s) URL}`
+	`"priority"?: "high"|"normal"|"low", "depends_on"?: [job id, up to 16], "webhook_url"?: http(s) URL, ` +
+	`"token_budget"?: tokens (at most SHEETPIPE_JOB_TOKEN_BUDGET when set)}`
+
+// The request and reply schemas of usage.
+const (
+	usageRequest = `{"user_id", "since"?: YYYY-MM-DD or RFC 3339 (default: 29 days before until), "until"?: same (default: today, UTC)}`
+	usageReply   = `{"user_id", "since", "until", "prompt_tokens", "completion_tokens", "calls", "cost_usd"}`
+)
 
 const (
 	versioned = "the job (as in KV) with its revision"
@@ -96,6 +103,16 @@ var endpoints = []endpoint{
 				}
 			}
 			reply, err := a.ctl.Queue(ctx, q)
+			return reply, "", err
+		}},
+	{events.OpUsage, "a user's LLM usage over a period: tokens, paid calls and cost, from per-user daily counters",
+		usageRequest, usageReply, "400 bad body, user_id, since or until",
+		func(a *API, ctx context.Context, data []byte) (any, string, error) {
+			var q events.UsageQuery
+			if err := events.DecodeControl(data, &q); err != nil {
+				return nil, "", err
+			}
+			reply, err := a.ctl.Usage(ctx, q)
 			return reply, "", err
 		}},
 	{events.OpList, "list jobs, newest first; an empty body lists all (up to the default limit of 50)",

@@ -17,7 +17,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 )
 
-// Register adds the /jobs, /batches and /queue routes to mux. Every route checks the bearer token;
+// Register adds the /jobs, /batches, /queue and /usage routes to mux. Every route checks the bearer token;
 // every error is JSON {"error"} with the status of its class, a wrong method
 // included (405, with Allow).
 func (a *API) Register(mux *http.ServeMux) {
@@ -38,6 +38,7 @@ func (a *API) Register(mux *http.ServeMux) {
 		{http.MethodGet, "/batches/{id}", a.jsonRoute(events.OpBatchGet, http.StatusOK, a.httpBatch)},
 		{http.MethodGet, "/batches/{id}/events", a.guard("batch.events", a.stream(a.httpBatchEvents))},
 		{http.MethodGet, "/queue", a.jsonRoute(events.OpQueue, http.StatusOK, a.httpQueue)},
+		{http.MethodGet, "/usage", a.jsonRoute(events.OpUsage, http.StatusOK, a.httpUsage)},
 	}
 	allowed := map[string][]string{}
 	for _, rt := range routes {
@@ -311,4 +312,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// httpUsage serves GET /usage?user_id=&since=&until=; any other parameter is
+// refused, as is a parameter given twice.
+func (a *API) httpUsage(ctx context.Context, _ http.ResponseWriter, r *http.Request) (any, string, error) {
+	v := r.URL.Query()
+	for k, vals := range v {
+		switch {
+		case k != "user_id" && k != "since" && k != "until":
+			return nil, "", fmt.Errorf("%w: unknown query parameter %q (use user_id, since, until)", events.ErrInvalid, k)
+		case len(vals) > 1:
+			return nil, "", fmt.Errorf("%w: query parameter %q is given twice", events.ErrInvalid, k)
+		}
+	}
+	reply, err := a.ctl.Usage(ctx, events.UsageQuery{UserID: v.Get("user_id"), Since: v.Get("since"), Until: v.Get("until")})
+	return reply, "", err
 }

@@ -102,6 +102,9 @@ func (s *stubControl) SubmitBatch(context.Context, events.BatchRequest) (events.
 func (s *stubControl) Batch(context.Context, string) (events.BatchStatus, error) {
 	return events.BatchStatus{}, errStub
 }
+func (s *stubControl) Usage(context.Context, events.UsageQuery) (events.UsageReply, error) {
+	return events.UsageReply{}, errStub
+}
 func (s *stubControl) FollowBatch(context.Context, string) (<-chan events.BatchStatus, error) {
 	return nil, errStub
 }
@@ -163,7 +166,7 @@ func TestMicroServiceIsDiscoverable(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	want := []string{events.OpAbort, events.OpBatch, events.OpBatchGet, events.OpGet, events.OpImport, events.OpLatex, events.OpList, events.OpQueue, events.OpRefine, events.OpRetry, events.OpSubmit}
+	want := []string{events.OpAbort, events.OpBatch, events.OpBatchGet, events.OpGet, events.OpImport, events.OpLatex, events.OpList, events.OpQueue, events.OpRefine, events.OpRetry, events.OpSubmit, events.OpUsage}
 	if !slices.Equal(names, want) {
 		t.Fatalf("endpoints %v, want %v", names, want)
 	}

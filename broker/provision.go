@@ -175,6 +175,15 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 				Description: "sheetpipe depends_on index: <dependency>.<dependent>", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
 			return err
 		}},
+		{"bucket " + kvstore.BucketUsage, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketUsage,
+				Description: "sheetpipe LLM usage per user and day: <base64url user>.<YYYY-MM-DD>", History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas})
+			return err
+		}},
+		{"bucket " + BucketUserSlots, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, userSlotsBucket(r))
+			return err
+		}},
 		{"consumer " + ConsumerDependents, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateConsumer(ctx, events.StreamEvents, dependentsConsumer(r))
 			return err
@@ -226,7 +235,7 @@ func provisionPDFCache(ctx context.Context, js jetstream.JetStream, r Resources)
 		}
 		if size/2 < PDFCacheMinBytes {
 			return fmt.Errorf("the server cannot reserve even %d MiB of storage for the PDF cache; "+
-				"give the data dir more free disk (README, Disk): %w", PDFCacheMinBytes>>20, err)
+				"give the data dir more free disk (docs/operations.md, Disk): %w", PDFCacheMinBytes>>20, err)
 		}
 	}
 }
@@ -426,4 +435,16 @@ func retry(ctx context.Context, fn func(context.Context) error) error {
 		pause = min(2*pause, 2*time.Second)
 	}
 	return err
+}
+
+// BucketUserSlots holds the places of the per-user concurrency cap
+// (SHEETPIPE_USER_CONCURRENCY, docs/fairness.md): key
+// <stage>.<hash of user>.<i>, value the holder and its lease's expiry. Keys of
+// users gone quiet age out after a day (a held place is rewritten with every
+// heartbeat).
+const BucketUserSlots = "user_slots"
+
+func userSlotsBucket(r Resources) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: BucketUserSlots, Description: "sheetpipe per-user concurrency places",
+		History: 1, Storage: jetstream.FileStorage, Replicas: r.Replicas, TTL: 24 * time.Hour}
 }

@@ -91,6 +91,15 @@ func (c *Client) List(ctx context.Context, q events.ListQuery) (events.ListReply
 	return reply, err
 }
 
+// Usage returns a user's LLM usage over the period q names (by default the 30
+// days up to today, UTC): tokens, paid calls and cost, from the service's
+// per-user daily counters.
+func (c *Client) Usage(ctx context.Context, q events.UsageQuery) (events.UsageReply, error) {
+	var reply events.UsageReply
+	err := c.call(ctx, events.OpUsage, q, &reply)
+	return reply, err
+}
+
 // job runs a control operation whose reply is the job.
 func (c *Client) job(ctx context.Context, op string, req any) (*events.Versioned, error) {
 	var j events.Versioned

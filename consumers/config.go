@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/worker"
 )
@@ -38,7 +39,25 @@ type Config struct {
 	// job before the meta stage gives up on it (the job keeps no description).
 	// Default 4.
 	MetaAttempts int
+	// Prices turn the LLM's tokens into US dollars (LLM_PRICES); a model
+	// without a price costs 0. Default none.
+	Prices ai.Prices
+
+	// FIFO turns fairness off: within a priority a stage takes tickets in arrival
+	// order, holding one waiting ticket per queue (docs/fairness.md). Default
+	// false: users take turns.
+	FIFO bool
+	// FairWindow is how many tickets of each queue of a stage one process holds
+	// at once, waiting their turn or in work, when users take turns or have a
+	// cap. Default 1000.
+	FairWindow int
+	// UserConcurrency caps the jobs of one user in work at once in a stage,
+	// across every process (0 or absent: no cap). Default: none.
+	UserConcurrency map[events.Stage]int
 }
+
+// DefaultFairWindow is FairWindow's default.
+const DefaultFairWindow = 1000
 
 func (c Config) withDefaults() Config {
 	def := map[events.Stage]int{
@@ -68,6 +87,9 @@ func (c Config) withDefaults() Config {
 	if c.MetaAttempts == 0 {
 		c.MetaAttempts = 4
 	}
+	if c.FairWindow == 0 {
+		c.FairWindow = DefaultFairWindow
+	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c
 }
@@ -86,6 +108,14 @@ func (c Config) validate() error {
 	}
 	if c.AckWait < time.Second || c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("ack wait %s and lease %s must be at least 1s", c.AckWait, c.LeaseTTL))
+	}
+	if c.FairWindow < 1 {
+		errs = append(errs, fmt.Errorf("fair window %d must be at least 1", c.FairWindow))
+	}
+	for st, n := range c.UserConcurrency {
+		if !st.Runnable() || n < 0 {
+			errs = append(errs, fmt.Errorf("user concurrency of %q is %d: want a stage and 0 or more", st, n))
+		}
 	}
 	if c.MetaAttempts < 1 {
 		errs = append(errs, fmt.Errorf("meta attempts %d must be at least 1", c.MetaAttempts))

@@ -29,6 +29,13 @@
 // ticket is gone, a ticket was lost) is package maintenance's: the sweeper, the
 // max-deliveries handler, the janitor and the dependents consumer.
 //
+// The LLM (docs/llm.md): a wait the provider asks for (*ai.RateLimitedError)
+// hands the job back to its queue without counting a retry (lifecycle.RateLimited,
+// the ticket naked with that delay); an answer from a fallback model is named in
+// the next event (lifecycle.Noted). While the LLM client's circuit breaker is
+// open the calls wait inside package ai and the LLM stages (design, latex, fix,
+// meta) hold their fetching (Deps.LLMHold, worker.Config.Hold).
+//
 // The prompt stage makes a job of each request on jobs.prompt as a submit does
 // (Deps.Submit, a control.Plane). A job with depends_on waits, blocked and
 // without a ticket, until its dependencies have completed (lifecycle.Wake).
@@ -41,6 +48,7 @@
 //
 // Subjects: consumes jobs.prompt, jobs.design|latex|compile|fix with their .high
 // and .low queues and jobs.meta; publishes tickets on the same, jobs.status and
-// jobs.rejected. Buckets: jobs, conversations, active, pdf_cache (through
-// kvstore) and object store pdfs.
+// jobs.rejected. Buckets: jobs, conversations, active, pdf_cache, usage (each
+// LLM answer's cost, counted before the job's write that records it; see
+// usage.go and docs/usage.md) (through kvstore) and object store pdfs.
 package consumers

@@ -25,24 +25,34 @@ func (p *Pipeline) handleFix(ctx context.Context, msg jetstream.Msg) error {
 	if j.ErrorLog != nil {
 		info.Snippet, info.Line = j.ErrorLog.Snippet, j.ErrorLog.Line
 	}
-	var answer string
+	var answer, fallback string
+	ctx, tl := withTally(ctx)
 	fixErr := p.work(ctx, j.ID, owner, func(ctx context.Context) error {
 		var err error
 		answer, err = p.ask(ctx, j, events.StageFix, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
-			return p.llm.FixLatex(ctx, h, j.Latex, info)
+			reply, err := p.llm.FixLatex(ctx, h, j.Latex, info)
+			fallback = fallbackNote(reply)
+			return reply, err
 		})
 		return err
 	})
 	failpoint.Inject(events.StageFix, failpoint.AfterWork)
-	// Only the LLM's own failure is "AI fix failed"; a lost lease, a shutdown or a
-	// NATS error reading or recording the conversation is retried like any other.
+	if perr, ok := p.overBudget(ctx, j, owner, events.StageFix, tl, fixErr); ok {
+		return perr
+	}
+	// Only the LLM's own failure is "AI fix failed"; a lost lease, a shutdown, a
+	// wait the provider asked for or a NATS error reading or recording the
+	// conversation is retried like any other.
 	llmFailed := errors.Is(fixErr, ai.ErrTransient) || errors.Is(fixErr, ai.ErrPermanent)
-	if fixErr != nil && (!llmFailed || ctx.Err() != nil) {
+	if fixErr != nil && (!llmFailed || ctx.Err() != nil || errors.As(fixErr, new(*ai.RateLimitedError))) {
 		return p.failed(ctx, j, owner, events.StageFix, fixErr)
 	}
-	t := lifecycle.Fixed(owner, ai.Clean(answer))
+	t := noted(lifecycle.Fixed(owner, ai.Clean(answer)), fallback)
 	if fixErr != nil {
 		t = lifecycle.FixFailed(owner, fixErr)
+	}
+	if t, err = p.charge(ctx, j, tl.conversation(), t); err != nil {
+		return err
 	}
 	j, err = p.finish(ctx, j.ID, owner, t)
 	if err != nil {

@@ -76,7 +76,8 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 		return err
 	}
 	failpoint.Inject(s.stage, failpoint.AfterClaim)
-	var input, answer string
+	var input, answer, fallback string
+	ctx, tl := withTally(ctx)
 	err = p.work(ctx, j.ID, owner, func(ctx context.Context) error {
 		var err error
 		if input, err = s.prepare(ctx, j); err != nil {
@@ -87,15 +88,24 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 			return err
 		}
 		answer, err = p.ask(ctx, j, s.stage, func(ctx context.Context, h []ai.Turn) (ai.Reply, error) {
-			return s.call(ctx, h, input, refs)
+			reply, err := s.call(ctx, h, input, refs)
+			fallback = fallbackNote(reply)
+			return reply, err
 		})
 		return err
 	})
 	failpoint.Inject(s.stage, failpoint.AfterWork)
+	if perr, ok := p.overBudget(ctx, j, owner, s.stage, tl, err); ok {
+		return perr
+	}
 	if err != nil {
 		return p.failed(ctx, j, owner, s.stage, err)
 	}
-	j, err = p.finish(ctx, j.ID, owner, s.done(owner, input, ai.Clean(answer)))
+	done, err := p.charge(ctx, j, tl.conversation(), noted(s.done(owner, input, ai.Clean(answer)), fallback))
+	if err != nil {
+		return err
+	}
+	j, err = p.finish(ctx, j.ID, owner, done)
 	if err != nil {
 		return err
 	}
@@ -105,7 +115,10 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 
 // ask returns the LLM's answer for the job's current hand-off: the one already
 // recorded in the conversation (a ticket redelivered after a crash), or a new one,
-// which is recorded before it is used.
+// which is recorded, with its model and usage, before it is used. A new one is
+// not asked for once the job's recorded tokens reached its token budget (a
+// *lifecycle.BudgetError). The conversation the answer is in is noted for the
+// stage's write (tally).
 func (p *Pipeline) ask(ctx context.Context, j *events.Job, stage events.Stage,
 	call func(context.Context, []ai.Turn) (ai.Reply, error)) (string, error) {
 	conv, held, convRev, err := p.conversation(ctx, j, stage)
@@ -114,7 +127,12 @@ func (p *Pipeline) ask(ctx context.Context, j *events.Job, stage events.Stage,
 	}
 	if m, ok := conv.Answer(stage, j.Seq); ok {
 		p.log.InfoContext(ctx, "reusing recorded answer", "job_id", j.ID, "step", stage)
+		noteConversation(ctx, conv)
 		return m.Content, nil
+	}
+	if err := lifecycle.CheckBudget(j, pendingTokens(conv, j)); err != nil {
+		noteConversation(ctx, conv)
+		return "", err
 	}
 	history := make([]ai.Turn, 0, len(conv.Messages))
 	for _, m := range conv.Messages {
@@ -122,19 +140,27 @@ func (p *Pipeline) ask(ctx context.Context, j *events.Job, stage events.Stage,
 	}
 	start := time.Now()
 	reply, err := call(ctx, history)
-	p.llmCall(stage, start, reply.Usage)
+	p.llmCall(stage, start, reply)
 	if err != nil {
 		return "", err
 	}
 	return p.record(ctx, j, stage, held, convRev, reply)
 }
 
-// llmCall records a call to the language model started at start; the offline
+// llmCall records a call to the language model started at start: its time,
+// and the tokens and cost of reply by the model that gave it; the offline
 // provider makes none, so its answers are not counted.
-func (p *Pipeline) llmCall(stage events.Stage, start time.Time, u ai.Usage) {
-	if p.llm.Provider() != ai.ProviderOffline {
-		p.metrics.LLMCall(string(stage), time.Since(start), u.PromptTokens, u.CompletionTokens)
+func (p *Pipeline) llmCall(stage events.Stage, start time.Time, reply ai.Reply) {
+	if p.llm.Provider() == ai.ProviderOffline {
+		return
 	}
+	model := reply.Model
+	if model == "" { // a failed call
+		model = p.llm.ModelFor(string(stage))
+	}
+	u := reply.Usage
+	cost := p.cfg.Prices.Cost(model, int64(u.PromptTokens), int64(u.CompletionTokens))
+	p.metrics.LLMCall(string(stage), model, time.Since(start), u.PromptTokens, u.CompletionTokens, cost)
 }
 
 // conversation returns job j's conversation as the stage asking the LLM
@@ -182,8 +208,11 @@ func (p *Pipeline) record(ctx context.Context, j *events.Job, stage events.Stage
 	delay := 100 * time.Millisecond
 	for {
 		actx, cancelAttempt := context.WithTimeout(ctx, recordAttemptTimeout)
-		answer, err := p.recordOnce(actx, j, stage, held, rev, reply)
+		answer, c, err := p.recordOnce(actx, j, stage, held, rev, reply)
 		cancelAttempt()
+		if err == nil {
+			noteConversation(ctx, c)
+		}
 		if err == nil || kvstore.IsStorage(err) {
 			return answer, err
 		}
@@ -196,7 +225,9 @@ func (p *Pipeline) record(ctx context.Context, j *events.Job, stage events.Stage
 	}
 }
 
-func (p *Pipeline) recordOnce(ctx context.Context, j *events.Job, stage events.Stage, held *events.Conversation, rev uint64, reply ai.Reply) (string, error) {
+// recordOnce makes one attempt to record reply and returns the answer to use
+// and the conversation it is in.
+func (p *Pipeline) recordOnce(ctx context.Context, j *events.Job, stage events.Stage, held *events.Conversation, rev uint64, reply ai.Reply) (string, *events.Conversation, error) {
 	var answer string
 	c, rev, err := p.store.ConverseFrom(ctx, j.ConversationID, j.ID, held, rev, func(c *events.Conversation) error {
 		if m, ok := c.Answer(stage, j.Seq); ok {
@@ -205,32 +236,42 @@ func (p *Pipeline) recordOnce(ctx context.Context, j *events.Job, stage events.S
 		}
 		now := time.Now().UTC()
 		for _, t := range reply.Turns {
-			c.Messages = append(c.Messages, events.Message{Role: t.Role, Content: t.Content, Time: now, Stage: stage, Seq: j.Seq})
-			if t.Role == "assistant" {
+			m := events.Message{Role: t.Role, Content: t.Content, Time: now, Stage: stage, Seq: j.Seq}
+			if t.Role == ai.RoleAssistant {
 				answer = t.Content
+				m.Model = reply.Model
+				if p.llm.Provider() != ai.ProviderOffline {
+					m.Usage = &events.MessageUsage{PromptTokens: int64(reply.Usage.PromptTokens), CompletionTokens: int64(reply.Usage.CompletionTokens)}
+				}
 			}
+			c.Messages = append(c.Messages, m)
 		}
 		return nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("record %s answer: %w", stage, err)
+		return "", nil, fmt.Errorf("record %s answer: %w", stage, err)
 	}
 	if rev != 0 {
 		p.convs.put(c.ID, c, rev) // the next stage may read it here without a read
 	}
-	return answer, nil
+	return answer, c, nil
 }
 
 // failed settles a stage whose work failed: an abort or a lost lease discards the
 // work (a lost lease leaves the ticket to whoever holds the job now), a shutdown
 // hands the ticket back, a write refused for want of storage is left to the
-// runner (pause.go) with the job untouched and its retries not counted, a
-// transient failure is retried with back-off until the budget is spent, and a
-// permanent one waits for the user.
+// runner (pause.go) with the job untouched and its retries not counted, a wait
+// the LLM provider asked for is waited without counting a retry (rateLimited),
+// a transient failure is retried with back-off until the budget is spent, and a
+// permanent one waits for the user. (An LLM outage never gets here: package ai
+// holds the calls while its circuit breaker is open.)
 func (p *Pipeline) failed(ctx context.Context, j *events.Job, owner string, stage events.Stage, cause error) error {
 	switch {
 	case errors.Is(cause, errLeaseLost), errors.Is(cause, errAborted), ctx.Err() != nil, kvstore.IsStorage(cause):
 		return cause
+	}
+	if rl := (*ai.RateLimitedError)(nil); errors.As(cause, &rl) {
+		return p.rateLimited(ctx, j, owner, stage, rl)
 	}
 	j, err := p.finish(ctx, j.ID, owner, lifecycle.Failed(owner, stage, cause, errors.Is(cause, ai.ErrPermanent), p.cfg.backoff))
 	if err != nil {
@@ -244,4 +285,36 @@ func (p *Pipeline) failed(ctx context.Context, j *events.Job, owner string, stag
 		p.metrics.Retries.WithLabelValues(string(stage)).Inc()
 	}
 	return &RetryError{Delay: p.cfg.backoff(j.RetryCount), Err: cause}
+}
+
+// rateLimited hands the job back to its stage's queue after the LLM provider
+// asked for a wait (Retry-After, x-ratelimit-reset-*): its ticket is naked
+// with that delay, so no worker is held meanwhile, and its retry count is not
+// touched. Each such wait is one delivery of the ticket (MaxDeliver bounds
+// them).
+func (p *Pipeline) rateLimited(ctx context.Context, j *events.Job, owner string, stage events.Stage, rl *ai.RateLimitedError) error {
+	j, err := p.finish(ctx, j.ID, owner, lifecycle.RateLimited(owner, stage, rl.Wait))
+	if err != nil {
+		return err
+	}
+	p.log.WarnContext(ctx, "rate limited by the LLM provider", "job_id", j.ID, "step", stage, "model", rl.Model,
+		"status", rl.Status, "wait", rl.Wait)
+	return &RetryError{Delay: rl.Wait, Err: rl}
+}
+
+// fallbackNote is what a status event says of a reply a fallback model gave
+// (ai.Reply.Fallback), or "".
+func fallbackNote(r ai.Reply) string {
+	if r.Fallback == "" {
+		return ""
+	}
+	return fmt.Sprintf("answered by fallback model %s after %s", r.Model, r.Fallback)
+}
+
+// noted is t with note before its message (lifecycle.Noted), or t without one.
+func noted(t lifecycle.Transition, note string) lifecycle.Transition {
+	if note == "" {
+		return t
+	}
+	return lifecycle.Noted(t, note)
 }

@@ -39,13 +39,20 @@ func (p *Pipeline) handleMeta(ctx context.Context, msg jetstream.Msg) error {
 	if err := lifecycle.MetaStale(j, t.Seq); err != nil {
 		return verdict(err)
 	}
-	desc, tags, err := p.describe(ctx, j)
+	desc, tags, replies, err := p.describe(ctx, j)
+	var be *lifecycle.BudgetError
+	if errors.As(err, &be) {
+		return p.metaOverBudget(ctx, t, be)
+	}
 	if err != nil {
 		return p.metaFailed(ctx, msg, t, err)
 	}
-	err = p.writeMeta(ctx, t, func(m *lifecycle.Meta) {
+	described, err := p.chargeMeta(ctx, j, t.Seq, replies, lifecycle.Describe(t.Seq, func(m *lifecycle.Meta) {
 		m.Description, m.Tags, m.Error = desc, tags, ""
-	}, lifecycle.From(j, rev))
+	}))
+	if err == nil {
+		err = p.writeMetaWith(ctx, t, described, lifecycle.From(j, rev))
+	}
 	switch {
 	case errors.Is(err, ErrStale):
 		return err
@@ -57,16 +64,21 @@ func (p *Pipeline) handleMeta(ctx context.Context, msg jetstream.Msg) error {
 }
 
 // describe asks for the description and the tags of j's LaTeX at once, in the
-// job's conversation; the first failure cancels the other call.
-func (p *Pipeline) describe(ctx context.Context, j *events.Job) (string, []string, error) {
-	history, err := p.history(ctx, j)
+// job's conversation, and returns them with the two replies; the first failure
+// cancels the other call. No call is made once the job's recorded tokens
+// reached its token budget (a *lifecycle.BudgetError).
+func (p *Pipeline) describe(ctx context.Context, j *events.Job) (string, []string, []ai.Reply, error) {
+	conv, history, err := p.history(ctx, j)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
+	}
+	if err := lifecycle.CheckBudget(j, pendingTokens(conv, j)); err != nil {
+		return "", nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		desc             ai.Reply
+		desc, tagsReply  ai.Reply
 		tags             []string
 		descErr, tagsErr error
 		wg               sync.WaitGroup
@@ -74,7 +86,7 @@ func (p *Pipeline) describe(ctx context.Context, j *events.Job) (string, []strin
 	wg.Go(func() {
 		start := time.Now()
 		desc, descErr = p.llm.GenerateDescription(ctx, history, j.Latex)
-		p.llmCall(events.StageMeta, start, desc.Usage)
+		p.llmCall(events.StageMeta, start, desc)
 		if descErr != nil {
 			cancel()
 		}
@@ -83,16 +95,17 @@ func (p *Pipeline) describe(ctx context.Context, j *events.Job) (string, []strin
 		start := time.Now()
 		var reply ai.Reply
 		tags, reply, tagsErr = p.llm.GenerateTags(ctx, history, j.Latex)
-		p.llmCall(events.StageMeta, start, reply.Usage)
+		p.llmCall(events.StageMeta, start, reply)
+		tagsReply = reply
 		if tagsErr != nil {
 			cancel()
 		}
 	})
 	wg.Wait()
 	if err := firstCause(descErr, tagsErr); err != nil {
-		return "", nil, fmt.Errorf("describe job %s: %w", j.ID, err)
+		return "", nil, nil, fmt.Errorf("describe job %s: %w", j.ID, err)
 	}
-	return desc.Text, tags, nil
+	return desc.Text, tags, []ai.Reply{desc, tagsReply}, nil
 }
 
 // firstCause is the error that failed a pair of calls: the one that is not the
@@ -104,17 +117,17 @@ func firstCause(a, b error) error {
 	return a
 }
 
-// history is the job's conversation as LLM turns (none before its first answer).
-func (p *Pipeline) history(ctx context.Context, j *events.Job) ([]ai.Turn, error) {
+// history is the job's conversation and its turns (none before its first answer).
+func (p *Pipeline) history(ctx context.Context, j *events.Job) (*events.Conversation, []ai.Turn, error) {
 	conv, _, _, err := p.conversation(ctx, j, events.StageMeta)
 	if err != nil {
-		return nil, fmt.Errorf("load conversation %s: %w", j.ConversationID, err)
+		return nil, nil, fmt.Errorf("load conversation %s: %w", j.ConversationID, err)
 	}
 	turns := make([]ai.Turn, 0, len(conv.Messages))
 	for _, m := range conv.Messages {
 		turns = append(turns, ai.Turn{Role: m.Role, Content: m.Content})
 	}
-	return turns, nil
+	return conv, turns, nil
 }
 
 // writeMeta records fn's meta fields for the LaTeX of ticket t, unless the job no
@@ -122,7 +135,13 @@ func (p *Pipeline) history(ctx context.Context, j *events.Job) ([]ai.Turn, error
 // job's status does not change, so there is no status event, and EventRev keeps
 // the revision of the last one for a re-emit to repeat.
 func (p *Pipeline) writeMeta(ctx context.Context, t events.Ticket, fn func(*lifecycle.Meta), opts ...lifecycle.Option) error {
-	_, _, err := p.x.Apply(ctx, t.JobID, lifecycle.Describe(t.Seq, fn), opts...)
+	return p.writeMetaWith(ctx, t, lifecycle.Describe(t.Seq, fn), opts...)
+}
+
+// writeMetaWith is writeMeta of tr, a Describe transition (charged with the
+// meta stage's calls).
+func (p *Pipeline) writeMetaWith(ctx context.Context, t events.Ticket, tr lifecycle.Transition, opts ...lifecycle.Option) error {
+	_, _, err := p.x.Apply(ctx, t.JobID, tr, opts...)
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return fmt.Errorf("%w: %w", ErrStale, err)
 	}
@@ -149,6 +168,9 @@ func (p *Pipeline) metaFailed(ctx context.Context, msg jetstream.Msg, t events.T
 			p.metrics.Retries.WithLabelValues(string(events.StageMeta)).Inc()
 		}
 		delay := p.cfg.backoff(delivered)
+		if rl := (*ai.RateLimitedError)(nil); errors.As(cause, &rl) {
+			delay = rl.Wait // the provider's wait (still one of MetaAttempts)
+		}
 		p.log.WarnContext(ctx, "description failed; retrying", "job_id", t.JobID, "step", events.StageMeta,
 			"attempt", delivered, "delay", delay, "error", cause)
 		return &RetryError{Delay: delay, Err: cause}
@@ -160,4 +182,18 @@ func (p *Pipeline) metaFailed(ctx context.Context, msg jetstream.Msg, t events.T
 	p.log.ErrorContext(ctx, "description given up", "job_id", t.JobID, "step", events.StageMeta,
 		"attempts", delivered, "error", cause)
 	return fmt.Errorf("%w: %w", errGaveUp, cause)
+}
+
+// metaOverBudget gives up on the meta ticket of a job whose token budget is
+// reached, without asking the LLM: the job keeps no description and its
+// meta_error says why. The job itself is not parked here: the meta stage runs
+// beside the pipeline, and the job's next LLM call of a stage stops it.
+func (p *Pipeline) metaOverBudget(ctx context.Context, t events.Ticket, be *lifecycle.BudgetError) error {
+	err := p.writeMeta(ctx, t, func(m *lifecycle.Meta) { m.Error = "meta: " + be.Error() })
+	if err != nil && !errors.Is(err, ErrStale) {
+		return err
+	}
+	p.log.WarnContext(ctx, "description skipped: token budget reached", "job_id", t.JobID, "step", events.StageMeta,
+		"budget", be.Budget, "used", be.Used)
+	return fmt.Errorf("%w: %w", errGaveUp, be)
 }

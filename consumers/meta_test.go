@@ -114,7 +114,7 @@ func TestJobGetsDescriptionAndTags(t *testing.T) {
 	if ok := e.metaCounter("ok"); ok != 1 {
 		t.Fatalf("stage_messages_total{meta,ok} = %v, want 1", ok)
 	}
-	if n := testutil.ToFloat64(e.metrics.LLMTokens.WithLabelValues("meta", "completion")); n != 7 {
+	if n := testutil.ToFloat64(e.metrics.LLMTokens.WithLabelValues("meta", "gpt-4o-mini", "completion")); n != 7 {
 		t.Fatalf("llm_tokens_total{meta,completion} = %v, want 7", n)
 	}
 }

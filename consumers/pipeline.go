@@ -59,6 +59,10 @@ type Deps struct {
 	// stage paused by a storage refusal fetches again only once it is nil.
 	// Default Store.StorageErr.
 	Storage func() error
+	// LLMHold is nil while the LLM stages (design, latex, fix, meta) may fetch
+	// tickets, else why not (the LLM client's circuit breaker is open:
+	// ai.Client.Hold). Default: never held.
+	LLMHold func() error
 }
 
 // Pipeline runs the stages of this process.
@@ -67,17 +71,19 @@ type Pipeline struct {
 	js    jetstream.JetStream
 	store *kvstore.Store
 	// x writes every change of a job (package lifecycle).
-	x       *lifecycle.Executor
-	llm     llm
-	compile compiler
-	submit  submitter
-	pdfs    jetstream.ObjectStore
-	cache   *pdfCache
-	recent  *recent[events.Job]
-	convs   *recent[events.Conversation]
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	storage func() error
+	x         *lifecycle.Executor
+	llm       llm
+	compile   compiler
+	submit    submitter
+	pdfs      jetstream.ObjectStore
+	cache     *pdfCache
+	recent    *recent[events.Job]
+	convs     *recent[events.Conversation]
+	log       *slog.Logger
+	metrics   *metrics.Metrics
+	storage   func() error
+	userSlots jetstream.KeyValue // places of the per-user cap (fairness), nil without one
+	llmHold   func() error       // Deps.LLMHold; nil: never held
 
 	mu      sync.Mutex
 	runners []*worker.Runner
@@ -108,8 +114,19 @@ func New(ctx context.Context, cfg Config, d Deps) (*Pipeline, error) {
 		storage = d.Store.StorageErr
 	}
 	p := &Pipeline{cfg: cfg, js: d.JS, store: d.Store, llm: d.LLM, compile: d.Compiler, submit: d.Submit,
-		pdfs: pdfs, cache: cache, recent: newRecent[events.Job](recentMax), convs: newRecent[events.Conversation](recentMax), log: log, metrics: d.Metrics, storage: storage}
+		pdfs: pdfs, cache: cache, recent: newRecent[events.Job](recentMax), convs: newRecent[events.Conversation](recentMax), log: log, metrics: d.Metrics, storage: storage, llmHold: d.LLMHold}
 	p.x = lifecycle.NewExecutor(d.Store, publisher{p}, log, d.Metrics)
+	if d.LLM != nil {
+		d.Metrics.InitLLM(d.LLM.ModelFor)
+	}
+	for _, n := range cfg.UserConcurrency {
+		if n > 0 {
+			if p.userSlots, err = d.JS.KeyValue(ctx, broker.BucketUserSlots); err != nil {
+				return nil, fmt.Errorf("bind bucket %s: %w", broker.BucketUserSlots, err)
+			}
+			break
+		}
+	}
 	return p, nil
 }
 

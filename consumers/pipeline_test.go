@@ -78,7 +78,7 @@ func TestHappyPath(t *testing.T) {
 	if n := testutil.ToFloat64(e.metrics.JobsFinished.WithLabelValues("completed")); n != 1 {
 		t.Fatalf("jobs_finished_total{completed} = %v", n)
 	}
-	if n := testutil.ToFloat64(e.metrics.LLMTokens.WithLabelValues("latex", "completion")); n != 40 {
+	if n := testutil.ToFloat64(e.metrics.LLMTokens.WithLabelValues("latex", "gpt-4o-mini", "completion")); n != 40 {
 		t.Fatalf("llm_tokens_total{latex,completion} = %v", n)
 	}
 	e.waitIdle()

@@ -2,9 +2,12 @@ package consumers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/internal/failpoint"
@@ -32,7 +35,7 @@ func (p *Pipeline) startStage(ctx context.Context, st events.Stage, handle handl
 	for i, q := range queues {
 		durables[i] = q.Durable()
 	}
-	r, err := worker.New(worker.Config{
+	cfg := worker.Config{
 		Name:        "stage " + string(st),
 		Stream:      events.StreamJobs,
 		Durables:    durables,
@@ -46,7 +49,10 @@ func (p *Pipeline) startStage(ctx context.Context, st events.Stage, handle handl
 		Scope:       p.scope(st),
 		StuckAfter:  stuckAfter,
 		Storage:     p.storage,
-	})
+		Hold:        p.hold(st),
+	}
+	p.fairness(st, &cfg)
+	r, err := worker.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +60,16 @@ func (p *Pipeline) startStage(ctx context.Context, st events.Stage, handle handl
 		return nil, err
 	}
 	return r, nil
+}
+
+// hold is what holds the fetching of stage st (worker.Config.Hold): the LLM's
+// hold (Deps.LLMHold) for the stages that ask it, nothing for the others.
+func (p *Pipeline) hold(st events.Stage) func() error {
+	switch st {
+	case events.StageDesign, events.StageLatex, events.StageFix, events.StageMeta:
+		return p.llmHold
+	}
+	return nil
 }
 
 // scope opens a scope (scope.go) for each ticket of stage st; once the handler
@@ -95,4 +111,30 @@ func (p *Pipeline) Consuming() error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// fairness sets up how stage st's runner shares its workers among users
+// (docs/fairness.md): unless the pipeline is FIFO, users take turns within a
+// priority; with a user cap, a user's tickets beyond it wait while the cap's
+// places, shared by every process in bucket user_slots, are taken.
+func (p *Pipeline) fairness(st events.Stage, cfg *worker.Config) {
+	limit := p.cfg.UserConcurrency[st]
+	if p.cfg.FIFO && limit == 0 {
+		return
+	}
+	cfg.Key, cfg.Fair, cfg.Window = ticketUser, !p.cfg.FIFO, p.cfg.FairWindow
+	if limit > 0 {
+		cfg.KeyLimit = limit
+		cfg.Limiter = &worker.KVLimiter{KV: p.userSlots, Prefix: string(st), N: limit, TTL: p.cfg.AckWait}
+	}
+}
+
+// ticketUser is the user of a ticket or a request: its user_id ("" when it has
+// none or does not decode).
+func ticketUser(msg jetstream.Msg) string {
+	var v struct {
+		UserID string `json:"user_id"`
+	}
+	_ = json.Unmarshal(msg.Data(), &v)
+	return v.UserID
 }

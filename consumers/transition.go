@@ -218,6 +218,7 @@ func (p *Pipeline) work(ctx context.Context, id, owner string, fn func(context.C
 func (p *Pipeline) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id, owner string, written <-chan struct{}) {
 	t := time.NewTicker(p.cfg.LeaseTTL / 3)
 	defer t.Stop()
+	var recheck <-chan time.Time // a check that failed is made again
 	for {
 		var err error
 		select {
@@ -227,16 +228,26 @@ func (p *Pipeline) keepLease(ctx context.Context, cancel context.CancelCauseFunc
 			err = p.renew(ctx, id, owner)
 		case <-written:
 			err = p.stillHolds(ctx, id, owner)
+		case <-recheck:
+			err = p.stillHolds(ctx, id, owner)
 		}
+		recheck = nil
 		switch {
 		case errors.Is(err, errAborted), errors.Is(err, errLeaseLost):
 			cancel(err)
 			return
 		case err != nil && ctx.Err() == nil:
-			p.log.WarnContext(ctx, "check lease", "job_id", id, "error", err)
+			// The write that signalled is not seen again: a read that failed
+			// (a timeout under load) would otherwise leave an abort unnoticed
+			// until the next renewal.
+			p.log.WarnContext(ctx, "check lease; checking again", "job_id", id, "error", err)
+			recheck = time.After(recheckAfter)
 		}
 	}
 }
+
+// recheckAfter is how soon a lease check that failed is made again.
+const recheckAfter = 500 * time.Millisecond
 
 // stillHolds reads job id and reports whether owner still holds its lease.
 func (p *Pipeline) stillHolds(ctx context.Context, id, owner string) error {

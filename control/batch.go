@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/sheetpipe/sheetpipe/events"
@@ -26,6 +27,12 @@ const batchConcurrency = 16
 func (p *Plane) SubmitBatch(ctx context.Context, b events.BatchRequest) (events.BatchReply, error) {
 	if err := b.Validate(*p.cfg.MaxRetries); err != nil {
 		return events.BatchReply{}, err
+	}
+	for i := range b.Jobs {
+		probe := b.Jobs[i]
+		if err := probe.ValidateTokenBudget(p.cfg.TokenBudget); err != nil {
+			return events.BatchReply{}, fmt.Errorf("%w: %s: %s", events.ErrInvalid, b.Where(i), strings.TrimPrefix(err.Error(), events.ErrInvalid.Error()+": "))
+		}
 	}
 	ids, err := b.Assign()
 	if err != nil {

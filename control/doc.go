@@ -16,7 +16,9 @@
 //     if_revision), followed by its event and the ticket it hands on.
 //   - Queries (query.go, insight.go, listindex.go, listpage.go): get, list
 //     (from an in-memory index of the jobs bucket), PDF, follow (status events
-//     checked against KV, package eventcheck), history, conversation, overview.
+//     checked against KV, package eventcheck), history, conversation, overview;
+//     usage (usage.go): a user's LLM usage over a period, from the per-user
+//     daily counters (bucket usage), never from the jobs.
 //   - Import (import.go, importplan.go): jobs of the old system, stored as they
 //     were or resumed at their step.
 //   - Queue limits (limits.go): a submission (one job, a batch whole, or a
@@ -28,6 +30,6 @@
 //
 // It works in any process, whichever stages that process runs. Subjects:
 // publishes tickets and jobs.status; reads JOB_EVENTS. Buckets: jobs,
-// conversations, batches, dependents, active, queue (through kvstore) and
-// object store pdfs.
+// conversations, batches, dependents, active, queue, usage (read) (through
+// kvstore) and object store pdfs.
 package control

@@ -42,6 +42,10 @@ type Config struct {
 	// active index (and repaired), and the queue metrics refreshed. Default
 	// DefaultRecountEvery (1m).
 	RecountEvery time.Duration
+	// TokenBudget is the token budget of a job whose request sets none, and the
+	// most a request may set (SHEETPIPE_JOB_TOKEN_BUDGET); 0 is none, and then a
+	// request may set any. Default 0.
+	TokenBudget int64
 }
 
 // errWebhooksOff refuses a webhook_url in a process configured without webhooks.
@@ -65,6 +69,9 @@ func (c Config) validate() error {
 	}
 	if *c.MaxRetries < 0 || *c.MaxRetries > events.MaxRetriesCap {
 		return fmt.Errorf("max retries %d is outside 0..%d", *c.MaxRetries, events.MaxRetriesCap)
+	}
+	if c.TokenBudget < 0 {
+		return fmt.Errorf("token budget %d must not be negative", c.TokenBudget)
 	}
 	return nil
 }

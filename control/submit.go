@@ -30,6 +30,9 @@ func (p *Plane) validate(ctx context.Context, req *events.JobRequest) error {
 	if err := req.Validate(*p.cfg.MaxRetries); err != nil {
 		return err
 	}
+	if err := req.ValidateTokenBudget(p.cfg.TokenBudget); err != nil {
+		return err
+	}
 	if req.WebhookURL == "" {
 		return nil
 	}
@@ -50,6 +53,9 @@ func (p *Plane) newJob(req events.JobRequest, invalid error) *events.Job {
 	if invalid == nil {
 		invalid = req.Validate(*p.cfg.MaxRetries)
 	}
+	if invalid == nil {
+		invalid = req.ValidateTokenBudget(p.cfg.TokenBudget)
+	}
 	if err := invalid; err != nil {
 		// The job only shows what was refused: it keeps a bounded excerpt of
 		// each text, however large the request (up to the stream's 1 MiB).
@@ -67,6 +73,7 @@ func (p *Plane) newJob(req events.JobRequest, invalid error) *events.Job {
 	j.Priority = req.Priority
 	j.DependsOn = req.DependsOn
 	j.WebhookURL = req.WebhookURL
+	j.TokenBudget = req.TokenBudget
 	lifecycle.Accept(j)
 	return j
 }

@@ -130,7 +130,7 @@ func alertExprs(t *testing.T) map[string]string {
 func exportedNames(t *testing.T) map[string]bool {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	metrics.New(reg)
+	metrics.New(reg).InitLLM(func(string) string { return "gpt-4o-mini" }) // as consumers.New does
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -106,20 +106,20 @@ func TestDockerRunExample(t *testing.T) {
 }
 
 // TestComposeVersionDocumented: compose.yaml's top-level name needs Docker
-// Compose v2, which compose.yaml and the README say.
+// Compose v2, which compose.yaml and docs/operations.md say.
 func TestComposeVersionDocumented(t *testing.T) {
 	yaml, err := os.ReadFile("../compose.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile("../README.md")
+	ops, err := os.ReadFile("../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`(?m)^name: `).Match(yaml) {
 		t.Skip("compose.yaml has no top-level name: any Compose version reads it")
 	}
-	for file, text := range map[string][]byte{"compose.yaml": yaml, "README.md": readme} {
+	for file, text := range map[string][]byte{"compose.yaml": yaml, "docs/operations.md": ops} {
 		if !strings.Contains(string(text), "Docker Compose v2") {
 			t.Errorf("%s does not say compose.yaml needs Docker Compose v2 (its top-level name:)", file)
 		}

@@ -104,6 +104,18 @@ type Job struct {
 	// that none repeats a deleted job's inside the JOBS duplicates window. Empty
 	// for a job stored before it existed.
 	Incarnation string `json:"incarnation,omitempty"`
+
+	// Usage is what the job spent on the LLM (docs/usage.md); nil before its
+	// first paid answer.
+	Usage *Usage `json:"usage,omitempty"`
+	// UsageSeq is the last hand-off whose recorded answers Usage counts.
+	UsageSeq uint64 `json:"usage_seq,omitempty"`
+	// TokenBudget is how many tokens the job may use since BudgetBase before an
+	// LLM call of it is refused (0: no budget).
+	TokenBudget int64 `json:"token_budget,omitempty"`
+	// BudgetBase is the job's tokens when its budget was last granted (a retry
+	// or a refine grants a fresh one).
+	BudgetBase int64 `json:"budget_base,omitempty"`
 }
 
 // Incarnate gives a job about to be stored as new its own Incarnation.
@@ -171,7 +183,7 @@ func (j *Job) MetaDue() bool { return j.LatexSeq != 0 && j.MetaSeq != j.LatexSeq
 
 // MetaTicket is the meta stage's ticket for the job's current LaTeX.
 func (j *Job) MetaTicket() Ticket {
-	return Ticket{JobID: j.ID, Stage: StageMeta, Seq: j.LatexSeq}
+	return Ticket{JobID: j.ID, Stage: StageMeta, Seq: j.LatexSeq, UserID: j.UserID}
 }
 
 // Request is what the design stage designs from: the latest revised request, or
@@ -210,7 +222,7 @@ func (j *Job) Queue() Queue { return TicketQueue(j.Stage, j.Priority) }
 
 // Ticket is the hand-off the job currently expects.
 func (j *Job) Ticket() Ticket {
-	return Ticket{JobID: j.ID, Stage: j.Stage, Seq: j.Seq}
+	return Ticket{JobID: j.ID, Stage: j.Stage, Seq: j.Seq, UserID: j.UserID}
 }
 
 // Event is the status event for the job's state at revision rev.
@@ -253,6 +265,10 @@ type Message struct {
 	Time    time.Time `json:"time"`
 	Stage   Stage     `json:"stage,omitempty"`
 	Seq     uint64    `json:"seq,omitempty"`
+	// Model and Usage are the model that gave an assistant turn and the tokens
+	// the provider reported for it (none from the offline provider).
+	Model string        `json:"model,omitempty"`
+	Usage *MessageUsage `json:"usage,omitempty"`
 }
 
 // Answer returns the assistant turn recorded for stage run (stage, seq), if any.
@@ -283,6 +299,7 @@ func (j *Job) Clone() *Job {
 	}
 	c.Tags = slices.Clone(j.Tags)
 	c.DependsOn = slices.Clone(j.DependsOn)
+	c.Usage = j.Usage.Clone()
 	if j.Imported != nil {
 		imp := *j.Imported
 		imp.Extra = maps.Clone(imp.Extra)

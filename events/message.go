@@ -13,6 +13,10 @@ type Ticket struct {
 	JobID string `json:"job_id"`
 	Stage Stage  `json:"stage"`
 	Seq   uint64 `json:"seq"`
+	// UserID is the job's user, whose turn the ticket waits for (fairness,
+	// docs/fairness.md); tickets published before it have none and count as
+	// user "".
+	UserID string `json:"user_id,omitempty"`
 }
 
 // MsgID is the Nats-Msg-Id that deduplicates re-publishes of the same hand-off.

@@ -44,6 +44,9 @@ type JobRequest struct {
 	DependsOn []string `json:"depends_on,omitempty"`
 	// WebhookURL receives a signed POST of every final status event of the job.
 	WebhookURL string `json:"webhook_url,omitempty"`
+	// TokenBudget bounds the tokens the job may use (docs/usage.md); 0 takes
+	// SHEETPIPE_JOB_TOKEN_BUDGET, which it may not exceed when that is set.
+	TokenBudget int64 `json:"token_budget,omitempty"`
 }
 
 // DecodeRequest parses a job request. It fails with ErrMalformed when data is not a

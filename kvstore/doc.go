@@ -9,7 +9,7 @@
 //     AtRevision (refuse with a *events.StaleError unless the job is at a given
 //     revision) and KeepEvent (a write that changes no state keeps the revision of
 //     the last status event in EventRev). Describe is the meta stage's write: an
-//     Update that may change description, tags, meta_seq and meta_error only and
+//     Update that may change description, tags, meta_seq, meta_error and usage only and
 //     refuses anything else with ErrNotMeta, writing nothing. Delete is a purge
 //     guarded by the revision in the same way. CreateImported and ReplaceImported
 //     are sheetctl import's writes, which keep the old store's times.
@@ -28,6 +28,8 @@
 //     control (AddQueued with compare-and-swap, SetQueued for its recount);
 //     the active index's record of a job holds its user_id for that recount,
 //     and ActiveCount reads the index's size from its stream's state.
+//   - "usage", each user's LLM usage per day (key "<base64url user>.<day>"):
+//     CountUsage, an idempotent CAS count per job and hand-off; UsageOf.
 //   - "pdf_cache" (key = the caller's hash of a LaTeX source, value = its PDF):
 //     PDFCache.Get and PDFCache.Put; the cache policy is the caller's.
 //

@@ -13,7 +13,7 @@ var (
 	// given: it was written (or deleted) since it was read.
 	ErrConflict = errors.New("changed since read")
 	// ErrNotMeta means a Describe function changed more of the job than its
-	// description, tags, MetaSeq and MetaError; nothing was written.
+	// description, tags, MetaSeq, MetaError and Usage; nothing was written.
 	ErrNotMeta = errors.New("changes more than description and tags")
 	// ErrContention means the CAS loop gave up after too many revision mismatches.
 	ErrContention = errors.New("too many concurrent updates")

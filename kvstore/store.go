@@ -42,7 +42,9 @@ type Store struct {
 	active       jetstream.KeyValue
 	activeStream jetstream.Stream
 	// queue holds each user's count of unfinished jobs (queue.go).
-	queue   jetstream.KeyValue
+	queue jetstream.KeyValue
+	// usage holds the per-user, per-day usage counters (usage.go).
+	usage   jetstream.KeyValue
 	nc      *nats.Conn
 	metrics *metrics.Metrics
 	storage storageHealth
@@ -89,7 +91,11 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketQueue, err)
 	}
-	return &Store{jobs: jobs, convs: convs, jobsStream: jobsStream, convsStream: convsStream, batches: batches, deps: deps, active: active, activeStream: activeStream, queue: queue, jobsRead: newLeaderReader(js, BucketJobs),
+	usage, err := js.KeyValue(ctx, BucketUsage)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketUsage, err)
+	}
+	return &Store{usage: usage, jobs: jobs, convs: convs, jobsStream: jobsStream, convsStream: convsStream, batches: batches, deps: deps, active: active, activeStream: activeStream, queue: queue, jobsRead: newLeaderReader(js, BucketJobs),
 		convsRead: newLeaderReader(js, BucketConversations), batchesRead: newLeaderReader(js, BucketBatches),
 		nc: js.Conn(), metrics: m, now: time.Now}, nil
 }

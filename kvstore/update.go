@@ -53,7 +53,7 @@ func KeepEvent() UpdateOption {
 }
 
 // Describe is Update for the meta stage's write: fn may change the job's
-// description, tags, MetaSeq and MetaError and nothing else. A fn that changes
+// description, tags, MetaSeq, MetaError and Usage and nothing else. A fn that changes
 // any other field (status, step, stage, seq, lease, EventRev, ...) is refused
 // with ErrNotMeta and nothing is written. The write has no status event of its
 // own (KeepEvent is implied), so a stage worker holding the job's lease is not
@@ -99,12 +99,14 @@ type metaFields struct {
 	tags        []string
 	metaSeq     uint64
 	metaError   string
+	// usage: the meta stage counts its calls in the job's usage.
+	usage *events.Usage
 }
 
 func metaOf(j *events.Job) metaFields {
-	return metaFields{j.Description, slices.Clone(j.Tags), j.MetaSeq, j.MetaError}
+	return metaFields{j.Description, slices.Clone(j.Tags), j.MetaSeq, j.MetaError, j.Usage.Clone()}
 }
 
 func (m metaFields) set(j *events.Job) {
-	j.Description, j.Tags, j.MetaSeq, j.MetaError = m.description, m.tags, m.metaSeq, m.metaError
+	j.Description, j.Tags, j.MetaSeq, j.MetaError, j.Usage = m.description, m.tags, m.metaSeq, m.metaError, m.usage
 }

@@ -249,7 +249,7 @@ func (j *jail) probe(compiler string) error {
 			msg = msg[:500]
 		}
 		return fmt.Errorf("%w: %s -version in the jail: %w: %q; %s; in Docker the container needs "+
-			"--security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined (see README)",
+			"--security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined (see docs/contract.md, Compile sandbox)",
 			ErrNoSandbox, filepath.Base(compiler), err, msg, jailFix)
 	}
 	return nil

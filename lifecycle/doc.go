@@ -7,10 +7,13 @@
 //     another; the tests' history checks read it.
 //   - The transitions (transitions.go): Claim, Renew, Designed, LatexWritten,
 //     Fixed, FixFailed, Completed, CompileFailed, Failed, Recover, DeadTicket,
-//     Wake, Index, Describe, Retry, Refine, EditLatex, Abort, and Accept/Reject
+//     Wake, Index, Describe, OverBudget, Retry, Refine, EditLatex, Abort, and Accept/Reject
 //     for a new job: each a function of the job and the time that changes the
 //     job or returns a typed error (ErrStale, ErrLost, ErrAborted,
 //     *LeasedError, ErrNoChange, events.ErrConflict).
+//   - Usage (usage.go): Charged makes a transition that records LLM answers
+//     count what they cost in the job's usage, in the same write; CheckBudget
+//     and OverBudget stop a job at its token budget.
 //   - The Executor (apply.go): Apply writes one transition with a CAS on the
 //     job's revision, after checking its result against the table (an illegal
 //     change is an *IllegalError and writes nothing), then publishes its

@@ -85,8 +85,12 @@ var (
 		// a stage's failure: transient (error, retried after a back-off), or
 		// parked for a human (refused by the LLM, retries spent)
 		From: []events.Status{running}, To: []events.Status{failed, manual}}
+	specRateLimited = &Spec{Name: "rate limited", By: ByPipeline,
+		// the LLM provider asked for a wait: back to the stage's queue, its
+		// ticket redelivered after the wait, no retry counted
+		From: []events.Status{running}, To: []events.Status{pending, aiFix}}
 	specPark = &Spec{Name: "park for a human", By: ByPipeline,
-		// a failed AI fix
+		// a failed AI fix, an LLM call refused by the job's token budget
 		From: []events.Status{running}, To: []events.Status{manual}}
 	specRecover = &Spec{Name: "recover", By: ByPipeline,
 		// the sweeper hands a stuck job back to its stage (waiting_ai_fix stays)
@@ -118,7 +122,7 @@ var (
 // Table is every transition a job can make, in no particular order.
 func Table() []Spec {
 	specs := []*Spec{specSubmit, specImport, specClaim, specRenew, specHandOff, specComplete,
-		specCompileFailed, specFail, specPark, specRecover, specDeadTicket, specWake, specExpire,
+		specCompileFailed, specFail, specRateLimited, specPark, specRecover, specDeadTicket, specWake, specExpire,
 		specIndex, specDescribe, specRetry, specRefine, specEditLatex, specAbort}
 	out := make([]Spec, len(specs))
 	for i, s := range specs {

@@ -234,6 +234,31 @@ func Failed(owner string, stage events.Stage, cause error, refused bool, backoff
 	})
 }
 
+// RateLimited hands the job back to stage after the LLM provider asked for a
+// wait: pending (waiting_ai_fix for the fix stage) under the same ticket, which
+// is redelivered after wait; its retry count stays as it was.
+func RateLimited(owner string, stage events.Stage, wait time.Duration) Transition {
+	return held(specRateLimited, owner, func(j *events.Job) {
+		j.Status = events.StatusPending
+		if stage == events.StageFix {
+			j.Status = events.StatusWaitingAIFix
+		}
+		j.Message = fmt.Sprintf("rate limited by the LLM provider; next try in %s", wait.Round(time.Millisecond))
+	})
+}
+
+// Noted is t with note before the message t leaves, e.g. which fallback model
+// answered.
+func Noted(t Transition, note string) Transition {
+	return Transition{t.spec, func(j *events.Job, now time.Time) error {
+		if err := t.change(j, now); err != nil {
+			return err
+		}
+		j.Message = note + ": " + j.Message
+		return nil
+	}}
+}
+
 // Recover hands a stuck job (stuck decides, at now) back to its stage under a
 // new sequence, so that any older ticket of it is stale: pending, or still
 // waiting_ai_fix, without lease, at the same step.
@@ -428,7 +453,8 @@ type Meta struct {
 // The users' transitions. Each refuses, with events.ErrConflict naming the
 // job's state, what that state does not allow.
 
-// Retry re-runs the step that failed with a fresh retry budget, from error
+// Retry re-runs the step that failed with a fresh retry budget (and token
+// budget), from error
 // and waiting_manual, except for a request that was invalid. A retry at step
 // design applies w, the job's dependencies (read before: DependsOn never
 // changes): refused when one can never complete, blocked while they have not
@@ -443,6 +469,7 @@ func Retry(w Wait) Transition {
 		}
 		stage := RetryStage(j)
 		j.RetryCount = 0
+		grantBudget(j)
 		if stage == events.StageFix {
 			handOff(j, stage, events.StepCompile, "Retry: asking the LLM for a fix")
 			j.Status = events.StatusWaitingAIFix
@@ -483,7 +510,8 @@ func RetryStage(j *events.Job) events.Stage {
 
 // Refine has the job's request revised with instruction (by the design stage,
 // in the job's conversation) and design, LaTeX and PDF made again, from
-// completed, error and waiting_manual; w as for Retry.
+// completed, error and waiting_manual, with a fresh token budget; w as for
+// Retry.
 func Refine(instruction string, w Wait) Transition {
 	return Transition{specRefine, func(j *events.Job, _ time.Time) error {
 		switch {
@@ -494,6 +522,7 @@ func Refine(instruction string, w Wait) Transition {
 		}
 		j.Refinement = strings.TrimSpace(instruction)
 		j.ManualEdit = false
+		grantBudget(j)
 		restart(j)
 		if err := gate(j, w, "refine"); err != nil || !w.Ready {
 			return err

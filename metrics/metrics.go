@@ -19,7 +19,7 @@ type Metrics struct {
 	StageDuration    *prometheus.HistogramVec // step, outcome
 	StageMessages    *prometheus.CounterVec   // step, outcome
 	LLMDuration      *prometheus.HistogramVec // step
-	LLMTokens        *prometheus.CounterVec   // step, kind (prompt|completion)
+	LLMTokens        *prometheus.CounterVec   // step, model, kind (prompt|completion)
 	CompileDuration  *prometheus.HistogramVec // outcome
 	KVCASConflicts   *prometheus.CounterVec   // bucket
 	Retries          *prometheus.CounterVec   // step
@@ -38,6 +38,14 @@ type Metrics struct {
 	EventsDropped *prometheus.CounterVec
 	// Queue shows the queue limits (queue.go).
 	Queue *QueueMetrics
+	// LLMCost is the cost of the LLM's answers at LLM_PRICES, by step and model.
+	LLMCost *prometheus.CounterVec
+	// LLMRateLimitWait is the time an LLM call waited for the shared rate
+	// limit (LLM_RPM, LLM_TPM), by model (llmlimit.go).
+	LLMRateLimitWait *prometheus.HistogramVec
+	// LLMBreakerOpen is 1 while the LLM client's circuit breaker is open (the
+	// provider is down and the LLM stages hold their fetching), else 0.
+	LLMBreakerOpen prometheus.Gauge
 }
 
 // WebhookOutcomes are the outcomes of one webhook attempt: delivered (2xx),
@@ -65,8 +73,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llm_request_duration_seconds", Help: "LLM call latency by step.", Buckets: durations},
 			[]string{"step"}),
 		LLMTokens: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
-			Name: "llm_tokens_total", Help: "LLM tokens used, by step and kind (prompt, completion)."},
-			[]string{"step", "kind"}),
+			Name: "llm_tokens_total", Help: "LLM tokens used, by step, model and kind (prompt, completion)."},
+			[]string{"step", "model", "kind"}),
 		CompileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace,
 			Name: "compile_duration_seconds", Help: "pdflatex run time by outcome.", Buckets: durations},
 			[]string{"outcome"}),
@@ -106,6 +114,14 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.initLabels()
 	m.EventsDropped = newEventsDropped(reg)
 	m.Queue = newQueueMetrics(reg)
+	m.LLMCost = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+		Name: "llm_cost_usd_total", Help: "LLM cost in US dollars at LLM_PRICES, by step and model (0 for a model without a price)."},
+		[]string{"step", "model"})
+	reg.MustRegister(m.LLMCost)
+	m.LLMRateLimitWait = newLLMRateLimitWait(reg)
+	m.LLMBreakerOpen = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace,
+		Name: "llm_breaker_open", Help: "1 while the LLM circuit breaker is open (provider down, LLM stages paused), else 0."})
+	reg.MustRegister(m.LLMBreakerOpen)
 	registerBuildInfo(reg)
 	return m
 }
@@ -151,8 +167,6 @@ func (m *Metrics) initLabels() {
 	m.StageDuration.WithLabelValues("meta", "ok")
 	for _, st := range llmSteps {
 		m.LLMDuration.WithLabelValues(st)
-		m.LLMTokens.WithLabelValues(st, "prompt")
-		m.LLMTokens.WithLabelValues(st, "completion")
 	}
 	for _, s := range finals {
 		m.JobsFinished.WithLabelValues(s)
@@ -221,14 +235,30 @@ func (m *Metrics) StageDone(step, outcome string, d time.Duration) {
 	m.StageDuration.WithLabelValues(step, outcome).Observe(d.Seconds())
 }
 
-// LLMCall records one LLM request of step.
-func (m *Metrics) LLMCall(step string, d time.Duration, promptTokens, completionTokens int) {
+// LLMCall records one LLM request of step answered by model (its tokens and
+// cost in US dollars).
+func (m *Metrics) LLMCall(step, model string, d time.Duration, promptTokens, completionTokens int, cost float64) {
 	if m == nil {
 		return
 	}
 	m.LLMDuration.WithLabelValues(step).Observe(d.Seconds())
-	m.LLMTokens.WithLabelValues(step, "prompt").Add(float64(promptTokens))
-	m.LLMTokens.WithLabelValues(step, "completion").Add(float64(completionTokens))
+	m.LLMTokens.WithLabelValues(step, model, "prompt").Add(float64(promptTokens))
+	m.LLMTokens.WithLabelValues(step, model, "completion").Add(float64(completionTokens))
+	m.LLMCost.WithLabelValues(step, model).Add(cost)
+}
+
+// InitLLM creates the token and cost series of each LLM step for the model
+// modelFor names for it, so that they exist from the first scrape.
+func (m *Metrics) InitLLM(modelFor func(step string) string) {
+	if m == nil {
+		return
+	}
+	for _, st := range llmSteps {
+		model := modelFor(st)
+		m.LLMTokens.WithLabelValues(st, model, "prompt")
+		m.LLMTokens.WithLabelValues(st, model, "completion")
+		m.LLMCost.WithLabelValues(st, model)
+	}
 }
 
 // Compiled records one compile run.
@@ -266,4 +296,16 @@ func (m *Metrics) EventDropped(consumer, reason string) {
 	if m != nil {
 		m.EventsDropped.WithLabelValues(consumer, reason).Inc()
 	}
+}
+
+// LLMBreaker records the LLM circuit breaker opening (true) or closing.
+func (m *Metrics) LLMBreaker(open bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if open {
+		v = 1
+	}
+	m.LLMBreakerOpen.Set(v)
 }

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/api"
 	"github.com/sheetpipe/sheetpipe/broker"
+	"github.com/sheetpipe/sheetpipe/consumers"
 	"github.com/sheetpipe/sheetpipe/control"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/latex"
@@ -47,6 +49,16 @@ type Config struct {
 	// Stages (SHEETPIPE_STAGES) is a comma list of stages to run (prompt, design,
 	// latex, compile, fix, meta), or "all". Default all.
 	Stages string
+	// Fairness (docs/fairness.md). Fairness (SHEETPIPE_FAIRNESS): on, users take
+	// turns within a priority at every stage, or off, arrival order. Default on.
+	// FairWindow (SHEETPIPE_FAIR_WINDOW): tickets of each queue one process
+	// holds waiting their turn or in work. Default 1000. UserConcurrency
+	// (SHEETPIPE_USER_CONCURRENCY): jobs of one user in work at once in a stage
+	// across the cluster, a number or stage=number pairs; 0 no cap. Default 0.
+	Fairness        string
+	FairWindow      int
+	UserConcurrency string
+
 	// Concurrency per stage, e.g. "design=16,latex=16,fix=8,compile=2,meta=4"
 	// (SHEETPIPE_CONCURRENCY). Default prompt=32,design=16,latex=16,fix=8,meta=4,compile=CPUs.
 	Concurrency     string
@@ -86,6 +98,26 @@ type Config struct {
 	LLMModelRefine string        // LLM_MODEL_REFINE. Default LLM_MODEL.
 	LLMModelMeta   string        // LLM_MODEL_META (description and tags). Default LLM_MODEL.
 	LLMTimeout     time.Duration // LLM_TIMEOUT: one LLM call. Default 120s.
+	// LLMRPM (LLM_RPM) and LLMTPM (LLM_TPM) are the requests and tokens per
+	// minute per model that all sheetd on this NATS system send together to an
+	// openai provider (docs/ratelimit.md); 0 is no limit. Default 0.
+	LLMRPM int
+	LLMTPM int
+
+	// Usage and budgets (docs/usage.md).
+	LLMPrices      string // LLM_PRICES: model=input:output USD per million tokens, comma list; a model without a price costs 0. Default empty (no prices).
+	JobTokenBudget int64  // SHEETPIPE_JOB_TOKEN_BUDGET: tokens a job may use before its LLM calls stop (and the most a request's token_budget may be); 0 is none. Default 0.
+
+	// Provider hints, fallback models and outages (docs/llm.md); 0 takes the default.
+	LLMMaxWait              time.Duration // LLM_MAX_WAIT: longest wait a 429/503 may ask for. Default 10m.
+	LLMModelFallback        string        // LLM_MODEL_FALLBACK: comma list of models tried in turn. Default none.
+	LLMModelDesignFallback  string        // LLM_MODEL_DESIGN_FALLBACK. Default LLM_MODEL_FALLBACK.
+	LLMModelLatexFallback   string        // LLM_MODEL_LATEX_FALLBACK. Default LLM_MODEL_FALLBACK.
+	LLMModelFixFallback     string        // LLM_MODEL_FIX_FALLBACK. Default LLM_MODEL_FALLBACK.
+	LLMModelRefineFallback  string        // LLM_MODEL_REFINE_FALLBACK. Default LLM_MODEL_FALLBACK.
+	LLMModelMetaFallback    string        // LLM_MODEL_META_FALLBACK. Default LLM_MODEL_FALLBACK.
+	LLMBreakerThreshold     int           // LLM_BREAKER_THRESHOLD: calls in a row finding the provider down that open the breaker. Default 5.
+	LLMBreakerProbeInterval time.Duration // LLM_BREAKER_PROBE_INTERVAL: time between probes of the open breaker. Default 15s.
 
 	CompileTimeout time.Duration // COMPILE_TIMEOUT: one compile, all its passes. Default 30s.
 	CompileCommand string        // COMPILE_COMMAND: the pdflatex binary. Default pdflatex.
@@ -137,6 +169,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	num(&c.Replicas, "replicas", "SHEETPIPE_REPLICAS", 1, "replicas of JetStream streams, buckets and consumers")
 	str(&c.Stages, "stages", "SHEETPIPE_STAGES", "all", "stages this process runs: all, or a comma list of prompt,design,latex,compile,fix,meta")
 	str(&c.Concurrency, "concurrency", "SHEETPIPE_CONCURRENCY", "", "per-stage concurrency, e.g. design=16,compile=2,meta=4")
+	str(&c.Fairness, "fairness", "SHEETPIPE_FAIRNESS", "on", "users take turns within a priority (on) or arrival order (off)")
+	num(&c.FairWindow, "fair-window", "SHEETPIPE_FAIR_WINDOW", consumers.DefaultFairWindow, "tickets of each queue a process holds waiting their turn or in work")
+	str(&c.UserConcurrency, "user-concurrency", "SHEETPIPE_USER_CONCURRENCY", "0", "jobs of one user in work at once per stage across the cluster, e.g. 2 or design=1,compile=2 (0: no cap)")
 	num(&c.MaxRetries, "max-retries", "SHEETPIPE_MAX_RETRIES", events.DefaultMaxRetries, "retry budget of a request that sets none")
 	dur(&c.RetryBase, "retry-base", "SHEETPIPE_RETRY_BASE", time.Second, "first back-off after a transient failure (doubles)")
 	dur(&c.EventsMaxAge, "events-max-age", "SHEETPIPE_EVENTS_MAX_AGE", 7*24*time.Hour, "how long JOB_EVENTS keeps events")
@@ -170,6 +205,20 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 	str(&c.LLMModelRefine, "llm-model-refine", "LLM_MODEL_REFINE", "", "model for refinements (default LLM_MODEL)")
 	str(&c.LLMModelMeta, "llm-model-meta", "LLM_MODEL_META", "", "model for description and tags (default LLM_MODEL)")
 	dur(&c.LLMTimeout, "llm-timeout", "LLM_TIMEOUT", 120*time.Second, "timeout of one LLM call")
+	str(&c.LLMPrices, "llm-prices", "LLM_PRICES", "", "LLM prices, model=input:output US dollars per million tokens, comma list (none built in)")
+	c.JobTokenBudget = fromEnv(c, getenv, "SHEETPIPE_JOB_TOKEN_BUDGET", 0, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }, "a whole number of tokens")
+	fs.Int64Var(&c.JobTokenBudget, "job-token-budget", c.JobTokenBudget, "tokens a job may use; the most a request's token_budget may be; 0 is none ($SHEETPIPE_JOB_TOKEN_BUDGET)")
+	num(&c.LLMRPM, "llm-rpm", "LLM_RPM", 0, "LLM requests per minute per model, shared by every sheetd on this NATS system (0: no limit)")
+	num(&c.LLMTPM, "llm-tpm", "LLM_TPM", 0, "LLM tokens per minute per model, shared by every sheetd on this NATS system (0: no limit)")
+	dur(&c.LLMMaxWait, "llm-max-wait", "LLM_MAX_WAIT", 10*time.Minute, "longest wait a 429/503 answer may ask for; a longer one tries the fallback model or fails")
+	str(&c.LLMModelFallback, "llm-model-fallback", "LLM_MODEL_FALLBACK", "", "comma list of models asked in turn when a step's model is unknown, keeps failing or is rate limited too long")
+	str(&c.LLMModelDesignFallback, "llm-model-design-fallback", "LLM_MODEL_DESIGN_FALLBACK", "", "fallback models for design (default LLM_MODEL_FALLBACK)")
+	str(&c.LLMModelLatexFallback, "llm-model-latex-fallback", "LLM_MODEL_LATEX_FALLBACK", "", "fallback models for LaTeX (default LLM_MODEL_FALLBACK)")
+	str(&c.LLMModelFixFallback, "llm-model-fix-fallback", "LLM_MODEL_FIX_FALLBACK", "", "fallback models for fixes (default LLM_MODEL_FALLBACK)")
+	str(&c.LLMModelRefineFallback, "llm-model-refine-fallback", "LLM_MODEL_REFINE_FALLBACK", "", "fallback models for refinements (default LLM_MODEL_FALLBACK)")
+	str(&c.LLMModelMetaFallback, "llm-model-meta-fallback", "LLM_MODEL_META_FALLBACK", "", "fallback models for description and tags (default LLM_MODEL_FALLBACK)")
+	num(&c.LLMBreakerThreshold, "llm-breaker-threshold", "LLM_BREAKER_THRESHOLD", 5, "LLM calls in a row finding the provider down that open the circuit breaker")
+	dur(&c.LLMBreakerProbeInterval, "llm-breaker-probe-interval", "LLM_BREAKER_PROBE_INTERVAL", 15*time.Second, "time between probes of the open LLM circuit breaker")
 	dur(&c.CompileTimeout, "compile-timeout", "COMPILE_TIMEOUT", 30*time.Second, "timeout of one compile (all its pdflatex passes)")
 	str(&c.CompileCommand, "compile-command", "COMPILE_COMMAND", "pdflatex", "pdflatex binary")
 	str(&c.CompileSandbox, "compile-sandbox", "COMPILE_SANDBOX", "bwrap", "bwrap (jail every compile) or none (unsafe)")
@@ -245,6 +294,7 @@ func (c Config) validate() error {
 	if _, err := c.concurrency(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateFairness()...)
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_REPLICAS=%d: must be 1..5", c.Replicas))
 	}
@@ -299,10 +349,30 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("COMPILE_FORMAT_CACHE=%q: want off or a size such as 512MiB", c.CompileFormatCache))
 		}
 	}
+	if _, err := ai.ParsePrices(c.LLMPrices); err != nil {
+		errs = append(errs, err)
+	}
+	if c.JobTokenBudget < 0 {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_JOB_TOKEN_BUDGET=%d: must not be negative (0 is no budget)", c.JobTokenBudget))
+	}
+	for name, d := range map[string]time.Duration{"LLM_MAX_WAIT": c.LLMMaxWait, "LLM_BREAKER_PROBE_INTERVAL": c.LLMBreakerProbeInterval} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s=%s: must not be negative (0 takes the default)", name, d))
+		}
+	}
+	if c.LLMBreakerThreshold < 0 {
+		errs = append(errs, fmt.Errorf("LLM_BREAKER_THRESHOLD=%d: must be at least 1 (0 takes the default 5)", c.LLMBreakerThreshold))
+	}
 	switch c.LLMProvider {
 	case "", "openai", "offline":
 	default:
 		errs = append(errs, fmt.Errorf("LLM_PROVIDER=%q: want openai or offline", c.LLMProvider))
+	}
+	if c.LLMRPM < 0 {
+		errs = append(errs, fmt.Errorf("LLM_RPM=%d: must be 0 (no limit) or more", c.LLMRPM))
+	}
+	if c.LLMTPM < 0 {
+		errs = append(errs, fmt.Errorf("LLM_TPM=%d: must be 0 (no limit) or more", c.LLMTPM))
 	}
 	return errors.Join(errs...)
 }

@@ -122,6 +122,12 @@ func TestConfigRejectsBadSettings(t *testing.T) {
 		{"log level", map[string]string{"SHEETPIPE_LOG_LEVEL": "loud"}, "SHEETPIPE_LOG_LEVEL"},
 		{"provider", map[string]string{"LLM_PROVIDER": "magic"}, "LLM_PROVIDER"},
 		{"webhook nets", map[string]string{"SHEETPIPE_WEBHOOK_ALLOW_NETS": "127.0.0.0/8,10.0.0.1"}, `SHEETPIPE_WEBHOOK_ALLOW_NETS: "10.0.0.1" is not a CIDR prefix`},
+		{"prices without output", map[string]string{"LLM_PRICES": "gpt-4o-mini=0.15"}, `LLM_PRICES entry "gpt-4o-mini=0.15": want model=input:output`},
+		{"price not a number", map[string]string{"LLM_PRICES": "gpt-4o=2.50:ten"}, `LLM_PRICES entry "gpt-4o=2.50:ten": "ten" is not a price`},
+		{"negative price", map[string]string{"LLM_PRICES": "gpt-4o=-1:2"}, `"-1" is not a price`},
+		{"price twice", map[string]string{"LLM_PRICES": "a=1:2,a=1:3"}, `LLM_PRICES: model "a" is given twice`},
+		{"token budget not a number", map[string]string{"SHEETPIPE_JOB_TOKEN_BUDGET": "lots"}, `$SHEETPIPE_JOB_TOKEN_BUDGET="lots" is not a whole number of tokens`},
+		{"negative token budget", map[string]string{"SHEETPIPE_JOB_TOKEN_BUDGET": "-5"}, `SHEETPIPE_JOB_TOKEN_BUDGET=-5: must not be negative`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -65,6 +65,22 @@ func ready(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 	return nil
 }
 
+// llmReady names the LLM's unavailability (its circuit breaker is open) when
+// this process runs a stage that asks it: those stages hold their fetching
+// meanwhile. Liveness (/healthz) does not depend on it.
+func llmReady(available func() error, stages []events.Stage) error {
+	for _, st := range stages {
+		switch st {
+		case events.StageDesign, events.StageLatex, events.StageFix, events.StageMeta:
+			if err := available(); err != nil {
+				return fmt.Errorf("llm: %w", err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
 // storageReady names a storage failure: sheetd cannot take jobs while the
 // server refuses writes.
 func storageReady(storage func() error) error {

@@ -40,6 +40,8 @@ func Run(ctx context.Context, cfg Config) error {
 	log := newLogger(cfg)
 	stages, _ := cfg.stages()
 	conc, _ := cfg.concurrency()
+	fifo, _ := cfg.fifo()
+	userConc, _ := cfg.userConcurrency()
 
 	url := cfg.NATSURL
 	if url == "" {
@@ -103,10 +105,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("compiler: %w", err)
 	}
 	log.Info("tex inventory", "packages", len(tex.Packages), "classes", tex.Classes, "languages", tex.Languages, "absent", tex.Absent)
-	llm, err := ai.New(ai.Config{Provider: cfg.LLMProvider, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL,
+	limiter, err := newLLMLimiter(ctx, cfg, js, log, m)
+	if err != nil {
+		return err
+	}
+	llm, err := ai.New(ai.Config{Provider: cfg.LLMProvider, APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL, Limiter: limiter,
 		TeX: ai.TeX(tex), Model: cfg.LLMModel, Timeout: cfg.LLMTimeout, StepModels: map[string]string{
 			"design": cfg.LLMModelDesign, "latex": cfg.LLMModelLatex, "fix": cfg.LLMModelFix,
-			"refine": cfg.LLMModelRefine, "meta": cfg.LLMModelMeta}})
+			"refine": cfg.LLMModelRefine, "meta": cfg.LLMModelMeta},
+		MaxWait: cfg.LLMMaxWait, Fallbacks: ai.ParseModels(cfg.LLMModelFallback), StepFallbacks: stepFallbacks(cfg),
+		BreakerThreshold: cfg.LLMBreakerThreshold, BreakerProbeInterval: cfg.LLMBreakerProbeInterval, BreakerChanged: m.LLMBreaker})
 	if err != nil {
 		return fmt.Errorf("llm: %w", err)
 	}
@@ -130,16 +138,19 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	plane, err := control.New(ctx, control.Config{MaxRetries: &cfg.MaxRetries, CheckWebhook: checkWebhook,
-		Provider: llm.Provider(), PublicURL: cfg.PublicURL,
+		Provider: llm.Provider(), PublicURL: cfg.PublicURL, TokenBudget: cfg.JobTokenBudget,
 		MaxQueued: queueLimit(cfg.MaxQueued), MaxQueuedPerUser: queueLimit(cfg.MaxQueuedPerUser), RecountEvery: cfg.QueueRecount},
 		control.Deps{JS: js, Store: store, Log: log, Metrics: m})
 	if err != nil {
 		return err
 	}
 	defer plane.Stop()
+	prices, _ := ai.ParsePrices(cfg.LLMPrices) // validated
 	pipe, err := consumers.New(ctx, consumers.Config{Concurrency: conc,
-		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL},
-		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Submit: plane, Log: log, Metrics: m, Storage: storage})
+		RetryBase: cfg.RetryBase, AckWait: cfg.AckWait, LeaseTTL: cfg.LeaseTTL, PublicURL: cfg.PublicURL, Prices: prices,
+		FIFO: fifo, FairWindow: cfg.FairWindow, UserConcurrency: userConc},
+		consumers.Deps{JS: js, Store: store, LLM: llm, Compiler: comp, Submit: plane, Log: log, Metrics: m, Storage: storage,
+			LLMHold: llm.Hold})
 	if err != nil {
 		return err
 	}
@@ -159,7 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if !started.Load() {
 			return errStarting
 		}
-		return pipe.Consuming()
+		return errors.Join(llmReady(llm.Available, stages), pipe.Consuming())
 	}, comp.Sandbox())
 	controlAPI.Register(mux)
 	controlAPI.RegisterInsight(mux, plane)
@@ -303,4 +314,17 @@ func batchesMaxAge(retention time.Duration) time.Duration {
 		return -1
 	}
 	return retention
+}
+
+// stepFallbacks are the per-step fallback models of cfg (LLM_MODEL_<STEP>_FALLBACK);
+// a step without its own takes LLM_MODEL_FALLBACK.
+func stepFallbacks(cfg Config) map[string][]string {
+	out := map[string][]string{}
+	for step, list := range map[string]string{ai.StepDesign: cfg.LLMModelDesignFallback, ai.StepLatex: cfg.LLMModelLatexFallback,
+		ai.StepFix: cfg.LLMModelFixFallback, ai.StepRefine: cfg.LLMModelRefineFallback, ai.StepMeta: cfg.LLMModelMetaFallback} {
+		if models := ai.ParseModels(list); len(models) > 0 {
+			out[step] = models
+		}
+	}
+	return out
 }

@@ -18,6 +18,17 @@
 //   - context.Canceled once the runner cancels its work at Stop: nak;
 //   - anything else: nak with Config.Backoff of the delivery count.
 //
+// With Config.Window the runner holds up to Window messages of each consumer,
+// each heartbeated while it waits, and hands free workers out by priority, then
+// by key (the user of a ticket, Config.Key) in turns with Config.Fair, with at
+// most Config.KeyLimit messages of one key in work, counted across processes by
+// a Limiter (KVLimiter: leases in a KV bucket) (fair.go, limiter.go,
+// docs/fairness.md).
+//
+// A runner given Config.Hold (the LLM stages: the LLM client's circuit breaker)
+// fetches nothing while Hold reports an error (hold.go); work in flight is not
+// touched.
+//
 // Stop stops fetching, naks what was fetched but not started, waits for the work
 // in flight until its context ends, then cancels it, which hands its messages
 // back. Consuming and Stuck report a consumer gone, a pause, and workers stuck

@@ -27,6 +27,7 @@ type pause struct {
 	until time.Time     // fetching resumes after it
 	last  time.Duration // the length of the last pause; 0 after a success
 	since time.Time     // start of the current run of pauses
+	held  bool          // fetching is held for Config.Hold (hold.go)
 }
 
 // pausedFor is how long the current pause still lasts (0: not paused).
@@ -74,13 +75,13 @@ func (r *Runner) storageWorks() {
 	r.pause.last = 0
 }
 
-// waitResume waits until the pause is over and storage works; false when the
-// runner stops first.
+// waitResume waits until the pause is over, storage works and Config.Hold
+// lets the runner fetch (hold.go); false when the runner stops first.
 func (r *Runner) waitResume() bool {
 	for {
 		d := r.pausedFor()
 		if d == 0 {
-			if r.cfg.Storage == nil || r.cfg.Storage() == nil {
+			if (r.cfg.Storage == nil || r.cfg.Storage() == nil) && r.holdOver() {
 				return true
 			}
 			d = storageProbeEvery

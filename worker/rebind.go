@@ -105,6 +105,10 @@ func (r *Runner) Consuming() error {
 	defer r.mu.Unlock()
 	var gone []string
 	for _, b := range r.bindings {
+		if b.paused && r.pause.held {
+			gone = append(gone, fmt.Sprintf("%s paused fetching: the service it needs is unavailable", r.cfg.Name))
+			break
+		}
 		if b.paused {
 			gone = append(gone, fmt.Sprintf("%s paused fetching: storage full since %s",
 				r.cfg.Name, r.pause.since.UTC().Format(time.RFC3339)))

@@ -68,6 +68,29 @@ type Config struct {
 	// runner paused by a storage refusal fetches again only once it is nil.
 	// Default: fetching resumes when the pause is over.
 	Storage func() error
+
+	// Key names the user of a message (its fairness key); nil: every message has
+	// key "". Used with Window.
+	Key func(jetstream.Msg) string
+	// Fair serves the keys of one priority round-robin (fair.go); without it the
+	// oldest waiting message goes first. Used with Window.
+	Fair bool
+	// Window is how many messages of each consumer this process holds at once,
+	// waiting for a worker (heartbeated) or in work; at least Concurrency. 0:
+	// each consumer holds one waiting message at a time (arrival order, no
+	// keys). Default 0.
+	Window int
+	// KeyLimit caps the messages of one key in work at once in this process and,
+	// with Limiter, across every process sharing the Limiter. 0: no cap. Needs
+	// Window.
+	KeyLimit int
+	// Limiter holds the cluster's places of each key (KVLimiter). Default: the
+	// cap, if any, is this process's only.
+	Limiter Limiter
+	// Hold is nil while the outside service the work needs is available, else
+	// why not; while it is not, the runner fetches nothing (hold.go). Default:
+	// never held.
+	Hold func() error
 }
 
 func (c Config) withDefaults() Config {
@@ -90,6 +113,9 @@ func (c Config) validate() error {
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("concurrency %d must be at least 1", c.Concurrency))
+	}
+	if c.Window < 0 || c.KeyLimit < 0 || (c.KeyLimit > 0 && c.Window == 0) {
+		errs = append(errs, fmt.Errorf("window %d and key limit %d must not be negative, and a key limit needs a window", c.Window, c.KeyLimit))
 	}
 	if c.Heartbeat < 0 || c.StuckAfter < 0 {
 		errs = append(errs, fmt.Errorf("heartbeat %s and stuck-after %s must not be negative", c.Heartbeat, c.StuckAfter))
@@ -126,7 +152,8 @@ type binding struct {
 	level     int                      // index in the slots' levels: 0 is the highest
 	cc        jetstream.ConsumeContext // nil while the consumer is gone
 	downSince time.Time
-	paused    bool // its consumption was stopped by a pause
+	paused    bool          // its consumption was stopped by a pause
+	held      chan struct{} // with Config.Window: one token per message held
 }
 
 // expectFor is how long a free slot is kept for a queue whose last ticket said
@@ -161,7 +188,12 @@ func (r *Runner) Start(ctx context.Context, js jetstream.JetStream) error {
 	if r.heartbeat == 0 {
 		r.heartbeat = defaultHeartbeat
 	}
-	r.slots = newSlots(r.cfg.Concurrency, len(r.bindings))
+	r.slots = newFairSlots(r.cfg.Concurrency, len(r.bindings), r.cfg.Fair, r.cfg.KeyLimit)
+	if r.cfg.Window > 0 {
+		for _, b := range r.bindings {
+			b.held = make(chan struct{}, max(r.cfg.Window, r.cfg.Concurrency))
+		}
+	}
 	r.stopping = make(chan struct{})
 	r.workCtx, r.cancelWork = context.WithCancel(context.WithoutCancel(ctx))
 	for i, b := range r.bindings {
@@ -173,6 +205,9 @@ func (r *Runner) Start(ctx context.Context, js jetstream.JetStream) error {
 		}
 		r.setConsumption(b, cc)
 		go r.keepConsuming(js, b, cc)
+	}
+	if r.cfg.Hold != nil {
+		go r.watchHold()
 	}
 	return nil
 }
@@ -187,7 +222,7 @@ func (r *Runner) Start(ctx context.Context, js jetstream.JetStream) error {
 // per ticket and tripled the hand-off latency (BENCHMARKS.md).
 func (r *Runner) consume(b *binding, cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
 	pull := r.cfg.Concurrency
-	if len(r.bindings) > 1 && b.level == len(r.bindings)-1 {
+	if b.held == nil && len(r.bindings) > 1 && b.level == len(r.bindings)-1 {
 		pull = 1
 	}
 	return cons.Consume(func(msg jetstream.Msg) { r.dispatch(b, msg) },
@@ -204,6 +239,14 @@ func (r *Runner) dispatch(b *binding, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(d) // fetched before the pause
 		return
 	}
+	if r.isHeld() {
+		_ = msg.NakWithDelay(holdNakDelay) // fetched before the hold
+		return
+	}
+	if b.held != nil {
+		r.hold(b, msg)
+		return
+	}
 	if !r.acquire(b.level, msg) {
 		_ = msg.Nak()
 		return
@@ -218,7 +261,7 @@ func (r *Runner) dispatch(b *binding, msg jetstream.Msg) {
 	r.wg.Add(1)
 	go func() {
 		defer func() { r.slots.release(); r.wg.Done() }()
-		r.run(msg)
+		r.run(msg, nil)
 	}()
 }
 
@@ -226,7 +269,12 @@ func (r *Runner) dispatch(b *binding, msg jetstream.Msg) {
 // while it waits so it is not redelivered elsewhere meanwhile; false when the
 // runner stops first.
 func (r *Runner) acquire(level int, msg jetstream.Msg) bool {
-	w := r.slots.enter(level, nextExpected(msg))
+	return r.await(r.slots.enter(level, nextExpected(msg)), msg)
+}
+
+// await waits for w's slot (none: it has one), heartbeating msg; false when the
+// runner stops first.
+func (r *Runner) await(w *slotWaiter, msg jetstream.Msg) bool {
 	if w == nil {
 		return true
 	}
@@ -264,7 +312,7 @@ func nextExpected(msg jetstream.Msg) time.Time {
 	return time.Time{}
 }
 
-func (r *Runner) run(msg jetstream.Msg) {
+func (r *Runner) run(msg jetstream.Msg, lease Lease) {
 	start := time.Now()
 	if g := r.cfg.InFlight; g != nil {
 		g.Inc()
@@ -272,7 +320,7 @@ func (r *Runner) run(msg jetstream.Msg) {
 	}
 
 	hbCtx, stopHB := context.WithCancel(r.workCtx)
-	go r.heartbeatLoop(hbCtx, msg)
+	go r.heartbeatLoop(hbCtx, msg, lease)
 	ctx, finish := context.Context(r.workCtx), func(err error) error { return err }
 	if r.cfg.Scope != nil {
 		ctx, finish = r.cfg.Scope(r.workCtx)
@@ -284,12 +332,19 @@ func (r *Runner) run(msg jetstream.Msg) {
 	stopHB()
 
 	outcome := r.settle(msg, err)
+	if lease != nil {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(r.workCtx), leaseCallTimeout)
+		if err := lease.Release(lctx); err != nil {
+			r.cfg.Log.Warn("release user place", "error", err)
+		}
+		cancel()
+	}
 	if r.cfg.Done != nil {
 		r.cfg.Done(outcome, time.Since(start))
 	}
 }
 
-func (r *Runner) heartbeatLoop(ctx context.Context, msg jetstream.Msg) {
+func (r *Runner) heartbeatLoop(ctx context.Context, msg jetstream.Msg, lease Lease) {
 	t := time.NewTicker(r.heartbeat)
 	defer t.Stop()
 	for {
@@ -299,6 +354,11 @@ func (r *Runner) heartbeatLoop(ctx context.Context, msg jetstream.Msg) {
 		case <-t.C:
 			if err := msg.InProgress(); err != nil {
 				r.cfg.Log.Warn("heartbeat", "error", err)
+			}
+			if lease != nil {
+				if err := lease.Renew(ctx); err != nil && ctx.Err() == nil {
+					r.cfg.Log.Warn("renew user place", "error", err)
+				}
 			}
 		}
 	}

@@ -31,7 +31,7 @@ func TestStuckWorkerIsReported(t *testing.T) {
 	}
 	r.workCtx = context.Background()
 	done := make(chan struct{})
-	go func() { r.run(idleMsg{}); close(done) }()
+	go func() { r.run(idleMsg{}, nil); close(done) }()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for err := r.Stuck(); err == nil || !strings.Contains(err.Error(), "stage compile: 1 of 2 workers stuck"); err = r.Stuck() {

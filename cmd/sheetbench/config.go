@@ -18,9 +18,11 @@ const (
 	scenarioMemory      = "memory"
 	scenarioCorpus      = "corpus"
 	scenarioFormat      = "format"
+	scenarioRateLimit   = "ratelimit"
+	scenarioFairness    = "fairness"
 )
 
-var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus, scenarioFormat}
+var allScenarios = []string{scenarioBaseline, scenarioOverhead, scenarioConcurrency, scenarioCompile, scenarioMemory, scenarioCorpus, scenarioFormat, scenarioRateLimit, scenarioFairness}
 
 // Config is one run's settings.
 type Config struct {

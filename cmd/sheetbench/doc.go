@@ -21,6 +21,9 @@
 //   - format: compile throughput of the typical worksheet and of a pgfplots and
 //     a tikz one with the preamble format cache off and on, side by side, and
 //     whether their PDFs have the same text and page count.
+//   - fairness: a flood user's 1,000 jobs and 10 light users' 5 each with a 50 ms
+//     LLM, fairness off (FIFO) and on: the light users' enqueue-to-done and the
+//     throughput on ÷ off.
 //
 // sheetbench never asserts a time: it reports, and marks each target PASS or MISS.
 package main

@@ -12,7 +12,7 @@ import (
 func (r *Results) writeDocument(w io.Writer) {
 	fmt.Fprint(w, docHead)
 	r.writeResults(w)
-	fmt.Fprint(w, docTail)
+	fmt.Fprint(w, docTail+rateLimitDoc)
 }
 
 // writeFile writes the document to path through a temp file, so an interrupted
@@ -60,7 +60,7 @@ make bench BENCH_BASELINE=<ref>   # another baseline for the side-by-side figure
 ./bin/sheetbench -scenarios overhead,compile -jobs 2000 -out /tmp/bench.md
 ` + "```" + `
 
-Scenarios (` + "`-scenarios`" + `, default all): baseline, overhead, concurrency, compile, memory, corpus, format.
+Scenarios (` + "`-scenarios`" + `, default all): baseline, overhead, concurrency, compile, memory, corpus, format, ratelimit, fairness.
 Measure on an otherwise idle machine: the load average at start is recorded
 above because other work on the same cores lowers every figure.
 
@@ -326,7 +326,7 @@ doc.tex` + "`" + `, then ` + "`" + `pdflatex -fmt=F doc.tex` + "`" + `) was firs
 | math_geometry_angles (tikz) | 569 ms | 363 ms | 1.57× |
 | french_math_geometrie (babel french, tikz, siunitx, lmodern) | 483 ms | 282 ms | 1.71× |
 
-It is now wired into the compiler (README, *Passes and preamble formats*): the second
+It is now wired into the compiler (docs/contract.md, *Passes and preamble formats*): the second
 compile of a preamble builds its format in the jail, later compiles of that exact
 preamble load it. Scenario *format* measures it through ` + "`" + `latex.Compile` + "`" + `, jail and
 all, cache off and on side by side; its first two runs alone
@@ -344,4 +344,24 @@ the 1.5× target, the tikz one at its edge under that load (the machine's other 
 moves each figure by ±20% between runs); a plain worksheet gains about 1.15×, which is
 why a format is only built at a preamble's second compile. Each format is about 7 MB
 (` + "`" + `COMPILE_FORMAT_CACHE` + "`" + `, 512 MiB by default, about 70 of them).
+
+## Fairness scenario
+
+Scenario *fairness* (` + "`" + `-scenarios fairness` + "`" + `, part of ` + "`" + `make bench` + "`" + `; issue 18,
+docs/fairness.md): a flood user submits 1,000 jobs and then 10 light users 5
+each, all at once, into the pipeline of the concurrency scenario with a 50 ms
+LLM (design and latex concurrency 16, so the LLM stages are the bottleneck at
+about 160 jobs/s; the benchmark-only fixed-PDF compiler at concurrency 16). It
+runs twice on fresh resources: fairness off (` + "`" + `SHEETPIPE_FAIRNESS=off` + "`" + `: arrival
+order within a priority, each queue holding one waiting ticket per process, as
+before issue 18) and on (the default: users take turns, 1,000 tickets held per
+queue). It reports the light users' and the flood's enqueue → done p50 / p99
+(from each request's send to its ` + "`" + `completed` + "`" + ` write) in both runs, and the
+throughput of each, every job ÷ (first send → last done); the target is
+throughput on ÷ off ≥ 90%: fairness must not cost the pipeline its speed.
+With ` + "`" + `-quick` + "`" + ` the flood has 100 jobs and each light user 2. Its first run
+alone (2026-12-06, this 2-core machine shared with other work, load average
+about 20): light users 17,201 / 17,406 ms off → 1,527 / 2,048 ms on; flood
+9,012 / 16,753 → 9,667 / 16,483 ms; 59.5 → 63.3 jobs/s (106%), 35 s for both
+runs.
 `

@@ -46,6 +46,7 @@ type pipelineSetup struct {
 	llm         *scriptedLLM
 	compiler    compiler
 	concurrency map[events.Stage]int // nil: consumers' defaults
+	fifo        bool                 // fairness off (the fairness scenario's baseline)
 }
 
 // startPipeline deletes what a previous run left, provisions every resource and
@@ -88,7 +89,7 @@ func (h *harness) start(ctx context.Context, ps pipelineSetup) error {
 	if err != nil {
 		return err
 	}
-	h.pipe, err = consumers.New(ctx, consumers.Config{Concurrency: ps.concurrency},
+	h.pipe, err = consumers.New(ctx, consumers.Config{Concurrency: ps.concurrency, FIFO: ps.fifo},
 		consumers.Deps{JS: js, Store: store, LLM: ps.llm, Compiler: ps.compiler, Submit: h.plane, Metrics: m})
 	if err != nil {
 		return err

@@ -106,11 +106,16 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("corpus = %+v, want 3 good compiled and 3 broken on their line", c)
 	}
 
+	if rl := r.RateLimit; rl == nil || len(rl.Runs) != 2 || rl.Runs[0].RPM != rateLimitN || rl.Runs[1].RPM != 0 ||
+		rl.Runs[0].Calls == 0 || rl.Runs[1].Calls == 0 || rl.Runs[0].OpsPerReq < 2 {
+		t.Errorf("ratelimit = %+v, want a run with LLM_RPM (2 or more KV operations a call) and one without, both with calls", rl)
+	}
+
 	doc, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"# sheetpipe benchmarks", "## Reproduce", "## What each figure means",
+	for _, want := range []string{"# sheetpipe benchmarks", "## A shared LLM rate limit (issue 17)", "## Reproduce", "## What each figure means",
 		"| CPUs (nproc) |", "quick smoke run", "benchmark-only fixed-PDF compiler", "| Target (2-core machine) |",
 		"| jobs/s at saturation | 610 |", "| client messages per job (in_msgs) | 39.5 |", "| **KV write** |", "| **status event (jobs.status)** |"} {
 		if !strings.Contains(string(doc), want) {

@@ -56,6 +56,8 @@ func (r *Results) writeResults(w io.Writer) {
 	r.memoryRows(res)
 	r.corpusRows(res)
 	r.formatRows(res)
+	r.rateLimitRows(res)
+	r.fairnessRows(res)
 	res.write(w)
 	r.writeComparison(w)
 	r.writeBreakdown(w)

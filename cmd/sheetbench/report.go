@@ -16,6 +16,8 @@ type Results struct {
 	Memory      *memoryResult
 	Corpus      *corpusResult
 	Format      *formatResult
+	RateLimit   *rateLimitResult
+	Fairness    *fairnessResult
 	Compare     *comparison // the baseline build's overhead figures; nil: no -compare
 	// Notes say which scenarios were skipped or failed, and why.
 	Notes []string
@@ -99,7 +101,8 @@ func (r *Results) targets() []target {
 	if f := r.Format; f != nil {
 		ts[6].Measured, ts[6].Pass = f.target()
 	}
-	return ts
+	ts = append(ts, r.rateLimitTargets()...)
+	return append(ts, r.fairnessTarget())
 }
 
 // worstHop is the largest figure over the queue hops (the request hop is the

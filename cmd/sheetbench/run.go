@@ -70,6 +70,10 @@ func (r *Results) run(ctx context.Context, name string, cfg Config, srv *benchSe
 		r.Compile, err = runCompile(ctx, srv, sz)
 	case scenarioMemory:
 		r.Memory, err = runMemory(ctx, cfg.Sheetd, sz.memoryJobs)
+	case scenarioRateLimit:
+		r.RateLimit, err = runRateLimit(ctx, srv, cfg.Quick)
+	case scenarioFairness:
+		r.Fairness, err = runFairness(ctx, srv, cfg.Quick)
 	case scenarioFormat:
 		r.Format, err = runFormat(ctx, corpusDir(cfg), sz)
 	case scenarioCorpus:

@@ -29,7 +29,7 @@ type command struct {
 var commands = []*command{
 	submitCommand, batchCommand, getCommand, historyCommand, watchCommand, listCommand, topCommand, queueCommand,
 	editCommand, retryCommand, refineCommand, abortCommand, pdfCommand,
-	importCommand, contextCommand,
+	importCommand, contextCommand, usageCommand,
 }
 
 const synopsis = "sheetctl [global flags] <command> [flags] [arguments]"

@@ -18,9 +18,10 @@ import (
 var getCommand = &command{
 	name:    "get",
 	args:    "<job-id>",
-	summary: "show a job: status, step, message, retries, priority, PDF, error",
+	summary: "show a job: status, step, message, retries, priority, PDF, error, LLM usage",
 	about: `Prints a summary of the job as stored now: status and step, message, retries,
-priority, pdf_url, and the error with its line and snippet when there is one. --json prints
+priority, pdf_url, the error with its line and snippet when there is one, and the
+LLM usage (tokens, calls and cost, in all and by step) and token budget. --json prints
 the whole job (its fields plus "revision"); --latex prints only its LaTeX, e.g. to
 edit it and send it back with: sheetctl edit <job-id> file.tex. Exits 3 if there
 is no such job.`,
@@ -114,6 +115,17 @@ func printJob(w io.Writer, j *events.Versioned) {
 	}
 	if j.Description != "" {
 		line("about", j.Description)
+	}
+	if u := j.Usage; u != nil {
+		line("usage", usageText(u.Totals))
+		for _, step := range []string{"refine", "design", "latex", "fix", "meta"} {
+			if s, ok := u.Steps[step]; ok {
+				line("  "+step, usageText(s))
+			}
+		}
+	}
+	if j.TokenBudget > 0 {
+		line("budget", fmt.Sprintf("%d tokens (%d used since granted)", j.TokenBudget, j.TokensUsed()))
 	}
 	line("updated", fmt.Sprintf("%s (created %s)", localTime(j.UpdatedAt), localTime(j.CreatedAt)))
 	tw.Flush()

@@ -77,7 +77,7 @@ func TestSIGTERMDuringRunLeavesNoOrphan(t *testing.T) {
 		if events.FinishedStatus(j.Status) {
 			continue
 		}
-		want := events.Ticket{JobID: id, Stage: j.Stage, Seq: j.Seq}
+		want := j.Ticket()
 		if !tickets[want] {
 			t.Errorf("job %s is %s at %s seq %d with no ticket for it in JOBS", id, j.Status, j.Stage, j.Seq)
 		}

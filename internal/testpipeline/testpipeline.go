@@ -69,6 +69,9 @@ type Setup struct {
 	Pipeline    consumers.Config
 	Control     control.Config
 	Maintenance maintenance.Config
+	// LLM changes the fake LLM's client configuration (fallback models, waits,
+	// breaker). Default: nil.
+	LLM func(*ai.Config)
 }
 
 // Process is one sheetd's worth of parts, as StartProcess started them.
@@ -162,18 +165,22 @@ func (f *Fixture) StartProcess(stages ...events.Stage) *Process {
 		}
 		llmCfg = ai.Config{Provider: "openai", APIKey: "test-key", BaseURL: url, Timeout: f.opts.LLMTimeout}
 	}
+	setup := f.Setup()
+	if f.LLM != nil && setup.LLM != nil {
+		setup.LLM(&llmCfg)
+	}
 	llm, err := ai.New(llmCfg)
 	if err != nil {
 		t.Fatalf("ai: %v", err)
 	}
-	setup := f.Setup()
 	setup.Control.Provider = llm.Provider()
 	plane, err := control.New(f.Ctx, setup.Control, control.Deps{JS: f.NATS.JS, Store: f.Store, Metrics: f.Metrics, Log: f.opts.Log})
 	if err != nil {
 		t.Fatalf("control: %v", err)
 	}
 	t.Cleanup(plane.Stop)
-	deps := consumers.Deps{JS: f.NATS.JS, Store: f.Store, LLM: llm, Submit: plane, Metrics: f.Metrics, Log: f.opts.Log}
+	deps := consumers.Deps{JS: f.NATS.JS, Store: f.Store, LLM: llm, Submit: plane, Metrics: f.Metrics, Log: f.opts.Log,
+		LLMHold: llm.Hold}
 	if !f.opts.NoCompiler {
 		if deps.Compiler, err = latex.New(latex.Config{Timeout: 20 * time.Second}); err != nil {
 			t.Fatalf("latex: %v", err)
