@@ -29,6 +29,8 @@ type Control interface {
 	Batch(ctx context.Context, id string) (events.BatchStatus, error)
 	// FollowBatch sends the batch's status (every job), then one status per change of one of its jobs (listing that job), and closes the channel after the Done status or when ctx ends.
 	FollowBatch(ctx context.Context, id string) (<-chan events.BatchStatus, error)
+	// Queue reports the unfinished jobs against the queue limits: in total, of one user, and the users with the most.
+	Queue(ctx context.Context, q events.QueueQuery) (events.QueueReply, error)
 	// Usage returns a user's LLM usage over a period (docs/usage.md), read from per-user daily counters.
 	Usage(ctx context.Context, q events.UsageQuery) (events.UsageReply, error)
 }

@@ -17,13 +17,15 @@
 //	sheetpipe.batch   {"batch_id"?,"jobs":[job request...]} -> {"batch_id","job_ids"}, once every job is stored
 //	sheetpipe.batch.get {"batch_id"}        -> the batch's status {"batch_id","total","counts","done","jobs","created_at"}
 //	sheetpipe.import  {"records":[old record...],"dry_run"?,"overwrite"?,"recompile_missing"?} -> {"results":[...]} (sheetctl import)
+//	sheetpipe.queue   {"user_id"?} (or empty) -> {"queued","max_queued","max_queued_per_user","user"?,"top","top_as_of"?} (docs/limits.md)
 //	sheetpipe.usage   {"user_id","since"?,"until"?} -> {"user_id","since","until","prompt_tokens","completion_tokens","calls","cost_usd"} (docs/usage.md)
 //
 // (micro endpoint names have no dots: batch.get is the endpoint "batch_get".)
 //
 // A failed request is answered with the headers Nats-Service-Error-Code (400 bad
 // body, 404 unknown job, 409 not allowed in the job's state, 413 body too large,
-// 503 busy, 500 otherwise) and Nats-Service-Error, and the body {"error": "..."}
+// 429 queue full (a submit or batch over a queue limit, with a Retry-After
+// header; nothing stored), 503 busy, 500 otherwise) and Nats-Service-Error, and the body {"error": "..."}
 // (plus "revision", the job's current one, when a change's if_revision is stale).
 // Each request runs in its own goroutine (at most 64 per endpoint and process)
 // under Config.Timeout, so a slow request delays no other; one that finds no free
@@ -44,12 +46,14 @@
 // line as application/x-ndjson with ?batch_id=; 202 and Location), GET
 // /batches/{id} and GET /batches/{id}/events (server-sent events: "id: <n>",
 // "event: batch", "data: <batch status JSON>", the first with every job, each
-// later one with the job that changed, the last done), GET /usage?user_id=&since=&until=
+// later one with the job that changed, the last done); GET /queue?user_id= (the
+// unfinished jobs against the queue limits); GET /usage?user_id=&since=&until=
 // (sheetpipe.usage). Errors are JSON {"error"} with the status of their
 // class, plus 401 for a missing or wrong bearer token (with WWW-Authenticate:
 // Bearer), 403 on a public listener without a token, 405 for a wrong method
-// (with Allow), 413 for a body over Config.MaxBodyBytes and 415 for a LaTeX body
-// or batch of another Content-Type. Failed requests are logged at warn ("control request
+// (with Allow), 413 for a body over Config.MaxBodyBytes, 415 for a LaTeX body
+// or batch of another Content-Type, and 429 with Retry-After for a submit or
+// batch over a queue limit. Failed requests are logged at warn ("control request
 // failed", with transport, op, job_id, code, error); bodies and the token never.
 //
 // A change may name the revision it is based on: if_revision in the body, or on

@@ -42,7 +42,7 @@ const (
 var endpoints = []endpoint{
 	{events.OpSubmit, "submit a worksheet job; replies once it is stored",
 		submitRequest, `{"job_id"}`,
-		"400 invalid request, 409 job_id taken by a different request",
+		"400 invalid request, 409 job_id taken by a different request, 429 queue full (nothing stored)",
 		func(a *API, ctx context.Context, data []byte) (any, string, error) { return a.submit(ctx, data) }},
 	{events.OpGet, "get a job", `{"job_id"}`, versioned, "400 bad body or job_id, 404 unknown job",
 		byRef((*API).get)},
@@ -72,7 +72,7 @@ var endpoints = []endpoint{
 		byChange((*API).abort)},
 	{events.OpBatch, "submit many job requests at once; replies once every job is stored",
 		`{"batch_id"?: uuid, "jobs": [job request, 1..1000]}`, `{"batch_id", "job_ids": [...]}`,
-		"400 invalid batch (names the first bad job), 409 batch_id or a job_id taken by a different request",
+		"400 invalid batch (names the first bad job), 409 batch_id or a job_id taken by a different request, 429 queue full (nothing stored)",
 		func(a *API, ctx context.Context, data []byte) (any, string, error) {
 			b, err := events.DecodeBatch(data)
 			if err != nil {
@@ -91,6 +91,19 @@ var endpoints = []endpoint{
 			}
 			s, err := a.ctl.Batch(ctx, ref.BatchID)
 			return s, "", err
+		}},
+	{events.OpQueue, "the unfinished jobs against the queue limits: in total, of one user, and the users with the most",
+		`{"user_id"?}`, `{"queued", "max_queued", "max_queued_per_user", "user"?: {"user_id", "queued"}, "top": [{"user_id", "queued"}], "top_as_of"?}`,
+		"400 bad body",
+		func(a *API, ctx context.Context, data []byte) (any, string, error) {
+			var q events.QueueQuery
+			if len(bytes.TrimSpace(data)) > 0 {
+				if err := events.DecodeControl(data, &q); err != nil {
+					return nil, "", err
+				}
+			}
+			reply, err := a.ctl.Queue(ctx, q)
+			return reply, "", err
 		}},
 	{events.OpUsage, "a user's LLM usage over a period: tokens, paid calls and cost, from per-user daily counters",
 		usageRequest, usageReply, "400 bad body, user_id, since or until",

@@ -17,7 +17,7 @@ import (
 	"github.com/sheetpipe/sheetpipe/events"
 )
 
-// Register adds the /jobs, /batches and /usage routes to mux. Every route checks the bearer token;
+// Register adds the /jobs, /batches, /queue and /usage routes to mux. Every route checks the bearer token;
 // every error is JSON {"error"} with the status of its class, a wrong method
 // included (405, with Allow).
 func (a *API) Register(mux *http.ServeMux) {
@@ -37,6 +37,7 @@ func (a *API) Register(mux *http.ServeMux) {
 		{http.MethodPost, "/batches", a.jsonRoute(events.OpBatch, http.StatusAccepted, a.httpSubmitBatch)},
 		{http.MethodGet, "/batches/{id}", a.jsonRoute(events.OpBatchGet, http.StatusOK, a.httpBatch)},
 		{http.MethodGet, "/batches/{id}/events", a.guard("batch.events", a.stream(a.httpBatchEvents))},
+		{http.MethodGet, "/queue", a.jsonRoute(events.OpQueue, http.StatusOK, a.httpQueue)},
 		{http.MethodGet, "/usage", a.jsonRoute(events.OpUsage, http.StatusOK, a.httpUsage)},
 	}
 	allowed := map[string][]string{}
@@ -78,6 +79,9 @@ func (a *API) guard(op string, h func(http.ResponseWriter, *http.Request) (strin
 		}
 		if err != nil {
 			code := codeOf(err)
+			if qe := events.AsQueueFull(err); qe != nil {
+				w.Header().Set("Retry-After", strconv.Itoa(qe.RetryAfter))
+			}
 			a.failed(r.Context(), "http", op, jobID, code, err)
 			writeJSON(w, code, events.ErrorReply{Error: messageOf(err), Revision: events.RevisionOf(err)})
 		}

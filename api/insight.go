@@ -62,3 +62,9 @@ func (a *API) RegisterInsight(mux *http.ServeMux, in Insight) {
 		}))
 	}
 }
+
+// httpQueue serves GET /queue?user_id=.
+func (a *API) httpQueue(ctx context.Context, _ http.ResponseWriter, r *http.Request) (any, string, error) {
+	reply, err := a.ctl.Queue(ctx, events.QueueQuery{UserID: r.URL.Query().Get("user_id")})
+	return reply, "", err
+}

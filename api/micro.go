@@ -241,6 +241,9 @@ func (m *microEndpoint) respond(ctx context.Context, reply, jobID string, v any,
 			micro.ErrorHeader:     []string{headerSafe(messageOf(err))},
 			micro.ErrorCodeHeader: []string{strconv.Itoa(code)},
 		}
+		if qe := events.AsQueueFull(err); qe != nil {
+			msg.Header.Set("Retry-After", strconv.Itoa(qe.RetryAfter))
+		}
 	}
 	// Counted before the reply leaves: whoever has the reply finds it in STATS.
 	m.stats.done(time.Since(start), failure)

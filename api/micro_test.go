@@ -90,6 +90,9 @@ func (s *stubControl) List(context.Context, events.ListQuery) (events.ListReply,
 	return events.ListReply{Jobs: []events.JobSummary{}}, nil
 }
 func (s *stubControl) PDF(context.Context, string) ([]byte, error) { return nil, errStub }
+func (s *stubControl) Queue(context.Context, events.QueueQuery) (events.QueueReply, error) {
+	return events.QueueReply{}, errStub
+}
 func (s *stubControl) Follow(context.Context, string) (<-chan events.StatusEvent, error) {
 	return nil, errStub
 }
@@ -163,7 +166,7 @@ func TestMicroServiceIsDiscoverable(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	want := []string{events.OpAbort, events.OpBatch, events.OpBatchGet, events.OpGet, events.OpImport, events.OpLatex, events.OpList, events.OpRefine, events.OpRetry, events.OpSubmit, events.OpUsage}
+	want := []string{events.OpAbort, events.OpBatch, events.OpBatchGet, events.OpGet, events.OpImport, events.OpLatex, events.OpList, events.OpQueue, events.OpRefine, events.OpRetry, events.OpSubmit, events.OpUsage}
 	if !slices.Equal(names, want) {
 		t.Fatalf("endpoints %v, want %v", names, want)
 	}

@@ -72,7 +72,20 @@ type Resources struct {
 	// jobs have their own retention); negative keeps records for ever. Default 30
 	// days.
 	BatchesMaxAge time.Duration
+	// JobsMaxMsgsPerSubject bounds the messages of each subject of the JOBS
+	// stream (jobs.prompt, and each stage's tickets) with DiscardNewPerSubject: a
+	// publish beyond it is refused ("maximum messages per subject exceeded").
+	// Default DefaultJobsMaxMsgsPerSubject; negative: no bound.
+	JobsMaxMsgsPerSubject int64
+	// JobsMaxBytes bounds the bytes of the whole JOBS stream, stage tickets
+	// included, with DiscardNew ("maximum bytes exceeded"). Default 0: none.
+	JobsMaxBytes int64
 }
+
+// DefaultJobsMaxMsgsPerSubject is the default of Resources.JobsMaxMsgsPerSubject:
+// ten times the default SHEETPIPE_MAX_QUEUED, so stage tickets (one per
+// unfinished job) never reach it while a flood on jobs.prompt does.
+const DefaultJobsMaxMsgsPerSubject = 1_000_000
 
 func (r Resources) withDefaults() Resources {
 	if r.Replicas == 0 {
@@ -99,6 +112,15 @@ func (r Resources) withDefaults() Resources {
 	case r.BatchesMaxAge == 0:
 		r.BatchesMaxAge = 30 * 24 * time.Hour
 	}
+	switch {
+	case r.JobsMaxMsgsPerSubject < 0:
+		r.JobsMaxMsgsPerSubject = -1
+	case r.JobsMaxMsgsPerSubject == 0:
+		r.JobsMaxMsgsPerSubject = DefaultJobsMaxMsgsPerSubject
+	}
+	if r.JobsMaxBytes <= 0 {
+		r.JobsMaxBytes = -1
+	}
 	return r
 }
 
@@ -112,7 +134,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 	}
 	steps := []step{
 		{"stream " + events.StreamJobs, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateStream(ctx, jobsStream(r))
+			cfg, err := keepWaiting(ctx, js, jobsStream(r))
+			if err == nil {
+				_, err = js.CreateOrUpdateStream(ctx, cfg)
+			}
 			return err
 		}},
 		{"stream " + events.StreamEvents, func(ctx context.Context) error {
@@ -137,6 +162,12 @@ func Provision(ctx context.Context, js jetstream.JetStream, r Resources) error {
 		}},
 		{"bucket " + kvstore.BucketActive, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateStream(ctx, activeStream(r))
+			return err
+		}},
+		{"bucket " + kvstore.BucketQueue, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: kvstore.BucketQueue,
+				Description: "sheetpipe unfinished jobs per user (the queue limits' tally)", History: 1,
+				Storage: jetstream.FileStorage, Replicas: r.Replicas})
 			return err
 		}},
 		{"bucket " + kvstore.BucketDependents, func(ctx context.Context) error {
@@ -253,7 +284,46 @@ func jobsStream(r Resources) jetstream.StreamConfig {
 		Replicas:    r.Replicas,
 		Duplicates:  r.Duplicates,
 		MaxMsgSize:  1 << 20,
+		// Bounded so that a flood on jobs.prompt meets a publish error at the
+		// client instead of filling the disk (docs/limits.md). Per subject, so
+		// that prompts waiting never stop a stage from publishing its tickets.
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: r.JobsMaxMsgsPerSubject > 0,
+		MaxMsgsPerSubject:    r.JobsMaxMsgsPerSubject,
+		MaxBytes:             r.JobsMaxBytes,
+		MaxMsgs:              -1,
 	}
+}
+
+// keepWaiting raises the bounds of cfg, the JOBS stream's, to what the stream
+// already holds: the server enforces a lowered MaxMsgsPerSubject or MaxBytes
+// on update by deleting the oldest messages, which would lose waiting requests
+// and tickets. The bound takes its configured value at a later start, once the
+// stream holds less.
+func keepWaiting(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.StreamConfig, error) {
+	if cfg.MaxMsgsPerSubject <= 0 && cfg.MaxBytes <= 0 {
+		return cfg, nil
+	}
+	s, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.MaxBytes > 0 && int64(info.State.Bytes) > cfg.MaxBytes {
+		cfg.MaxBytes = int64(info.State.Bytes)
+	}
+	if cfg.MaxMsgsPerSubject > 0 {
+		for _, n := range info.State.Subjects {
+			cfg.MaxMsgsPerSubject = max(cfg.MaxMsgsPerSubject, int64(n))
+		}
+	}
+	return cfg, nil
 }
 
 // activeStream is the stream of KV bucket active, made as nats.go makes a

@@ -16,7 +16,8 @@ const batchConcurrency = 16
 
 // SubmitBatch validates a batch and creates its jobs, each as Submit does; it
 // returns their ids once every job is stored. Nothing is written when a request
-// is invalid or a job id it names belongs to a different request.
+// is invalid, a job id it names belongs to a different request, or the batch
+// would take the unfinished jobs over a queue limit (events.QueueFullError).
 //
 // It is idempotent per batch id: the ids are fixed before anything is written,
 // the batch record is stored first and the jobs after it, so a batch sent again
@@ -41,11 +42,38 @@ func (p *Plane) SubmitBatch(ctx context.Context, b events.BatchRequest) (events.
 	if err != nil {
 		return events.BatchReply{}, err
 	}
+	// A new batch is counted against the queue limits whole, before anything
+	// is stored; one sent again (its record exists) counts each job it still
+	// creates, as Submit does.
+	_, _, err = p.store.Batch(ctx, b.BatchID)
+	fresh := errors.Is(err, kvstore.ErrNotFound)
+	if err != nil && !fresh {
+		return events.BatchReply{}, fmt.Errorf("load batch %s: %w", b.BatchID, err)
+	}
+	users := map[string]int{}
+	if fresh {
+		for _, req := range b.Jobs {
+			users[req.UserID]++
+		}
+		if err := p.admit(ctx, users); err != nil {
+			return events.BatchReply{}, err
+		}
+	}
+	// settled[i]: job i's submit ran and settled its own count.
+	settled := make([]bool, len(b.Jobs))
+	defer func() {
+		for i, done := range settled {
+			if fresh && !done {
+				p.release(ctx, b.Jobs[i].UserID, 1)
+			}
+		}
+	}()
 	if err := p.recordBatch(ctx, &b, ids, digest); err != nil {
 		return events.BatchReply{}, err
 	}
 	err = forEach(ctx, len(b.Jobs), func(ctx context.Context, i int) error {
-		if _, err := p.submit(ctx, b.Jobs[i], b.BatchID); err != nil {
+		settled[i] = true
+		if _, err := p.submit(ctx, b.Jobs[i], b.BatchID, fresh); err != nil {
 			return fmt.Errorf("batch %s, %s: %w", b.BatchID, b.Where(i), err)
 		}
 		return nil

@@ -23,13 +23,22 @@ import (
 // waiting for its dependencies, each of which must exist); it returns the job id
 // once the job is stored. A request with a job_id that exists is
 // accepted again (nothing new is created) when it asks for the same thing, and
-// refused with ErrConflict when it does not.
+// refused with ErrConflict when it does not. A request over a queue limit is
+// refused with a *events.QueueFullError and nothing is stored.
 func (p *Plane) Submit(ctx context.Context, req events.JobRequest) (string, error) {
-	return p.submit(ctx, req, "")
+	return p.submit(ctx, req, "", false)
 }
 
-// submit is Submit of a job of batch batchID ("" for none).
-func (p *Plane) submit(ctx context.Context, req events.JobRequest, batchID string) (string, error) {
+// submit is Submit of a job of batch batchID ("" for none); reserved says the
+// batch has counted the job against the queue limits already. A job counted
+// and not created is given back.
+func (p *Plane) submit(ctx context.Context, req events.JobRequest, batchID string, reserved bool) (_ string, err error) {
+	counted := reserved
+	defer func() {
+		if counted && err != nil {
+			p.release(ctx, req.UserID, 1)
+		}
+	}()
 	if req.JobID == "" {
 		req.JobID = uuid.NewString()
 	}
@@ -43,16 +52,28 @@ func (p *Plane) submit(ctx context.Context, req events.JobRequest, batchID strin
 	}
 	j := p.newJob(req, nil)
 	j.BatchID = batchID
+	if !counted {
+		if err := p.admit(ctx, map[string]int{j.UserID: 1}); err != nil {
+			if _, _, gerr := p.store.Get(ctx, id); gerr == nil && events.AsQueueFull(err) != nil {
+				return id, p.resubmitted(ctx, req) // a retry of a submit that was accepted
+			}
+			return "", err
+		}
+		counted = true
+	}
 	if err := p.dependOn(ctx, j); err != nil {
 		return "", err
 	}
 	rev, err := p.x.Create(ctx, j)
 	if errors.Is(err, kvstore.ErrExists) {
+		p.release(ctx, j.UserID, 1)
+		counted = false
 		return id, p.resubmitted(ctx, req)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create job %s: %w", id, err)
 	}
+	counted = false // the job is stored: it counts until it finishes
 	ctx, cancel := afterWrite(ctx)
 	defer cancel()
 	p.Created(ctx, j, rev)

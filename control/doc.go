@@ -21,9 +21,15 @@
 //     daily counters (bucket usage), never from the jobs.
 //   - Import (import.go, importplan.go): jobs of the old system, stored as they
 //     were or resumed at their step.
+//   - Queue limits (limits.go): a submission (one job, a batch whole, or a
+//     request on jobs.prompt through Prepare) that would pass
+//     SHEETPIPE_MAX_QUEUED or SHEETPIPE_MAX_QUEUED_PER_USER is refused with an
+//     events.QueueFullError and stores nothing (on jobs.prompt: a job in error
+//     "queue full: ..."); per-user counts in bucket queue, recounted from the
+//     active index; Queue answers sheetpipe.queue.
 //
 // It works in any process, whichever stages that process runs. Subjects:
 // publishes tickets and jobs.status; reads JOB_EVENTS. Buckets: jobs,
-// conversations, batches, dependents, active, usage (read; through kvstore)
-// and object store pdfs.
+// conversations, batches, dependents, active, queue, usage (read) (through
+// kvstore) and object store pdfs.
 package control

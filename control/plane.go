@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -31,6 +32,16 @@ type Config struct {
 	// PublicURL prefixes the pdf_url of an imported job whose PDF was imported
 	// ("/jobs/<id>/pdf"). Default empty.
 	PublicURL string
+	// MaxQueued refuses a submission that would take the unfinished jobs over
+	// it (limits.go). Default DefaultMaxQueued (100000); negative: no limit.
+	MaxQueued int64
+	// MaxQueuedPerUser is MaxQueued for the jobs of one user_id. Default
+	// DefaultMaxQueuedPerUser (10000); negative: no limit.
+	MaxQueuedPerUser int64
+	// RecountEvery is how often the per-user counts are recounted from the
+	// active index (and repaired), and the queue metrics refreshed. Default
+	// DefaultRecountEvery (1m).
+	RecountEvery time.Duration
 	// TokenBudget is the token budget of a job whose request sets none, and the
 	// most a request may set (SHEETPIPE_JOB_TOKEN_BUDGET); 0 is none, and then a
 	// request may set any. Default 0.
@@ -53,6 +64,9 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if c.RecountEvery < 0 {
+		return fmt.Errorf("queue recount interval %s is negative", c.RecountEvery)
+	}
 	if *c.MaxRetries < 0 || *c.MaxRetries > events.MaxRetriesCap {
 		return fmt.Errorf("max retries %d is outside 0..%d", *c.MaxRetries, events.MaxRetriesCap)
 	}
@@ -84,6 +98,8 @@ type Plane struct {
 	metrics *metrics.Metrics
 	// index serves List and Overview (listindex.go).
 	index jobIndex
+	// queue keeps the queue limits (limits.go).
+	queue queue
 }
 
 // New checks cfg and binds the object store of PDFs.
@@ -101,31 +117,54 @@ func New(ctx context.Context, cfg Config, d Deps) (*Plane, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	x := lifecycle.NewExecutor(d.Store, lifecycle.JetStream{JS: d.JS}, log, d.Metrics)
-	return &Plane{cfg: cfg, js: d.JS, store: d.Store, x: x, pdfs: pdfs, log: log, metrics: d.Metrics}, nil
+	p := &Plane{cfg: cfg, js: d.JS, store: d.Store, x: x, pdfs: pdfs, log: log, metrics: d.Metrics}
+	p.startQueue()
+	return p, nil
 }
 
-// Stop ends the list index's watch of the jobs bucket.
-func (p *Plane) Stop() { p.index.stop() }
+// Stop ends the list index's watch of the jobs bucket and the recount of the
+// queue limits.
+func (p *Plane) Stop() {
+	p.index.stop()
+	p.stopQueue()
+}
 
 // Prepare builds the job a request makes, as Submit and the prompt stage
 // create it: valid, pending at step design (or waiting for its dependencies),
-// or, when invalid (its decoding error) or its validation refuses it, in error
-// at step prompt.
+// or, when invalid (its decoding error), its validation refuses it or a queue
+// limit does ("queue full: ..."), in error at step prompt. A valid job is
+// counted against the queue limits here; Create gives it back if it fails.
 func (p *Plane) Prepare(ctx context.Context, req events.JobRequest, invalid error) (*events.Job, error) {
 	if invalid == nil {
 		invalid = p.validate(ctx, &req)
 	}
 	j := p.newJob(req, invalid)
+	if j.Active() {
+		if err := p.admit(ctx, map[string]int{j.UserID: 1}); events.AsQueueFull(err) != nil {
+			refused := p.newJob(req, err)
+			refused.WebhookURL = j.WebhookURL // vetted: the refusal is delivered like the job's end
+			return refused, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	if err := p.dependOn(ctx, j); errors.Is(err, events.ErrInvalid) {
+		p.release(ctx, j.UserID, 1)
 		return p.newJob(req, err), nil
 	} else if err != nil {
+		p.release(ctx, j.UserID, 1)
 		return nil, err
 	}
 	return j, nil
 }
 
 // Create stores the job Prepare built (kvstore.ErrExists when its id is
-// taken); Created then announces it and HandOn hands it on.
+// taken); Created then announces it and HandOn hands it on. A job Prepare
+// counted against the queue limits and not created is given back.
 func (p *Plane) Create(ctx context.Context, j *events.Job) (uint64, error) {
-	return p.x.Create(ctx, j)
+	rev, err := p.x.Create(ctx, j)
+	if err != nil && j.Active() {
+		p.release(ctx, j.UserID, 1)
+	}
+	return rev, err
 }

@@ -71,6 +71,8 @@ func (e *ControlError) Is(target error) bool {
 		return e.Code == CodeConflict && e.Revision != 0
 	case ErrInvalid:
 		return e.Code == CodeBadRequest
+	case ErrQueueFull:
+		return e.Code == CodeTooManyRequests
 	}
 	return false
 }
@@ -84,6 +86,8 @@ func CodeOf(err error) int {
 		return ce.Code
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrMalformed):
 		return CodeBadRequest
+	case errors.Is(err, ErrQueueFull):
+		return CodeTooManyRequests
 	case errors.Is(err, ErrNotFound):
 		return CodeNotFound
 	case errors.Is(err, ErrConflict):

@@ -25,9 +25,11 @@ import (
 const BucketActive = "active"
 
 // activate indexes j, which becomes active in the write about to be made; the
-// record is written first so the sweeper never misses an active job.
+// record is written first so the sweeper never misses an active job. The
+// record's value is the job's user_id (what a recount of the queue limits
+// needs).
 func (s *Store) activate(ctx context.Context, j *events.Job) error {
-	rev, err := s.active.Put(ctx, j.ID, nil)
+	rev, err := s.active.Put(ctx, j.ID, []byte(j.UserID))
 	if err := s.wrote(err); err != nil {
 		return fmt.Errorf("index active job %s: %w", j.ID, err)
 	}
@@ -61,6 +63,9 @@ type ActiveRecord struct {
 	ID      string
 	Rev     uint64
 	Written time.Time
+	// UserID is the job's user_id, empty in a record written without it (by
+	// Activate, or before records had it).
+	UserID string
 }
 
 // scanRequestTimeout bounds each request of a scan.
@@ -94,7 +99,7 @@ func (s *Store) EachActive(ctx context.Context, fn func(ActiveRecord) error) err
 		case err != nil:
 			return fmt.Errorf("scan bucket %s: %w", BucketActive, err)
 		}
-		if err := fn(ActiveRecord{ID: id, Rev: e.Revision(), Written: e.Created()}); err != nil {
+		if err := fn(ActiveRecord{ID: id, Rev: e.Revision(), Written: e.Created(), UserID: string(e.Value())}); err != nil {
 			return err
 		}
 	}

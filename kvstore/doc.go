@@ -23,6 +23,11 @@
 //   - "active", the index of jobs a stage may still act on (key = job id):
 //     written before a job gets a stage (Create, Update, Activate), removed by
 //     deleting its one message (Deactivate).
+//   - "queue" (key = "user.<base64url of user_id>", value = a count in
+//     decimal): each user's unfinished jobs for the queue limits of package
+//     control (AddQueued with compare-and-swap, SetQueued for its recount);
+//     the active index's record of a job holds its user_id for that recount,
+//     and ActiveCount reads the index's size from its stream's state.
 //   - "usage", each user's LLM usage per day (key "<base64url user>.<day>"):
 //     CountUsage, an idempotent CAS count per job and hand-off; UsageOf.
 //   - "pdf_cache" (key = the caller's hash of a LaTeX source, value = its PDF):

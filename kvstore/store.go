@@ -41,12 +41,16 @@ type Store struct {
 	// active indexes the jobs a stage may still act on (active.go).
 	active       jetstream.KeyValue
 	activeStream jetstream.Stream
+	// queue holds each user's count of unfinished jobs (queue.go).
+	queue jetstream.KeyValue
 	// usage holds the per-user, per-day usage counters (usage.go).
 	usage   jetstream.KeyValue
 	nc      *nats.Conn
 	metrics *metrics.Metrics
 	storage storageHealth
 	now     func() time.Time
+	// hook is told of jobs reopened and finished (queue.go).
+	hook activeHook
 }
 
 // New binds the existing buckets (the broker package creates them).
@@ -83,11 +87,15 @@ func New(ctx context.Context, js jetstream.JetStream, m *metrics.Metrics) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketActive, err)
 	}
+	queue, err := js.KeyValue(ctx, BucketQueue)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s: %w", BucketQueue, err)
+	}
 	usage, err := js.KeyValue(ctx, BucketUsage)
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s: %w", BucketUsage, err)
 	}
-	return &Store{usage: usage, jobs: jobs, convs: convs, jobsStream: jobsStream, convsStream: convsStream, batches: batches, deps: deps, active: active, activeStream: activeStream, jobsRead: newLeaderReader(js, BucketJobs),
+	return &Store{usage: usage, jobs: jobs, convs: convs, jobsStream: jobsStream, convsStream: convsStream, batches: batches, deps: deps, active: active, activeStream: activeStream, queue: queue, jobsRead: newLeaderReader(js, BucketJobs),
 		convsRead: newLeaderReader(js, BucketConversations), batchesRead: newLeaderReader(js, BucketBatches),
 		nc: js.Conn(), metrics: m, now: time.Now}, nil
 }
@@ -148,6 +156,12 @@ func (s *Store) updateJob(ctx context.Context, id string, o updateOptions, fn fu
 	})
 	if err == nil && wasActive && !j.Active() && j.ActiveRev != 0 {
 		s.deactivateLater(j.ID, j.ActiveRev)
+	}
+	switch {
+	case err == nil && wasActive && !j.Active():
+		s.activeChanged(j, -1)
+	case err == nil && !wasActive && j.Active():
+		s.activeChanged(j, +1)
 	}
 	return j, rev, err
 }

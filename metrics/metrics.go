@@ -36,6 +36,8 @@ type Metrics struct {
 	// EventsDropped counts status events refused by their check against KV, by
 	// consumer (EventConsumers) and reason (EventDropReasons).
 	EventsDropped *prometheus.CounterVec
+	// Queue shows the queue limits (queue.go).
+	Queue *QueueMetrics
 	// LLMCost is the cost of the LLM's answers at LLM_PRICES, by step and model.
 	LLMCost *prometheus.CounterVec
 	// LLMRateLimitWait is the time an LLM call waited for the shared rate
@@ -111,6 +113,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.JobsDeleted, m.WebhookDeliveries, m.WebhookDuration)
 	m.initLabels()
 	m.EventsDropped = newEventsDropped(reg)
+	m.Queue = newQueueMetrics(reg)
 	m.LLMCost = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
 		Name: "llm_cost_usd_total", Help: "LLM cost in US dollars at LLM_PRICES, by step and model (0 for a model without a price)."},
 		[]string{"step", "model"})

@@ -12,7 +12,9 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/api"
+	"github.com/sheetpipe/sheetpipe/broker"
 	"github.com/sheetpipe/sheetpipe/consumers"
+	"github.com/sheetpipe/sheetpipe/control"
 	"github.com/sheetpipe/sheetpipe/events"
 	"github.com/sheetpipe/sheetpipe/latex"
 	"github.com/sheetpipe/sheetpipe/webhook"
@@ -69,6 +71,12 @@ type Config struct {
 	SweepInterval   time.Duration // SHEETPIPE_SWEEP_INTERVAL: how often stuck running jobs are looked for. Default 10s.
 	SweepGrace      time.Duration // SHEETPIPE_SWEEP_GRACE: how long past its lease a running job waits for its ticket before the sweeper re-enqueues it. Default 2 × ack wait.
 	Retention       time.Duration // SHEETPIPE_RETENTION: how long a finished job, its conversation and PDF are kept after its last change ("30d", "12h"; 0 keeps them for ever). Default 30d.
+	// Queue limits (docs/limits.md).
+	MaxQueued          int           // SHEETPIPE_MAX_QUEUED: unfinished jobs in total beyond which a submission is refused (429); 0: no limit. Default 100000.
+	MaxQueuedPerUser   int           // SHEETPIPE_MAX_QUEUED_PER_USER: the same for the jobs of one user_id; 0: no limit. Default 10000.
+	QueueRecount       time.Duration // SHEETPIPE_QUEUE_RECOUNT: how often the per-user counts are recounted from the active index and the queue metrics refreshed (0 takes the default). Default 1m.
+	JobsStreamMaxMsgs  int           // SHEETPIPE_JOBS_STREAM_MAX_MSGS: messages per subject of the JOBS stream (jobs.prompt, each stage's tickets) beyond which a publish is refused; 0: no bound. Default 1000000.
+	JobsStreamMaxBytes int           // SHEETPIPE_JOBS_STREAM_MAX_BYTES: bytes of the whole JOBS stream beyond which a publish is refused; 0: no bound. Default 0.
 	// WebhookSecret (SHEETPIPE_WEBHOOK_SECRET) signs webhook POSTs; without it
 	// webhooks are off and a request with webhook_url is refused; -h never shows
 	// it. Default empty.
@@ -175,6 +183,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv func(string) string) {
 		"a number of days (30d) or a duration (12h, 90m), 0 or more")
 	fs.Var(retentionFlag{&c.Retention}, "retention",
 		"how long finished jobs, their conversations and PDFs are kept after their last change: a `duration` such as 30d or 12h; 0 keeps them for ever ($SHEETPIPE_RETENTION)")
+	num(&c.MaxQueued, "max-queued", "SHEETPIPE_MAX_QUEUED", control.DefaultMaxQueued, "unfinished jobs in total beyond which a submission is refused with 429 (0: no limit)")
+	num(&c.MaxQueuedPerUser, "max-queued-per-user", "SHEETPIPE_MAX_QUEUED_PER_USER", control.DefaultMaxQueuedPerUser, "unfinished jobs of one user_id beyond which a submission is refused with 429 (0: no limit)")
+	dur(&c.QueueRecount, "queue-recount", "SHEETPIPE_QUEUE_RECOUNT", control.DefaultRecountEvery, "how often per-user queue counts are recounted and repaired")
+	num(&c.JobsStreamMaxMsgs, "jobs-stream-max-msgs", "SHEETPIPE_JOBS_STREAM_MAX_MSGS", broker.DefaultJobsMaxMsgsPerSubject, "messages per subject of stream JOBS beyond which a publish is refused (0: no bound)")
+	num(&c.JobsStreamMaxBytes, "jobs-stream-max-bytes", "SHEETPIPE_JOBS_STREAM_MAX_BYTES", 0, "bytes of stream JOBS beyond which a publish is refused (0: no bound)")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "SHEETPIPE_SHUTDOWN_TIMEOUT", 25*time.Second, "wait for in-flight work on SIGTERM")
 	c.WebhookSecret = getenv("SHEETPIPE_WEBHOOK_SECRET")
 	fs.Var(secret{&c.WebhookSecret}, "webhook-secret", "HMAC-SHA256 key of webhook signatures; without it webhooks are off ($SHEETPIPE_WEBHOOK_SECRET)")
@@ -316,6 +329,7 @@ func (c Config) validate() error {
 	if _, err := webhook.ParseNets(c.WebhookAllowNets); err != nil {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_WEBHOOK_ALLOW_NETS: %w", err))
 	}
+	errs = append(errs, c.validateQueue()...)
 	if c.SweepGrace < 0 {
 		errs = append(errs, fmt.Errorf("SHEETPIPE_SWEEP_GRACE=%s: must not be negative", c.SweepGrace))
 	}
@@ -395,3 +409,33 @@ func (c Config) validateNATSAuth() []error {
 	}
 	return errs
 }
+
+// validateQueue checks the queue limits and the JOBS stream's bounds.
+func (c Config) validateQueue() []error {
+	var errs []error
+	for name, v := range map[string]int{"SHEETPIPE_MAX_QUEUED": c.MaxQueued, "SHEETPIPE_MAX_QUEUED_PER_USER": c.MaxQueuedPerUser,
+		"SHEETPIPE_JOBS_STREAM_MAX_MSGS": c.JobsStreamMaxMsgs, "SHEETPIPE_JOBS_STREAM_MAX_BYTES": c.JobsStreamMaxBytes} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s=%d: must be 0 (no limit) or more", name, v))
+		}
+	}
+	if c.QueueRecount < 0 {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_QUEUE_RECOUNT=%s: must be positive (0 takes the default %s)", c.QueueRecount, control.DefaultRecountEvery))
+	}
+	if c.JobsStreamMaxMsgs > 0 && (c.MaxQueued == 0 || c.JobsStreamMaxMsgs <= c.MaxQueued) {
+		errs = append(errs, fmt.Errorf("SHEETPIPE_JOBS_STREAM_MAX_MSGS=%d: must be more than SHEETPIPE_MAX_QUEUED (%d; 0 is no limit), "+
+			"since each unfinished job may hold a ticket in its stage's subject and a stage must never meet the bound", c.JobsStreamMaxMsgs, c.MaxQueued))
+	}
+	return errs
+}
+
+// queueLimit is a limit of control.Config from its setting: 0 (no limit) is -1 there.
+func queueLimit(v int) int64 {
+	if v == 0 {
+		return -1
+	}
+	return int64(v)
+}
+
+// jobsStreamBound is a bound of broker.Resources from its setting: 0 (none) is -1 there.
+func jobsStreamBound(v int) int64 { return queueLimit(v) }

@@ -84,7 +84,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	provCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	err = broker.Provision(provCtx, js, broker.Resources{Replicas: cfg.Replicas, EventsMaxAge: cfg.EventsMaxAge, AckWait: cfg.AckWait,
-		BatchesMaxAge: batchesMaxAge(cfg.Retention)})
+		BatchesMaxAge:         batchesMaxAge(cfg.Retention),
+		JobsMaxMsgsPerSubject: jobsStreamBound(cfg.JobsStreamMaxMsgs), JobsMaxBytes: jobsStreamBound(cfg.JobsStreamMaxBytes)})
 	cancel()
 	if err != nil {
 		return err
@@ -137,7 +138,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	plane, err := control.New(ctx, control.Config{MaxRetries: &cfg.MaxRetries, CheckWebhook: checkWebhook,
-		Provider: llm.Provider(), PublicURL: cfg.PublicURL, TokenBudget: cfg.JobTokenBudget},
+		Provider: llm.Provider(), PublicURL: cfg.PublicURL, TokenBudget: cfg.JobTokenBudget,
+		MaxQueued: queueLimit(cfg.MaxQueued), MaxQueuedPerUser: queueLimit(cfg.MaxQueuedPerUser), RecountEvery: cfg.QueueRecount},
 		control.Deps{JS: js, Store: store, Log: log, Metrics: m})
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ type command struct {
 // commands lists every command but help and completion, in the order the help
 // shows them.
 var commands = []*command{
-	submitCommand, batchCommand, getCommand, historyCommand, watchCommand, listCommand, topCommand,
+	submitCommand, batchCommand, getCommand, historyCommand, watchCommand, listCommand, topCommand, queueCommand,
 	editCommand, retryCommand, refineCommand, abortCommand, pdfCommand,
 	importCommand, contextCommand, usageCommand,
 }
