@@ -43,27 +43,41 @@ func hintStatus(status int) bool {
 // "6m0s", "20ms", "1m30.5s"). A value that does not parse, or is negative, is
 // ignored; ok is false when no header gives a wait.
 func ProviderWait(h http.Header, now time.Time) (wait time.Duration, ok bool) {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if secs, err := strconv.ParseFloat(v, 64); err == nil {
-			if secs >= 0 && secs < float64(1<<62)/float64(time.Second) {
-				return time.Duration(secs * float64(time.Second)), true
-			}
-		} else if at, err := http.ParseTime(v); err == nil {
-			return max(at.Sub(now), 0), true
-		}
+	if d, ok := RetryAfter(h.Get("Retry-After"), now); ok {
+		return d, true
 	}
 	for _, name := range []string{"X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens"} {
-		if d, err := parseReset(h.Get(name)); err == nil {
+		if d, err := ParseReset(h.Get(name)); err == nil {
 			wait, ok = max(wait, d), true
 		}
 	}
 	return wait, ok
 }
 
-// parseReset parses an x-ratelimit-reset-* value: a Go-like duration of
+// RetryAfter reads a Retry-After value at now: seconds, or an HTTP date (a
+// past one is 0). ok is false when it is empty, does not parse, or is negative
+// or out of range.
+func RetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs >= 0 && secs < float64(1<<62)/float64(time.Second) { // NaN too
+			return time.Duration(secs * float64(time.Second)), true
+		}
+		return 0, false
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(at.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// ParseReset parses an x-ratelimit-reset-* value: a Go-like duration of
 // hours, minutes, seconds and milliseconds ("6m0s", "20ms", "1m30.5s"), or a
 // bare number of seconds.
-func parseReset(v string) (time.Duration, error) {
+func ParseReset(v string) (time.Duration, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, fmt.Errorf("empty")

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sheetpipe/sheetpipe/ai"
 )
 
 // hint is what one answer's headers say about the provider's capacity.
@@ -27,7 +29,7 @@ func readHint(now time.Time, status int, h http.Header, rpm, tpm int, avgTokens 
 		return out
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		if d, ok := retryAfter(h.Get("Retry-After"), now); ok {
+		if d, ok := ai.RetryAfter(h.Get("Retry-After"), now); ok {
 			out.notBefore = now.Add(min(d, maxWait))
 		}
 	}
@@ -58,7 +60,7 @@ func lowGap(h http.Header, kind string, configured, perCall int64) (gap, reset t
 	if err != nil || remaining < 0 {
 		return 0, 0, false
 	}
-	reset, err = parseReset(h.Get("X-Ratelimit-Reset-" + kind))
+	reset, err = ai.ParseReset(h.Get("X-Ratelimit-Reset-" + kind))
 	if err != nil || reset < 0 {
 		return 0, 0, false
 	}
@@ -75,29 +77,4 @@ func lowGap(h http.Header, kind string, configured, perCall int64) (gap, reset t
 	}
 	calls := remaining/perCall + 1
 	return reset / time.Duration(calls), reset, true
-}
-
-// parseReset reads an x-ratelimit-reset-* value: a Go-style duration as OpenAI
-// sends it ("1s", "6m0s", "20ms", "1h2m3.5s") or a bare number of seconds.
-func parseReset(v string) (time.Duration, error) {
-	v = strings.TrimSpace(v)
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		return time.Duration(f * float64(time.Second)), nil
-	}
-	return time.ParseDuration(v)
-}
-
-// retryAfter reads Retry-After: seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
-		return time.Duration(n * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }

@@ -2,8 +2,6 @@ package worker
 
 import (
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A runner whose work needs an outside service (the LLM stages need the LLM
@@ -41,22 +39,10 @@ func (r *Runner) watchHold() {
 // again once waitResume finds Hold reporting nil.
 func (r *Runner) holdFetching() {
 	r.mu.Lock()
-	var ccs []jetstream.ConsumeContext
-	select {
-	case <-r.stopping:
-	default:
-		r.pause.held = true
-		for _, b := range r.bindings {
-			if b.cc != nil {
-				b.paused = true
-				ccs = append(ccs, b.cc)
-			}
-		}
-	}
+	ccs, ok := r.stopConsuming()
+	r.pause.held = r.pause.held || ok
 	r.mu.Unlock()
-	for _, cc := range ccs {
-		cc.Drain() // its buffered tickets reach dispatch, which naks them
-	}
+	drain(ccs)
 }
 
 // isHeld reports whether fetching is held for Config.Hold.

@@ -50,22 +50,36 @@ func (r *Runner) pauseFetching() time.Duration {
 		r.pause.since = time.Now()
 	}
 	r.pause.last, r.pause.until = d, time.Now().Add(d)
-	var ccs []jetstream.ConsumeContext
+	ccs, _ := r.stopConsuming()
+	r.mu.Unlock()
+	drain(ccs)
+	return d
+}
+
+// stopConsuming marks every consumption of the runner paused and returns them
+// for drain; ok is false, and nothing is marked, when the runner is stopping.
+// The caller holds r.mu.
+func (r *Runner) stopConsuming() (ccs []jetstream.ConsumeContext, ok bool) {
 	select {
 	case <-r.stopping:
+		return nil, false
 	default:
-		for _, b := range r.bindings {
-			if b.cc != nil {
-				b.paused = true
-				ccs = append(ccs, b.cc)
-			}
+	}
+	for _, b := range r.bindings {
+		if b.cc != nil {
+			b.paused = true
+			ccs = append(ccs, b.cc)
 		}
 	}
-	r.mu.Unlock()
+	return ccs, true
+}
+
+// drain drains the consumptions stopConsuming returned: their buffered tickets
+// reach dispatch, which naks them.
+func drain(ccs []jetstream.ConsumeContext) {
 	for _, cc := range ccs {
-		cc.Drain() // its buffered tickets reach dispatch, which naks them
+		cc.Drain()
 	}
-	return d
 }
 
 // storageWorks ends a run of pauses: the next starts at storagePauseMin.
