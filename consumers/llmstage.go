@@ -77,6 +77,7 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 	}
 	failpoint.Inject(s.stage, failpoint.AfterClaim)
 	var input, answer, fallback string
+	var done lifecycle.Transition
 	ctx, tl := withTally(ctx)
 	err = p.work(ctx, j.ID, owner, func(ctx context.Context) error {
 		var err error
@@ -92,6 +93,13 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 			fallback = fallbackNote(reply)
 			return reply, err
 		})
+		if err != nil {
+			return err
+		}
+		// Counted while the lease is kept: a count that waits out a NATS
+		// outage must not let the job's lease lapse, or the job would be
+		// recovered as a new hand-off whose answer is paid for again.
+		done, err = p.charge(ctx, j, tl.conversation(), noted(s.done(owner, input, ai.Clean(answer)), fallback))
 		return err
 	})
 	failpoint.Inject(s.stage, failpoint.AfterWork)
@@ -100,10 +108,6 @@ func (p *Pipeline) runLLM(ctx context.Context, msg jetstream.Msg, s llmStep) err
 	}
 	if err != nil {
 		return p.failed(ctx, j, owner, s.stage, err)
-	}
-	done, err := p.charge(ctx, j, tl.conversation(), noted(s.done(owner, input, ai.Clean(answer)), fallback))
-	if err != nil {
-		return err
 	}
 	j, err = p.finish(ctx, j.ID, owner, done)
 	if err != nil {
@@ -125,7 +129,7 @@ func (p *Pipeline) ask(ctx context.Context, j *events.Job, stage events.Stage,
 	if err != nil {
 		return "", err
 	}
-	if m, ok := conv.Answer(stage, j.Seq); ok {
+	if m, ok := j.RecordedAnswer(conv, stage); ok {
 		p.log.InfoContext(ctx, "reusing recorded answer", "job_id", j.ID, "step", stage)
 		noteConversation(ctx, conv)
 		return m.Content, nil
@@ -230,7 +234,7 @@ func (p *Pipeline) record(ctx context.Context, j *events.Job, stage events.Stage
 func (p *Pipeline) recordOnce(ctx context.Context, j *events.Job, stage events.Stage, held *events.Conversation, rev uint64, reply ai.Reply) (string, *events.Conversation, error) {
 	var answer string
 	c, rev, err := p.store.ConverseFrom(ctx, j.ConversationID, j.ID, held, rev, func(c *events.Conversation) error {
-		if m, ok := c.Answer(stage, j.Seq); ok {
+		if m, ok := j.RecordedAnswer(c, stage); ok {
 			answer = m.Content
 			return kvstore.ErrNoChange
 		}

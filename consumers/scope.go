@@ -121,8 +121,11 @@ func (h *hold) wrote(j *events.Job, rev uint64) {
 // keep heartbeating its ticket, so nobody else could take it.
 const publishAckTimeout = 5 * time.Second
 
-// republishTimeout bounds the publishes again, with their retries, of one scope.
-const republishTimeout = 15 * time.Second
+// republishTimeout bounds the publishes again, with their retries, of one scope:
+// long enough to outlast the elections after a cluster node is lost (a status
+// event not published by then is lost for good once the job moves on: the
+// redelivered ticket re-emits only the current one).
+const republishTimeout = 30 * time.Second
 
 // settle waits for the scope's publishes, for at most publishAckTimeout. One that
 // failed or was not acknowledged in time is published again with a wait for its

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sheetpipe/sheetpipe/ai"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/wait"
 	"github.com/sheetpipe/sheetpipe/kvstore"
 	"github.com/sheetpipe/sheetpipe/lifecycle"
 )
@@ -91,11 +92,35 @@ func (p *Pipeline) charge(ctx context.Context, j *events.Job, c *events.Conversa
 		byDay[day] = append(byDay[day], kvstore.UsageItem{Seq: m.Seq, Totals: tot})
 	}
 	for day, items := range byDay {
-		if err := p.store.CountUsage(ctx, j.UserID, day, j.ID, items); err != nil {
+		if err := p.countUsage(ctx, j.UserID, day, j.ID, items); err != nil {
 			return t, err
 		}
 	}
 	return lifecycle.Charged(t, spent), nil
+}
+
+// countUsage counts items in user's counter of day, trying again (from a fresh
+// read) until the count is taken, storage refuses it, or recordAnswerFor or ctx
+// ends, as record does with an answer: the answers are paid for, and a stage
+// that failed here would leave its job to be recovered as a new hand-off, whose
+// answer is paid for again (seen when a cluster lost its meta leader).
+func (p *Pipeline) countUsage(ctx context.Context, user string, day time.Time, jobID string, items []kvstore.UsageItem) error {
+	ctx, cancel := context.WithTimeout(ctx, recordAnswerFor)
+	defer cancel()
+	delay := 100 * time.Millisecond
+	for {
+		actx, cancelAttempt := context.WithTimeout(ctx, recordAttemptTimeout)
+		err := p.store.CountUsage(actx, user, day, jobID, items)
+		cancelAttempt()
+		if err == nil || kvstore.IsStorage(err) {
+			return err
+		}
+		p.log.WarnContext(ctx, "count usage: counting again", "job_id", jobID, "error", err)
+		if !wait.Sleep(ctx, delay) {
+			return err
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 }
 
 // chargeMeta returns t charged with the meta stage's replies for the LaTeX of
@@ -112,7 +137,7 @@ func (p *Pipeline) chargeMeta(ctx context.Context, j *events.Job, seq uint64, re
 		sum.Add(tot)
 	}
 	item := kvstore.UsageItem{Seq: seq, Meta: true, Totals: sum}
-	if err := p.store.CountUsage(ctx, j.UserID, time.Now(), j.ID, []kvstore.UsageItem{item}); err != nil {
+	if err := p.countUsage(ctx, j.UserID, time.Now(), j.ID, []kvstore.UsageItem{item}); err != nil {
 		return t, err
 	}
 	return lifecycle.Charged(t, spent), nil

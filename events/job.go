@@ -47,6 +47,12 @@ type Job struct {
 	// dependencies) has no Stage.
 	Stage Stage  `json:"stage,omitempty"`
 	Seq   uint64 `json:"seq"`
+	// RecoveredFrom is the first hand-off of the stage's current run that the
+	// sweeper handed on again (a worker died or lost NATS before writing its
+	// result): an answer the stage recorded since then was made from the same
+	// input and serves the current hand-off (RecordedAnswer). Any other change
+	// of hand-off clears it.
+	RecoveredFrom uint64 `json:"recovered_from,omitempty"`
 	// Resume is the stage a retry of a job parked for a human runs again (the
 	// one that gave up on it); empty when its step and error say (a compile
 	// error: fix or compile) or when it is not parked.
@@ -276,6 +282,24 @@ func (c *Conversation) Answer(stage Stage, seq uint64) (Message, bool) {
 	for i := len(c.Messages) - 1; i >= 0; i-- {
 		m := c.Messages[i]
 		if m.Stage == stage && m.Seq == seq && m.Role == "assistant" {
+			return m, true
+		}
+	}
+	return Message{}, false
+}
+
+// RecordedAnswer is the answer stage recorded in c for j's current hand-off:
+// for Seq, or, for a job the sweeper recovered, for any hand-off of the same
+// run since RecoveredFrom (the last one recorded), so that an answer paid for
+// before a worker died is not paid for again.
+func (j *Job) RecordedAnswer(c *Conversation, stage Stage) (Message, bool) {
+	from := j.Seq
+	if j.RecoveredFrom != 0 && j.RecoveredFrom < j.Seq {
+		from = j.RecoveredFrom
+	}
+	for i := len(c.Messages) - 1; i >= 0; i-- {
+		m := c.Messages[i]
+		if m.Stage == stage && m.Seq >= from && m.Seq <= j.Seq && m.Role == "assistant" {
 			return m, true
 		}
 	}

@@ -110,6 +110,9 @@ func (x *Executor) Apply(ctx context.Context, id string, t Transition, opts ...O
 		if err := x.check(t.spec, &was, j); err != nil {
 			return err
 		}
+		if t.spec != specRecover && j.Seq != was.Seq {
+			j.RecoveredFrom = 0 // a new hand-off of another kind: new input
+		}
 		if t.spec.Kind == StateChange {
 			j.EventRev = 0 // this write has its event
 		}

@@ -193,3 +193,54 @@ func TestTable(t *testing.T) {
 		t.Error("a job starts pending, never running")
 	}
 }
+
+// A job the sweeper recovers keeps the answers of the run it was recovered
+// from (a worker that recorded its answer and died before writing the job
+// must not make the next one pay for it again); a later hand-off of another
+// kind, with new input, does not.
+func TestRecoveredJobKeepsItsRunsAnswers(t *testing.T) {
+	x, _, ctx := setup(t)
+	id, _ := create(t, x, ctx)
+	claim := func(seq uint64, owner string) {
+		t.Helper()
+		tk := events.Ticket{JobID: id, Stage: events.StageDesign, Seq: seq}
+		if _, _, err := x.Apply(ctx, id, Claim(tk, owner, time.Millisecond, "")); err != nil {
+			t.Fatalf("claim of hand-off %d: %v", seq, err)
+		}
+	}
+	stuck := func(*events.Job, time.Time) bool { return true }
+	recoverJob := func() *events.Job {
+		t.Helper()
+		j, _, err := x.Apply(ctx, id, Recover(stuck, "orphan", "recovered"))
+		if err != nil {
+			t.Fatalf("recover: %v", err)
+		}
+		return j
+	}
+	claim(1, "w1")
+	// w1 recorded its answer for hand-off 1, then died; the job is recovered
+	// twice (the second worker died too).
+	conv := &events.Conversation{Messages: []events.Message{
+		{Role: "assistant", Content: "design of hand-off 1", Stage: events.StageDesign, Seq: 1}}}
+	j := recoverJob()
+	claim(j.Seq, "w2")
+	j = recoverJob()
+	if j.Seq != 3 || j.RecoveredFrom != 1 {
+		t.Fatalf("after two recoveries: hand-off %d recovered from %d, want 3 from 1", j.Seq, j.RecoveredFrom)
+	}
+	if m, ok := j.RecordedAnswer(conv, events.StageDesign); !ok || m.Content != "design of hand-off 1" {
+		t.Fatalf("recorded answer of the recovered job: %q, %v; want hand-off 1's", m.Content, ok)
+	}
+	if _, ok := j.RecordedAnswer(conv, events.StageLatex); ok {
+		t.Fatal("another stage's answer served the recovered job")
+	}
+	claim(j.Seq, "w3")
+	j, _, err := x.Apply(ctx, id, Designed("w3", "fractions", "outline"))
+	if err != nil || j.RecoveredFrom != 0 {
+		t.Fatalf("designed: %v, recovered from %d; want it cleared by the new hand-off", err, j.RecoveredFrom)
+	}
+	conv.Messages = append(conv.Messages, events.Message{Role: "assistant", Content: "old latex", Stage: events.StageLatex, Seq: 2})
+	if m, ok := j.RecordedAnswer(conv, events.StageLatex); ok {
+		t.Fatalf("a LaTeX answer of an earlier hand-off (%q) served the new one", m.Content)
+	}
+}

@@ -274,6 +274,9 @@ func Recover(stuck func(j *events.Job, now time.Time) bool, orphan, recovered st
 		if j.Status != events.StatusWaitingAIFix {
 			j.Status = events.StatusPending
 		}
+		if j.RecoveredFrom == 0 {
+			j.RecoveredFrom = j.Seq // its answers serve the new hand-off (Job.RecordedAnswer)
+		}
 		j.Seq++
 		j.Lease = nil
 		return nil
