@@ -3,9 +3,11 @@ package testnats
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,9 +111,27 @@ func (c *Cluster) peers() int {
 	return 0
 }
 
-// FreeAddr returns a loopback "host:port" nothing listens on right now.
+// FreeAddr returns a loopback "host:port" nothing listens on right now. The
+// port is below Linux's ephemeral range (32768 and up), from which the kernel
+// picks the source port of every outgoing connection: a port from that range,
+// free now, may be some client's by the time a server started later binds it
+// (seen: a restarted cluster node's route port). This process hands out each
+// port once.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	for range 200 {
+		port := 10000 + rand.IntN(22000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +139,9 @@ func FreeAddr(t testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// handedOut holds the ports FreeAddr returned in this process.
+var handedOut sync.Map
 
 func freePort(t testing.TB) int {
 	t.Helper()
