@@ -175,9 +175,11 @@ func (p *Pipeline) llmCall(stage events.Stage, start time.Time, reply ai.Reply) 
 // design (nothing wrote its conversation yet; an imported job may bring one),
 // or a conversation this process wrote last (the meta stage, which records
 // nothing, takes that too). A value someone changed since costs the answer's
-// write one refused attempt and a read, as without it.
+// write one refused attempt and a read, as without it. A job the sweeper
+// recovered is always read: an answer of its run may have been recorded by
+// another process, and asking again would pay for it twice.
 func (p *Pipeline) conversation(ctx context.Context, j *events.Job, stage events.Stage) (conv, held *events.Conversation, rev uint64, err error) {
-	if freshClaim(ctx) || stage == events.StageMeta {
+	if (freshClaim(ctx) || stage == events.StageMeta) && j.RecoveredFrom == 0 {
 		if stage == events.StageDesign && j.Seq == 1 && j.Imported == nil && j.Refinement == "" {
 			return &events.Conversation{}, nil, 0, nil
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sheetpipe/sheetpipe/events"
+	"github.com/sheetpipe/sheetpipe/internal/wait"
 )
 
 // scope is what the handling of one ticket keeps beside its context, so that a
@@ -160,7 +161,7 @@ func (p *Pipeline) settleScope(ctx context.Context, sc *scope) error {
 			err = ctx.Err()
 		}
 		p.log.WarnContext(ctx, "publish not acknowledged: publishing again", "subject", pub.subject, "error", err)
-		if err = p.publishSync(rctx, pub.subject, pub.data, pub.msgID); err == nil {
+		if err = p.publishAgain(rctx, pub.subject, pub.data, pub.msgID); err == nil {
 			continue
 		}
 		if pub.ticket {
@@ -177,6 +178,21 @@ func (p *Pipeline) settleScope(ctx context.Context, sc *scope) error {
 		errs = append(errs, fmt.Errorf("publish status event %s: %w", pub.msgID, err))
 	}
 	return errors.Join(errs...)
+}
+
+// publishAgain publishes a message whose first publish was not acknowledged,
+// trying again with back-off until it is stored or ctx ends: an election
+// answers "no response from stream" at once for a while, and an event given
+// up is lost for good once its job moves on.
+func (p *Pipeline) publishAgain(ctx context.Context, subject string, data []byte, msgID string) error {
+	delay := 250 * time.Millisecond
+	for {
+		err := p.publishSync(ctx, subject, data, msgID)
+		if err == nil || !wait.Sleep(ctx, delay) {
+			return err
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 }
 
 // close ends the watches of the scope's jobs.
