@@ -70,29 +70,6 @@ func (d *designsDone) snapshot() []string {
 	return slices.Clone(d.order)
 }
 
-// checkTurns fails the test unless each of light's jobs left design before the
-// 10th of flood's jobs that left design after mark (how many had left before
-// the light user submitted).
-func checkTurns(t *testing.T, order []string, mark int, flood, light []string) {
-	t.Helper()
-	for _, id := range light {
-		at := slices.Index(order, id)
-		if at < 0 {
-			t.Fatalf("light job %s never left design", id)
-		}
-		ahead := 0
-		for _, other := range order[mark:at] {
-			if slices.Contains(flood, other) {
-				ahead++
-			}
-		}
-		t.Logf("light job left design after %d flood jobs that left after its submission", ahead)
-		if ahead >= 10 {
-			t.Errorf("light job %s left design after %d of the flood's jobs that left after its submission, want at most 9 (before the 10th)", id, ahead)
-		}
-	}
-}
-
 // fairLLM answers design after 300ms, LaTeX at once.
 func fairLLM() fakellm.Handler {
 	return fakellm.ByStep(map[string]fakellm.Handler{
@@ -114,7 +91,7 @@ func TestUsersTakeTurns(t *testing.T) {
 	done := watchDesignsDone(t, e.nats.NC)
 	flood, light := submitFloodThenLight(t, e, done)
 	e.waitUntil("B's designs done", func() bool { return done.has(light) })
-	checkTurns(t, done.snapshot(), done.mark, flood, light)
+	testpipeline.CheckTurns(t, done.snapshot(), done.mark, flood, light)
 }
 
 // submitFloodThenLight submits user A's 60 jobs, waits until two of them left

@@ -35,15 +35,7 @@ func New(t testing.TB, h Handler) *Server {
 	if h == nil {
 		t.Fatal("fakellm: nil handler")
 	}
-	s := &Server{h: h, stop: make(chan struct{})}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, newErrorBody(http.StatusNotFound,
-			fmt.Sprintf("fakellm: unsupported endpoint %s %s", r.Method, r.URL.Path)))
-	})
-	s.srv = httptest.NewServer(mux)
-	s.URL = s.srv.URL + "/v1"
+	s := Start(h)
 	t.Cleanup(s.Close)
 	return s
 }
