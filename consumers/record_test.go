@@ -59,7 +59,7 @@ func TestAnswerKeptUntilConversationsStreamAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("conversation: %v", err)
 	}
-	if m, ok := conv.Answer(events.StageDesign, 1); !ok || m.Content != "outline" {
+	if m, ok := (&events.Job{Seq: 1}).RecordedAnswer(conv, events.StageDesign); !ok || m.Content != "outline" {
 		t.Fatalf("design answer not recorded: %+v", conv.Messages)
 	}
 	for _, ev := range e.eventsOf(id) {

@@ -277,17 +277,6 @@ type Message struct {
 	Usage *MessageUsage `json:"usage,omitempty"`
 }
 
-// Answer returns the assistant turn recorded for stage run (stage, seq), if any.
-func (c *Conversation) Answer(stage Stage, seq uint64) (Message, bool) {
-	for i := len(c.Messages) - 1; i >= 0; i-- {
-		m := c.Messages[i]
-		if m.Stage == stage && m.Seq == seq && m.Role == "assistant" {
-			return m, true
-		}
-	}
-	return Message{}, false
-}
-
 // RecordedAnswer is the answer stage recorded in c for j's current hand-off:
 // for Seq, or, for a job the sweeper recovered, for any hand-off of the same
 // run since RecoveredFrom (the last one recorded), so that an answer paid for
